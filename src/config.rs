@@ -1,0 +1,1155 @@
+//! Configuration: the TOML file of design.md "Interfaces", parsed, validated and located.
+//!
+//! Owns: the names of config keys (a contract: extend, never rename), defaults, validation
+//! with errors that name the file, the line and the field, the commented default written on
+//! first run, and where the file and the data dir live (`STEWARD_CONFIG`, `STEWARD_DATA_DIR`).
+//! Does not own: reloading (the engine watches the file and calls `Config::load` again) or
+//! acting on sections whose features are not built yet (`planner`, `models`, `bus`,
+//! `executor`, `sessions` are parsed and checked so a valid file is never rejected).
+
+use crate::health::breaker::BreakerPolicy;
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ConfigIssue {
+    pub file: Option<PathBuf>,
+    pub line: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{}", file.display())?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+            }
+            write!(f, ": ")?;
+        } else if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        write!(f, "{}", self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write default config {path}: {source}")]
+    WriteDefault {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", join_issues(.0))]
+    Invalid(Vec<ConfigIssue>),
+}
+
+fn join_issues(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        match self {
+            ConfigError::Invalid(issues) => issues.clone(),
+            other => vec![ConfigIssue {
+                file: None,
+                line: None,
+                field: None,
+                message: other.to_string(),
+            }],
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The file as written (every table rejects unknown keys)
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    probe: RawProbe,
+    #[serde(default)]
+    http: RawHttp,
+    #[serde(default)]
+    providers: Vec<RawProvider>,
+    planner: Option<PlannerConfig>,
+    #[serde(default)]
+    models: Vec<ModelConfig>,
+    bus: Option<BusConfig>,
+    executor: Option<ExecutorConfig>,
+    sessions: Option<SessionsConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProbe {
+    interval: Option<String>,
+    timeout: Option<String>,
+    failure_threshold: Option<i64>,
+    backoff: Option<String>,
+    backoff_max: Option<String>,
+    confirm_after: Option<String>,
+    max_concurrency: Option<i64>,
+    raw_retention: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    id: Option<String>,
+    kind: Option<String>,
+    node: Option<String>,
+    service: Option<String>,
+    enabled: Option<bool>,
+    interval: Option<String>,
+    timeout: Option<String>,
+    failure_threshold: Option<i64>,
+    backoff: Option<String>,
+    backoff_max: Option<String>,
+    confirm_after: Option<String>,
+    depends_on: Option<Vec<String>>,
+    // http / llm
+    url: Option<String>,
+    expect_status: Option<i64>,
+    expect_body: Option<String>,
+    expect_json: Option<RawJsonExpect>,
+    headers: Option<BTreeMap<String, String>>,
+    // tcp
+    address: Option<String>,
+    // llm
+    api: Option<String>,
+    api_key_env: Option<String>,
+    model: Option<String>,
+    // command
+    command: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJsonExpect {
+    pointer: String,
+    equals: toml::Value,
+}
+
+/// `[planner]`: parsed and checked now; acted on by the planner (issue 3).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannerConfig {
+    pub cooldown: Option<String>,
+    pub confidence_threshold: Option<f64>,
+    #[serde(default)]
+    pub protected_nodes: Vec<String>,
+    #[serde(default)]
+    pub chain: Vec<String>,
+    pub actions_dir: Option<PathBuf>,
+    pub events_dir: Option<PathBuf>,
+}
+
+/// `[[models]]`: parsed and checked now; used by the router (issue 3).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub id: String,
+    pub api: String,
+    pub url: String,
+    pub model: String,
+    pub provider: Option<String>,
+    pub api_key_env: Option<String>,
+    pub timeout: Option<String>,
+}
+
+/// `[bus]`: parsed and checked now; used by the Redis bus (issue 3).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    pub redis_url: String,
+    #[serde(default)]
+    pub channels: Vec<String>,
+    pub publish_channel: Option<String>,
+}
+
+/// `[executor]`: parsed and checked now; used by the executor (issue 4).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorConfig {
+    #[serde(default)]
+    pub auto_execute: Vec<String>,
+    pub timeout: Option<String>,
+    pub proposal_ttl: Option<String>,
+    #[serde(default)]
+    pub commands: BTreeMap<String, Vec<String>>,
+}
+
+/// `[sessions]`: parsed and checked now; used by the session watcher (issue 5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    pub root: PathBuf,
+    #[serde(default)]
+    pub processors: Vec<SessionProcessorConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionProcessorConfig {
+    pub name: String,
+    pub kind: String,
+    pub command: Option<Vec<String>>,
+    pub cadence: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The validated config
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeDefaults {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub failure_threshold: u32,
+    pub backoff: Duration,
+    pub backoff_max: Duration,
+    /// Re-probe this soon after a first failure, instead of waiting a whole interval.
+    pub confirm_after: Option<Duration>,
+    /// Probes in flight at once (the fast lane; see `health::monitor`).
+    pub max_concurrency: usize,
+    /// Raw probe samples are kept this long, then folded into hourly aggregates.
+    pub raw_retention: Duration,
+}
+
+impl Default for ProbeDefaults {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(3),
+            failure_threshold: 2,
+            backoff: Duration::from_secs(60),
+            backoff_max: Duration::from_secs(60),
+            confirm_after: None,
+            max_concurrency: 512,
+            raw_retention: Duration::from_secs(48 * 3600),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LlmApi {
+    Ollama,
+    OpenAi,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonExpect {
+    /// RFC 6901 pointer, e.g. `/status`.
+    pub pointer: String,
+    pub equals: serde_json::Value,
+}
+
+/// What a provider is and how to reach it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Http {
+        url: String,
+        expect_status: Option<u16>,
+        expect_body: Option<String>,
+        expect_json: Option<JsonExpect>,
+        /// Values may hold `${ENV_VAR}`; they are expanded at probe time, never stored.
+        headers: BTreeMap<String, String>,
+    },
+    Tcp {
+        address: String,
+    },
+    Llm {
+        api: LlmApi,
+        url: String,
+        api_key_env: Option<String>,
+        model: Option<String>,
+    },
+    Command {
+        argv: Vec<String>,
+    },
+}
+
+impl Target {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Target::Http { .. } => "http",
+            Target::Tcp { .. } => "tcp",
+            Target::Llm { .. } => "llm",
+            Target::Command { .. } => "command",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderConfig {
+    pub id: String,
+    pub node: String,
+    pub service: String,
+    pub enabled: bool,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub confirm_after: Option<Duration>,
+    pub policy: BreakerPolicy,
+    pub depends_on: Vec<String>,
+    pub target: Target,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: Option<PathBuf>,
+    pub probe: ProbeDefaults,
+    pub listen: SocketAddr,
+    pub providers: Vec<ProviderConfig>,
+    pub planner: Option<PlannerConfig>,
+    pub models: Vec<ModelConfig>,
+    pub bus: Option<BusConfig>,
+    pub executor: Option<ExecutorConfig>,
+    pub sessions: Option<SessionsConfig>,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            source: None,
+            probe: ProbeDefaults::default(),
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            providers: Vec::new(),
+            planner: None,
+            models: Vec::new(),
+            bus: None,
+            executor: None,
+            sessions: None,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, Some(path))
+    }
+
+    /// Reads the file, writing the commented default first when it does not exist.
+    pub fn load_or_init(path: &Path) -> Result<Config, ConfigError> {
+        if !path.exists() {
+            let write = |p: &Path| -> std::io::Result<()> {
+                if let Some(dir) = p.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(p, DEFAULT_CONFIG)
+            };
+            write(path).map_err(|source| ConfigError::WriteDefault {
+                path: path.to_owned(),
+                source,
+            })?;
+            tracing::info!(path = %path.display(), "wrote a commented default config");
+        }
+        Self::load(path)
+    }
+
+    /// Parses and validates text; `file` only labels the errors.
+    pub fn parse(text: &str, file: Option<&Path>) -> Result<Config, ConfigError> {
+        let issue = |line: Option<usize>, field: Option<String>, message: String| ConfigIssue {
+            file: file.map(Path::to_owned),
+            line,
+            field,
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            ConfigError::Invalid(vec![issue(line, None, e.message().trim().to_owned())])
+        })?;
+        let mut v = Validator {
+            text,
+            issues: Vec::new(),
+            file,
+        };
+        let config = v.config(raw);
+        if v.issues.is_empty() {
+            Ok(Config {
+                source: file.map(Path::to_owned),
+                ..config
+            })
+        } else {
+            Err(ConfigError::Invalid(v.issues))
+        }
+    }
+
+    pub fn provider(&self, id: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.id == id)
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    issues: Vec<ConfigIssue>,
+    file: Option<&'a Path>,
+}
+
+/// Where a field lives: `[table] key`, or the `index`-th `[[table]]` and its key.
+#[derive(Clone, Copy)]
+struct At<'k> {
+    table: &'k str,
+    index: Option<usize>,
+    key: &'k str,
+}
+
+impl<'a> Validator<'a> {
+    fn report(&mut self, at: At<'_>, message: impl Into<String>) {
+        let field = match at.index {
+            Some(i) => format!("{}[{i}].{}", at.table, at.key),
+            None => format!("{}.{}", at.table, at.key),
+        };
+        self.issues.push(ConfigIssue {
+            file: self.file.map(Path::to_owned),
+            line: self.locate(at),
+            field: Some(field),
+            message: message.into(),
+        });
+    }
+
+    /// Finds the line of a key by reading the file's table headers. Good enough for
+    /// hand-written configs; falls back to the table header when the key is absent.
+    fn locate(&self, at: At<'_>) -> Option<usize> {
+        let header = match at.index {
+            Some(_) => format!("[[{}]]", at.table),
+            None => format!("[{}]", at.table),
+        };
+        let mut seen = 0usize;
+        let mut in_table = false;
+        let mut header_line = None;
+        for (n, line) in self.text.lines().enumerate() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                if in_table {
+                    break;
+                }
+                if t.split('#').next().unwrap_or("").trim() == header {
+                    let wanted = at.index.unwrap_or(0);
+                    if seen == wanted {
+                        in_table = true;
+                        header_line = Some(n + 1);
+                    }
+                    seen += 1;
+                }
+                continue;
+            }
+            if in_table {
+                if let Some((k, _)) = t.split_once('=') {
+                    if k.trim().trim_matches('"') == at.key {
+                        return Some(n + 1);
+                    }
+                }
+            }
+        }
+        header_line
+    }
+
+    fn duration(&mut self, at: At<'_>, value: Option<&str>, default: Duration) -> Duration {
+        let Some(s) = value else { return default };
+        match humantime::parse_duration(s) {
+            Ok(d) if d.is_zero() => {
+                self.report(at, "must be greater than 0");
+                default
+            }
+            Ok(d) => d,
+            Err(e) => {
+                self.report(
+                    at,
+                    format!("{s:?} is not a duration like \"30s\" or \"5m\" ({e})"),
+                );
+                default
+            }
+        }
+    }
+
+    fn positive(&mut self, at: At<'_>, value: Option<i64>, default: u64) -> u64 {
+        match value {
+            None => default,
+            Some(v) if v > 0 => v as u64,
+            Some(v) => {
+                self.report(
+                    at,
+                    format!("must be a whole number greater than 0, not {v}"),
+                );
+                default
+            }
+        }
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Config {
+        let p = &raw.probe;
+        let at = |key| At {
+            table: "probe",
+            index: None,
+            key,
+        };
+        let d = ProbeDefaults::default();
+        let backoff = self.duration(at("backoff"), p.backoff.as_deref(), d.backoff);
+        let probe = ProbeDefaults {
+            interval: self.duration(at("interval"), p.interval.as_deref(), d.interval),
+            timeout: self.duration(at("timeout"), p.timeout.as_deref(), d.timeout),
+            failure_threshold: self.positive(at("failure_threshold"), p.failure_threshold, 2)
+                as u32,
+            backoff,
+            backoff_max: self.duration(at("backoff_max"), p.backoff_max.as_deref(), backoff),
+            confirm_after: p
+                .confirm_after
+                .as_deref()
+                .map(|s| self.duration(at("confirm_after"), Some(s), Duration::from_secs(5))),
+            max_concurrency: self.positive(at("max_concurrency"), p.max_concurrency, 512) as usize,
+            raw_retention: self.duration(
+                at("raw_retention"),
+                p.raw_retention.as_deref(),
+                d.raw_retention,
+            ),
+        };
+        let listen = match raw.http.listen.as_deref() {
+            None => DEFAULT_LISTEN.parse().expect("valid default"),
+            Some(s) => s.parse().unwrap_or_else(|_| {
+                self.report(
+                    At {
+                        table: "http",
+                        index: None,
+                        key: "listen",
+                    },
+                    format!("{s:?} is not an address like \"127.0.0.1:7878\""),
+                );
+                DEFAULT_LISTEN.parse().expect("valid default")
+            }),
+        };
+        let mut providers = Vec::new();
+        let mut ids = HashSet::new();
+        for (i, rp) in raw.providers.into_iter().enumerate() {
+            if let Some(p) = self.provider(i, rp, &probe) {
+                let at = At {
+                    table: "providers",
+                    index: Some(i),
+                    key: "id",
+                };
+                if !ids.insert(p.id.clone()) {
+                    self.report(at, format!("duplicate provider id {:?}", p.id));
+                } else {
+                    providers.push(p);
+                }
+            }
+        }
+        self.dependencies(&providers);
+        if let Some(planner) = &raw.planner {
+            if let Some(c) = planner.confidence_threshold {
+                if !(0.0..=1.0).contains(&c) {
+                    self.report(
+                        At {
+                            table: "planner",
+                            index: None,
+                            key: "confidence_threshold",
+                        },
+                        "must be between 0 and 1",
+                    );
+                }
+            }
+            if let Some(c) = &planner.cooldown {
+                self.duration(
+                    At {
+                        table: "planner",
+                        index: None,
+                        key: "cooldown",
+                    },
+                    Some(c),
+                    Duration::ZERO,
+                );
+            }
+        }
+        for (i, m) in raw.models.iter().enumerate() {
+            if !matches!(m.api.as_str(), "openai" | "anthropic") {
+                self.report(
+                    At {
+                        table: "models",
+                        index: Some(i),
+                        key: "api",
+                    },
+                    format!("{:?} is not one of openai, anthropic", m.api),
+                );
+            }
+        }
+        Config {
+            source: None,
+            probe,
+            listen,
+            providers,
+            planner: raw.planner,
+            models: raw.models,
+            bus: raw.bus,
+            executor: raw.executor,
+            sessions: raw.sessions,
+        }
+    }
+
+    fn dependencies(&mut self, providers: &[ProviderConfig]) {
+        let known: HashSet<&str> = providers.iter().map(|p| p.id.as_str()).collect();
+        for (i, p) in providers.iter().enumerate() {
+            for dep in &p.depends_on {
+                if !known.contains(dep.as_str()) {
+                    self.report(
+                        At {
+                            table: "providers",
+                            index: Some(i),
+                            key: "depends_on",
+                        },
+                        format!("unknown provider {dep:?}"),
+                    );
+                }
+            }
+        }
+        // Cycles: a depth-first walk over the declared edges.
+        fn visit<'p>(
+            id: &'p str,
+            providers: &'p [ProviderConfig],
+            path: &mut Vec<&'p str>,
+            done: &mut HashSet<&'p str>,
+        ) -> Option<Vec<String>> {
+            if let Some(pos) = path.iter().position(|p| *p == id) {
+                let mut cycle: Vec<String> = path[pos..].iter().map(|s| s.to_string()).collect();
+                cycle.push(id.to_owned());
+                return Some(cycle);
+            }
+            if !done.insert(id) {
+                return None;
+            }
+            path.push(id);
+            let deps = providers
+                .iter()
+                .find(|p| p.id == id)
+                .map(|p| p.depends_on.as_slice())
+                .unwrap_or_default();
+            for dep in deps {
+                if let Some(c) = visit(dep, providers, path, done) {
+                    return Some(c);
+                }
+            }
+            path.pop();
+            None
+        }
+        let mut done = HashSet::new();
+        for (i, p) in providers.iter().enumerate() {
+            if let Some(cycle) = visit(&p.id, providers, &mut Vec::new(), &mut done) {
+                self.report(
+                    At {
+                        table: "providers",
+                        index: Some(i),
+                        key: "depends_on",
+                    },
+                    format!("dependency cycle: {}", cycle.join(" -> ")),
+                );
+                break;
+            }
+        }
+    }
+
+    fn provider(&mut self, i: usize, rp: RawProvider, d: &ProbeDefaults) -> Option<ProviderConfig> {
+        let at = |key| At {
+            table: "providers",
+            index: Some(i),
+            key,
+        };
+        let before = self.issues.len();
+        let id = match rp.id {
+            Some(id) if valid_id(&id) => id,
+            Some(id) => {
+                self.report(
+                    at("id"),
+                    format!("{id:?} must be non-empty and use only A-Z a-z 0-9 _ . -"),
+                );
+                id
+            }
+            None => {
+                self.report(at("id"), "is required");
+                String::new()
+            }
+        };
+        let node = rp.node.unwrap_or_else(|| {
+            self.report(at("node"), "is required");
+            String::new()
+        });
+        if !node.is_empty() && !valid_id(&node) {
+            self.report(
+                at("node"),
+                format!("{node:?} must use only A-Z a-z 0-9 _ . -"),
+            );
+        }
+        let service = rp.service.unwrap_or_else(|| id.clone());
+        if !valid_id(&service) {
+            self.report(
+                at("service"),
+                format!("{service:?} must use only A-Z a-z 0-9 _ . -"),
+            );
+        }
+        let interval = self.duration(at("interval"), rp.interval.as_deref(), d.interval);
+        let timeout = self.duration(at("timeout"), rp.timeout.as_deref(), d.timeout);
+        let backoff = self.duration(at("backoff"), rp.backoff.as_deref(), d.backoff);
+        let policy = BreakerPolicy {
+            failure_threshold: self.positive(
+                at("failure_threshold"),
+                rp.failure_threshold,
+                d.failure_threshold as u64,
+            ) as u32,
+            backoff,
+            backoff_max: self.duration(
+                at("backoff_max"),
+                rp.backoff_max.as_deref(),
+                if rp.backoff.is_some() {
+                    backoff.max(d.backoff_max)
+                } else {
+                    d.backoff_max
+                },
+            ),
+        };
+        let confirm_after = match rp.confirm_after.as_deref() {
+            Some(s) => Some(self.duration(at("confirm_after"), Some(s), Duration::from_secs(5))),
+            None => d.confirm_after,
+        };
+        let kind = rp.kind.as_deref().unwrap_or("");
+        let unused = |this: &mut Self, present: bool, key: &'static str| {
+            if present {
+                this.report(at(key), format!("is not used by kind {kind:?}"));
+            }
+        };
+        let target = match kind {
+            "http" => {
+                unused(self, rp.address.is_some(), "address");
+                unused(self, rp.api.is_some(), "api");
+                unused(self, rp.model.is_some(), "model");
+                unused(self, rp.command.is_some(), "command");
+                unused(self, rp.api_key_env.is_some(), "api_key_env");
+                let url = self.url(at("url"), rp.url);
+                let expect_status = rp.expect_status.and_then(|s| match u16::try_from(s) {
+                    Ok(s) if (100..=599).contains(&s) => Some(s),
+                    _ => {
+                        self.report(at("expect_status"), format!("{s} is not an HTTP status"));
+                        None
+                    }
+                });
+                let expect_json = rp.expect_json.and_then(|j| {
+                    if !j.pointer.starts_with('/') {
+                        self.report(
+                            at("expect_json"),
+                            format!(
+                                "pointer {:?} must start with '/', e.g. \"/status\"",
+                                j.pointer
+                            ),
+                        );
+                        return None;
+                    }
+                    Some(JsonExpect {
+                        pointer: j.pointer,
+                        equals: serde_json::to_value(j.equals).unwrap_or_default(),
+                    })
+                });
+                Target::Http {
+                    url,
+                    expect_status,
+                    expect_body: rp.expect_body,
+                    expect_json,
+                    headers: rp.headers.unwrap_or_default(),
+                }
+            }
+            "tcp" => {
+                unused(self, rp.url.is_some(), "url");
+                unused(self, rp.command.is_some(), "command");
+                unused(self, rp.api.is_some(), "api");
+                let address = rp.address.unwrap_or_else(|| {
+                    self.report(at("address"), "is required for kind \"tcp\" (host:port)");
+                    String::new()
+                });
+                if !address.is_empty()
+                    && address
+                        .rsplit_once(':')
+                        .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+                {
+                    self.report(at("address"), format!("{address:?} is not host:port"));
+                }
+                Target::Tcp { address }
+            }
+            "llm" => {
+                unused(self, rp.command.is_some(), "command");
+                unused(self, rp.address.is_some(), "address");
+                let api = match rp.api.as_deref() {
+                    Some("ollama") => LlmApi::Ollama,
+                    Some("openai") | None => LlmApi::OpenAi,
+                    Some(other) => {
+                        self.report(at("api"), format!("{other:?} is not one of ollama, openai"));
+                        LlmApi::OpenAi
+                    }
+                };
+                Target::Llm {
+                    api,
+                    url: self.url(at("url"), rp.url),
+                    api_key_env: rp.api_key_env,
+                    model: rp.model,
+                }
+            }
+            "command" => {
+                unused(self, rp.url.is_some(), "url");
+                unused(self, rp.address.is_some(), "address");
+                let argv = rp.command.unwrap_or_default();
+                if argv.is_empty() || argv[0].is_empty() {
+                    self.report(
+                        at("command"),
+                        "is required for kind \"command\": an argv list such as [\"/usr/bin/check\", \"--quick\"]",
+                    );
+                }
+                Target::Command { argv }
+            }
+            "" => {
+                self.report(at("kind"), "is required: one of http, tcp, llm, command");
+                return None;
+            }
+            other => {
+                self.report(
+                    at("kind"),
+                    format!("{other:?} is not one of http, tcp, llm, command"),
+                );
+                return None;
+            }
+        };
+        (self.issues.len() == before).then_some(ProviderConfig {
+            id,
+            node,
+            service,
+            enabled: rp.enabled.unwrap_or(true),
+            interval,
+            timeout,
+            confirm_after,
+            policy,
+            depends_on: rp.depends_on.unwrap_or_default(),
+            target,
+        })
+    }
+
+    fn url(&mut self, at: At<'_>, url: Option<String>) -> String {
+        match url {
+            Some(u) if u.starts_with("http://") || u.starts_with("https://") => u,
+            Some(u) => {
+                self.report(at, format!("{u:?} must start with http:// or https://"));
+                u
+            }
+            None => {
+                self.report(at, "is required");
+                String::new()
+            }
+        }
+    }
+}
+
+pub fn valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// `--config`, else `STEWARD_CONFIG`, else the user's config dir.
+pub fn config_path(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_owned();
+    }
+    if let Some(p) = std::env::var_os("STEWARD_CONFIG").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    dirs::config_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("steward")
+        .join("config.toml")
+}
+
+/// `STEWARD_DATA_DIR`, else the user's data dir.
+pub fn data_dir() -> PathBuf {
+    if let Some(p) = std::env::var_os("STEWARD_DATA_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("steward")
+}
+
+/// This workstation's node name: `NODE_NAME`, else the hostname. Read at call time.
+pub fn node_name() -> String {
+    std::env::var("NODE_NAME")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .or_else(|| hostname::get().ok().and_then(|h| h.into_string().ok()))
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Written on first run. Every key is commented so the file documents itself.
+pub const DEFAULT_CONFIG: &str = r#"# Steward configuration. Durations are strings like "30s", "5m", "1h".
+# Edit and save: Steward reloads this file; a broken edit keeps the last good config
+# and shows the error in the window and at GET /api/health/detailed.
+
+[probe]                      # defaults for every provider
+interval = "30s"             # how often each provider is probed
+timeout = "3s"               # each probe's own limit
+failure_threshold = 2        # consecutive failures that open the breaker
+backoff = "60s"              # how long an open breaker skips the provider
+# backoff_max = "10m"        # grow the window on failed trials, up to this
+# confirm_after = "5s"       # re-probe this soon after a first failure
+# max_concurrency = 512      # probes in flight at once
+
+[http]                       # headless API and UI (steward serve)
+listen = "127.0.0.1:7878"
+
+# [[providers]]
+# id = "web"                 # unique, [A-Za-z0-9_.-]+
+# kind = "http"              # http | tcp | llm | command
+# url = "http://127.0.0.1:8080/health"
+# expect_status = 200        # default: any 2xx
+# expect_body = "ok"         # optional: the body must contain this
+# expect_json = { pointer = "/status", equals = "ok" }
+# headers = { Authorization = "Bearer ${WEB_TOKEN}" }   # secrets from env vars
+# node = "piha"
+# service = "nginx"
+# depends_on = ["router"]
+
+# [[providers]]
+# id = "mqtt"
+# kind = "tcp"
+# address = "127.0.0.1:1883"
+# node = "piha"
+# service = "mosquitto"
+
+# [[providers]]
+# id = "ollama"
+# kind = "llm"
+# api = "ollama"             # ollama (/api/tags) | openai (/v1/models)
+# url = "http://127.0.0.1:11434"
+# model = "qwen2.5:7b"       # optional: down when the server does not list it
+# api_key_env = "OPENAI_API_KEY"
+# node = "solaria"
+# service = "ollama"
+
+# [[providers]]
+# id = "backup"
+# kind = "command"
+# command = ["/usr/local/bin/check-backup", "--quick"]   # argv, no shell; exit 0 = up
+# node = "nas"
+# service = "backup"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Some(Path::new("steward.toml")))
+    }
+
+    fn errors(text: &str) -> String {
+        parse(text)
+            .expect_err("config should be rejected")
+            .to_string()
+    }
+
+    #[test]
+    fn the_commented_default_parses_to_the_documented_defaults() {
+        let c = parse(DEFAULT_CONFIG).unwrap();
+        assert_eq!(c.probe, ProbeDefaults::default());
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7878");
+        assert!(c.providers.is_empty());
+    }
+
+    #[test]
+    fn the_design_example_is_accepted_whole() {
+        let text = r#"
+[probe]
+interval = "30s"
+timeout = "3s"
+failure_threshold = 2
+backoff = "60s"
+[http]
+listen = "127.0.0.1:7878"
+[[providers]]
+id = "web"
+kind = "http"
+url = "http://127.0.0.1:8080/health"
+expect_status = 200
+node = "piha"
+service = "nginx"
+[[providers]]
+id = "mqtt"
+kind = "tcp"
+address = "127.0.0.1:1883"
+node = "piha"
+service = "mosquitto"
+[[providers]]
+id = "ollama"
+kind = "llm"
+api = "ollama"
+url = "http://127.0.0.1:11434"
+node = "solaria"
+service = "ollama"
+[[providers]]
+id = "backup"
+kind = "command"
+command = ["/usr/local/bin/check-backup", "--quick"]
+node = "nas"
+service = "backup"
+[planner]
+cooldown = "5m"
+confidence_threshold = 0.7
+protected_nodes = ["chelsty*"]
+chain = ["local", "rules"]
+[[models]]
+id = "local"
+api = "openai"
+url = "http://127.0.0.1:11434/v1"
+model = "qwen2.5:7b"
+provider = "ollama"
+api_key_env = "OPENAI_API_KEY"
+timeout = "30s"
+[bus]
+redis_url = "redis://127.0.0.1:6379"
+channels = ["health_events", "world_updates"]
+publish_channel = "steward_events"
+[executor]
+auto_execute = ["none", "low"]
+timeout = "60s"
+proposal_ttl = "15m"
+[executor.commands]
+container_restart = ["docker", "restart", "{service}"]
+redeploy = ["ssh", "{node}", "deploy", "{service}"]
+[sessions]
+root = "/data/user_sessions"
+[[sessions.processors]]
+name = "verification"
+kind = "command"
+command = ["verify-session", "{file}"]
+cadence = "15m"
+"#;
+        let c = parse(text).unwrap();
+        assert_eq!(c.providers.len(), 4);
+        assert_eq!(c.providers[2].target.kind(), "llm");
+        assert_eq!(c.providers[0].policy.failure_threshold, 2);
+    }
+
+    #[test]
+    fn zero_interval_is_a_clear_error_with_line_and_field() {
+        let msg = errors("[probe]\ninterval = \"0s\"\n");
+        assert_eq!(
+            msg,
+            "steward.toml:2: probe.interval: must be greater than 0"
+        );
+    }
+
+    #[test]
+    fn zero_timeout_names_the_timeout() {
+        assert!(errors("[probe]\ntimeout = \"0s\"\n").contains("probe.timeout"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_line() {
+        let msg = errors("[probe]\ninterval = \"30s\"\nintervall = \"5s\"\n");
+        assert!(msg.starts_with("steward.toml:3:"), "{msg}");
+        assert!(msg.contains("intervall"), "{msg}");
+    }
+
+    #[test]
+    fn provider_errors_point_at_the_right_table_and_line() {
+        let text = "[[providers]]\nid = \"a\"\nkind = \"tcp\"\naddress = \"127.0.0.1:1\"\nnode = \"n\"\n\n[[providers]]\nid = \"b\"\nkind = \"http\"\nnode = \"n\"\nurl = \"ftp://x\"\n";
+        let msg = errors(text);
+        assert_eq!(
+            msg,
+            "steward.toml:11: providers[1].url: \"ftp://x\" must start with http:// or https://"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_just_the_first() {
+        let text = "[[providers]]\nid = \"bad id\"\nkind = \"tcp\"\naddress = \"nope\"\n";
+        let issues = parse(text).unwrap_err().issues();
+        let fields: Vec<_> = issues.iter().filter_map(|i| i.field.clone()).collect();
+        assert!(fields.contains(&"providers[0].id".to_owned()), "{fields:?}");
+        assert!(
+            fields.contains(&"providers[0].node".to_owned()),
+            "{fields:?}"
+        );
+        assert!(
+            fields.contains(&"providers[0].address".to_owned()),
+            "{fields:?}"
+        );
+    }
+
+    #[test]
+    fn duplicate_ids_and_unknown_kinds_are_errors() {
+        let dup = "[[providers]]\nid=\"a\"\nkind=\"tcp\"\naddress=\"h:1\"\nnode=\"n\"\n[[providers]]\nid=\"a\"\nkind=\"tcp\"\naddress=\"h:2\"\nnode=\"n\"\n";
+        assert!(errors(dup).contains("duplicate provider id \"a\""));
+        let kind = "[[providers]]\nid=\"a\"\nkind=\"smtp\"\nnode=\"n\"\n";
+        assert!(errors(kind).contains("\"smtp\" is not one of http, tcp, llm, command"));
+    }
+
+    #[test]
+    fn fields_of_another_kind_are_rejected() {
+        let text = "[[providers]]\nid=\"a\"\nkind=\"http\"\nurl=\"http://x\"\naddress=\"h:1\"\nnode=\"n\"\n";
+        assert!(errors(text).contains("providers[0].address: is not used by kind \"http\""));
+    }
+
+    #[test]
+    fn dependency_cycles_are_config_errors() {
+        let text = "[[providers]]\nid=\"a\"\nkind=\"tcp\"\naddress=\"h:1\"\nnode=\"n\"\ndepends_on=[\"b\"]\n[[providers]]\nid=\"b\"\nkind=\"tcp\"\naddress=\"h:2\"\nnode=\"n\"\ndepends_on=[\"a\"]\n";
+        assert!(errors(text).contains("dependency cycle: a -> b -> a"));
+    }
+
+    #[test]
+    fn per_provider_settings_override_the_defaults() {
+        let text = "[probe]\ninterval=\"10s\"\n[[providers]]\nid=\"a\"\nkind=\"tcp\"\naddress=\"h:1\"\nnode=\"n\"\ntimeout=\"1s\"\nenabled=false\n";
+        let c = parse(text).unwrap();
+        let p = &c.providers[0];
+        assert_eq!(p.interval, Duration::from_secs(10));
+        assert_eq!(p.timeout, Duration::from_secs(1));
+        assert!(!p.enabled);
+        assert_eq!(p.service, "a", "service defaults to the id");
+    }
+
+    #[test]
+    fn bad_toml_syntax_names_the_line() {
+        let msg = errors("[probe]\ninterval = \n");
+        assert!(msg.starts_with("steward.toml:2"), "{msg}");
+    }
+}

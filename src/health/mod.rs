@@ -1,0 +1,5 @@
+//! Provider health: the breaker (pure), the probes (I/O), and the loop that drives them.
+
+pub mod breaker;
+pub mod monitor;
+pub mod probe;

@@ -1,0 +1,566 @@
+//! Probes: one question to one provider, "are you up?", asked four ways.
+//!
+//! Owns: the `Probe` seam, its `Verdict`s and `ProbeError`s, and the real kinds: HTTP(S)
+//! (status, body keyword, JSON field), TCP connect, LLM endpoints (OpenAI-compatible
+//! `/v1/models`, Ollama `/api/tags`) and commands (argv, exit code, no shell).
+//! Does not own: timeouts, concurrency or the breaker (the monitor wraps every probe in its
+//! own timeout and records what it says). Errors never carry URLs or header values, so
+//! secrets cannot leak into logs or the database through them.
+
+use crate::config::{JsonExpect, LlmApi, ProviderConfig, Target};
+use futures::future::BoxFuture;
+use reqwest::StatusCode;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Upper bound of a response body we read to check keywords or JSON.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// What a probe concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    Up,
+    Down {
+        reason: String,
+    },
+    /// The provider answered 429: reachable but throttled. Not down.
+    RateLimited {
+        retry_after: Option<Duration>,
+    },
+    /// Our own bad request (400/422): the provider is not to blame.
+    Inconclusive {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Connect,
+    Dns,
+    Tls,
+    Protocol,
+    Body,
+    Spawn,
+    Io,
+    Config,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Body => "body",
+            ErrorKind::Spawn => "spawn",
+            ErrorKind::Io => "io",
+            ErrorKind::Config => "config",
+        }
+    }
+}
+
+/// A probe that could not reach a verdict: the provider is marked unhealthy with
+/// `"<kind>: <message>"`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ProbeError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.as_str(), self.message)
+    }
+}
+
+impl ProbeError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+pub type ProbeResult = Result<Verdict, ProbeError>;
+
+/// Asks one provider whether it is up. Implementations must be cancel-safe: the monitor
+/// drops the future on timeout or shutdown.
+pub trait Probe: Send + Sync + 'static {
+    fn check(&self) -> BoxFuture<'_, ProbeResult>;
+}
+
+/// A probe from a closure: the fake that tests use, and a handy adapter.
+pub struct FnProbe<F>(pub F);
+
+impl<F, Fut> Probe for FnProbe<F>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ProbeResult> + Send + 'static,
+{
+    fn check(&self) -> BoxFuture<'_, ProbeResult> {
+        Box::pin((self.0)())
+    }
+}
+
+/// Builds the real probe for a configured provider. One HTTP client is shared by all.
+pub fn for_provider(p: &ProviderConfig, http: &reqwest::Client) -> Arc<dyn Probe> {
+    match &p.target {
+        Target::Http {
+            url,
+            expect_status,
+            expect_body,
+            expect_json,
+            headers,
+        } => Arc::new(HttpProbe {
+            client: http.clone(),
+            url: url.clone(),
+            expect_status: *expect_status,
+            expect_body: expect_body.clone(),
+            expect_json: expect_json.clone(),
+            headers: headers.clone(),
+        }),
+        Target::Tcp { address } => Arc::new(TcpProbe {
+            address: address.clone(),
+        }),
+        Target::Llm {
+            api,
+            url,
+            api_key_env,
+            model,
+        } => Arc::new(LlmProbe {
+            client: http.clone(),
+            api: api.clone(),
+            url: url.clone(),
+            api_key_env: api_key_env.clone(),
+            model: model.clone(),
+        }),
+        Target::Command { argv } => Arc::new(CommandProbe { argv: argv.clone() }),
+    }
+}
+
+/// The client every HTTP-based probe shares (connection reuse matters at 10,000 providers).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("steward/", env!("CARGO_PKG_VERSION")))
+        .tcp_nodelay(true)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .expect("a TLS backend is compiled in")
+}
+
+fn classify(e: &reqwest::Error) -> ProbeError {
+    let chain = reqwest_without_url(e);
+    let kind = if e.is_connect() {
+        let text = chain.to_lowercase();
+        if text.contains("dns") || text.contains("resolve") {
+            ErrorKind::Dns
+        } else if text.contains("certificate") || text.contains("tls") {
+            ErrorKind::Tls
+        } else {
+            ErrorKind::Connect
+        }
+    } else if e.is_body() || e.is_decode() {
+        ErrorKind::Body
+    } else {
+        ErrorKind::Protocol
+    };
+    ProbeError::new(kind, root_cause(&chain))
+}
+
+fn reqwest_without_url(e: &reqwest::Error) -> String {
+    // `without_url` consumes; rebuild the text from the source chain instead.
+    let mut parts = Vec::new();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        parts.push(s.to_string());
+        src = s.source();
+    }
+    parts.join(": ")
+}
+
+/// The innermost error's text ("Connection refused (os error 111)"), never the URL.
+fn root_cause(chain: &str) -> String {
+    let last = chain.rsplit(": ").next().unwrap_or(chain).trim();
+    if last.is_empty() {
+        "request failed".to_owned()
+    } else {
+        last.to_owned()
+    }
+}
+
+/// Expands `${VAR}` from the environment. The value never appears in errors.
+fn expand_env(value: &str) -> Result<String, ProbeError> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| ProbeError::new(ErrorKind::Config, "unclosed ${ in a header value"))?;
+        let name = &after[..end];
+        let v = std::env::var(name).map_err(|_| {
+            ProbeError::new(
+                ErrorKind::Config,
+                format!("environment variable {name} is not set"),
+            )
+        })?;
+        out.push_str(&v);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    if let Ok(secs) = v.trim().parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v.trim()).ok()?;
+    (when.with_timezone(&chrono::Utc) - chrono::Utc::now())
+        .to_std()
+        .ok()
+}
+
+/// Reads at most `MAX_BODY` bytes.
+async fn bounded_body(mut resp: reqwest::Response) -> Result<Vec<u8>, ProbeError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| classify(&e))? {
+        let room = MAX_BODY.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_BODY {
+            break;
+        }
+    }
+    Ok(body)
+}
+
+/// Common answers for HTTP-based probes before kind-specific checks.
+fn status_verdict(status: StatusCode, headers: &reqwest::header::HeaderMap) -> Option<Verdict> {
+    match status.as_u16() {
+        429 => Some(Verdict::RateLimited {
+            retry_after: retry_after(headers),
+        }),
+        400 | 422 => Some(Verdict::Inconclusive {
+            reason: format!("HTTP {status}: the probe's own request was rejected"),
+        }),
+        _ => None,
+    }
+}
+
+struct HttpProbe {
+    client: reqwest::Client,
+    url: String,
+    expect_status: Option<u16>,
+    expect_body: Option<String>,
+    expect_json: Option<JsonExpect>,
+    headers: BTreeMap<String, String>,
+}
+
+impl HttpProbe {
+    async fn run(&self) -> ProbeResult {
+        let mut req = self.client.get(&self.url);
+        for (k, v) in &self.headers {
+            req = req.header(k, expand_env(v)?);
+        }
+        let resp = req.send().await.map_err(|e| classify(&e))?;
+        let status = resp.status();
+        let expected = match self.expect_status {
+            Some(s) => status.as_u16() == s,
+            None => status.is_success(),
+        };
+        if !expected {
+            if let Some(v) = status_verdict(status, resp.headers()) {
+                return Ok(v);
+            }
+            let want = self
+                .expect_status
+                .map_or("2xx".to_owned(), |s| s.to_string());
+            return Ok(Verdict::Down {
+                reason: format!("HTTP {} (expected {want})", status.as_u16()),
+            });
+        }
+        if self.expect_body.is_none() && self.expect_json.is_none() {
+            return Ok(Verdict::Up);
+        }
+        let body = bounded_body(resp).await?;
+        if let Some(word) = &self.expect_body {
+            if !String::from_utf8_lossy(&body).contains(word.as_str()) {
+                return Ok(Verdict::Down {
+                    reason: format!("body does not contain {word:?}"),
+                });
+            }
+        }
+        if let Some(expect) = &self.expect_json {
+            let json: serde_json::Value = match serde_json::from_slice(&body) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Ok(Verdict::Down {
+                        reason: format!("body is not JSON ({e})"),
+                    })
+                }
+            };
+            match json.pointer(&expect.pointer) {
+                Some(v) if *v == expect.equals => {}
+                Some(v) => {
+                    return Ok(Verdict::Down {
+                        reason: format!("{} is {v}, expected {}", expect.pointer, expect.equals),
+                    })
+                }
+                None => {
+                    return Ok(Verdict::Down {
+                        reason: format!("{} is missing from the body", expect.pointer),
+                    })
+                }
+            }
+        }
+        Ok(Verdict::Up)
+    }
+}
+
+impl Probe for HttpProbe {
+    fn check(&self) -> BoxFuture<'_, ProbeResult> {
+        Box::pin(self.run())
+    }
+}
+
+struct TcpProbe {
+    address: String,
+}
+
+impl Probe for TcpProbe {
+    fn check(&self) -> BoxFuture<'_, ProbeResult> {
+        Box::pin(async move {
+            match tokio::net::TcpStream::connect(self.address.as_str()).await {
+                Ok(_) => Ok(Verdict::Up),
+                Err(e) => {
+                    let kind = match e.kind() {
+                        std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::HostUnreachable
+                        | std::io::ErrorKind::NetworkUnreachable => ErrorKind::Connect,
+                        _ if e.to_string().contains("lookup") => ErrorKind::Dns,
+                        _ => ErrorKind::Io,
+                    };
+                    Err(ProbeError::new(kind, e.to_string()))
+                }
+            }
+        })
+    }
+}
+
+struct LlmProbe {
+    client: reqwest::Client,
+    api: LlmApi,
+    url: String,
+    api_key_env: Option<String>,
+    model: Option<String>,
+}
+
+impl LlmProbe {
+    fn endpoint(&self) -> String {
+        let base = self.url.trim_end_matches('/');
+        match self.api {
+            LlmApi::Ollama => format!("{base}/api/tags"),
+            LlmApi::OpenAi if base.ends_with("/v1") => format!("{base}/models"),
+            LlmApi::OpenAi => format!("{base}/v1/models"),
+        }
+    }
+
+    async fn run(&self) -> ProbeResult {
+        let mut req = self.client.get(self.endpoint());
+        if let Some(var) = &self.api_key_env {
+            let key = std::env::var(var).map_err(|_| {
+                ProbeError::new(
+                    ErrorKind::Config,
+                    format!("environment variable {var} is not set"),
+                )
+            })?;
+            req = req.bearer_auth(key);
+        }
+        let resp = req.send().await.map_err(|e| classify(&e))?;
+        let status = resp.status();
+        if let Some(v) = status_verdict(status, resp.headers()) {
+            return Ok(v);
+        }
+        if matches!(status.as_u16(), 401 | 403) {
+            return Ok(Verdict::Down {
+                reason: format!("HTTP {}: unauthorized (check api_key_env)", status.as_u16()),
+            });
+        }
+        if !status.is_success() {
+            return Ok(Verdict::Down {
+                reason: format!("HTTP {}", status.as_u16()),
+            });
+        }
+        let body = bounded_body(resp).await?;
+        let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            ProbeError::new(ErrorKind::Body, format!("model list is not JSON ({e})"))
+        })?;
+        let names = model_names(&self.api, &json)
+            .ok_or_else(|| ProbeError::new(ErrorKind::Body, "answer has no model list"))?;
+        match &self.model {
+            Some(m)
+                if !names
+                    .iter()
+                    .any(|n| n == m || n.strip_suffix(":latest") == Some(m)) =>
+            {
+                Ok(Verdict::Down {
+                    reason: format!(
+                        "model {m:?} is not listed by the server ({} models available)",
+                        names.len()
+                    ),
+                })
+            }
+            _ => Ok(Verdict::Up),
+        }
+    }
+}
+
+fn model_names(api: &LlmApi, json: &serde_json::Value) -> Option<Vec<String>> {
+    let (list, keys): (&str, &[&str]) = match api {
+        LlmApi::Ollama => ("models", &["name", "model"]),
+        LlmApi::OpenAi => ("data", &["id"]),
+    };
+    let items = json.get(list)?.as_array()?;
+    Some(
+        items
+            .iter()
+            .filter_map(|m| keys.iter().find_map(|k| m.get(*k)?.as_str()))
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+impl Probe for LlmProbe {
+    fn check(&self) -> BoxFuture<'_, ProbeResult> {
+        Box::pin(self.run())
+    }
+}
+
+struct CommandProbe {
+    argv: Vec<String>,
+}
+
+/// Kills the whole process group when the probe is dropped (timeout, shutdown), so a
+/// check script cannot leave grandchildren behind.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+impl CommandProbe {
+    async fn run(&self) -> ProbeResult {
+        let (program, args) = self
+            .argv
+            .split_first()
+            .ok_or_else(|| ProbeError::new(ErrorKind::Config, "empty command"))?;
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| ProbeError::new(ErrorKind::Spawn, format!("{program}: {e}")))?;
+        let mut guard = GroupGuard(child.id().map(|id| id as i32));
+        let mut stderr = child.stderr.take();
+        let read_tail = async {
+            use tokio::io::AsyncReadExt;
+            let mut buf = Vec::new();
+            if let Some(s) = stderr.as_mut() {
+                let _ = s.take(16 * 1024).read_to_end(&mut buf).await;
+            }
+            buf
+        };
+        let (status, tail) = tokio::join!(child.wait(), read_tail);
+        guard.0 = None; // exited by itself: nothing to kill
+        let status = status.map_err(|e| ProbeError::new(ErrorKind::Io, e.to_string()))?;
+        if status.success() {
+            return Ok(Verdict::Up);
+        }
+        let tail = String::from_utf8_lossy(&tail);
+        let last = tail
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let code = status.code().map_or("killed by a signal".to_owned(), |c| {
+            format!("exit code {c}")
+        });
+        Ok(Verdict::Down {
+            reason: if last.is_empty() {
+                code
+            } else {
+                format!("{code}: {}", last.trim())
+            },
+        })
+    }
+}
+
+impl Probe for CommandProbe {
+    fn check(&self) -> BoxFuture<'_, ProbeResult> {
+        Box::pin(self.run())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_placeholders_expand_and_missing_ones_name_the_variable_only() {
+        std::env::set_var("STEWARD_TEST_SECRET_X", "s3cret");
+        assert_eq!(
+            expand_env("Bearer ${STEWARD_TEST_SECRET_X}").unwrap(),
+            "Bearer s3cret"
+        );
+        let err = expand_env("${STEWARD_TEST_NOPE}").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "config: environment variable STEWARD_TEST_NOPE is not set"
+        );
+    }
+
+    #[test]
+    fn model_lists_are_read_in_both_dialects() {
+        let ollama = serde_json::json!({"models": [{"name": "qwen2.5:7b"}, {"model": "llama3"}]});
+        assert_eq!(
+            model_names(&LlmApi::Ollama, &ollama).unwrap(),
+            vec!["qwen2.5:7b", "llama3"]
+        );
+        let openai = serde_json::json!({"data": [{"id": "gpt-4o"}]});
+        assert_eq!(
+            model_names(&LlmApi::OpenAi, &openai).unwrap(),
+            vec!["gpt-4o"]
+        );
+        assert!(model_names(&LlmApi::OpenAi, &serde_json::json!({"x": 1})).is_none());
+    }
+
+    #[test]
+    fn root_cause_keeps_the_innermost_text() {
+        assert_eq!(
+            root_cause(
+                "client error (Connect): tcp connect error: Connection refused (os error 111)"
+            ),
+            "Connection refused (os error 111)"
+        );
+    }
+}

@@ -1,0 +1,179 @@
+//! The API token and the checks every request passes.
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::routes::error_response;
+
+/// A bearer token. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct Token(Arc<str>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(***)")
+    }
+}
+
+impl Token {
+    pub fn new(value: impl Into<String>) -> Self {
+        Token(Arc::from(value.into()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares without leaking the position of the first difference.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
+        let mut diff = (a.len() ^ b.len()) as u8 | u8::from(a.len() != b.len());
+        for (x, y) in a.iter().zip(b.iter()) {
+            diff |= x ^ y;
+        }
+        diff == 0
+    }
+}
+
+/// `STEWARD_TOKEN`, else the token file in the data dir, created (0600) on first run.
+/// Returns the token and, when it was just created, the file it was written to.
+pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<(Token, Option<PathBuf>)> {
+    if let Ok(t) = std::env::var("STEWARD_TOKEN") {
+        if !t.trim().is_empty() {
+            return Ok((Token::new(t.trim()), None));
+        }
+    }
+    let path = data_dir.join("token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        if !t.trim().is_empty() {
+            return Ok((Token::new(t.trim()), None));
+        }
+    }
+    std::fs::create_dir_all(data_dir)?;
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    f.write_all(token.as_bytes())?;
+    Ok((Token::new(token), Some(path)))
+}
+
+#[derive(Clone)]
+pub(super) struct Guard {
+    pub token: Token,
+    pub local: SocketAddr,
+}
+
+impl Guard {
+    /// Host must be the listen address or localhost on its port. A server bound to every
+    /// interface accepts any host on its port (the token still guards it).
+    fn host_allowed(&self, host: &str) -> bool {
+        let port = self.local.port();
+        if self.local.ip().is_unspecified() {
+            return host
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                == Some(port);
+        }
+        let allowed = [
+            self.local.to_string(),
+            format!("localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+            format!("[::1]:{port}"),
+        ];
+        allowed.iter().any(|a| a.eq_ignore_ascii_case(host))
+    }
+}
+
+pub(super) async fn check_host(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !g.host_allowed(host) {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "forbidden_host",
+            format!("Host {host:?} is not this server's address"),
+        );
+    }
+    next.run(req).await
+}
+
+pub(super) async fn require_token(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    // EventSource cannot send headers: the stream alone also takes `?access_token=`.
+    let query = (req.uri().path() == "/api/stream")
+        .then(|| {
+            req.uri().query().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("access_token="))
+                    .map(str::to_owned)
+            })
+        })
+        .flatten();
+    let ok =
+        bearer.is_some_and(|b| g.token.matches(b)) || query.is_some_and(|q| g.token.matches(&q));
+    if !ok {
+        let mut resp = error_response(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token (see the token file in the data dir)",
+        );
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
+        return resp.into_response();
+    }
+    next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_exactly() {
+        let t = Token::new("abc123");
+        assert!(t.matches("abc123"));
+        assert!(!t.matches("abc124"));
+        assert!(!t.matches("abc12"));
+        assert!(!t.matches(""));
+        assert_eq!(
+            format!("{t:?}"),
+            "Token(***)",
+            "the value never reaches logs"
+        );
+    }
+
+    #[test]
+    fn host_check_allows_only_this_server() {
+        let g = Guard {
+            token: Token::new("x"),
+            local: "127.0.0.1:7878".parse().unwrap(),
+        };
+        assert!(g.host_allowed("127.0.0.1:7878"));
+        assert!(g.host_allowed("localhost:7878"));
+        assert!(!g.host_allowed("evil.example:7878"), "DNS rebinding");
+        assert!(!g.host_allowed("localhost:8080"));
+        assert!(!g.host_allowed(""));
+    }
+}

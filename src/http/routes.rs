@@ -1,0 +1,212 @@
+//! Routes: each one a call into `Api`.
+
+use super::auth::{check_host, require_token, Guard};
+use super::ServerOptions;
+use crate::api::{Api, ApiError, Update};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{middleware, Json, Router};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
+use tokio_util::sync::CancellationToken;
+use tower_http::services::{ServeDir, ServeFile};
+
+pub(super) fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: impl Into<String>,
+) -> Response {
+    (
+        status,
+        Json(serde_json::json!({"code": code, "message": message.into()})),
+    )
+        .into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            ApiError::UnknownProvider(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        error_response(status, self.code(), self.to_string())
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    api: Api,
+    cancel: CancellationToken,
+}
+
+pub(super) fn router(
+    api: Api,
+    opts: ServerOptions,
+    local: SocketAddr,
+    cancel: CancellationToken,
+) -> Router {
+    let guard = Guard {
+        token: opts.token,
+        local,
+    };
+    let state = AppState { api, cancel };
+    let protected = Router::new()
+        .route("/api/health/detailed", get(health_detailed))
+        .route("/api/status", get(status))
+        .route("/api/providers", get(providers))
+        .route("/api/providers/{id}", get(provider))
+        .route("/api/providers/{id}/probe", post(probe))
+        .route("/api/events", get(events))
+        .route("/api/monitor/pause", post(pause))
+        .route("/api/monitor/resume", post(resume))
+        .route("/api/notifications/snooze", post(snooze))
+        .route("/api/config/reload", post(reload))
+        .route("/api/stream", get(stream))
+        .route("/api/{*rest}", axum::routing::any(api_not_found))
+        .route_layer(middleware::from_fn_with_state(guard.clone(), require_token));
+    let ui: Router = match opts.ui_dir {
+        Some(dir) => Router::new()
+            .fallback_service(ServeDir::new(&dir).fallback(ServeFile::new(dir.join("index.html")))),
+        None => Router::new().fallback(|| async {
+            (
+                StatusCode::OK,
+                [("content-type", "text/plain; charset=utf-8")],
+                "Steward is running, but the UI is not built.\n\
+                 Build it with: npm --prefix ui ci && npm --prefix ui run build\n\
+                 The API is under /api (bearer token in the data dir).\n",
+            )
+        }),
+    };
+    Router::new()
+        .route(
+            "/api/health",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .merge(protected)
+        .with_state(state)
+        .merge(ui)
+        .layer(middleware::from_fn_with_state(guard, check_host))
+}
+
+async fn api_not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such API route")
+}
+
+async fn health_detailed(State(s): State<AppState>) -> Json<serde_json::Value> {
+    Json(s.api.health_detailed().await)
+}
+
+async fn status(State(s): State<AppState>) -> Response {
+    Json(s.api.status()).into_response()
+}
+
+async fn providers(State(s): State<AppState>) -> Response {
+    Json(s.api.providers().await).into_response()
+}
+
+async fn provider(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    match s.api.provider(&id).await {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn probe(State(s): State<AppState>, Path(id): Path<String>) -> Response {
+    match s.api.probe(&id).await {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    limit: Option<u32>,
+}
+
+async fn events(
+    State(s): State<AppState>,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let limit = match q {
+        Ok(Query(q)) => q.limit.unwrap_or(200),
+        Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
+    };
+    match s.api.events(limit).await {
+        Ok(e) => Json(e).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn pause(State(s): State<AppState>) -> Response {
+    match s.api.set_paused(true).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn resume(State(s): State<AppState>) -> Response {
+    match s.api.set_paused(false).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnoozeBody {
+    minutes: u32,
+}
+
+async fn snooze(
+    State(s): State<AppState>,
+    body: Result<Json<SnoozeBody>, JsonRejection>,
+) -> Response {
+    let minutes = match body {
+        Ok(Json(b)) => b.minutes,
+        Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
+    };
+    match s.api.snooze(minutes).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn reload(State(s): State<AppState>) -> Response {
+    match s.api.reload_config().await {
+        Ok(()) => Json(s.api.status()).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn to_sse(update: &Update) -> Event {
+    Event::default().data(serde_json::to_string(update).unwrap_or_else(|_| "{}".into()))
+}
+
+async fn stream(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = s.api.subscribe();
+    let first = Update::Status {
+        status: s.api.status(),
+    };
+    let updates = BroadcastStream::new(rx).map(|item| {
+        Ok(match item {
+            Ok(update) => to_sse(&update),
+            Err(BroadcastStreamRecvError::Lagged(_)) => to_sse(&Update::Resync),
+        })
+    });
+    let body = futures::stream::once(async move { Ok(to_sse(&first)) })
+        .chain(updates)
+        .take_until(s.cancel.cancelled_owned());
+    Sse::new(body).keep_alive(KeepAlive::default())
+}

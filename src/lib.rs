@@ -1,0 +1,25 @@
+//! Steward's engine: everything that decides, with no GUI dependency.
+//!
+//! The Tauri shell (`src-tauri/`) and the headless server (`steward serve`) are adapters
+//! over [`api::Api`]; neither holds logic of its own.
+//!
+//! # Layout
+//! - [`config`]: the TOML contract, validation with file/line/field, paths.
+//! - [`clock`]: wall-clock seam (`Clock`), so decisions take `now`.
+//! - [`health`]: breaker (pure state machine), probes (HTTP, TCP, LLM, command), monitor.
+//! - [`store`]: SQLite (WAL, migrations): breaker state, probe history, events.
+//! - [`events`]: the one typed event enum leaving the engine, and its stored form.
+//! - [`engine`]: wires the parts, owns the tasks, reloads config; `Engine::start`.
+//! - [`api`]: the facade every adapter calls: queries, commands, live updates.
+//! - [`http`]: axum adapter for headless mode (routes call `api` only).
+//! - [`demo`]: loopback demo services for `--demo`.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod events;
+pub mod health;
+pub mod http;
+pub mod store;
