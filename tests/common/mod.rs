@@ -1,0 +1,341 @@
+//! Test fixtures: real loopback servers, a real engine on a temp data dir, a real HTTP API.
+#![allow(dead_code)]
+
+use parking_lot::Mutex;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use steward::config::Config;
+use steward::engine::{Engine, EngineHandle, EngineOptions};
+use steward::http::{ServerOptions, Token};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// What the fake service answers: status, extra headers, body.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.into(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub enum Mode {
+    Answer(Arc<dyn Fn(&str) -> Reply + Send + Sync>),
+    /// Accepts connections and never answers.
+    Hang,
+}
+
+pub fn ok_health() -> Mode {
+    Mode::Answer(Arc::new(|_| Reply::json(200, r#"{"status":"ok"}"#)))
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1 that can be killed (every connection with it) and
+/// brought back on the same port.
+pub struct Service {
+    pub port: u16,
+    pub mode: Arc<Mutex<Mode>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Service {
+    pub async fn start(mode: Mode) -> Service {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mode = Arc::new(Mutex::new(mode));
+        let task = Some(tokio::spawn(serve_http(listener, Arc::clone(&mode))));
+        Service { port, mode, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Kills the server and every open connection.
+    pub fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let listener = bind_again(self.port).await;
+        self.task = Some(tokio::spawn(serve_http(listener, Arc::clone(&self.mode))));
+    }
+
+    pub fn set(&self, mode: Mode) {
+        *self.mode.lock() = mode;
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn bind_again(port: u16) -> TcpListener {
+    for _ in 0..100 {
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)).await {
+            return l;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("port {port} did not come free");
+}
+
+async fn serve_http(listener: TcpListener, mode: Arc<Mutex<Mode>>) {
+    // Connections live in this JoinSet: aborting the server task drops them all.
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((mut sock, _)) = accepted else { continue };
+                let mode = Arc::clone(&mode);
+                conns.spawn(async move {
+                    let mut buf = Vec::new();
+                    loop {
+                        let mut chunk = [0u8; 4096];
+                        let n = match sock.read(&mut chunk).await { Ok(0) | Err(_) => return, Ok(n) => n };
+                        buf.extend_from_slice(&chunk[..n]);
+                        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+                        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                        buf.drain(..end + 4);
+                        let m = mode.lock().clone();
+                        let reply = match m {
+                            Mode::Hang => { std::future::pending::<()>().await; return; }
+                            Mode::Answer(f) => f(&head),
+                        };
+                        let mut out = format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\n", reply.status, reply.body.len());
+                        for (k, v) in &reply.headers { out.push_str(&format!("{k}: {v}\r\n")); }
+                        out.push_str("\r\n");
+                        out.push_str(&reply.body);
+                        if sock.write_all(out.as_bytes()).await.is_err() { return; }
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+/// A TCP service that accepts and closes.
+pub struct TcpService {
+    pub port: u16,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TcpService {
+    pub async fn start() -> TcpService {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        TcpService {
+            port,
+            task: Some(tokio::spawn(accept_forever(listener))),
+        }
+    }
+    pub fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+    pub async fn restart(&mut self) {
+        self.stop();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.task = Some(tokio::spawn(accept_forever(bind_again(self.port).await)));
+    }
+}
+
+impl Drop for TcpService {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+async fn accept_forever(l: TcpListener) {
+    loop {
+        let _ = l.accept().await;
+    }
+}
+
+/// A port nothing listens on.
+pub async fn dead_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// A running engine with its HTTP API on a random loopback port.
+pub struct Steward {
+    pub engine: Option<EngineHandle>,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub config_path: PathBuf,
+    pub data_dir: PathBuf,
+    cancel: CancellationToken,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+pub fn write_config(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("steward.toml");
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+impl Steward {
+    pub async fn start(config_path: &Path, data_dir: &Path) -> Steward {
+        let config = Config::load(config_path).expect("test config is valid");
+        let engine = Engine::start(EngineOptions::new(config, data_dir))
+            .await
+            .expect("engine starts");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let cancel = CancellationToken::new();
+        let server = tokio::spawn(steward::http::serve(
+            engine.api().clone(),
+            listener,
+            ServerOptions {
+                token: Token::new(TOKEN),
+                ui_dir: None,
+            },
+            cancel.clone(),
+        ));
+        Steward {
+            engine: Some(engine),
+            base,
+            client: reqwest::Client::new(),
+            config_path: config_path.to_owned(),
+            data_dir: data_dir.to_owned(),
+            cancel,
+            server: Some(server),
+        }
+    }
+
+    pub fn api(&self) -> &steward::api::Api {
+        self.engine.as_ref().unwrap().api()
+    }
+
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn provider(&self, id: &str) -> serde_json::Value {
+        let all = self.get("/api/providers").await;
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("provider {id} listed"))
+    }
+
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if let Some(s) = self.server.take() {
+            let _ = s.await;
+        }
+        if let Some(e) = self.engine.take() {
+            e.shutdown().await;
+        }
+    }
+}
+
+/// Polls until `check` is true; panics with `what` after 20 s. Tests never assert speed.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Collects the JSON messages of `GET /api/stream` in the background.
+pub struct StreamLog {
+    pub messages: Arc<Mutex<Vec<serde_json::Value>>>,
+    task: JoinHandle<()>,
+}
+
+impl StreamLog {
+    pub async fn open(s: &Steward) -> StreamLog {
+        let mut resp = s
+            .client
+            .get(format!("{}/api/stream?access_token={TOKEN}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let m2 = Arc::clone(&messages);
+        let task = tokio::spawn(async move {
+            let mut pending = String::new();
+            while let Ok(Some(chunk)) = resp.chunk().await {
+                pending.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = pending.find("\n\n") {
+                    let frame: String = pending.drain(..end + 2).collect();
+                    for line in frame.lines() {
+                        if let Some(data) = line.strip_prefix("data:") {
+                            if let Ok(v) = serde_json::from_str(data.trim()) {
+                                m2.lock().push(v);
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        StreamLog { messages, task }
+    }
+
+    pub fn has(&self, pred: impl Fn(&serde_json::Value) -> bool) -> bool {
+        self.messages.lock().iter().any(pred)
+    }
+}
+
+impl Drop for StreamLog {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
