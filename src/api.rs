@@ -193,6 +193,9 @@ impl Live {
     }
 }
 
+/// `(samples, ok)` per provider over 24 h, and when it was computed.
+pub(crate) type UptimeCache = (Option<tokio::time::Instant>, HashMap<String, (i64, i64)>);
+
 pub(crate) struct Inner {
     pub store: Store,
     pub breakers: Arc<Breakers>,
@@ -203,7 +206,7 @@ pub(crate) struct Inner {
     pub updates: broadcast::Sender<Update>,
     pub snoozed_until: Mutex<Option<DateTime<Utc>>>,
     pub clock: SharedClock,
-    pub uptime: tokio::sync::Mutex<(Option<tokio::time::Instant>, HashMap<String, (i64, i64)>)>,
+    pub uptime: tokio::sync::Mutex<UptimeCache>,
     pub last_status: Mutex<Option<StatusView>>,
     pub recorder: tokio::sync::mpsc::Sender<crate::health::monitor::MonitorEvent>,
     pub factory: crate::engine::ProbeFactory,
@@ -220,6 +223,11 @@ const UPTIME_TTL: Duration = Duration::from_secs(30);
 impl Api {
     pub fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
+    }
+
+    /// `(transactions, samples)` the recorder has written since start.
+    pub fn write_stats(&self) -> (u64, u64) {
+        self.inner.store.write_stats()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {

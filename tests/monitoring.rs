@@ -539,3 +539,29 @@ async fn old_samples_fold_into_hourly_rows_and_still_count_for_uptime() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_providers_are_written_in_a_few_transactions_not_thousands() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Service::start(ok_health()).await;
+    let mut body = String::from("[probe]\ninterval = \"1h\"\ntimeout = \"3s\"\n\n");
+    for i in 0..2000 {
+        body.push_str(&http_provider(
+            &format!("p{i}"),
+            &web.url(&format!("/h/{i}")),
+        ));
+    }
+    let cfg = write_config(dir.path(), &body);
+    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    eventually("one full tick is stored", || async {
+        s.api().write_stats().1 >= 2000
+    })
+    .await;
+    let (transactions, samples) = s.api().write_stats();
+    assert_eq!(samples, 2000);
+    assert!(
+        transactions <= 20,
+        "2000 results took {transactions} transactions: writes are not batched"
+    );
+    s.stop().await;
+}

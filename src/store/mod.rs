@@ -37,6 +37,14 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    stats: std::sync::Arc<WriteStats>,
+}
+
+/// Counters of what `write_batch` did, to show (and test) that writes are batched.
+#[derive(Debug, Default)]
+pub struct WriteStats {
+    pub transactions: std::sync::atomic::AtomicU64,
+    pub samples: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
@@ -68,11 +76,23 @@ impl Store {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            stats: Default::default(),
+        })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// `(transactions, samples)` written by `write_batch` since open.
+    pub fn write_stats(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.stats.transactions.load(Relaxed),
+            self.stats.samples.load(Relaxed),
+        )
     }
 
     pub fn pool(&self) -> &SqlitePool {

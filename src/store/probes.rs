@@ -46,6 +46,7 @@ impl Store {
         &self,
         batch: Batch,
     ) -> Result<Vec<crate::events::EventRecord>, StoreError> {
+        let batch_samples = batch.samples.len();
         let mut tx = self.pool.begin().await?;
         // Multi-row inserts: SQLite allows 32766 bound parameters; 6 per sample.
         for chunk in batch.samples.chunks(5000) {
@@ -86,6 +87,9 @@ impl Store {
             records.push(super::events::insert(&mut tx, *at, event).await?);
         }
         tx.commit().await?;
+        use std::sync::atomic::Ordering::Relaxed;
+        self.stats.transactions.fetch_add(1, Relaxed);
+        self.stats.samples.fetch_add(batch_samples as u64, Relaxed);
         Ok(records)
     }
 
