@@ -9,7 +9,7 @@
 
 use crate::health::breaker::BreakerPolicy;
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -333,6 +333,8 @@ pub struct Config {
     pub bus: Option<BusConfig>,
     pub executor: Option<ExecutorConfig>,
     pub sessions: Option<SessionsConfig>,
+    /// Provider id → position in `providers` (lookups happen per probe result).
+    index: HashMap<String, usize>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
@@ -349,6 +351,7 @@ impl Default for Config {
             bus: None,
             executor: None,
             sessions: None,
+            index: HashMap::new(),
         }
     }
 }
@@ -400,8 +403,15 @@ impl Config {
         };
         let config = v.config(raw);
         if v.issues.is_empty() {
+            let index = config
+                .providers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.id.clone(), i))
+                .collect();
             Ok(Config {
                 source: file.map(Path::to_owned),
+                index,
                 ..config
             })
         } else {
@@ -410,7 +420,7 @@ impl Config {
     }
 
     pub fn provider(&self, id: &str) -> Option<&ProviderConfig> {
-        self.providers.iter().find(|p| p.id == id)
+        self.index.get(id).map(|&i| &self.providers[i])
     }
 }
 
@@ -621,6 +631,7 @@ impl<'a> Validator<'a> {
             bus: raw.bus,
             executor: raw.executor,
             sessions: raw.sessions,
+            index: HashMap::new(),
         }
     }
 

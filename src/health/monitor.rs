@@ -345,8 +345,7 @@ impl Shared {
     fn timeout(&self, e: &Entry) -> Duration {
         e.target.timeout.unwrap_or(self.opts.timeout)
     }
-    fn min_interval(&self) -> Duration {
-        let targets = self.targets.lock();
+    fn min_interval(&self, targets: &HashMap<String, Arc<Entry>>) -> Duration {
         targets
             .values()
             .map(|e| self.interval(e))
@@ -364,6 +363,8 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
     let mut last_instant = Instant::now();
     let mut targets = Arc::new(HashMap::new());
     let mut was_paused = shared.paused.load(Ordering::Relaxed);
+    // A wall-clock gap this much larger than tokio's means a sleep; recomputed on reload.
+    let mut wake_gap = shared.opts.wake_gap;
 
     let schedule =
         |due: &mut HashMap<String, Instant>, heap: &mut BinaryHeap<_>, id: String, at: Instant| {
@@ -384,6 +385,7 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                     schedule(&mut due, &mut heap, id.clone(), now);
                 }
             }
+            wake_gap = shared.opts.wake_gap.max(shared.min_interval(&current));
             targets = current;
         }
         was_paused = paused;
@@ -392,7 +394,7 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
         let wall = shared.clock.now();
         let wall_gap = clock::since(wall, last_wall);
         let instant_gap = now - last_instant;
-        if wall_gap > instant_gap + shared.opts.wake_gap.max(shared.min_interval()) {
+        if wall_gap > instant_gap + wake_gap {
             let gap = wall_gap - instant_gap;
             tracing::info!(
                 gap_secs = gap.as_secs(),
