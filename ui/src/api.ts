@@ -1,0 +1,135 @@
+// The only module that talks to a backend. Two transports behind one interface:
+// Tauri IPC when `window.__TAURI__` exists, HTTP + server-sent events otherwise.
+// Views call the functions exported here and never know which transport runs.
+
+import type { EventRecord, ProviderDetail, ProviderView, StatusView, Update } from './types';
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+}
+
+export type Connection = 'live' | 'connecting' | 'reconnecting' | 'unauthorized';
+
+interface TauriGlobal {
+  core: { invoke<T>(cmd: string, args?: Record<string, unknown>): Promise<T> };
+  event: { listen<T>(name: string, cb: (e: { payload: T }) => void): Promise<() => void> };
+}
+
+interface Transport {
+  call<T>(cmd: string, method: 'GET' | 'POST', path: string, args?: Record<string, unknown>, body?: unknown): Promise<T>;
+  subscribe(onUpdate: (u: Update) => void, onConnection: (c: Connection) => void): void;
+}
+
+const tauri = (window as unknown as { __TAURI__?: TauriGlobal }).__TAURI__;
+
+class TauriTransport implements Transport {
+  constructor(private t: TauriGlobal) {}
+  async call<T>(cmd: string, _m: string, _p: string, args?: Record<string, unknown>): Promise<T> {
+    try {
+      return await this.t.core.invoke<T>(cmd, args);
+    } catch (e) {
+      const err = e as { code?: string; message?: string };
+      throw new ApiError(err.code ?? 'internal', err.message ?? String(e));
+    }
+  }
+  subscribe(onUpdate: (u: Update) => void, onConnection: (c: Connection) => void): void {
+    void this.t.event.listen<Update>('steward://update', (e) => onUpdate(e.payload)).then(() => onConnection('live'));
+  }
+}
+
+const TOKEN_KEY = 'steward.token';
+
+/** Takes `#token=…` from the URL once, keeps it in localStorage, and cleans the URL. */
+function adoptTokenFromUrl(): void {
+  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (!m) return;
+  localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+  const rest = location.hash.replace(/(?:^#|&)token=[^&]+/, '').replace(/^&/, '');
+  history.replaceState(null, '', location.pathname + location.search + (rest ? '#' + rest : ''));
+}
+
+export function setToken(token: string): void {
+  localStorage.setItem(TOKEN_KEY, token.trim());
+}
+
+class HttpTransport implements Transport {
+  private source: EventSource | null = null;
+
+  private token(): string {
+    return localStorage.getItem(TOKEN_KEY) ?? '';
+  }
+
+  async call<T>(_cmd: string, method: 'GET' | 'POST', path: string, _a?: unknown, body?: unknown): Promise<T> {
+    const resp = await fetch(path, {
+      method,
+      headers: {
+        Authorization: `Bearer ${this.token()}`,
+        ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : method === 'POST' ? '{}' : undefined,
+    });
+    if (!resp.ok) {
+      let code = 'http_' + resp.status;
+      let message = resp.statusText;
+      try {
+        const e = (await resp.json()) as { code: string; message: string };
+        code = e.code;
+        message = e.message;
+      } catch {
+        /* not JSON: keep the status line */
+      }
+      throw new ApiError(code, message, resp.status);
+    }
+    return (await resp.json()) as T;
+  }
+
+  subscribe(onUpdate: (u: Update) => void, onConnection: (c: Connection) => void): void {
+    this.source?.close();
+    onConnection('connecting');
+    const es = new EventSource(`/api/stream?access_token=${encodeURIComponent(this.token())}`);
+    this.source = es;
+    let everOpen = false;
+    es.onopen = () => {
+      // After a reconnect, updates may have been missed: ask for a full refresh.
+      if (everOpen) onUpdate({ type: 'resync' });
+      everOpen = true;
+      onConnection('live');
+    };
+    es.onmessage = (m) => {
+      try {
+        onUpdate(JSON.parse(m.data as string) as Update);
+      } catch {
+        /* a malformed frame is skipped, never fatal */
+      }
+    };
+    es.onerror = () => onConnection('reconnecting');
+  }
+}
+
+if (!tauri) adoptTokenFromUrl();
+const transport: Transport = tauri ? new TauriTransport(tauri) : new HttpTransport();
+
+export const isDesktop = Boolean(tauri);
+
+export const api = {
+  status: () => transport.call<StatusView>('get_status', 'GET', '/api/status'),
+  providers: () => transport.call<ProviderView[]>('list_providers', 'GET', '/api/providers'),
+  provider: (id: string) =>
+    transport.call<ProviderDetail>('get_provider', 'GET', `/api/providers/${encodeURIComponent(id)}`, { id }),
+  probe: (id: string) =>
+    transport.call<ProviderView>('probe_provider', 'POST', `/api/providers/${encodeURIComponent(id)}/probe`, { id }),
+  events: (limit = 300) =>
+    transport.call<EventRecord[]>('list_events', 'GET', `/api/events?limit=${limit}`, { limit }),
+  pause: () => transport.call<StatusView>('pause_monitor', 'POST', '/api/monitor/pause'),
+  resume: () => transport.call<StatusView>('resume_monitor', 'POST', '/api/monitor/resume'),
+  snooze: (minutes: number) =>
+    transport.call<StatusView>('snooze_notifications', 'POST', '/api/notifications/snooze', { minutes }, { minutes }),
+  subscribe: (onUpdate: (u: Update) => void, onConnection: (c: Connection) => void) =>
+    transport.subscribe(onUpdate, onConnection),
+};
