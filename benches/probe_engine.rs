@@ -29,7 +29,7 @@ fn main() {
         sizes
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    println!("| providers | tick wall time (p50 / max) | CPU s per tick | CPU % of one core (30 s interval) | peak RSS | DB after 1 h |");
+    println!("| providers | tick wall time (p50 / max) | CPU s per tick | CPU % of one core (30 s interval) | RSS steady / peak | DB after 1 h |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for n in sizes {
         rt.block_on(run(n));
@@ -122,6 +122,7 @@ async fn run(n: usize) {
     let window = t0.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(10)).await;
     let peak = rss_mib("VmHWM:");
+    let steady = rss_mib("VmRSS:");
 
     // Tick wall times from the stored samples: ticks are 30 s apart.
     let pool = sqlx::SqlitePool::connect(&format!(
@@ -166,7 +167,7 @@ async fn run(n: usize) {
     // One simulated hour of history: 120 ticks of n samples, written as the recorder does.
     let db_mb = simulate_hour(n).await;
     println!(
-        "| {n} | {p50:.2} s / {max:.2} s ({} ticks{}) | {:.2} | {:.1} % | {peak:.0} MiB | {db_mb:.1} MiB |",
+        "| {n} | {p50:.2} s / {max:.2} s ({} ticks{}) | {:.2} | {:.1} % | {steady:.0} MiB / {peak:.0} MiB | {db_mb:.1} MiB |",
         walls.len(),
         if all_ok > 0 { format!(", {all_ok} failed probes") } else { String::new() },
         cpu / ticks_in_window,

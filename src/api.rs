@@ -181,7 +181,16 @@ pub(crate) struct Live {
     pub last_outcome: Option<Outcome>,
     pub last_probe_error: Option<String>,
     pub down_since: Option<DateTime<Utc>>,
-    pub spark: VecDeque<(DateTime<Utc>, Option<f64>)>,
+    pub spark: VecDeque<SparkPoint>,
+}
+
+/// One sparkline point in 8 bytes (10,000 providers × 120 points stay under 10 MB).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SparkPoint {
+    /// Unix seconds.
+    at: u32,
+    /// Latency in ms; NaN for a failed sample.
+    ms: f32,
 }
 
 impl Live {
@@ -189,7 +198,19 @@ impl Live {
         if self.spark.len() >= SPARK_POINTS {
             self.spark.pop_front();
         }
-        self.spark.push_back((at, latency));
+        self.spark.push_back(SparkPoint {
+            at: u32::try_from(at.timestamp()).unwrap_or(0),
+            ms: latency.map_or(f32::NAN, |v| v as f32),
+        });
+    }
+
+    fn spark_since(&self, since: DateTime<Utc>) -> Vec<Option<f64>> {
+        let since = since.timestamp();
+        self.spark
+            .iter()
+            .filter(|p| i64::from(p.at) >= since)
+            .map(|p| (!p.ms.is_nan()).then_some(f64::from(p.ms)))
+            .collect()
     }
 }
 
@@ -261,14 +282,7 @@ impl Api {
             }
         };
         let spark = live
-            .map(|l| {
-                let hour_ago = now - chrono::Duration::hours(1);
-                l.spark
-                    .iter()
-                    .filter(|(at, _)| *at >= hour_ago)
-                    .map(|(_, v)| *v)
-                    .collect()
-            })
+            .map(|l| l.spark_since(now - chrono::Duration::hours(1)))
             .unwrap_or_default();
         ProviderView {
             id: p.id.clone(),
@@ -307,12 +321,6 @@ impl Api {
             }
         }
         cache.1.clone()
-    }
-
-    pub(crate) fn invalidate_uptime(&self) {
-        if let Ok(mut c) = self.inner.uptime.try_lock() {
-            c.0 = None;
-        }
     }
 
     /// One provider's view without touching the database (used for live updates).

@@ -165,7 +165,8 @@ impl Engine {
         let paused = store.setting("paused").await?.is_some();
         monitor.set_paused(paused);
 
-        let (updates, _) = broadcast::channel(4096);
+        // Lagging subscribers get `Update::Resync` and refetch; no need to buffer more.
+        let (updates, _) = broadcast::channel(1024);
         let api = Api {
             inner: Arc::new(Inner {
                 store,
@@ -321,6 +322,12 @@ fn apply(api: &Api, r: ProbeReport, batch: &mut Batch) {
         }
     }
     if r.counted {
+        // Keep the cached 24 h uptime current between its periodic recomputations.
+        if let Ok(mut cache) = api.inner.uptime.try_lock() {
+            let e = cache.1.entry(r.provider_id.clone()).or_insert((0, 0));
+            e.0 += 1;
+            e.1 += i64::from(ok);
+        }
         batch.samples.push(Sample {
             provider_id: r.provider_id.clone(),
             at: r.at,
@@ -363,9 +370,6 @@ async fn flush(api: &Api, batch: &mut Batch) {
                     _ => tracing::info!(event = record.kind, "{}", record.message),
                 }
                 let _ = api.inner.updates.send(Update::Event { record, event });
-            }
-            if samples > 0 {
-                api.invalidate_uptime();
             }
         }
         // The database is unavailable: keep the results and retry on the next flush.

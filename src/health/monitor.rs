@@ -413,9 +413,12 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
         last_wall = wall;
         last_instant = now;
 
+        // At most as many probe tasks exist as there are lane slots: due providers wait
+        // in the heap, not as thousands of parked tasks.
+        let cap = shared.opts.max_concurrency + shared.opts.slow_lane;
         if !paused {
             while let Some(Reverse((at, _))) = heap.peek() {
-                if *at > now {
+                if *at > now || inflight.len() >= cap {
                     break;
                 }
                 let Some(Reverse((at, id))) = heap.pop() else {
@@ -451,7 +454,7 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                     }
                 }
             }
-            _ = sleep_until_opt(next), if next.is_some() && !paused => {}
+            _ = sleep_until_opt(next), if next.is_some() && !paused && inflight.len() < cap => {}
         }
     }
     // Cancellation is the normal exit: in-flight probes are dropped (command probes kill

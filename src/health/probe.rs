@@ -148,6 +148,9 @@ pub fn http_client() -> reqwest::Client {
         .user_agent(concat!("steward/", env!("CARGO_PKG_VERSION")))
         .tcp_nodelay(true)
         .pool_idle_timeout(Duration::from_secs(90))
+        // A probe needs at most one reused connection per host; without a bound, the
+        // connect race of a 10,000-provider tick leaves thousands of idle sockets behind.
+        .pool_max_idle_per_host(2)
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::limited(3))
         .build()

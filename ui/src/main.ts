@@ -1,5 +1,6 @@
 // Entry point: routing between views, the initial load, live updates, and the token form.
 
+import './locale'; // must run before uPlot loads
 import { api, ApiError, setToken } from './api';
 import { el } from './format';
 import { initStatusBar, setConnection, setStatus } from './statusbar';
