@@ -1,0 +1,70 @@
+//! Engine updates → the window, native notifications and the tray.
+//!
+//! Owns: one task that forwards every `Update` from `Api::subscribe` to the web UI as the
+//! `steward://update` event (same JSON as the headless server's SSE stream), raises a
+//! native notification when `Api::notice` says so (trips and recoveries, not while
+//! snoozed), and redraws the tray when the status changes. A lagging receiver sends
+//! `resync` so the UI refetches.
+//! Does not own: what to notify or what it says (the engine decides), nor the tray's
+//! drawing (`tray`). Stops with the shell's cancellation token.
+
+use std::time::Duration;
+use steward::api::{Api, Update};
+use tauri::{AppHandle, Emitter};
+use tauri_plugin_notification::NotificationExt;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
+
+/// The event the web UI listens to.
+pub const UPDATE_EVENT: &str = "steward://update";
+
+/// The status also changes with time alone (a snooze ends); redraw the tray this often.
+const TRAY_REFRESH: Duration = Duration::from_secs(30);
+
+pub async fn run(
+    app: AppHandle,
+    api: Api,
+    mut updates: broadcast::Receiver<Update>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(TRAY_REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => crate::tray::refresh(&app, &api.status()),
+            got = updates.recv() => match got {
+                Ok(update) => forward(&app, &api, update),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "the UI fell behind; asking it to resync");
+                    forward(&app, &api, Update::Resync);
+                }
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+}
+
+fn forward(app: &AppHandle, api: &Api, update: Update) {
+    if let Err(e) = app.emit(UPDATE_EVENT, &update) {
+        tracing::warn!(error = %e, "cannot send an update to the window");
+    }
+    match &update {
+        Update::Event { event, .. } => {
+            if let Some(notice) = api.notice(event) {
+                let shown = app
+                    .notification()
+                    .builder()
+                    .title(&notice.title)
+                    .body(&notice.body)
+                    .show();
+                if let Err(e) = shown {
+                    tracing::warn!(error = %e, title = notice.title, "cannot show a notification");
+                }
+            }
+        }
+        Update::Status { status } => crate::tray::refresh(app, status),
+        Update::Resync => crate::tray::refresh(app, &api.status()),
+        Update::ProviderUpdated { .. } => {}
+    }
+}

@@ -1,0 +1,104 @@
+//! IPC commands: one-line adapters from the web UI to the engine's `Api`.
+//!
+//! Owns: the command names the UI calls (`get_status`, `list_providers`, `get_provider`,
+//! `probe_provider`, `list_events`, `pause_monitor`, `resume_monitor`,
+//! `snooze_notifications`, plus `get_health` and `reload_config`) and the IPC error shape.
+//! Each answers the same JSON as the matching HTTP route; errors are `{code, message}`
+//! with the engine's stable codes.
+//! Does not own: any logic. A command that needs more than one `Api` call belongs in
+//! the engine.
+//!
+//! Every command is `async` so none runs on the main (UI) thread.
+
+use serde::Serialize;
+use steward::api::{Api, ApiError, ProviderDetail, ProviderView, StatusView};
+use steward::events::EventRecord;
+use tauri::{ipc::Invoke, Runtime, State};
+
+/// Events listed when the UI does not say how many (as `GET /api/events`).
+const DEFAULT_EVENTS: u32 = 200;
+
+/// An error across IPC: the same `{code, message}` as the HTTP API.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct IpcError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<ApiError> for IpcError {
+    fn from(e: ApiError) -> Self {
+        IpcError {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+type Reply<T> = Result<T, IpcError>;
+
+/// The invoke handler with every command (also used by the tests' mock app).
+pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        get_status,
+        get_health,
+        list_providers,
+        get_provider,
+        probe_provider,
+        list_events,
+        pause_monitor,
+        resume_monitor,
+        snooze_notifications,
+        reload_config,
+    ]
+}
+
+#[tauri::command]
+async fn get_status(api: State<'_, Api>) -> Reply<StatusView> {
+    Ok(api.status())
+}
+
+#[tauri::command]
+async fn get_health(api: State<'_, Api>) -> Reply<serde_json::Value> {
+    Ok(api.health_detailed().await)
+}
+
+#[tauri::command]
+async fn list_providers(api: State<'_, Api>) -> Reply<Vec<ProviderView>> {
+    Ok(api.providers().await)
+}
+
+#[tauri::command]
+async fn get_provider(api: State<'_, Api>, id: String) -> Reply<ProviderDetail> {
+    Ok(api.provider(&id).await?)
+}
+
+#[tauri::command]
+async fn probe_provider(api: State<'_, Api>, id: String) -> Reply<ProviderView> {
+    Ok(api.probe(&id).await?)
+}
+
+#[tauri::command]
+async fn list_events(api: State<'_, Api>, limit: Option<u32>) -> Reply<Vec<EventRecord>> {
+    Ok(api.events(limit.unwrap_or(DEFAULT_EVENTS)).await?)
+}
+
+#[tauri::command]
+async fn pause_monitor(api: State<'_, Api>) -> Reply<StatusView> {
+    Ok(api.set_paused(true).await?)
+}
+
+#[tauri::command]
+async fn resume_monitor(api: State<'_, Api>) -> Reply<StatusView> {
+    Ok(api.set_paused(false).await?)
+}
+
+#[tauri::command]
+async fn snooze_notifications(api: State<'_, Api>, minutes: u32) -> Reply<StatusView> {
+    Ok(api.snooze(minutes).await?)
+}
+
+#[tauri::command]
+async fn reload_config(api: State<'_, Api>) -> Reply<StatusView> {
+    api.reload_config().await?;
+    Ok(api.status())
+}

@@ -1,0 +1,462 @@
+#!/usr/bin/env python3
+"""Drives the real Steward desktop app on a real (virtual) desktop; run by run.sh.
+
+It owns the loopback HTTP service the app monitors (so it can take it down and bring it
+back), talks WebDriver to tauri-driver over ONE keep-alive connection, and reads the tray
+over D-Bus (StatusNotifierWatcher → StatusNotifierItem → com.canonical.dbusmenu).
+Native notifications are proven by the Notify calls that dbus-monitor logged.
+
+Every check prints one line; the first failure raises and the script exits 1.
+Environment (set by run.sh): WD_PORT, SERVICE_PORT, APP_WRAPPER, APP_PID_FILE,
+NOTIFY_LOG, SHOTS, SERVICE_PY.
+"""
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+ENV = os.environ
+WD_PORT = int(ENV["WD_PORT"])
+SERVICE_PORT = int(ENV["SERVICE_PORT"])
+APP_WRAPPER = ENV["APP_WRAPPER"]
+APP_PID_FILE = ENV["APP_PID_FILE"]
+NOTIFY_LOG = ENV["NOTIFY_LOG"]
+SHOTS = ENV["SHOTS"]
+SERVICE_PY = ENV["SERVICE_PY"]
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+STARTED = time.monotonic()
+
+
+class Failed(Exception):
+    pass
+
+
+def log(msg):
+    print(f"[{time.monotonic() - STARTED:6.1f}s] {msg}", flush=True)
+
+
+def check(cond, what):
+    if not cond:
+        raise Failed(what)
+    log(f"ok: {what}")
+
+
+def wait_for(what, fn, timeout, every=0.25):
+    """Polls fn until it returns something truthy; returns it, or fails after timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = fn()
+        except Failed:
+            raise
+        except Exception as e:  # a transient error while polling is just "not yet"
+            last = e
+        if last and not isinstance(last, Exception):
+            log(f"ok: {what}")
+            return last
+        time.sleep(every)
+    raise Failed(f"{what} (not within {timeout}s; last: {last!r})")
+
+
+# --- WebDriver over one keep-alive connection -------------------------------------------
+
+class WebDriver:
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.session = None
+
+    def call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Connection": "keep-alive"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        self.conn.request(method, path, body=data, headers=headers)
+        resp = self.conn.getresponse()
+        raw = resp.read()
+        try:
+            value = json.loads(raw).get("value") if raw else None
+        except ValueError:
+            value = raw.decode(errors="replace")
+        if resp.status >= 400:
+            raise RuntimeError(f"WebDriver {method} {path}: {resp.status} {value}")
+        return value
+
+    def s(self, method, path, body=None):
+        return self.call(method, f"/session/{self.session}{path}", body)
+
+    def start(self, application):
+        caps = {"capabilities": {"alwaysMatch": {
+            "browserName": "wry",
+            "tauri:options": {"application": application},
+        }}}
+        value = self.call("POST", "/session", caps)
+        self.session = value["sessionId"]
+
+    def js(self, script, *args):
+        return self.s("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def js_async(self, script, *args):
+        return self.s("POST", "/execute/async", {"script": script, "args": list(args)})
+
+    def find(self, using, value):
+        found = self.s("POST", "/elements", {"using": using, "value": value})
+        return [e[ELEMENT] for e in found]
+
+    def text(self, element):
+        return self.s("GET", f"/element/{element}/text")
+
+    def click(self, element):
+        return self.s("POST", f"/element/{element}/click", {})
+
+    def quit(self):
+        if self.session:
+            try:
+                self.call("DELETE", f"/session/{self.session}")
+            finally:
+                self.session = None
+
+
+ROW_JS = """
+const r = document.querySelector('[data-provider-id="' + arguments[0] + '"]');
+if (!r) return null;
+return {state: r.getAttribute('data-state'), status: r.getAttribute('data-status'),
+        text: (r.innerText || r.textContent || '').trim()};
+"""
+
+# Calls a command through the app's own IPC, as the UI does.
+INVOKE_JS = """
+const done = arguments[arguments.length - 1];
+window.__TAURI__.core.invoke(arguments[0], arguments[1])
+  .then(v => done({ok: v}), e => done({err: e}));
+"""
+
+
+def invoke(wd, cmd, args=None):
+    res = wd.js_async(INVOKE_JS, cmd, args or {})
+    if "err" in res:
+        raise Failed(f"invoke {cmd}: {res['err']}")
+    return res["ok"]
+
+
+def fresh(fn, tries=10):
+    """Runs fn (find an element, then act on it) again when the UI re-rendered the element
+    in between (a live dashboard does that on every update)."""
+    for _ in range(tries - 1):
+        try:
+            return fn()
+        except RuntimeError as e:
+            if "stale element" not in str(e):
+                raise
+            time.sleep(0.1)
+    return fn()
+
+
+# Re-runs the page's entry module (cache-busted) to catch the error that stopped it.
+DIAGNOSE_JS = """
+const done = arguments[arguments.length - 1];
+const info = {language: navigator.language, body: document.body.innerText.slice(0, 200)};
+const errors = [];
+addEventListener('unhandledrejection', e => errors.push(String(e.reason)));
+const s = document.querySelector('script[type=module][src]');
+if (!s) { done(Object.assign(info, {script: 'none'})); return; }
+import(s.src + '?diagnose=' + Date.now())
+  .then(() => setTimeout(() => done(Object.assign(info, {rerun: 'ok', errors})), 1500),
+        e => done(Object.assign(info, {rerun: String(e), stack: String(e.stack)})));
+"""
+
+
+def diagnose(wd):
+    try:
+        return wd.js_async(DIAGNOSE_JS)
+    except Exception as e:
+        return f"(cannot diagnose: {e})"
+
+
+def row(wd, pid="web"):
+    return wd.js(ROW_JS, pid)
+
+
+# --- the tray over D-Bus ------------------------------------------------------------------
+
+def gdbus(*args):
+    # C.UTF-8: gdbus prints non-ASCII labels as "?" under a locale that is not installed.
+    out = subprocess.run(["gdbus", "call", "--session", *args], capture_output=True,
+                         text=True, timeout=10, env={**ENV, "LC_ALL": "C.UTF-8"})
+    if out.returncode != 0:
+        raise RuntimeError(f"gdbus {' '.join(args)}: {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+def prop(dest, path, iface, name):
+    return gdbus("--dest", dest, "--object-path", path, "--method",
+                 "org.freedesktop.DBus.Properties.Get", iface, name)
+
+
+def tray_items():
+    out = prop("org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher",
+               "org.kde.StatusNotifierWatcher", "RegisteredStatusNotifierItems")
+    return re.findall(r"'([^']+)'", out)
+
+
+class TrayItem:
+    """The app's StatusNotifierItem and its exported menu."""
+
+    def __init__(self, entry):
+        # An entry is "<bus name><object path>", e.g. ":1.42/org/ayatana/NotificationItem/x".
+        slash = entry.index("/")
+        self.dest, self.path = entry[:slash], entry[slash:]
+        menu = prop(self.dest, self.path, "org.kde.StatusNotifierItem", "Menu")
+        self.menu = re.search(r"objectpath '([^']+)'", menu).group(1)
+
+    def icon(self):
+        return prop(self.dest, self.path, "org.kde.StatusNotifierItem", "IconName")
+
+    def layout(self):
+        """{label: id} of the menu's items (separators have no label)."""
+        out = gdbus("--dest", self.dest, "--object-path", self.menu, "--method",
+                    "com.canonical.dbusmenu.GetLayout", "0", "int32 -1", "[]")
+        items = {}
+        for m in re.finditer(r"\((\d+), \{([^{}]*)\}, (?:@av )?\[\]\)", out):
+            label = re.search(r"'label': <'((?:[^'\\]|\\.)*)'>", m.group(2))
+            if label:
+                items[label.group(1).replace("_", "")] = int(m.group(1))
+        return items
+
+    def click(self, label):
+        items = self.layout()
+        if label not in items:
+            raise Failed(f"tray menu has no {label!r}: {sorted(items)}")
+        gdbus("--dest", self.dest, "--object-path", self.menu, "--method",
+              "com.canonical.dbusmenu.Event", str(items[label]), "clicked", "<0>", "0")
+        log(f"clicked tray item {label!r}")
+
+
+def find_tray():
+    def ours():
+        for entry in tray_items():
+            try:
+                item = TrayItem(entry)
+                if "Quit" in item.layout():
+                    return item
+            except Exception:
+                continue
+        return None
+    return wait_for("the tray item is registered with the StatusNotifierWatcher", ours, 20)
+
+
+# --- native notifications (from dbus-monitor's log) ---------------------------------------
+
+def notifications():
+    """The string arguments of every Notify call logged so far, one list per call."""
+    try:
+        text = open(NOTIFY_LOG, errors="replace").read()
+    except FileNotFoundError:
+        return []
+    calls = []
+    for block in re.split(r"\n(?=method call|signal|method return|error)", text):
+        if "member=Notify" in block:
+            calls.append(re.findall(r'^\s*string "(.*)"$', block, re.M))
+    return calls
+
+
+def notified(*words):
+    for strings in notifications():
+        joined = " ".join(strings)
+        if all(w in joined for w in words):
+            return joined
+    return None
+
+
+# --- the service the app monitors ----------------------------------------------------------
+
+class Service:
+    def __init__(self, port):
+        self.port = port
+        self.proc = None
+
+    def answers(self):
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+            c.request("GET", "/health")
+            return c.getresponse().status == 200
+        except OSError:
+            return False
+
+    def start(self):
+        self.proc = subprocess.Popen([sys.executable, SERVICE_PY, str(self.port)])
+        wait_for(f"the web service answers on port {self.port}", self.answers, 10, 0.1)
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+def screenshot(name):
+    os.makedirs(SHOTS, exist_ok=True)
+    path = os.path.join(SHOTS, name)
+    subprocess.run(["import", "-window", "root", path], check=True, timeout=30)
+    log(f"screenshot {path}")
+
+
+def window_visible():
+    out = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^Steward$"],
+                         capture_output=True, text=True)
+    return out.stdout.split()
+
+
+def main():
+    service = Service(SERVICE_PORT)
+    wd = WebDriver(WD_PORT)
+    try:
+        service.start()
+        t0 = time.monotonic()
+        wd.start(APP_WRAPPER)
+        log(f"WebDriver session {wd.session} (app started in {time.monotonic() - t0:.1f}s)")
+
+        # 1. The window shows the dashboard with the provider.
+        try:
+            r = wait_for("the dashboard shows the row [data-provider-id=web]",
+                         lambda: row(wd), 30)
+        except Failed as e:
+            screenshot("desktop-failure.png")
+            raise Failed(f"{e}; the page: {diagnose(wd)}") from None
+        log(f"row text: {r['text']!r}")
+        r = wait_for("web is probed and healthy (data-state=closed, data-status=ok)",
+                     lambda: (x := row(wd)) and x["state"] == "closed"
+                     and x["status"] == "ok" and x, 15)
+        text = fresh(lambda: wd.text(wd.find("css selector", '[data-provider-id="web"]')[0]))
+        check("web" in text, "the row's text (WebDriver element text) names the provider")
+        wait_for("the Steward window is visible on the desktop", window_visible, 10)
+
+        # 2. The tray: registered, with the menu of the contract.
+        tray = find_tray()
+        labels = tray.layout()
+        log(f"tray menu: {sorted(labels)}")
+        for want in ["Open Steward", "Snooze notifications 1 h", "Pause probing", "Quit"]:
+            check(want in labels, f"the tray menu has {want!r}")
+        check(any(l.startswith("Steward: healthy") for l in labels),
+              "the tray's status line says healthy")
+        healthy_icon = tray.icon()
+
+        # 3. Pause probing from the tray; the UI's status follows; "Probe now" still probes.
+        #    Then snooze and unsnooze notifications from the tray.
+        bar_says_paused = ("const b = document.querySelector('[data-overall]');"
+                           "return !!b && (b.getAttribute('data-paused') === 'true'"
+                           " || /probing paused|paused/i.test(b.innerText));")
+        check(not wd.js(bar_says_paused), "the status bar does not say paused yet")
+        tray.click("Pause probing")
+        wait_for("the tray pause reached the engine (get_status: paused)",
+                 lambda: invoke(wd, "get_status")["paused"] is True, 10)
+        wait_for("the tray menu offers 'Resume probing'",
+                 lambda: "Resume probing" in tray.layout(), 10)
+        wait_for("the UI's status bar shows the paused state",
+                 lambda: wd.js(bar_says_paused), 10)
+        before = invoke(wd, "get_provider", {"id": "web"})["last_checked_at"]
+        time.sleep(1.5)
+        check(invoke(wd, "get_provider", {"id": "web"})["last_checked_at"] == before,
+              "no scheduled probe while paused")
+        probe_now = ('//*[@data-provider-id="web"]//button'
+                     '[contains(normalize-space(.), "Probe now")'
+                     ' or contains(@aria-label, "Probe now")'
+                     ' or contains(@title, "Probe now")]')
+        check(wd.find("xpath", probe_now), "the row has a 'Probe now' button")
+        fresh(lambda: wd.click(wd.find("xpath", probe_now)[0]))
+        log("clicked 'Probe now'")
+        wait_for("clicking 'Probe now' probed web (last_checked_at advanced while paused)",
+                 lambda: invoke(wd, "get_provider", {"id": "web"})["last_checked_at"] != before,
+                 10)
+        tray.click("Resume probing")
+        wait_for("probing resumed", lambda: invoke(wd, "get_status")["paused"] is False, 10)
+        wait_for("the tray menu offers 'Pause probing' again",
+                 lambda: "Pause probing" in tray.layout(), 10)
+
+        tray.click("Snooze notifications 1 h")
+        wait_for("the tray snooze reached the engine (get_status: snoozed_until set)",
+                 lambda: invoke(wd, "get_status")["snoozed_until"], 10)
+        wait_for("the tray menu offers 'Resume notifications'",
+                 lambda: "Resume notifications" in tray.layout(), 10)
+        tray.click("Resume notifications")
+        wait_for("notifications are back on",
+                 lambda: invoke(wd, "get_status")["snoozed_until"] is None, 10)
+        wait_for("the tray menu offers 'Snooze notifications 1 h' again",
+                 lambda: "Snooze notifications 1 h" in tray.layout(), 10)
+
+        # 4. Closing the window hides it; the app stays in the tray; the tray reopens it.
+        subprocess.run(["wmctrl", "-c", "Steward"], check=True)
+        wait_for("closing the window hides it", lambda: not window_visible(), 10)
+        app_pid = int(open(APP_PID_FILE).read().strip())
+        check(os.path.exists(f"/proc/{app_pid}"), "the app keeps running in the tray")
+        tray.click("Open Steward")
+        wait_for("'Open Steward' shows the window again", window_visible, 10)
+
+        # 5. The service goes down: the breaker opens, the UI shows it, a notification is sent.
+        service.stop()
+        t_down = time.monotonic()
+        wait_for("the row shows the open breaker (data-state=open)",
+                 lambda: (row(wd) or {}).get("state") == "open", 15)
+        log(f"breaker open after {time.monotonic() - t_down:.1f}s")
+        p = invoke(wd, "get_provider", {"id": "web"})
+        log("engine says: " + ", ".join(f"{k}={p.get(k)}" for k in
+                                         ("state", "status", "consecutive_failures", "open_until")))
+        text = wait_for("a native notification (Notify over D-Bus) says web is down",
+                        lambda: notified("web", "down"), 15)
+        log(f"notification: {text!r}")
+        wait_for("the tray's status line says down",
+                 lambda: any(l.startswith("Steward: down") for l in tray.layout()), 10)
+        down_icon = tray.icon()
+        check(down_icon != healthy_icon, f"the tray icon changed ({down_icon})")
+        overall = wd.js("const b = document.querySelector('[data-overall]');"
+                        "return b && b.getAttribute('data-overall');")
+        check(overall in ("down", "degraded"), f"the status bar's data-overall is {overall!r}")
+        time.sleep(1)  # let WebKit paint what the DOM already says
+        screenshot("desktop-down.png")
+
+        # 6. It comes back: recovery in the UI and a recovery notification.
+        service.start()
+        t_up = time.monotonic()
+        wait_for("the row is closed again once the service answers",
+                 lambda: (row(wd) or {}).get("state") == "closed", 20)
+        log(f"recovered after {time.monotonic() - t_up:.1f}s")
+        text = wait_for("a native notification says web recovered",
+                        lambda: notified("web", "recovered"), 15)
+        log(f"notification: {text!r}")
+        wait_for("the tray's status line says healthy again",
+                 lambda: any(l.startswith("Steward: healthy") for l in tray.layout()), 10)
+        time.sleep(1)
+        screenshot("desktop.png")
+
+        # 7. Quit from the tray: the engine shuts down and the process exits.
+        tray.click("Quit")
+        wait_for("Quit ends the app", lambda: not os.path.exists(f"/proc/{app_pid}")
+                 or open(f"/proc/{app_pid}/stat").read().split()[2] == "Z", 15)
+        wd.session = None  # the browser is gone; nothing to delete
+        return 0
+    finally:
+        try:
+            wd.quit()
+        except Exception as e:
+            log(f"(closing the WebDriver session: {e})")
+        service.stop()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        sys.exit(main())
+    except Failed as e:
+        log(f"FAILED: {e}")
+        sys.exit(1)
+    except Exception as e:  # WebDriver or D-Bus broke: also a failure, said plainly
+        log(f"FAILED: {type(e).__name__}: {e}")
+        sys.exit(1)
