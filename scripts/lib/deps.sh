@@ -34,13 +34,16 @@ ensure_rust_components() {
   fi
 }
 
-# build_ui: npm ci when the lock file changed since the last install, then build.
+# build_ui: installs ui/'s packages when the lock file changed since the last install,
+# then builds. `npm install` rather than `npm ci`: npm 11 writes lock files without the
+# other platforms' optional packages (rollup's), which `npm ci` then rejects; with the lock
+# present, `npm install` installs exactly the locked versions.
 build_ui() {
   command -v npm >/dev/null || { echo "node and npm are required" >&2; exit 1; }
   local stamp=ui/node_modules/.steward-lock
   if [ ! -f "$stamp" ] || ! cmp -s ui/package-lock.json "$stamp"; then
-    log "npm ci (ui/)"
-    (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+    log "npm install (ui/, from the lock file)"
+    (cd ui && npm install --no-audit --no-fund --loglevel=error)
     cp ui/package-lock.json "$stamp"
   fi
   log "building the UI"

@@ -74,7 +74,7 @@ if [[ ${SKIP_BUILD:-} != 1 ]]; then
     if [[ ! -f $ROOT/ui/dist/index.html ]]; then
         [[ -f $ROOT/ui/package.json ]] || { say "ui/ is not there: cannot build the UI"; exit 1; }
         say "building the UI"
-        npm --prefix "$ROOT/ui" ci --no-audit --no-fund
+        npm --prefix "$ROOT/ui" install --no-audit --no-fund
         npm --prefix "$ROOT/ui" run build
     fi
     say "building the app (cargo build -p steward-desktop)"
