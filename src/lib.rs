@@ -23,3 +23,14 @@ pub mod events;
 pub mod health;
 pub mod http;
 pub mod store;
+
+/// Logs to stderr, filtered by `STEWARD_LOG` (else `default_filter`). For the binaries.
+pub fn init_logging(default_filter: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
+                .unwrap_or_else(|_| default_filter.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}

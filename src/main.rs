@@ -39,13 +39,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
-                .unwrap_or_else(|_| "steward=info,warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    steward::init_logging("steward=info,warn");
     let cli = Cli::parse();
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -34,7 +34,7 @@ async fn events_of(s: &Steward, kind: &str, provider: &str) -> Vec<serde_json::V
 async fn a_provider_that_dies_trips_on_the_second_failure_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let mut web = Service::start(ok_health()).await;
-    let mqtt = TcpService::start().await;
+    let mqtt = Service::start(ok_health()).await;
     let cfg = write_config(
         dir.path(),
         &config(&(http_provider("web", &web.url("/health")) + &tcp_provider("mqtt", mqtt.port))),
@@ -394,7 +394,7 @@ async fn a_bad_config_edit_keeps_the_last_good_config_and_says_why() {
         .any(|e| e["type"] == "config_rejected"));
 
     // A good edit: a provider added, the error cleared.
-    let tcp = TcpService::start().await;
+    let tcp = Service::start(ok_health()).await;
     std::fs::write(&cfg, good.clone() + &tcp_provider("mqtt", tcp.port)).unwrap();
     eventually("mqtt appears and is probed", || async {
         let all = s.get("/api/providers").await;

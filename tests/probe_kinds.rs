@@ -163,7 +163,7 @@ async fn connection_refused_is_a_connect_error_without_the_url() {
 
 #[tokio::test]
 async fn tcp_connect_is_up_when_something_listens() {
-    let svc = TcpService::start().await;
+    let svc = Service::start(ok_health()).await;
     assert_eq!(
         check(&format!(
             "kind = \"tcp\"\naddress = \"127.0.0.1:{}\"",

@@ -224,13 +224,7 @@ async fn quit_on_signal(app: AppHandle, cancel: CancellationToken) {
 
 /// Runs the desktop app until Quit. Returns only when startup fails.
 pub fn run() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("STEWARD_LOG")
-                .unwrap_or_else(|_| "steward=info,steward_desktop=info,warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    steward::init_logging("steward=info,steward_desktop=info,warn");
 
     let demo_env = std::env::var("STEWARD_DEMO").is_ok_and(|v| v == "1" || v == "true");
     let started = Options::parse(std::env::args().skip(1), demo_env)

@@ -44,7 +44,7 @@ pub fn ok_health() -> Mode {
 }
 
 /// A real HTTP/1.1 server on 127.0.0.1 that can be killed (every connection with it) and
-/// brought back on the same port.
+/// brought back on the same port. It is also a TCP service: it accepts connections.
 pub struct Service {
     pub port: u16,
     pub mode: Arc<Mutex<Mode>>,
@@ -131,45 +131,6 @@ async fn serve_http(listener: TcpListener, mode: Arc<Mutex<Mode>>) {
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
-    }
-}
-
-/// A TCP service that accepts and closes.
-pub struct TcpService {
-    pub port: u16,
-    task: Option<JoinHandle<()>>,
-}
-
-impl TcpService {
-    pub async fn start() -> TcpService {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        TcpService {
-            port,
-            task: Some(tokio::spawn(accept_forever(listener))),
-        }
-    }
-    pub fn stop(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
-    }
-    pub async fn restart(&mut self) {
-        self.stop();
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        self.task = Some(tokio::spawn(accept_forever(bind_again(self.port).await)));
-    }
-}
-
-impl Drop for TcpService {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-async fn accept_forever(l: TcpListener) {
-    loop {
-        let _ = l.accept().await;
     }
 }
 
