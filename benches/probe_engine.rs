@@ -97,8 +97,7 @@ async fn run(n: usize) {
     let ports: Vec<u16> = line.trim().split(',').map(|p| p.parse().unwrap()).collect();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg =
-        String::from("[probe]\ninterval = \"30s\"\ntimeout = \"3s\"\nmax_concurrency = 512\n\n");
+    let mut cfg = String::from("[probe]\ninterval = \"30s\"\ntimeout = \"3s\"\n\n");
     for i in 0..n {
         let port = ports[i / ENDPOINTS_PER_PORT];
         cfg.push_str(&format!(

@@ -209,7 +209,7 @@ impl Live {
         self.spark
             .iter()
             .filter(|p| i64::from(p.at) >= since)
-            .map(|p| (!p.ms.is_nan()).then_some(f64::from(p.ms)))
+            .map(|p| (!p.ms.is_nan()).then(|| (f64::from(p.ms) * 1000.0).round() / 1000.0))
             .collect()
     }
 }

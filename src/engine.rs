@@ -108,7 +108,7 @@ fn loop_options(config: &Config) -> LoopOptions {
         interval: config.probe.interval,
         timeout: config.probe.timeout,
         max_concurrency: config.probe.max_concurrency,
-        slow_lane: config.probe.max_concurrency.saturating_mul(2),
+        slow_lane: config.probe.max_concurrency,
         ..LoopOptions::default()
     }
 }

@@ -87,8 +87,8 @@ impl Default for LoopOptions {
         Self {
             interval: Duration::from_secs(30),
             timeout: Duration::from_secs(3),
-            max_concurrency: 512,
-            slow_lane: 1024,
+            max_concurrency: 256,
+            slow_lane: 256,
             soft_deadline: Duration::from_millis(250),
             wake_gap: Duration::from_secs(60),
             wake_recheck_after: Duration::from_secs(5),

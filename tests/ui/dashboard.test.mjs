@@ -1,10 +1,12 @@
-// The web UI in a real browser (Debian's Chromium via playwright-core) against a real
-// `steward serve` watching real loopback services. Run: node --test tests/ui/
+// The web UI in a real browser (Debian's Chromium via playwright-core from ui/node_modules)
+// against a real `steward serve` watching real loopback services. Run: node --test tests/ui/
+// Needs: `npm install` in ui/, `npm run build` (ui/dist), the steward binary ($STEWARD_BIN,
+// default target/debug/steward) and /usr/bin/chromium.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import http from 'node:http';
@@ -15,8 +17,10 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const require = createRequire(path.join(repo, 'ui/package.json'));
 const { chromium } = require('playwright-core');
 const BIN = process.env.STEWARD_BIN || path.join(repo, 'target/debug/steward');
-const TOKEN = 'ui-test-token-0123456789';
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'test-token';
 const shots = path.join(repo, 'target/ui-screenshots');
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function freePort() {
   return new Promise((resolve) => {
@@ -32,8 +36,9 @@ class Service {
   constructor() { this.sockets = new Set(); }
   async start(port = 0) {
     this.server = http.createServer((req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"status":"ok"}');
+      const ok = req.url === '/health';
+      res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(ok ? '{"status":"ok"}' : '{}');
     });
     this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
     await new Promise((r) => this.server.listen(port, '127.0.0.1', r));
@@ -45,50 +50,10 @@ class Service {
   }
 }
 
-let dir, web, tcp, steward, browser, base, logs = '';
+let dir, config, web, tcp, steward, browser, base, logs = '';
 
-async function waitForHealth(url) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      const r = await fetch(url + '/api/health');
-      if (r.ok) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('steward serve did not come up:\n' + logs);
-}
-
-before(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'steward-ui-'));
-  mkdirSync(shots, { recursive: true });
-  web = new Service();
-  await web.start();
-  tcp = net.createServer((s) => s.destroy()).listen(0, '127.0.0.1');
-  await new Promise((r) => tcp.on('listening', r));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  writeFileSync(path.join(dir, 'steward.toml'), `
-[probe]
-interval = "1s"
-timeout = "500ms"
-failure_threshold = 2
-backoff = "3s"
-[http]
-listen = "127.0.0.1:${port}"
-[[providers]]
-id = "web"
-kind = "http"
-url = "http://127.0.0.1:${web.port}/health"
-node = "lab"
-service = "nginx"
-[[providers]]
-id = "mqtt"
-kind = "tcp"
-address = "127.0.0.1:${tcp.address().port}"
-node = "lab"
-service = "mosquitto"
-`);
-  steward = spawn(BIN, ['serve', '--config', path.join(dir, 'steward.toml')], {
+function startSteward() {
+  const child = spawn(BIN, ['serve', '--config', config], {
     env: {
       ...process.env,
       STEWARD_DATA_DIR: path.join(dir, 'data'),
@@ -97,11 +62,76 @@ service = "mosquitto"
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  steward.stdout.on('data', (d) => { logs += d; });
-  steward.stderr.on('data', (d) => { logs += d; });
-  await waitForHealth(base);
+  child.stdout.on('data', (d) => { logs += d; });
+  child.stderr.on('data', (d) => { logs += d; });
+  return child;
+}
+
+async function stopSteward() {
+  if (!steward || steward.exitCode !== null || steward.signalCode !== null) return;
+  const exited = new Promise((r) => steward.once('exit', r));
+  steward.kill('SIGTERM');
+  await Promise.race([exited, sleep(5000)]);
+  if (steward.exitCode === null && steward.signalCode === null) steward.kill('SIGKILL');
+}
+
+async function waitForHealth() {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(base + '/api/health')).ok) return;
+    } catch { /* not up yet */ }
+    await sleep(100);
+  }
+  throw new Error('steward serve did not come up:\n' + logs);
+}
+
+async function waitForChromium() {
+  for (let i = 0; i < 120 && !existsSync(CHROMIUM); i++) await sleep(1000);
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (apt-get install chromium)`);
+}
+
+// Whatever happens, no steward outlives the test run.
+process.on('exit', () => steward?.kill('SIGKILL'));
+
+before(async () => {
+  assert.ok(existsSync(BIN), `the steward binary is missing: ${BIN}`);
+  assert.ok(existsSync(path.join(repo, 'ui/dist/index.html')), 'ui/dist is missing: run npm run build in ui/');
+  dir = mkdtempSync(path.join(tmpdir(), 'steward-ui-'));
+  mkdirSync(shots, { recursive: true });
+  web = new Service();
+  await web.start();
+  tcp = net.createServer((s) => s.destroy()).listen(0, '127.0.0.1');
+  await new Promise((r) => tcp.on('listening', r));
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  config = path.join(dir, 'steward.toml');
+  writeFileSync(config, `[probe]
+interval = "1s"
+timeout = "500ms"
+failure_threshold = 2
+backoff = "3s"
+[http]
+listen = "127.0.0.1:${port}"
+
+[[providers]]
+id = "web"
+kind = "http"
+url = "http://127.0.0.1:${web.port}/health"
+node = "lab"
+service = "nginx"
+
+[[providers]]
+id = "mqtt"
+kind = "tcp"
+address = "127.0.0.1:${tcp.address().port}"
+node = "lab"
+service = "mosquitto"
+`);
+  steward = startSteward();
+  await waitForHealth();
+  await waitForChromium();
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
@@ -109,77 +139,156 @@ service = "mosquitto"
 
 after(async () => {
   await browser?.close();
-  steward?.kill('SIGTERM');
+  await stopSteward();
   await web?.stop().catch(() => {});
   tcp?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('without a token the UI asks for one, and a wrong one is refused', async () => {
+const rowAttr = (page, id, attr) =>
+  page.evaluate(([i, a]) => document.querySelector(`tr[data-provider-id="${i}"]`)?.getAttribute(a) ?? null, [id, attr]);
+
+function waitForRow(page, id, attr, value, timeout = 15000) {
+  return page.waitForFunction(
+    ([i, a, v]) => document.querySelector(`tr[data-provider-id="${i}"]`)?.getAttribute(a) === v,
+    [id, attr, value], { timeout });
+}
+
+test('without a token the UI asks for one; a wrong one is refused (401); the right one connects', async () => {
   const page = await browser.newPage();
   await page.goto(base + '/');
   await page.waitForSelector('#token-form');
+  assert.match(await page.textContent('#token-form'), /No API token given/);
+  assert.equal(await page.locator('tr[data-provider-id]').count(), 0, 'nothing is shown without a token');
+
+  const refused = page.waitForResponse((r) => r.url().endsWith('/api/status') && r.status() === 401);
   await page.fill('#token', 'wrong-token');
-  await page.click('#token-form button');
-  await page.waitForSelector('#token-form');
-  assert.match(await page.textContent('#token-form'), /missing or wrong/);
+  await page.press('#token', 'Enter');
+  await refused;
+  await page.waitForFunction(() => /refused/.test(document.querySelector('#token-form .why')?.textContent ?? ''));
+  assert.equal(await page.textContent('#statusbar .conn'), 'unauthorized');
+
   await page.fill('#token', TOKEN);
   await page.click('#token-form button');
   await page.waitForSelector('tr[data-provider-id="web"]');
+  assert.equal(await page.evaluate(() => localStorage.getItem('steward.token')), TOKEN, 'the token is kept');
   await page.close();
 });
 
-test('the dashboard lists providers and a provider going down turns red live', async () => {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 700 } });
-  const reloads = [];
-  page.on('framenavigated', (f) => { if (f === page.mainFrame()) reloads.push(f.url()); });
+test('providers are listed; a provider going down turns DOWN live, with banner and event; it recovers', async () => {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 640 }, colorScheme: 'light' });
   await page.goto(`${base}/#token=${TOKEN}`);
   assert.ok(!page.url().includes('token='), 'the token is removed from the address bar');
-  const row = (id) => page.locator(`tr[data-provider-id="${id}"]`);
-  await row('web').waitFor();
-  await page.waitForFunction(() => document.querySelector('tr[data-provider-id="web"]')?.dataset.status === 'ok');
-  assert.equal(await row('web').getAttribute('data-state'), 'closed');
-  assert.equal(await row('mqtt').getAttribute('data-state'), 'closed');
-  assert.match(await row('web').textContent(), /OK/, 'the badge says it in text');
+
+  // Both providers are up: closed breakers, OK in text.
+  await waitForRow(page, 'web', 'data-status', 'ok');
+  await waitForRow(page, 'mqtt', 'data-status', 'ok');
+  for (const id of ['web', 'mqtt']) {
+    assert.equal(await rowAttr(page, id, 'data-state'), 'closed');
+    assert.equal(await page.textContent(`tr[data-provider-id="${id}"] .badge`), 'OK', 'the badge says it in text');
+    assert.equal(await page.locator(`tr[data-provider-id="${id}"] button`, { hasText: 'Probe now' }).count(), 1);
+  }
+  assert.match(await page.textContent('tr[data-provider-id="web"]'), /lab \/ nginx/);
   assert.equal(await page.getAttribute('#statusbar', 'data-overall'), 'healthy');
+  assert.match(await page.textContent('#statusbar'), /2 providers · 2 ok/);
+  await page.waitForFunction(() => document.querySelector('#statusbar .conn')?.textContent === 'live');
+  assert.ok(await page.isHidden('#incident'), 'no incident banner while all is well');
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-provider-id="web"] svg.spark path').length === 1);
   await page.screenshot({ path: path.join(shots, 'dashboard-healthy.png') });
 
-  const navigations = reloads.length;
+  // The service dies: the row turns DOWN without a reload, the banner names it.
+  // A marker that a reload would wipe.
+  await page.evaluate(() => { window.__sameDocument = true; });
+  const notReloaded = () => page.evaluate(() => window.__sameDocument === true);
   await web.stop();
-  await page.waitForFunction(
-    () => document.querySelector('tr[data-provider-id="web"]')?.dataset.state === 'open',
-    null, { timeout: 15000 });
-  assert.match(await row('web').textContent(), /DOWN/);
-  assert.match(await page.textContent('#incident'), /1 provider down: web/);
-  assert.notEqual(await page.getAttribute('#statusbar', 'data-overall'), 'healthy');
-  assert.equal(reloads.length, navigations, 'updated live, without a reload');
-  await page.screenshot({ path: path.join(shots, 'dashboard-down.png') });
+  await waitForRow(page, 'web', 'data-state', 'open');
+  assert.equal(await page.textContent('tr[data-provider-id="web"] .badge'), 'DOWN');
+  assert.equal(await rowAttr(page, 'web', 'data-status'), 'error');
+  assert.match(await page.textContent('tr[data-provider-id="web"] .state-sub'), /retry in \d:\d\d/);
+  assert.ok((await page.getAttribute('tr[data-provider-id="web"] td.error', 'title')).length > 0,
+    'the full error is in the title');
+  assert.match(await page.textContent('#incident'), /1 provider down: web \(.+\)/);
+  assert.equal(await rowAttr(page, 'mqtt', 'data-state'), 'closed', 'the other row is untouched');
+  assert.equal(await page.getAttribute('#statusbar', 'data-overall'), 'down');
+  assert.match(await page.textContent('#statusbar'), /1 down/);
+  assert.ok(await notReloaded(), 'updated live, without a reload');
+  await page.screenshot({ path: path.join(shots, 'dashboard.png') });
 
+  // The Events view has the trip; filters narrow it.
   await page.click('#tab-events');
-  await page.waitForSelector('li[data-event-type="breaker_opened"]');
-  assert.match(await page.textContent('li[data-event-type="breaker_opened"]'), /web is down/);
+  const opened = page.locator('li[data-event-type="breaker_opened"]').first();
+  await opened.waitFor();
+  assert.match(await opened.textContent(), /ERROR/);
+  assert.match(await opened.textContent(), /web/);
+  await page.selectOption('select[data-filter="severity"]', 'info');
+  assert.equal(await page.locator('li[data-event-type="breaker_opened"]').count(), 0, 'severity filter');
+  await page.selectOption('select[data-filter="severity"]', '');
+  await page.selectOption('select[data-filter="type"]', 'breaker_opened');
+  assert.ok(await page.locator('li[data-event-type="breaker_opened"]').count() >= 1, 'type filter');
+  assert.equal(await page.locator('ol.timeline li:not([data-event-type="breaker_opened"])').count(), 0);
+  await page.screenshot({ path: path.join(shots, 'events.png') });
   await page.click('#tab-overview');
 
+  // It comes back on the same port: closed again, banner gone, still no reload.
   await web.start(web.port);
-  await page.waitForFunction(
-    () => document.querySelector('tr[data-provider-id="web"]')?.dataset.state === 'closed',
-    null, { timeout: 15000 });
-  await page.waitForFunction(() => !document.querySelector('#incident') || document.querySelector('#incident').hidden);
+  await waitForRow(page, 'web', 'data-state', 'closed', 20000);
+  await page.waitForFunction(() => document.querySelector('#incident')?.hidden === true);
+  assert.equal(await page.textContent('tr[data-provider-id="web"] .badge'), 'OK');
+  assert.ok(await notReloaded(), 'recovered live, without a reload');
   await page.close();
 });
 
-test('a row expands into its latency chart and probe-now works', async () => {
-  const page = await browser.newPage({ viewport: { width: 1200, height: 800 }, colorScheme: 'dark' });
+test('keyboard: a row expands with Enter into its latency chart; Probe now, Pause and Snooze work', async () => {
+  const page = await browser.newPage({ viewport: { width: 1200, height: 760 }, colorScheme: 'dark' });
   await page.goto(`${base}/#token=${TOKEN}`);
   const row = page.locator('tr[data-provider-id="mqtt"]');
   await row.waitFor();
-  const before = await row.locator('td.ago').getAttribute('data-at');
-  await row.locator('button.probe').click();
-  await page.waitForFunction(
-    (b) => document.querySelector('tr[data-provider-id="mqtt"] td.ago')?.dataset.at !== b, before);
-  await row.click();
+
+  await row.focus();
+  await page.keyboard.press('Enter');
+  assert.equal(await row.getAttribute('aria-expanded'), 'true');
   await page.waitForSelector('#detail-mqtt .uplot', { timeout: 10000 });
   assert.match(await page.textContent('#detail-mqtt'), /consecutive failure/);
-  await page.screenshot({ path: path.join(shots, 'dashboard-dark-detail.png') });
+
+  // Probe now, from the keyboard; the button keeps focus through the row's update.
+  const before = await row.locator('td.ago').getAttribute('data-at');
+  await row.locator('button.probe').focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(
+    (b) => document.querySelector('tr[data-provider-id="mqtt"] td.ago')?.dataset.at !== b, before);
+  assert.ok(await page.evaluate(() => document.activeElement?.classList.contains('probe')), 'focus stays on the button');
+  await page.screenshot({ path: path.join(shots, 'dashboard-dark.png') });
+
+  await page.click('#statusbar button:has-text("Pause probing")');
+  await page.waitForFunction(() => document.querySelector('#statusbar')?.dataset.paused === 'true');
+  assert.match(await page.textContent('#statusbar'), /probing paused/);
+  await page.click('#statusbar button:has-text("Resume probing")');
+  await page.waitForFunction(() => document.querySelector('#statusbar')?.dataset.paused === 'false');
+
+  await page.click('#statusbar button:has-text("Snooze 1 h")');
+  await page.waitForFunction(() => /notifications snoozed until/.test(document.querySelector('#statusbar')?.textContent ?? ''));
+  await page.click('#statusbar button:has-text("Unsnooze")');
+  await page.waitForFunction(() => /notifications on/.test(document.querySelector('#statusbar')?.textContent ?? ''));
+
+  await row.focus();
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('#detail-mqtt').count(), 0, 'Enter again collapses');
+  await page.close();
+});
+
+test('the live stream says reconnecting while steward is away, then catches up', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${base}/#token=${TOKEN}`);
+  await page.waitForFunction(() => document.querySelector('#statusbar .conn')?.textContent === 'live');
+  await stopSteward();
+  await page.waitForFunction(() => document.querySelector('#statusbar .conn')?.textContent === 'reconnecting');
+  // Updates may have been missed meanwhile: on reconnect the UI fetches everything again.
+  const refetched = page.waitForRequest((r) => r.url().endsWith('/api/providers'), { timeout: 20000 });
+  steward = startSteward();
+  await waitForHealth();
+  await page.waitForFunction(() => document.querySelector('#statusbar .conn')?.textContent === 'live',
+    null, { timeout: 20000 });
+  await refetched;
+  await waitForRow(page, 'web', 'data-state', 'closed');
   await page.close();
 });

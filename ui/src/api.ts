@@ -54,12 +54,18 @@ function adoptTokenFromUrl(): void {
   history.replaceState(null, '', location.pathname + location.search + (rest ? '#' + rest : ''));
 }
 
+export function hasToken(): boolean {
+  return Boolean(localStorage.getItem(TOKEN_KEY));
+}
+
 export function setToken(token: string): void {
   localStorage.setItem(TOKEN_KEY, token.trim());
 }
 
 class HttpTransport implements Transport {
   private source: EventSource | null = null;
+  private everOpen = false;
+  private retry = 0;
 
   private token(): string {
     return localStorage.getItem(TOKEN_KEY) ?? '';
@@ -70,17 +76,17 @@ class HttpTransport implements Transport {
       method,
       headers: {
         Authorization: `Bearer ${this.token()}`,
-        ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+        ...(method === 'POST' ? { 'Content-Type': 'application/json' } : {}),
       },
-      body: body !== undefined ? JSON.stringify(body) : method === 'POST' ? '{}' : undefined,
+      body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
     });
     if (!resp.ok) {
-      let code = 'http_' + resp.status;
-      let message = resp.statusText;
+      let code = `http_${resp.status}`;
+      let message = resp.statusText || `HTTP ${resp.status}`;
       try {
-        const e = (await resp.json()) as { code: string; message: string };
-        code = e.code;
-        message = e.message;
+        const e = (await resp.json()) as { code?: string; message?: string };
+        code = e.code ?? code;
+        message = e.message ?? message;
       } catch {
         /* not JSON: keep the status line */
       }
@@ -91,14 +97,14 @@ class HttpTransport implements Transport {
 
   subscribe(onUpdate: (u: Update) => void, onConnection: (c: Connection) => void): void {
     this.source?.close();
-    onConnection('connecting');
+    clearTimeout(this.retry);
+    onConnection(this.everOpen ? 'reconnecting' : 'connecting');
     const es = new EventSource(`/api/stream?access_token=${encodeURIComponent(this.token())}`);
     this.source = es;
-    let everOpen = false;
     es.onopen = () => {
       // After a reconnect, updates may have been missed: ask for a full refresh.
-      if (everOpen) onUpdate({ type: 'resync' });
-      everOpen = true;
+      if (this.everOpen) onUpdate({ type: 'resync' });
+      this.everOpen = true;
       onConnection('live');
     };
     es.onmessage = (m) => {
@@ -108,7 +114,25 @@ class HttpTransport implements Transport {
         /* a malformed frame is skipped, never fatal */
       }
     };
-    es.onerror = () => onConnection('reconnecting');
+    es.onerror = () => {
+      if (this.source !== es) return;
+      onConnection('reconnecting');
+      // EventSource retries by itself unless the answer was an error status (a refused
+      // token, a server restarting behind a proxy): then find out why and start over.
+      if (es.readyState !== EventSource.CLOSED) return;
+      this.retry = window.setTimeout(async () => {
+        try {
+          await this.call('get_status', 'GET', '/api/status');
+        } catch (e) {
+          if (e instanceof ApiError && e.status === 401) {
+            es.close();
+            onConnection('unauthorized');
+            return;
+          }
+        }
+        if (this.source === es) this.subscribe(onUpdate, onConnection);
+      }, 3000);
+    };
   }
 }
 

@@ -1,35 +1,59 @@
-// Latency chart of one provider's history (uPlot). Failed probes show as gaps with red
-// markers along the bottom, so an outage is visible at a glance.
+// Latency chart of one provider's raw history (uPlot). Failed probes break the line and
+// show as red markers along the bottom, so an outage is visible at a glance. The chart
+// follows its host's width and is fed new samples in place.
 
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { Sample } from './types';
 
-export function latencyChart(host: HTMLElement, history: Sample[]): uPlot {
-  const xs = history.map((s) => Date.parse(s.at) / 1000);
-  const lat = history.map((s) => (s.ok ? s.latency_ms : null));
-  const fails = history.map((s) => (s.ok ? null : 0));
+export interface LatencyChart {
+  update(history: Sample[]): void;
+  destroy(): void;
+}
+
+const HEIGHT = 180;
+
+function columns(history: Sample[]): uPlot.AlignedData {
+  return [
+    history.map((s) => Date.parse(s.at) / 1000),
+    history.map((s) => (s.ok ? s.latency_ms : null)),
+    history.map((s) => (s.ok ? null : 0)),
+  ];
+}
+
+export function latencyChart(host: HTMLElement, history: Sample[]): LatencyChart {
   const css = getComputedStyle(document.documentElement);
-  const ink = css.getPropertyValue('--muted').trim() || '#888';
+  const color = (name: string) => css.getPropertyValue(name).trim();
+  const axis = { stroke: color('--muted'), grid: { stroke: color('--line') }, ticks: { stroke: color('--line') } };
   const opts: uPlot.Options = {
-    width: Math.max(320, host.clientWidth || 640),
-    height: 180,
-    legend: { show: true },
+    width: Math.max(320, host.clientWidth),
+    height: HEIGHT,
     cursor: { points: { show: false } },
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, (max ?? 1) * 1.15)] } },
-    axes: [
-      { stroke: ink, grid: { stroke: 'rgba(128,128,128,.15)' } },
-      { stroke: ink, grid: { stroke: 'rgba(128,128,128,.15)' }, label: 'ms', size: 50 },
-    ],
+    axes: [{ ...axis, space: 90 }, { ...axis, label: 'ms', size: 50 }],
     series: [
       {},
-      { label: 'latency', stroke: css.getPropertyValue('--accent').trim() || '#3a7bd5', width: 1.5, spanGaps: false },
+      { label: 'latency (ms)', stroke: color('--accent'), width: 1.5, spanGaps: false },
       {
         label: 'failed',
-        stroke: 'transparent',
-        points: { show: true, size: 7, fill: css.getPropertyValue('--bad').trim() || '#d33', stroke: 'transparent' },
+        stroke: color('--bad'),
+        width: 0,
+        points: { show: true, size: 7, fill: color('--bad'), stroke: color('--bad') },
+        value: (_u, v) => (v === null ? '' : 'failed'),
       },
     ],
   };
-  return new uPlot(opts, [xs, lat, fails] as uPlot.AlignedData, host);
+  const plot = new uPlot(opts, columns(history), host);
+  const resize = new ResizeObserver(() => {
+    const width = Math.max(320, host.clientWidth);
+    if (width !== plot.width) plot.setSize({ width, height: HEIGHT });
+  });
+  resize.observe(host);
+  return {
+    update: (h) => plot.setData(columns(h)),
+    destroy: () => {
+      resize.disconnect();
+      plot.destroy();
+    },
+  };
 }

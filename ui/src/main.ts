@@ -1,7 +1,7 @@
-// Entry point: routing between views, the initial load, live updates, and the token form.
+// Entry point: the view router, the first load, live updates, and the token form.
 
 import './locale'; // must run before uPlot loads
-import { api, ApiError, setToken } from './api';
+import { api, ApiError, hasToken, isDesktop, setToken, type Connection } from './api';
 import { el } from './format';
 import { initStatusBar, setConnection, setStatus } from './statusbar';
 import './style.css';
@@ -9,12 +9,18 @@ import type { StatusView, Update } from './types';
 import { addEvent, renderEvents, setEvents } from './views/events';
 import {
   renderConfigErrors,
-  renderIncident,
   renderOverview,
   setProviders,
   tick,
   updateProvider,
 } from './views/overview';
+
+/** The views, by URL hash. A new view (Proposals, Pipeline) is one entry here plus its
+ *  link in index.html's nav. The first entry is the default. */
+const views: Record<string, (root: HTMLElement) => void> = {
+  overview: renderOverview,
+  events: renderEvents,
+};
 
 const view = document.getElementById('view')!;
 const banners = document.getElementById('banners')!;
@@ -29,17 +35,19 @@ function applyStatus(s: StatusView): void {
   document.getElementById('node')!.textContent = s.node;
   document.title = s.overall === 'healthy' ? 'Steward' : `Steward — ${s.overall}`;
 }
-initStatusBar(applyStatus);
+initStatusBar(document.getElementById('statusbar')!, applyStatus);
+
+let connected = false; // the views show only once the first load succeeded
 
 function route(): void {
-  const name = location.hash.startsWith('#events') ? 'events' : 'overview';
-  for (const t of document.querySelectorAll<HTMLAnchorElement>('.tabs a')) {
-    const on = t.id === `tab-${name}`;
-    t.setAttribute('aria-selected', String(on));
-    t.classList.toggle('active', on);
+  if (!connected) return;
+  const asked = location.hash.replace(/^#/, '');
+  const name = Object.hasOwn(views, asked) ? asked : Object.keys(views)[0];
+  for (const link of document.querySelectorAll<HTMLAnchorElement>('nav.views a')) {
+    if (link.hash === `#${name}`) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
   }
-  if (name === 'events') renderEvents(view);
-  else renderOverview(view);
+  views[name](view);
 }
 
 async function loadAll(): Promise<void> {
@@ -47,7 +55,6 @@ async function loadAll(): Promise<void> {
   applyStatus(status);
   setProviders(providers);
   setEvents(events);
-  renderIncident();
 }
 
 function onUpdate(u: Update): void {
@@ -57,25 +64,33 @@ function onUpdate(u: Update): void {
       break;
     case 'event':
       addEvent(u.event);
+      // A reload can remove providers, which no provider_updated message would tell.
+      if (u.event.type === 'config_reloaded') api.providers().then(setProviders, () => {});
       break;
     case 'status':
       applyStatus(u.status);
       break;
     case 'resync':
-      void loadAll();
+      loadAll().catch(() => setConnection('reconnecting'));
       break;
   }
 }
 
+function onConnection(c: Connection): void {
+  setConnection(c);
+  if (c === 'unauthorized') askForToken('The API token was refused.');
+}
+
 function askForToken(message: string): void {
+  connected = false;
   setConnection('unauthorized');
   const input = el('input', { type: 'password', id: 'token', autocomplete: 'off', 'aria-label': 'API token' });
   const form = el(
     'form',
     { class: 'token-form', id: 'token-form' },
     el('h2', {}, 'API token needed'),
-    el('p', {}, message),
-    el('p', {}, 'steward serve printed it when it first started; it is also in the token file of its data directory.'),
+    el('p', { class: 'why' }, message),
+    el('p', {}, 'steward serve printed it when it started; it is also in the file "token" in its data directory.'),
     input,
     el('button', { type: 'submit' }, 'Connect'),
   );
@@ -93,14 +108,18 @@ async function start(): Promise<void> {
     await loadAll();
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
-      askForToken('The token is missing or wrong.');
+      askForToken(hasToken() ? 'The API token was refused.' : 'No API token given yet.');
       return;
     }
-    view.replaceChildren(el('p', { class: 'fatal' }, `Cannot reach Steward: ${(e as Error).message}`));
+    const retry = el('button', { type: 'button' }, 'Try again');
+    retry.addEventListener('click', () => void start());
+    const where = isDesktop ? 'the engine' : location.host;
+    view.replaceChildren(el('p', { class: 'fatal' }, `Cannot reach Steward (${where}): ${(e as Error).message} `, retry));
     return;
   }
+  connected = true;
   route();
-  api.subscribe(onUpdate, setConnection);
+  api.subscribe(onUpdate, onConnection);
 }
 
 window.addEventListener('hashchange', route);

@@ -7,6 +7,7 @@ export function sparkline(values: (number | null)[], width = 120, height = 22): 
   svg.setAttribute('width', String(width));
   svg.setAttribute('height', String(height));
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('preserveAspectRatio', 'none');
   svg.setAttribute('class', 'spark');
   svg.setAttribute('role', 'img');
   const ok = values.filter((v): v is number => v !== null);

@@ -1,16 +1,28 @@
-// Events: the timeline, newest first, filterable by provider, node, type and severity,
-// with new events prepended live.
+// Events: the timeline, newest first, filterable by provider, node, type and severity.
+// New events from the live stream are prepended; the filter choices grow with them.
 
 import { clock, el } from '../format';
 import type { EventRecord } from '../types';
 
-let events: EventRecord[] = [];
-let list: HTMLOListElement | null = null;
-const filter = { provider: '', node: '', type: '', severity: '' };
+type Key = 'provider' | 'node' | 'type' | 'severity';
+
 const MAX = 1000;
+const SEVERITIES = ['info', 'warning', 'error'];
+const FILTERS: { key: Key; label: string; value: (e: EventRecord) => string | null }[] = [
+  { key: 'provider', label: 'Provider', value: (e) => e.provider_id },
+  { key: 'node', label: 'Node', value: (e) => e.node },
+  { key: 'type', label: 'Type', value: (e) => e.type },
+  { key: 'severity', label: 'Severity', value: (e) => e.severity },
+];
+
+let events: EventRecord[] = [];
+const chosen: Record<Key, string> = { provider: '', node: '', type: '', severity: '' };
+let list: HTMLOListElement | null = null;
+const selects = new Map<Key, HTMLSelectElement>();
 
 export function setEvents(all: EventRecord[]): void {
   events = all.slice(0, MAX);
+  refreshChoices();
   renderList();
 }
 
@@ -18,61 +30,69 @@ export function addEvent(e: EventRecord): void {
   if (events.some((x) => x.id === e.id)) return;
   events.unshift(e);
   events.length = Math.min(events.length, MAX);
-  renderList();
-}
-
-function options(values: string[], all: string): HTMLOptionElement[] {
-  return [el('option', { value: '' }, all), ...[...new Set(values)].sort().map((v) => el('option', { value: v }, v))];
+  refreshChoices();
+  if (!list?.isConnected || !matches(e)) return;
+  list.querySelector(':scope > li.empty')?.remove();
+  list.prepend(item(e));
+  while (list.children.length > MAX) list.lastElementChild?.remove();
 }
 
 export function renderEvents(root: HTMLElement): void {
-  const select = (key: keyof typeof filter, label: string, values: string[]) => {
-    const s = el('select', { 'aria-label': label, 'data-filter': key });
-    s.append(...options(values, `all ${label.toLowerCase()}s`));
-    s.value = filter[key];
+  selects.clear();
+  const bar = el('div', { class: 'filters' });
+  for (const f of FILTERS) {
+    const s = el('select', { 'aria-label': `Filter by ${f.label.toLowerCase()}`, 'data-filter': f.key });
     s.addEventListener('change', () => {
-      filter[key] = s.value;
+      chosen[f.key] = s.value;
       renderList();
     });
-    return s;
-  };
-  const bar = el(
-    'div',
-    { class: 'filters' },
-    select('provider', 'Provider', events.map((e) => e.provider_id ?? '').filter(Boolean)),
-    select('node', 'Node', events.map((e) => e.node ?? '').filter(Boolean)),
-    select('type', 'Type', events.map((e) => e.type)),
-    select('severity', 'Severity', ['info', 'warning', 'error']),
-  );
+    selects.set(f.key, s);
+    bar.append(el('label', {}, `${f.label} `, s));
+  }
   list = el('ol', { class: 'timeline', 'aria-label': 'Events, newest first' });
   root.replaceChildren(bar, list);
+  refreshChoices();
   renderList();
 }
 
+/** Keeps each filter's options equal to the values seen, plus the current choice. */
+function refreshChoices(): void {
+  for (const f of FILTERS) {
+    const s = selects.get(f.key);
+    if (!s) continue;
+    const seen = new Set(f.key === 'severity' ? SEVERITIES : []);
+    for (const e of events) {
+      const v = f.value(e);
+      if (v) seen.add(v);
+    }
+    if (chosen[f.key]) seen.add(chosen[f.key]);
+    const values = f.key === 'severity' ? [...seen] : [...seen].sort();
+    if (s.options.length === values.length + 1 && values.every((v, i) => s.options[i + 1].value === v)) continue;
+    s.replaceChildren(el('option', { value: '' }, 'all'), ...values.map((v) => el('option', { value: v }, v)));
+    s.value = chosen[f.key];
+  }
+}
+
 function matches(e: EventRecord): boolean {
-  return (
-    (!filter.provider || e.provider_id === filter.provider) &&
-    (!filter.node || e.node === filter.node) &&
-    (!filter.type || e.type === filter.type) &&
-    (!filter.severity || e.severity === filter.severity)
+  return FILTERS.every((f) => !chosen[f.key] || f.value(e) === chosen[f.key]);
+}
+
+function item(e: EventRecord): HTMLLIElement {
+  const subject = [e.provider_id, [e.node, e.service].filter(Boolean).join('/')].filter(Boolean).join(' · ');
+  return el(
+    'li',
+    { 'data-event-type': e.type, 'data-event-id': String(e.id), class: `sev-${e.severity}` },
+    el('time', { datetime: e.at, title: new Date(e.at).toLocaleString() }, clock(e.at)),
+    el('span', { class: `badge ${e.severity}` }, e.severity.toUpperCase()),
+    el('span', { class: 'etype' }, e.type.replace(/_/g, ' ')),
+    el('span', { class: 'subject' }, subject),
+    el('span', { class: 'msg' }, e.message),
   );
 }
 
 function renderList(): void {
   if (!list) return;
   const shown = events.filter(matches);
-  list.replaceChildren(
-    ...shown.map((e) =>
-      el(
-        'li',
-        { 'data-event-type': e.type, class: `sev-${e.severity}` },
-        el('time', { datetime: e.at }, clock(e.at)),
-        el('span', { class: `badge ${e.severity === 'error' ? 'error' : e.severity === 'warning' ? 'warning' : 'ok'}` }, e.severity.toUpperCase()),
-        el('span', { class: 'etype' }, e.type.replace(/_/g, ' ')),
-        el('span', { class: 'subject' }, e.provider_id ? `${e.provider_id} · ${e.node}/${e.service}` : ''),
-        el('span', { class: 'msg' }, e.message),
-      ),
-    ),
-  );
-  if (shown.length === 0) list.append(el('li', { class: 'empty' }, 'No events match.'));
+  list.replaceChildren(...shown.map(item));
+  if (shown.length === 0) list.append(el('li', { class: 'empty' }, events.length ? 'No events match.' : 'No events yet.'));
 }
