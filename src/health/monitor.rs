@@ -485,12 +485,6 @@ fn next_due(shared: &Shared, entry: &Entry, started: Instant, report: &ProbeRepo
     (started + shared.interval(entry)).max(now)
 }
 
-/// Holds a lane slot while a probe runs.
-enum Lane {
-    Fast(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit),
-    Slow(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit),
-}
-
 enum Ran {
     Done(Result<Verdict, ProbeError>),
     Panicked(String),
@@ -508,16 +502,17 @@ async fn run_probe(shared: &Shared, entry: &Entry) -> (Ran, Duration) {
     let check = AssertUnwindSafe(entry.target.probe.check()).catch_unwind();
     let ran = tokio::time::timeout(timeout, async {
         tokio::pin!(check);
-        let mut lane = Lane::Fast(fast);
+        // The lane slot this probe holds until it finishes.
+        let mut slot = fast;
         tokio::select! {
             r = &mut check => return r,
             _ = tokio::time::sleep(soft) => {}
         }
         if let Ok(slow) = Arc::clone(&shared.slow).try_acquire_owned() {
-            lane = Lane::Slow(slow); // frees the fast slot for the next provider
+            slot = slow; // the fast slot goes to the next provider
         }
         let r = check.await;
-        drop(lane);
+        drop(slot);
         r
     })
     .await;
