@@ -30,6 +30,8 @@ pub enum ApiError {
     #[error("no provider {0:?}")]
     UnknownProvider(String),
     #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
@@ -41,7 +43,7 @@ impl ApiError {
     /// Stable machine-readable code (`{code, message}` on the wire).
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::UnknownProvider(_) => "not_found",
+            ApiError::UnknownProvider(_) | ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Conflict(_) => "conflict",
             ApiError::Store(_) => "internal",
@@ -117,6 +119,12 @@ pub struct StatusView {
     pub config_path: Option<PathBuf>,
     pub node: String,
     pub version: &'static str,
+    pub pending_proposals: i64,
+    /// Input refused since start (invalid JSON, missing node, …).
+    pub events_rejected: u64,
+    pub observer_degraded: bool,
+    pub incidents: usize,
+    pub bus: Option<crate::bus::BusStatus>,
 }
 
 /// What adapters push to the UI, live.
@@ -135,8 +143,20 @@ pub enum Update {
     Status {
         status: StatusView,
     },
+    /// A new proposal (the full action-file JSON is `proposal`).
+    Proposal {
+        #[serde(serialize_with = "proposal_as_action_file")]
+        proposal: Box<crate::planner::proposal::Proposal>,
+    },
     /// The receiver fell behind: refetch everything.
     Resync,
+}
+
+fn proposal_as_action_file<S: serde::Serializer>(
+    p: &crate::planner::proposal::Proposal,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    p.to_action_file().serialize(s)
 }
 
 /// A native notification to raise, decided here so every shell says the same thing.
@@ -144,30 +164,75 @@ pub enum Update {
 pub struct Notice {
     pub title: String,
     pub body: String,
+    /// What a click opens: `proposal:<action_id>`, `provider:<id>`, or nothing.
+    pub target: Option<String>,
 }
 
-/// Fresh trips and recoveries notify; everything else (re-arms, half-open) does not.
+/// One notification per incident (not per symptom), per recovery, per observer change,
+/// and per proposal that needs a person. Breaker events themselves do not notify: the
+/// incident they open or join does.
 pub fn notice_for(event: &EngineEvent) -> Option<Notice> {
     match event {
-        EngineEvent::BreakerOpened {
+        EngineEvent::IncidentOpened {
             provider_id,
             node,
             service,
             reason,
-            reopened: false,
+            dependents,
             ..
         } => Some(Notice {
             title: format!("{provider_id} is down"),
-            body: format!("{service} on {node}: {reason}"),
+            body: match dependents.len() {
+                0 => format!("{service} on {node}: {reason}"),
+                n => format!("{service} on {node}: {reason}; {n} dependents down with it"),
+            },
+            target: Some(format!("provider:{provider_id}")),
         }),
-        EngineEvent::BreakerClosed {
+        EngineEvent::IncidentResolved {
             provider_id,
             node,
             service,
+            dependents,
+            still_down,
             ..
         } => Some(Notice {
             title: format!("{provider_id} recovered"),
-            body: format!("{service} on {node} is answering again"),
+            body: {
+                let mut b = format!("{service} on {node} is answering again");
+                let back = dependents.len() - still_down.len();
+                if back > 0 {
+                    b.push_str(&format!(", {back} dependents with it"));
+                }
+                if !still_down.is_empty() {
+                    b.push_str(&format!("; still down: {}", still_down.join(", ")));
+                }
+                b
+            },
+            target: Some(format!("provider:{provider_id}")),
+        }),
+        EngineEvent::ObserverDegraded { .. } => Some(Notice {
+            title: "This workstation's network looks down".into(),
+            body: event.message(),
+            target: None,
+        }),
+        EngineEvent::ObserverRecovered => Some(Notice {
+            title: "Network back".into(),
+            body: event.message(),
+            target: None,
+        }),
+        EngineEvent::ProposalCreated {
+            action_id,
+            action,
+            node,
+            service,
+            reason,
+            confidence,
+            requires_human: true,
+            ..
+        } => Some(Notice {
+            title: format!("Approve: {action} {service} on {node}?"),
+            body: format!("{reason} (confidence {confidence:.2})"),
+            target: Some(format!("proposal:{action_id}")),
         }),
         _ => None,
     }
@@ -231,6 +296,7 @@ pub(crate) struct Inner {
     pub last_status: Mutex<Option<StatusView>>,
     pub recorder: tokio::sync::mpsc::Sender<crate::health::monitor::MonitorEvent>,
     pub factory: crate::engine::ProbeFactory,
+    pub planning: crate::planning::Planning,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -419,6 +485,12 @@ impl Api {
         } else {
             Overall::Healthy
         };
+        // One lock at a time (a guard in a struct literal lives to the end of it).
+        let events_rejected = self.inner.planning.gate.lock().counts.rejected_total;
+        let (observer_degraded, incidents) = {
+            let i = self.inner.planning.incidents.lock();
+            (i.observer_degraded(), i.incidents().len())
+        };
         StatusView {
             overall,
             counts,
@@ -428,6 +500,11 @@ impl Api {
             config_path: config.source.clone(),
             node: crate::config::node_name(),
             version: env!("CARGO_PKG_VERSION"),
+            pending_proposals: self.pending_proposals(),
+            events_rejected,
+            observer_degraded,
+            incidents,
+            bus: self.bus_status(),
         }
     }
 
@@ -460,10 +537,38 @@ impl Api {
             );
         }
         let config_errors = self.inner.config_errors.read().clone();
+        let bus = self.bus_status().map(|b| {
+            degraded |= !b.connected;
+            let detail = if b.connected {
+                format!("connected to {}", b.url)
+            } else {
+                format!(
+                    "disconnected from {}: {}; reconnecting",
+                    b.url,
+                    b.last_error.as_deref().unwrap_or("not connected yet")
+                )
+            };
+            serde_json::json!({
+                "status": if b.connected { "ok" } else { "error" },
+                "detail": detail,
+                "connected": b.connected,
+                "reconnects": b.reconnects,
+                "received": b.received,
+            })
+        });
+        let observer = self.inner.planning.incidents.lock().observer_degraded();
+        degraded |= observer;
         serde_json::json!({
             "status": if degraded { "degraded" } else { "ok" },
             "services": services,
             "config_errors": config_errors,
+            "bus": bus,
+            "planner": {
+                "pending_proposals": self.pending_proposals(),
+                "observer_degraded": observer,
+                "intake": self.intake(),
+                "models": self.model_stats(),
+            },
         })
     }
 

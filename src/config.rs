@@ -610,16 +610,80 @@ impl<'a> Validator<'a> {
                 );
             }
         }
+        let mut model_ids = HashSet::new();
         for (i, m) in raw.models.iter().enumerate() {
+            let at = |key| At {
+                table: "models",
+                index: Some(i),
+                key,
+            };
             if !matches!(m.api.as_str(), "openai" | "anthropic") {
                 self.report(
-                    At {
-                        table: "models",
-                        index: Some(i),
-                        key: "api",
-                    },
+                    at("api"),
                     format!("{:?} is not one of openai, anthropic", m.api),
                 );
+            }
+            if !valid_id(&m.id) || m.id == "rules" {
+                self.report(
+                    at("id"),
+                    format!(
+                        "{:?} must be non-empty, use only A-Z a-z 0-9 _ . - and not be \"rules\" (the built-in planner)",
+                        m.id
+                    ),
+                );
+            } else if !model_ids.insert(m.id.as_str()) {
+                self.report(at("id"), format!("duplicate model id {:?}", m.id));
+            }
+            if !(m.url.starts_with("http://") || m.url.starts_with("https://")) {
+                self.report(at("url"), format!("{:?} is not an http(s) URL", m.url));
+            }
+            if let Some(p) = &m.provider {
+                if !ids.contains(p) {
+                    self.report(at("provider"), format!("unknown provider {p:?}"));
+                }
+            }
+            if let Some(t) = &m.timeout {
+                self.duration(at("timeout"), Some(t), Duration::ZERO);
+            }
+        }
+        if let Some(planner) = &raw.planner {
+            for (i, id) in planner.chain.iter().enumerate() {
+                if id != "rules" && !model_ids.contains(id.as_str()) {
+                    self.report(
+                        At {
+                            table: "planner",
+                            index: None,
+                            key: "chain",
+                        },
+                        format!(
+                            "entry {} is {id:?}, which is neither a [[models]] id nor \"rules\"",
+                            i + 1
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(bus) = &raw.bus {
+            let at = |key| At {
+                table: "bus",
+                index: None,
+                key,
+            };
+            if !(bus.redis_url.starts_with("redis://")
+                || bus.redis_url.starts_with("rediss://")
+                || bus.redis_url.starts_with("redis+unix://")
+                || bus.redis_url.starts_with("unix://"))
+            {
+                self.report(
+                    at("redis_url"),
+                    format!(
+                        "{:?} is not a redis:// URL",
+                        crate::bus::redact(&bus.redis_url)
+                    ),
+                );
+            }
+            if bus.channels.iter().any(|c| c.trim().is_empty()) {
+                self.report(at("channels"), "channel names must not be empty");
             }
         }
         Config {
@@ -1163,5 +1227,36 @@ cadence = "15m"
     fn bad_toml_syntax_names_the_line() {
         let msg = errors("[probe]\ninterval = \n");
         assert!(msg.starts_with("steward.toml:2"), "{msg}");
+    }
+
+    #[test]
+    fn the_chain_names_only_configured_models_or_rules() {
+        let text = "[planner]\nchain = [\"local\", \"rules\", \"ghost\"]\n[[models]]\nid = \"local\"\napi = \"openai\"\nurl = \"http://127.0.0.1:11434/v1\"\nmodel = \"m\"\n";
+        let msg = errors(text);
+        assert!(msg.contains("planner.chain"), "{msg}");
+        assert!(msg.contains("entry 3 is \"ghost\""), "{msg}");
+        assert!(!msg.contains("\"local\", which"), "{msg}");
+    }
+
+    #[test]
+    fn models_are_checked() {
+        let text = "[[models]]\nid = \"rules\"\napi = \"gemini\"\nurl = \"ftp://x\"\nmodel = \"m\"\nprovider = \"nope\"\ntimeout = \"soon\"\n";
+        let msg = errors(text);
+        for want in [
+            "models[0].id",
+            "models[0].api",
+            "models[0].url",
+            "unknown provider \"nope\"",
+            "models[0].timeout",
+        ] {
+            assert!(msg.contains(want), "{want} missing from {msg}");
+        }
+    }
+
+    #[test]
+    fn a_bad_redis_url_is_an_error_without_its_password() {
+        let msg = errors("[bus]\nredis_url = \"http://:hunter2@h:6379\"\n");
+        assert!(msg.contains("bus.redis_url"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
     }
 }

@@ -9,12 +9,16 @@
 //! Does not own: transport (adapters use `Api`) or decisions (breaker, monitor).
 
 use crate::api::{Api, Inner, Live, Update};
+use crate::bus::{Bus, BusOptions};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError, ProviderConfig};
 use crate::events::EngineEvent;
 use crate::health::breaker::{Breakers, Transition};
+use crate::health::incidents::{Effect, Fleet, Member};
 use crate::health::monitor::{LoopOptions, Monitor, MonitorEvent, ProbeReport, ProbeTarget};
 use crate::health::probe::{self, Probe};
+use crate::planner::router::Router;
+use crate::planning::Planning;
 use crate::store::{Batch, Sample, Store, StoreError};
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
@@ -165,6 +169,24 @@ impl Engine {
         let paused = store.setting("paused").await?.is_some();
         monitor.set_paused(paused);
 
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+        let (bus, bus_rx) = match &config.bus {
+            Some(b) => {
+                let (tx, rx) = mpsc::channel(65_536);
+                let bus = Bus::start(BusOptions::from_config(b), tx, &tracker, cancel.clone());
+                (Some(bus), Some(rx))
+            }
+            None => (None, None),
+        };
+        let planning = Planning::new(
+            Router::new(Arc::clone(&breakers), Arc::clone(&clock)),
+            bus,
+            crate::planning::cooldown_of(&config),
+            opts.data_dir.clone(),
+            tracker.clone(),
+            cancel.clone(),
+        );
         // Lagging subscribers get `Update::Resync` and refetch; no need to buffer more.
         let (updates, _) = broadcast::channel(1024);
         let api = Api {
@@ -182,10 +204,11 @@ impl Engine {
                 last_status: Mutex::new(None),
                 recorder: tx,
                 factory,
+                planning,
             }),
         };
-        let cancel = CancellationToken::new();
-        let tracker = TaskTracker::new();
+        crate::planning::restore(&api).await?;
+        tracker.spawn(crate::planning::intake(api.clone(), bus_rx, cancel.clone()));
         tracker.spawn(record(api.clone(), rx, cancel.clone()));
         tracker.spawn(retain(api.clone(), cancel.clone()));
         if let Some(path) = opts.watch {
@@ -250,6 +273,10 @@ pub(crate) async fn publish_event(api: &Api, event: EngineEvent) -> Result<(), S
 }
 
 /// Pushes the status when it changed since the last push.
+pub(crate) fn push_status(api: &Api) {
+    publish_status(api)
+}
+
 fn publish_status(api: &Api) {
     let status = api.status();
     let mut last = api.inner.last_status.lock();
@@ -259,7 +286,7 @@ fn publish_status(api: &Api) {
     }
 }
 
-fn event_for(p: &ProviderConfig, t: &Transition, down_for: Option<i64>) -> EngineEvent {
+pub(crate) fn event_for(p: &ProviderConfig, t: &Transition, down_for: Option<i64>) -> EngineEvent {
     let (provider_id, node, service) = (p.id.clone(), p.node.clone(), p.service.clone());
     match t {
         Transition::Opened {
@@ -286,6 +313,224 @@ fn event_for(p: &ProviderConfig, t: &Transition, down_for: Option<i64>) -> Engin
             down_for_secs: down_for,
         },
     }
+}
+
+/// The incident rules' view of the config.
+pub(crate) fn fleet_of(config: &Config) -> Fleet {
+    Fleet {
+        providers: config
+            .providers
+            .iter()
+            .map(|p| {
+                let grace = p.interval + p.timeout + config.probe.interval.min(p.interval);
+                (
+                    p.id.clone(),
+                    Member {
+                        node: p.node.clone(),
+                        enabled: p.enabled,
+                        depends_on: p.depends_on.clone(),
+                        grace: chrono::Duration::from_std(grace)
+                            .unwrap_or(chrono::Duration::seconds(60)),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The fleet for the current config, rebuilt only when the config changed.
+struct FleetCache {
+    config: Option<Arc<Config>>,
+    fleet: Fleet,
+}
+
+impl FleetCache {
+    /// The fleet for `config`; on a new config, incidents forget removed providers.
+    fn get(&mut self, api: &Api, config: &Arc<Config>) -> &Fleet {
+        if !self.config.as_ref().is_some_and(|c| Arc::ptr_eq(c, config)) {
+            self.fleet = fleet_of(config);
+            self.config = Some(Arc::clone(config));
+            api.inner.planning.incidents.lock().retain(&self.fleet);
+        }
+        &self.fleet
+    }
+}
+
+/// Turns incident effects into timeline events, plans and re-probes.
+fn carry_out(
+    api: &Api,
+    config: &Config,
+    effects: Vec<Effect>,
+    at: DateTime<Utc>,
+    batch: &mut Batch,
+) {
+    for effect in effects {
+        match effect {
+            Effect::Opened {
+                incident_id,
+                root,
+                reason,
+                dependents,
+            } => {
+                let Some(p) = config.provider(&root) else {
+                    continue;
+                };
+                batch.events.push((
+                    at,
+                    EngineEvent::IncidentOpened {
+                        incident_id: incident_id.clone(),
+                        provider_id: root.clone(),
+                        node: p.node.clone(),
+                        service: p.service.clone(),
+                        reason: reason.clone(),
+                        dependents: dependents.clone(),
+                    },
+                ));
+                crate::planning::publish_to_bus(
+                    api,
+                    "service_unhealthy",
+                    &p.node,
+                    &p.service,
+                    "error",
+                    serde_json::json!({"provider_id": root, "reason": reason,
+                                       "incident_id": incident_id, "dependents": dependents}),
+                );
+                let mut payload = serde_json::Map::new();
+                payload.insert("provider_id".into(), root.clone().into());
+                payload.insert("kind".into(), p.target.kind().into());
+                payload.insert("reason".into(), reason.clone().into());
+                payload.insert("incident_id".into(), incident_id.into());
+                if !dependents.is_empty() {
+                    payload.insert("dependents".into(), dependents.clone().into());
+                }
+                let event = crate::planner::HealthEvent {
+                    node: p.node.clone(),
+                    service: p.service.clone(),
+                    event_type: "service_unhealthy".into(),
+                    severity: "error".into(),
+                    payload,
+                    timestamp: at,
+                    raw_channel: "breaker".into(),
+                };
+                crate::planning::admit(api, event, dependents);
+            }
+            Effect::Joined {
+                incident_id,
+                member,
+                root,
+            } => {
+                let Some(p) = config.provider(&member) else {
+                    continue;
+                };
+                batch.events.push((
+                    at,
+                    EngineEvent::IncidentJoined {
+                        incident_id,
+                        provider_id: member.clone(),
+                        node: p.node.clone(),
+                        service: p.service.clone(),
+                        root,
+                    },
+                ));
+            }
+            Effect::Recheck(ids) => {
+                let api2 = api.clone();
+                api.inner.planning.tracker().spawn(async move {
+                    let probes = ids.iter().map(|id| api2.inner.monitor.probe_now(id));
+                    futures::future::join_all(probes).await;
+                });
+            }
+            Effect::Resolved {
+                incident_id,
+                root,
+                dependents,
+                still_down,
+                down_for_secs,
+            } => {
+                let Some(p) = config.provider(&root) else {
+                    continue;
+                };
+                crate::planning::publish_to_bus(
+                    api,
+                    "service_healthy",
+                    &p.node,
+                    &p.service,
+                    "info",
+                    serde_json::json!({"provider_id": root, "incident_id": incident_id,
+                                       "down_for_secs": down_for_secs}),
+                );
+                batch.events.push((
+                    at,
+                    EngineEvent::IncidentResolved {
+                        incident_id,
+                        provider_id: root.clone(),
+                        node: p.node.clone(),
+                        service: p.service.clone(),
+                        dependents,
+                        still_down,
+                        down_for_secs: Some(down_for_secs),
+                    },
+                ));
+            }
+            Effect::ObserverDegraded {
+                failing,
+                total,
+                nodes,
+            } => batch.events.push((
+                at,
+                EngineEvent::ObserverDegraded {
+                    failing,
+                    total,
+                    nodes,
+                },
+            )),
+            Effect::ObserverRecovered => batch.events.push((at, EngineEvent::ObserverRecovered)),
+        }
+    }
+}
+
+/// Feeds breaker transitions and probe results to the incident rules.
+fn track_incidents(
+    api: &Api,
+    config: &Arc<Config>,
+    fleets: &mut FleetCache,
+    r: &ProbeReport,
+    batch: &mut Batch,
+) {
+    let fleet = fleets.get(api, config);
+    let mut effects = Vec::new();
+    {
+        let mut incidents = api.inner.planning.incidents.lock();
+        if r.outcome.is_ok() {
+            incidents.on_probe_ok(&r.provider_id, r.at);
+        }
+        for t in &r.transitions {
+            match t {
+                Transition::Opened {
+                    reason,
+                    reopened: false,
+                    ..
+                } => effects.extend(incidents.on_opened(fleet, &r.provider_id, reason, r.at)),
+                Transition::Closed => {
+                    effects.extend(incidents.on_closed(fleet, &r.provider_id, r.at))
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(p) = config.provider(&r.provider_id) {
+        let key = format!("{}/{}", p.node, p.service);
+        for t in &r.transitions {
+            match t {
+                Transition::Opened {
+                    reopened: false, ..
+                } => api.inner.planning.flaps.lock().note(&key, false, r.at),
+                Transition::Closed => api.inner.planning.flaps.lock().note(&key, true, r.at),
+                _ => {}
+            }
+        }
+    }
+    carry_out(api, config, effects, r.at, batch);
 }
 
 /// Applies one probe report to the live board and the pending batch.
@@ -380,6 +625,10 @@ async fn flush(api: &Api, batch: &mut Batch) {
 
 async fn record(api: Api, mut rx: mpsc::Receiver<MonitorEvent>, cancel: CancellationToken) {
     let mut batch = Batch::default();
+    let mut fleets = FleetCache {
+        config: None,
+        fleet: Fleet::default(),
+    };
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -390,6 +639,9 @@ async fn record(api: Api, mut rx: mpsc::Receiver<MonitorEvent>, cancel: Cancella
                 None => break,
                 Some(MonitorEvent::Probed(r)) => {
                     let transitions = !r.transitions.is_empty();
+                    if transitions || r.outcome.is_ok() {
+                        track_incidents(&api, &api.config(), &mut fleets, &r, &mut batch);
+                    }
                     apply(&api, r, &mut batch);
                     if transitions || batch.samples.len() >= FLUSH_AT {
                         flush(&api, &mut batch).await;
@@ -404,7 +656,16 @@ async fn record(api: Api, mut rx: mpsc::Receiver<MonitorEvent>, cancel: Cancella
                     let _ = done.send(());
                 }
             },
-            _ = tick.tick() => flush(&api, &mut batch).await,
+            _ = tick.tick() => {
+                let config = api.config();
+                let now = api.now();
+                let effects = {
+                    let fleet = fleets.get(&api, &config);
+                    api.inner.planning.incidents.lock().tick(fleet, now)
+                };
+                carry_out(&api, &config, effects, now, &mut batch);
+                flush(&api, &mut batch).await
+            }
         }
     }
     // Drain what the monitor already sent, then write it: shutdown loses nothing.
@@ -454,6 +715,22 @@ pub(crate) async fn apply_config(api: &Api, config: Config) -> Result<(), Engine
         .monitor
         .set_targets(targets(&config, &inner.factory))?;
     let providers = config.providers.len();
+    inner
+        .planning
+        .gate
+        .lock()
+        .cooldowns
+        .set_period(crate::planning::cooldown_of(&config));
+    if config.bus.as_ref().map(|b| (&b.redis_url, &b.channels))
+        != inner
+            .config
+            .load()
+            .bus
+            .as_ref()
+            .map(|b| (&b.redis_url, &b.channels))
+    {
+        tracing::warn!("[bus] changed: the new bus settings apply after a restart");
+    }
     inner.config.store(Arc::new(config));
     inner.config_errors.write().clear();
     publish_event(api, EngineEvent::ConfigReloaded { providers }).await?;

@@ -46,6 +46,84 @@ pub enum EngineEvent {
     WokeFromSleep {
         gap_secs: u64,
     },
+    /// A health event from the bus, the API or the session watcher passed the parser.
+    HealthReceived {
+        source: String,
+        node: String,
+        service: String,
+        event_type: String,
+        event_severity: String,
+        payload: serde_json::Value,
+        /// Whether it went on to the planner (benign and cooled-down events do not).
+        planned: bool,
+    },
+    ProposalCreated {
+        action_id: String,
+        action: String,
+        node: String,
+        service: String,
+        reason: String,
+        confidence: f64,
+        requires_human: bool,
+        model: String,
+        overrides: Vec<String>,
+    },
+    /// The planner answered `ignore`: nothing to do, cooldown recorded.
+    PlanIgnored {
+        node: String,
+        service: String,
+        reason: String,
+        model: String,
+    },
+    /// Every model in the chain was skipped or failed: no proposal, no cooldown.
+    PlanningFailed {
+        node: String,
+        service: String,
+        error: String,
+        retry_at: Option<DateTime<Utc>>,
+    },
+    /// A root cause went down; its dependents that failed with it are listed.
+    IncidentOpened {
+        incident_id: String,
+        provider_id: String,
+        node: String,
+        service: String,
+        reason: String,
+        dependents: Vec<String>,
+    },
+    /// A dependent failed while its root cause was down: part of that incident.
+    IncidentJoined {
+        incident_id: String,
+        provider_id: String,
+        node: String,
+        service: String,
+        root: String,
+    },
+    IncidentResolved {
+        incident_id: String,
+        provider_id: String,
+        node: String,
+        service: String,
+        dependents: Vec<String>,
+        /// Dependents still down when the root recovered (each gets its own incident).
+        still_down: Vec<String>,
+        down_for_secs: Option<i64>,
+    },
+    /// Most providers across several nodes failed at once: this workstation's own network
+    /// is the likely cause. No remediation is planned until it clears.
+    ObserverDegraded {
+        failing: usize,
+        total: usize,
+        nodes: usize,
+    },
+    ObserverRecovered,
+    BusConnected {
+        url: String,
+    },
+    BusDisconnected {
+        url: String,
+        error: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,6 +156,17 @@ impl EngineEvent {
             EngineEvent::MonitorResumed => "monitor_resumed",
             EngineEvent::NotificationsSnoozed { .. } => "notifications_snoozed",
             EngineEvent::WokeFromSleep { .. } => "woke_from_sleep",
+            EngineEvent::HealthReceived { .. } => "health_event",
+            EngineEvent::ProposalCreated { .. } => "proposal_created",
+            EngineEvent::PlanIgnored { .. } => "plan_ignored",
+            EngineEvent::PlanningFailed { .. } => "planning_failed",
+            EngineEvent::IncidentOpened { .. } => "incident_opened",
+            EngineEvent::IncidentJoined { .. } => "incident_joined",
+            EngineEvent::IncidentResolved { .. } => "incident_resolved",
+            EngineEvent::ObserverDegraded { .. } => "observer_degraded",
+            EngineEvent::ObserverRecovered => "observer_recovered",
+            EngineEvent::BusConnected { .. } => "bus_connected",
+            EngineEvent::BusDisconnected { .. } => "bus_disconnected",
         }
     }
 
@@ -86,6 +175,21 @@ impl EngineEvent {
             EngineEvent::BreakerOpened { .. } => Severity::Error,
             EngineEvent::ConfigRejected { .. } => Severity::Warning,
             EngineEvent::BreakerHalfOpen { .. } => Severity::Warning,
+            EngineEvent::IncidentOpened { .. } | EngineEvent::ObserverDegraded { .. } => {
+                Severity::Error
+            }
+            EngineEvent::PlanningFailed { .. } | EngineEvent::BusDisconnected { .. } => {
+                Severity::Warning
+            }
+            EngineEvent::ProposalCreated {
+                requires_human: true,
+                ..
+            } => Severity::Warning,
+            EngineEvent::HealthReceived { event_severity, .. } => match event_severity.as_str() {
+                "error" | "critical" | "fatal" => Severity::Error,
+                "warning" | "warn" => Severity::Warning,
+                _ => Severity::Info,
+            },
             _ => Severity::Info,
         }
     }
@@ -109,8 +213,42 @@ impl EngineEvent {
                 node,
                 service,
                 ..
+            }
+            | EngineEvent::IncidentOpened {
+                provider_id,
+                node,
+                service,
+                ..
+            }
+            | EngineEvent::IncidentJoined {
+                provider_id,
+                node,
+                service,
+                ..
+            }
+            | EngineEvent::IncidentResolved {
+                provider_id,
+                node,
+                service,
+                ..
             } => Some((provider_id, node, service)),
             _ => None,
+        }
+    }
+
+    /// `(provider_id, node, service)` as far as the event names them (the timeline's columns).
+    pub fn target(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
+        if let Some((p, n, s)) = self.subject() {
+            return (Some(p), Some(n), Some(s));
+        }
+        match self {
+            EngineEvent::HealthReceived { node, service, .. }
+            | EngineEvent::ProposalCreated { node, service, .. }
+            | EngineEvent::PlanIgnored { node, service, .. }
+            | EngineEvent::PlanningFailed { node, service, .. } => {
+                (None, Some(node), Some(service))
+            }
+            _ => (None, None, None),
         }
     }
 
@@ -154,6 +292,94 @@ impl EngineEvent {
                 "woke after {}: failures are re-checked before they count",
                 human_secs(*gap_secs as i64)
             ),
+            EngineEvent::HealthReceived {
+                source,
+                node,
+                service,
+                event_type,
+                planned,
+                ..
+            } => format!(
+                "{event_type} on {node}/{service} (via {source}){}",
+                if *planned { ", planning" } else { "" }
+            ),
+            EngineEvent::ProposalCreated {
+                action,
+                node,
+                service,
+                reason,
+                confidence,
+                requires_human,
+                ..
+            } => {
+                format!(
+                "proposal: {action} {service} on {node}: {reason} (confidence {confidence:.2}{})",
+                if *requires_human { ", needs your approval" } else { "" }
+            )
+            }
+            EngineEvent::PlanIgnored {
+                node,
+                service,
+                reason,
+                model,
+            } => format!("{model} says ignore {node}/{service}: {reason}"),
+            EngineEvent::PlanningFailed {
+                node,
+                service,
+                error,
+                retry_at,
+            } => match retry_at {
+                Some(t) => format!(
+                    "no plan for {node}/{service}: {error}; a model may answer after {}",
+                    t.format("%H:%M:%S UTC")
+                ),
+                None => format!("no plan for {node}/{service}: {error}"),
+            },
+            EngineEvent::IncidentOpened {
+                provider_id,
+                reason,
+                dependents,
+                ..
+            } => match dependents.len() {
+                0 => format!("{provider_id} is down: {reason}"),
+                n => format!("{provider_id} is down: {reason} ({n} dependents down with it)"),
+            },
+            EngineEvent::IncidentJoined {
+                provider_id, root, ..
+            } => format!("{provider_id} is down because {root} is"),
+            EngineEvent::IncidentResolved {
+                provider_id,
+                dependents,
+                still_down,
+                down_for_secs,
+                ..
+            } => {
+                let mut m = match down_for_secs {
+                    Some(s) => format!("{provider_id} recovered after {}", human_secs(*s)),
+                    None => format!("{provider_id} recovered"),
+                };
+                let back = dependents.len() - still_down.len();
+                if back > 0 {
+                    m.push_str(&format!(", {back} dependents with it"));
+                }
+                if !still_down.is_empty() {
+                    m.push_str(&format!("; still down: {}", still_down.join(", ")));
+                }
+                m
+            }
+            EngineEvent::ObserverDegraded {
+                failing,
+                total,
+                nodes,
+            } => format!(
+                "{failing} of {total} providers on {nodes} nodes failed at once: this \
+                 workstation's network is the likely cause; no remediation until it clears"
+            ),
+            EngineEvent::ObserverRecovered => "observer recovered: remediation resumes".to_owned(),
+            EngineEvent::BusConnected { url } => format!("bus connected to {url}"),
+            EngineEvent::BusDisconnected { url, error } => {
+                format!("bus lost {url}: {error}; reconnecting")
+            }
         }
     }
 }

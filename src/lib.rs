@@ -15,6 +15,7 @@
 //! - [`demo`]: loopback demo services for `--demo`.
 
 pub mod api;
+pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -22,6 +23,8 @@ pub mod engine;
 pub mod events;
 pub mod health;
 pub mod http;
+pub mod planner;
+pub mod planning;
 pub mod store;
 
 /// Logs to stderr, filtered by `STEWARD_LOG` (else `default_filter`). For the binaries.

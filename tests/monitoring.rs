@@ -306,13 +306,13 @@ async fn pause_and_snooze_are_reported_and_survive_a_restart() {
         .await
         .unwrap();
     assert!(v["snoozed_until"].is_string());
-    let trip = steward::events::EngineEvent::BreakerOpened {
+    let trip = steward::events::EngineEvent::IncidentOpened {
+        incident_id: "inc-x-1".into(),
         provider_id: "x".into(),
         node: "n".into(),
         service: "s".into(),
         reason: "r".into(),
-        open_until: chrono::Utc::now(),
-        reopened: false,
+        dependents: Vec::new(),
     };
     assert_eq!(s.api().notice(&trip), None, "snoozed: no notification");
     s.stop().await;

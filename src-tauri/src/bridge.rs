@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 use steward::api::{Api, Update};
-use tauri::{AppHandle, Emitter};
+use tauri::{AppHandle, Emitter, Manager};
 use tauri_plugin_notification::NotificationExt;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
@@ -45,6 +45,47 @@ pub async fn run(
     }
 }
 
+/// The notification's `extra` key that says what a click opens.
+const TARGET: &str = "steward_target";
+
+/// A click on a notification shows the window at what it is about: the proposal that
+/// waits for approval, or the provider that went down.
+pub fn on_notification_click(app: &AppHandle) {
+    let handle = app.clone();
+    let registered = app.notification().on_action(move |performed| {
+        if performed.action_id() != "tap" {
+            return;
+        }
+        let target = performed
+            .notification()
+            .and_then(|n| n.extra().get(TARGET))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
+        tracing::info!(?target, "notification clicked");
+        crate::show_window(&handle);
+        if let Some(route) = target.as_deref().and_then(route_for) {
+            if let Some(w) = handle.get_webview_window(crate::MAIN_WINDOW) {
+                let js = format!("location.hash = {}", serde_json::Value::from(route));
+                if let Err(e) = w.eval(&js) {
+                    tracing::warn!(error = %e, "cannot open the notification's target");
+                }
+            }
+        }
+    });
+    if let Err(e) = registered {
+        tracing::warn!(error = %e, "notification clicks will not open the window");
+    }
+}
+
+/// The UI view for a notice target (`proposal:<id>`, `provider:<id>`).
+pub fn route_for(target: &str) -> Option<&'static str> {
+    match target.split_once(':')?.0 {
+        "proposal" => Some("#proposals"),
+        "provider" => Some("#overview"),
+        _ => None,
+    }
+}
+
 fn forward(app: &AppHandle, api: &Api, update: Update) {
     if let Err(e) = app.emit(UPDATE_EVENT, &update) {
         tracing::warn!(error = %e, "cannot send an update to the window");
@@ -52,12 +93,15 @@ fn forward(app: &AppHandle, api: &Api, update: Update) {
     match &update {
         Update::Event { event, .. } => {
             if let Some(notice) = api.notice(event) {
-                let shown = app
+                let mut builder = app
                     .notification()
                     .builder()
                     .title(&notice.title)
-                    .body(&notice.body)
-                    .show();
+                    .body(&notice.body);
+                if let Some(target) = &notice.target {
+                    builder = builder.extra(TARGET, target);
+                }
+                let shown = builder.show();
                 if let Err(e) = shown {
                     tracing::warn!(error = %e, title = notice.title, "cannot show a notification");
                 }
@@ -65,6 +109,6 @@ fn forward(app: &AppHandle, api: &Api, update: Update) {
         }
         Update::Status { status } => crate::tray::refresh(app, status),
         Update::Resync => crate::tray::refresh(app, &api.status()),
-        Update::ProviderUpdated { .. } => {}
+        Update::ProviderUpdated { .. } | Update::Proposal { .. } => {}
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Owns: the command names the UI calls (`get_status`, `list_providers`, `get_provider`,
 //! `probe_provider`, `list_events`, `pause_monitor`, `resume_monitor`,
-//! `snooze_notifications`, plus `get_health` and `reload_config`) and the IPC error shape.
+//! `snooze_notifications`, plus `get_health`, `reload_config`, `list_proposals`,
+//! `get_proposal`, `get_intake` and `submit_event`) and the IPC error shape.
 //! Each answers the same JSON as the matching HTTP route; errors are `{code, message}`
 //! with the engine's stable codes.
 //! Does not own: any logic. A command that needs more than one `Api` call belongs in
@@ -49,6 +50,10 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         resume_monitor,
         snooze_notifications,
         reload_config,
+        list_proposals,
+        get_proposal,
+        get_intake,
+        submit_event,
     ]
 }
 
@@ -101,4 +106,35 @@ async fn snooze_notifications(api: State<'_, Api>, minutes: u32) -> Reply<Status
 async fn reload_config(api: State<'_, Api>) -> Reply<StatusView> {
     api.reload_config().await?;
     Ok(api.status())
+}
+
+#[tauri::command]
+async fn list_proposals(
+    api: State<'_, Api>,
+    status: Option<String>,
+    limit: Option<u32>,
+) -> Reply<Vec<serde_json::Value>> {
+    Ok(api
+        .proposals(status.as_deref(), limit.unwrap_or(DEFAULT_EVENTS))
+        .await?)
+}
+
+#[tauri::command]
+async fn get_proposal(api: State<'_, Api>, action_id: String) -> Reply<serde_json::Value> {
+    Ok(api.proposal(&action_id).await?)
+}
+
+/// The same JSON as `GET /api/intake`.
+#[tauri::command]
+async fn get_intake(api: State<'_, Api>) -> Reply<serde_json::Value> {
+    Ok(api.intake_report())
+}
+
+/// The same as `POST /api/events`: `event` in shape A or B.
+#[tauri::command]
+async fn submit_event(
+    api: State<'_, Api>,
+    event: serde_json::Value,
+) -> Reply<steward::planning::Accepted> {
+    Ok(api.submit_event(event.to_string().as_bytes())?)
 }

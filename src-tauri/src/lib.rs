@@ -270,6 +270,7 @@ pub fn run() -> ExitCode {
 
             // Subscribe before drawing the tray, so no change falls in between.
             let updates = api.subscribe();
+            bridge::on_notification_click(handle);
             tray::create(handle, &api.status())?;
             let shell = app.state::<Shell>();
             tauri::async_runtime::spawn(shell.tracker.track_future(bridge::run(

@@ -68,6 +68,11 @@ impl TrayView {
                 plural(c.providers)
             )
         };
+        match status.pending_proposals {
+            0 => {}
+            1 => line.push_str(", 1 proposal waiting"),
+            n => line.push_str(&format!(", {n} proposals waiting")),
+        }
         if status.paused {
             line.push_str(" (probing paused)");
         }
@@ -240,6 +245,11 @@ mod tests {
             config_path: None,
             node: "ws".into(),
             version: "0",
+            pending_proposals: 0,
+            events_rejected: 0,
+            observer_degraded: false,
+            incidents: 0,
+            bus: None,
         }
     }
 
@@ -253,6 +263,16 @@ mod tests {
             "Steward: degraded — 1 of 5 providers down (probing paused)"
         );
         assert_eq!(v.pause_label(), "Resume probing", "paused offers resume");
+    }
+
+    #[test]
+    fn the_status_line_counts_proposals_waiting() {
+        let mut s = status(Overall::Degraded, 5, 1, false);
+        s.pending_proposals = 2;
+        assert_eq!(
+            TrayView::of(&s).line,
+            "Steward: degraded — 1 of 5 providers down, 2 proposals waiting"
+        );
     }
 
     #[test]

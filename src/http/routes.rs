@@ -33,7 +33,7 @@ pub(super) fn error_response(
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {
-            ApiError::UnknownProvider(_) => StatusCode::NOT_FOUND,
+            ApiError::UnknownProvider(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -68,7 +68,15 @@ pub(super) fn router(
         .route("/api/providers", get(providers))
         .route("/api/providers/{id}", get(provider))
         .route("/api/providers/{id}/probe", post(probe))
-        .route("/api/events", get(events))
+        .route(
+            "/api/events",
+            get(events)
+                .post(submit_event)
+                .layer(axum::extract::DefaultBodyLimit::max(256 * 1024)),
+        )
+        .route("/api/proposals", get(proposals))
+        .route("/api/proposals/{action_id}", get(proposal))
+        .route("/api/intake", get(intake))
         .route("/api/monitor/pause", post(pause))
         .route("/api/monitor/resume", post(resume))
         .route("/api/notifications/snooze", post(snooze))
@@ -147,6 +155,49 @@ async fn events(
         Ok(e) => Json(e).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+async fn submit_event(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    match s.api.submit_event(&body) {
+        Ok(a) => (StatusCode::ACCEPTED, Json(a)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProposalsQuery {
+    status: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn proposals(
+    State(s): State<AppState>,
+    q: Result<Query<ProposalsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
+    };
+    match s
+        .api
+        .proposals(q.status.as_deref(), q.limit.unwrap_or(200))
+        .await
+    {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn proposal(State(s): State<AppState>, Path(action_id): Path<String>) -> Response {
+    match s.api.proposal(&action_id).await {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn intake(State(s): State<AppState>) -> Response {
+    Json(s.api.intake_report()).into_response()
 }
 
 async fn pause(State(s): State<AppState>) -> Response {

@@ -11,10 +11,12 @@ pub(super) async fn insert(
     event: &EngineEvent,
 ) -> Result<EventRecord, StoreError> {
     let data = serde_json::to_value(event)?;
-    let (provider_id, node, service) = match event.subject() {
-        Some((p, n, s)) => (Some(p.to_owned()), Some(n.to_owned()), Some(s.to_owned())),
-        None => (None, None, None),
-    };
+    let (p, n, s) = event.target();
+    let (provider_id, node, service) = (
+        p.map(str::to_owned),
+        n.map(str::to_owned),
+        s.map(str::to_owned),
+    );
     let message = event.message();
     let severity = event.severity().as_str();
     let id = sqlx::query(
@@ -55,6 +57,20 @@ impl Store {
         let rec = insert(&mut tx, at, event).await?;
         tx.commit().await?;
         Ok(rec)
+    }
+
+    /// Stores many events in one transaction (the intake's batches).
+    pub async fn insert_events(
+        &self,
+        events: &[(DateTime<Utc>, EngineEvent)],
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(events.len());
+        for (at, e) in events {
+            out.push(insert(&mut tx, *at, e).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
     }
 
     /// Newest first.

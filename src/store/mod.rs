@@ -8,6 +8,7 @@
 
 mod events;
 mod probes;
+mod proposals;
 mod settings;
 
 pub use probes::{Batch, HourlyRow, Sample};

@@ -116,6 +116,19 @@ async fn serve_http(listener: TcpListener, mode: Arc<Mutex<Mode>>) {
                         let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
                         let head = String::from_utf8_lossy(&buf[..end]).to_string();
                         buf.drain(..end + 4);
+                        // Skip the request body, so keep-alive requests stay in step.
+                        let body_len = head
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        while buf.len() < body_len {
+                            let n = match sock.read(&mut chunk).await { Ok(0) | Err(_) => return, Ok(n) => n };
+                            buf.extend_from_slice(&chunk[..n]);
+                        }
+                        buf.drain(..body_len);
                         let m = mode.lock().clone();
                         let reply = match m {
                             Mode::Hang => { std::future::pending::<()>().await; return; }

@@ -1,0 +1,519 @@
+//! The Redis bus: Steward's pub/sub link to the rest of the fleet.
+//!
+//! Owns:
+//! - subscribing to the configured channels (default `health_events`, `world_updates`) and
+//!   forwarding every message as raw bytes ([`BusInput::Message`]) to the engine's sink;
+//! - publishing Steward's own events (JSON) on `publish_channel` (default `steward_events`)
+//!   from a bounded queue that never blocks the caller;
+//! - reconnecting both connections forever, with exponential backoff and jitter, until
+//!   cancelled;
+//! - reporting its connection state: [`BusInput::Connected`] / [`BusInput::Disconnected`]
+//!   (once per outage) to the sink, and counters in [`BusStatus`].
+//!
+//! Does not own: parsing or judging events (the planner does; junk is forwarded unchanged),
+//! nor the decision to run at all (the engine starts a [`Bus`] only when `[bus]` is
+//! configured). The Redis URL's password never leaves this module: logs, errors and status
+//! carry [`redact`]ed URLs, and error texts are scrubbed of the password.
+
+mod publisher;
+mod subscriber;
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use publisher::PublishQueue;
+
+/// Channels subscribed when `[bus].channels` is empty.
+pub const DEFAULT_CHANNELS: [&str; 2] = ["health_events", "world_updates"];
+/// Channel for Steward's own events when `[bus].publish_channel` is absent.
+pub const DEFAULT_PUBLISH_CHANNEL: &str = "steward_events";
+
+/// How the bus connects, what it listens to and where it publishes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusOptions {
+    pub redis_url: String,
+    pub channels: Vec<String>,
+    /// `None`: [`Bus::publish`] is a no-op and no publisher connection is made.
+    pub publish_channel: Option<String>,
+    /// First retry delay after a failure (default 500 ms).
+    pub backoff_min: Duration,
+    /// Ceiling of the exponential backoff (default 30 s).
+    pub backoff_max: Duration,
+    /// Bound on connecting (TCP, AUTH, SUBSCRIBE) and on each answer (default 5 s).
+    pub connect_timeout: Duration,
+    /// The subscriber PINGs after this long without traffic, so a half-open connection
+    /// (no FIN from a vanished host) is noticed too (default 15 s).
+    pub keepalive: Duration,
+    /// Most events waiting to be published; beyond it the oldest are dropped (default 10,000).
+    pub publish_queue: usize,
+    /// Events waiting longer than this (publisher disconnected) are dropped (default 5 min).
+    pub publish_max_age: Duration,
+}
+
+impl BusOptions {
+    /// Options with the defaults: default channels, `steward_events`, 500 ms..30 s backoff.
+    pub fn new(redis_url: impl Into<String>) -> BusOptions {
+        BusOptions {
+            redis_url: redis_url.into(),
+            channels: DEFAULT_CHANNELS.iter().map(|c| c.to_string()).collect(),
+            publish_channel: Some(DEFAULT_PUBLISH_CHANNEL.to_owned()),
+            backoff_min: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            keepalive: Duration::from_secs(15),
+            publish_queue: 10_000,
+            publish_max_age: Duration::from_secs(300),
+        }
+    }
+
+    /// From `[bus]`: empty `channels` means the defaults; an absent `publish_channel` means
+    /// `steward_events`, an empty one turns publishing off.
+    pub fn from_config(c: &crate::config::BusConfig) -> BusOptions {
+        let mut opts = BusOptions::new(c.redis_url.clone());
+        if !c.channels.is_empty() {
+            opts.channels = c.channels.clone();
+        }
+        opts.publish_channel = match c.publish_channel.as_deref().map(str::trim) {
+            None => Some(DEFAULT_PUBLISH_CHANNEL.to_owned()),
+            Some("") => None,
+            Some(ch) => Some(ch.to_owned()),
+        };
+        opts
+    }
+}
+
+/// What the bus hands to the engine, in order of occurrence.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BusInput {
+    /// A message on a subscribed channel: the payload exactly as published, unparsed.
+    Message { channel: String, data: Vec<u8> },
+    /// Subscribed (first time or after an outage).
+    Connected,
+    /// The subscription broke or could not be made; sent once per outage, not per retry.
+    /// `error` never contains the URL's password.
+    Disconnected { error: String },
+}
+
+/// A snapshot of the bus for the API and the UI.
+#[derive(Serialize, Clone, Debug, PartialEq)]
+pub struct BusStatus {
+    pub configured: bool,
+    /// The subscriber is connected and subscribed.
+    pub connected: bool,
+    /// The URL with its password replaced by `***`.
+    pub url: String,
+    pub channels: Vec<String>,
+    pub publish_channel: Option<String>,
+    /// Last connection error of either connection (scrubbed of the password).
+    pub last_error: Option<String>,
+    /// Successful subscriber connections after the first one.
+    pub reconnects: u64,
+    /// Subscriber connection attempts that failed (each retry counts).
+    pub failed_connects: u64,
+    /// Messages forwarded to the engine.
+    pub received: u64,
+    /// Events the server accepted (PUBLISH answered).
+    pub published: u64,
+    /// Events dropped: queue full, too old, or refused by the server.
+    pub publish_dropped: u64,
+    pub connected_since: Option<DateTime<Utc>>,
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// The publisher holds a connection. It learns of a dead server on its next PUBLISH.
+    pub publisher_connected: bool,
+    /// Events waiting to be published.
+    pub publish_queued: u64,
+}
+
+/// The running bus. Cheap to clone; the tasks stop with the `cancel` given to [`Bus::start`].
+#[derive(Clone)]
+pub struct Bus {
+    shared: Arc<Shared>,
+}
+
+/// State shared by the handle and the two tasks.
+struct Shared {
+    url: String,
+    /// The password as written in the URL (and decoded), to scrub from error texts.
+    secrets: Vec<String>,
+    channels: Vec<String>,
+    publish_channel: Option<String>,
+    live: Mutex<Live>,
+    received: AtomicU64,
+    reconnects: AtomicU64,
+    failed_connects: AtomicU64,
+    published: AtomicU64,
+    publish_dropped: AtomicU64,
+    /// Microseconds since the epoch; 0 = never.
+    last_message_us: AtomicI64,
+    queue: Mutex<PublishQueue>,
+    /// Wakes the publisher when the queue gets an item.
+    queued: Notify,
+}
+
+#[derive(Default)]
+struct Live {
+    connected: bool,
+    connected_since: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    publisher_connected: bool,
+}
+
+impl Shared {
+    fn new(opts: &BusOptions) -> Shared {
+        Shared {
+            url: redact(&opts.redis_url),
+            secrets: secrets_of(&opts.redis_url),
+            channels: opts.channels.clone(),
+            publish_channel: opts.publish_channel.clone(),
+            live: Mutex::new(Live::default()),
+            received: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            failed_connects: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            publish_dropped: AtomicU64::new(0),
+            last_message_us: AtomicI64::new(0),
+            queue: Mutex::new(PublishQueue::new(opts.publish_queue, opts.publish_max_age)),
+            queued: Notify::new(),
+        }
+    }
+
+    /// An error text fit for logs and status: no password in it.
+    fn scrub(&self, text: impl Into<String>) -> String {
+        let mut text = text.into();
+        for secret in &self.secrets {
+            text = text.replace(secret.as_str(), "***");
+        }
+        text
+    }
+}
+
+impl Bus {
+    /// Starts the subscriber and publisher tasks on `tracker`, stopped by `cancel`.
+    pub fn start(
+        opts: BusOptions,
+        sink: mpsc::Sender<BusInput>,
+        tracker: &TaskTracker,
+        cancel: CancellationToken,
+    ) -> Bus {
+        let shared = Arc::new(Shared::new(&opts));
+        tracker.spawn(subscriber::run(
+            Arc::clone(&shared),
+            opts.clone(),
+            sink,
+            cancel.clone(),
+        ));
+        if let Some(channel) = opts.publish_channel.clone() {
+            tracker.spawn(publisher::run(Arc::clone(&shared), opts, channel, cancel));
+        }
+        Bus { shared }
+    }
+
+    pub fn status(&self) -> BusStatus {
+        let s = &self.shared;
+        let live = s.live.lock();
+        let last_us = s.last_message_us.load(Ordering::Relaxed);
+        BusStatus {
+            configured: true,
+            connected: live.connected,
+            url: s.url.clone(),
+            channels: s.channels.clone(),
+            publish_channel: s.publish_channel.clone(),
+            last_error: live.last_error.clone(),
+            reconnects: s.reconnects.load(Ordering::Relaxed),
+            failed_connects: s.failed_connects.load(Ordering::Relaxed),
+            received: s.received.load(Ordering::Relaxed),
+            published: s.published.load(Ordering::Relaxed),
+            publish_dropped: s.publish_dropped.load(Ordering::Relaxed),
+            connected_since: live.connected_since,
+            last_message_at: (last_us != 0)
+                .then(|| DateTime::from_timestamp_micros(last_us))
+                .flatten(),
+            publisher_connected: live.publisher_connected,
+            publish_queued: s.queue.lock().len() as u64,
+        }
+    }
+
+    /// Non-blocking: queues `value` (as JSON text) for PUBLISH on the publish channel. When
+    /// the queue is full the oldest waiting event is dropped and counted in
+    /// `publish_dropped`. No-op when there is no publish channel.
+    pub fn publish(&self, value: &serde_json::Value) {
+        let s = &self.shared;
+        if s.publish_channel.is_none() {
+            return;
+        }
+        let dropped = s
+            .queue
+            .lock()
+            .push(tokio::time::Instant::now(), value.to_string());
+        if dropped > 0 {
+            s.publish_dropped.fetch_add(dropped, Ordering::Relaxed);
+        }
+        s.queued.notify_one();
+    }
+}
+
+/// Delay before retry number `attempt` (0-based): `min·2^attempt` capped at `max`, with
+/// jitter taking off up to half (`jitter` in 0..=1), never below `min` nor above `max`.
+/// Jitter spreads reconnects of many clients after a shared server restarts.
+fn backoff_delay(attempt: u32, min: Duration, max: Duration, jitter: f64) -> Duration {
+    let max = max.max(min);
+    let base = min
+        .checked_mul(1u32.checked_shl(attempt.min(31)).unwrap_or(u32::MAX))
+        .unwrap_or(max)
+        .min(max);
+    let jittered = base.mul_f64(1.0 - 0.5 * jitter.clamp(0.0, 1.0));
+    jittered.clamp(min, max)
+}
+
+/// Sleeps for the backoff of `attempt`; false when cancelled first.
+async fn sleep_backoff(opts: &BusOptions, attempt: u32, cancel: &CancellationToken) -> bool {
+    let delay = backoff_delay(
+        attempt,
+        opts.backoff_min,
+        opts.backoff_max,
+        rand::random::<f64>(),
+    );
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = tokio::time::sleep(delay) => true,
+    }
+}
+
+/// The URL with any password replaced by `***`: `redis://:***@host:6379`,
+/// `redis://user:***@host`, `redis+unix:///run/redis.sock?pass=***`. A user part without a
+/// colon is redacted whole (some clients read it as the password).
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        // Not a URL we understand: keep nothing that could be a credential.
+        return match url.rfind('@') {
+            Some(at) => format!("***{}", &url[at..]),
+            None => url.to_owned(),
+        };
+    };
+    let rest_at = scheme_end + 3;
+    let rest = &url[rest_at..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    let mut out = String::with_capacity(url.len());
+    out.push_str(&url[..rest_at]);
+    match authority.rfind('@') {
+        Some(at) => {
+            match authority[..at].split_once(':') {
+                Some((user, _)) => {
+                    out.push_str(user);
+                    out.push_str(":***");
+                }
+                None => out.push_str("***"),
+            }
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    let tail = &rest[authority_len..];
+    match tail.split_once('?') {
+        Some((path, query)) => {
+            out.push_str(path);
+            out.push('?');
+            let (query, fragment) = match query.split_once('#') {
+                Some((q, f)) => (q, Some(f)),
+                None => (query, None),
+            };
+            let params: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect();
+            out.push_str(&params.join("&"));
+            if let Some(f) = fragment {
+                out.push('#');
+                out.push_str(f);
+            }
+        }
+        None => out.push_str(tail),
+    }
+    out
+}
+
+fn is_secret_param(key: &str) -> bool {
+    matches!(key.to_ascii_lowercase().as_str(), "pass" | "password")
+}
+
+/// The secrets [`redact`] hides, as written and percent-decoded, for scrubbing error texts.
+fn secrets_of(url: &str) -> Vec<String> {
+    let mut raw = Vec::new();
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = &rest[..authority_len];
+        if let Some(at) = authority.rfind('@') {
+            let userinfo = &authority[..at];
+            raw.push(match userinfo.split_once(':') {
+                Some((_, pass)) => pass.to_owned(),
+                None => userinfo.to_owned(),
+            });
+        }
+        if let Some((_, query)) = rest[authority_len..].split_once('?') {
+            let query = query.split('#').next().unwrap_or_default();
+            for kv in query.split('&') {
+                if let Some((k, v)) = kv.split_once('=') {
+                    if is_secret_param(k) {
+                        raw.push(v.to_owned());
+                    }
+                }
+            }
+        }
+    } else if let Some(at) = url.rfind('@') {
+        raw.push(url[..at].to_owned());
+    }
+    let mut secrets = Vec::new();
+    for s in raw.into_iter().filter(|s| !s.is_empty()) {
+        let decoded = percent_decode(&s);
+        if decoded != s && !decoded.is_empty() {
+            secrets.push(decoded);
+        }
+        secrets.push(s);
+    }
+    // Longest first, so a secret containing another is replaced whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BusConfig;
+
+    #[test]
+    fn redact_hides_the_password_and_keeps_the_rest() {
+        assert_eq!(
+            redact("redis://:s3cret@10.0.0.5:6379"),
+            "redis://:***@10.0.0.5:6379"
+        );
+        assert_eq!(
+            redact("redis://steward:s3cret@host:6380/2"),
+            "redis://steward:***@host:6380/2",
+            "the user and the db stay visible"
+        );
+        assert_eq!(
+            redact("rediss://u:p%40ss@host/0?protocol=resp3"),
+            "rediss://u:***@host/0?protocol=resp3"
+        );
+        assert_eq!(
+            redact("redis://s3cret@host"),
+            "redis://***@host",
+            "a lone user part may be a password"
+        );
+        assert_eq!(
+            redact("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
+            "redis+unix:///run/redis.sock?db=1&pass=***"
+        );
+    }
+
+    #[test]
+    fn redact_hides_credentials_in_something_that_is_not_a_url() {
+        assert_eq!(redact("user:s3cret@host:6379"), "***@host:6379");
+    }
+
+    #[test]
+    fn redact_leaves_a_url_without_credentials_unchanged() {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "redis://host/3",
+            "redis://host:6379/?protocol=resp2",
+            "unix:///tmp/redis.sock",
+        ] {
+            assert_eq!(redact(url), url);
+        }
+    }
+
+    #[test]
+    fn scrub_removes_the_password_as_written_and_decoded() {
+        let shared = Shared::new(&BusOptions::new("redis://u:p%40ss@host"));
+        assert_eq!(
+            shared.scrub("auth p@ss failed for p%40ss"),
+            "auth *** failed for ***"
+        );
+    }
+
+    #[test]
+    fn options_default_to_the_documented_channels_and_backoff() {
+        let opts = BusOptions::from_config(&BusConfig {
+            redis_url: "redis://127.0.0.1:6379".into(),
+            channels: vec![],
+            publish_channel: None,
+        });
+        assert_eq!(opts.channels, ["health_events", "world_updates"]);
+        assert_eq!(opts.publish_channel.as_deref(), Some("steward_events"));
+        assert_eq!(opts.backoff_min, Duration::from_millis(500));
+        assert_eq!(opts.backoff_max, Duration::from_secs(30));
+        assert_eq!(opts.publish_queue, 10_000);
+    }
+
+    #[test]
+    fn options_keep_configured_channels_and_an_empty_publish_channel_turns_publishing_off() {
+        let opts = BusOptions::from_config(&BusConfig {
+            redis_url: "redis://h".into(),
+            channels: vec!["alerts".into()],
+            publish_channel: Some("mine".into()),
+        });
+        assert_eq!(opts.channels, ["alerts"]);
+        assert_eq!(opts.publish_channel.as_deref(), Some("mine"));
+        let off = BusOptions::from_config(&BusConfig {
+            redis_url: "redis://h".into(),
+            channels: vec![],
+            publish_channel: Some(String::new()),
+        });
+        assert_eq!(off.publish_channel, None);
+    }
+
+    #[test]
+    fn backoff_doubles_from_min_to_max_and_jitter_stays_within_bounds() {
+        let (min, max) = (Duration::from_millis(500), Duration::from_secs(30));
+        assert_eq!(backoff_delay(0, min, max, 0.0), min);
+        assert_eq!(backoff_delay(1, min, max, 0.0), Duration::from_secs(1));
+        assert_eq!(backoff_delay(3, min, max, 0.0), Duration::from_secs(4));
+        assert_eq!(backoff_delay(10, min, max, 0.0), max, "capped");
+        assert_eq!(backoff_delay(u32::MAX, min, max, 0.0), max, "no overflow");
+        assert_eq!(
+            backoff_delay(0, min, max, 1.0),
+            min,
+            "jitter never goes below min"
+        );
+        assert_eq!(backoff_delay(2, min, max, 1.0), Duration::from_secs(1));
+        for attempt in 0..40 {
+            for jitter in [0.0, 0.3, 0.99, 1.0] {
+                let d = backoff_delay(attempt, min, max, jitter);
+                assert!(d >= min && d <= max, "{attempt} {jitter}: {d:?}");
+            }
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! The hard safety rules, in code, whatever the model said.
+//!
+//! Owns: the action → executor type and risk mapping of seed 001, and `decide`, a pure
+//! function from an event and a model's answer to the final action with every override
+//! spelled out ("requires_human forced: node matches protected 'chelsty*'").
+
+use super::event::HealthEvent;
+use serde::Serialize;
+use serde_json::Value;
+
+/// Seed 001's mapping; anything unknown becomes a low-risk `notify`.
+pub fn map_action_to_executor_type(action: &str) -> (&'static str, &'static str) {
+    match action {
+        "restart" => ("container_restart", "low"),
+        "redeploy" => ("redeploy", "guarded"),
+        "notify" => ("notify", "low"),
+        "ignore" => ("ignore", "none"),
+        _ => ("notify", "low"),
+    }
+}
+
+/// What the rules need besides the event and the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    pub confidence_threshold: f64,
+    pub protected_nodes: Vec<String>,
+    /// Fresh trips of this service within the last hour, when it is flapping.
+    pub flapping: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub action: String,
+    /// Executor type (`container_restart`, `redeploy`, `notify`, `ignore`).
+    pub kind: &'static str,
+    pub risk_level: &'static str,
+    pub confidence: f64,
+    pub requires_human: bool,
+    pub reason: String,
+    /// Every rule that changed the model's answer, in words.
+    pub overrides: Vec<String>,
+}
+
+/// Applies the rules to a model's answer for `event`.
+pub fn decide(event: &HealthEvent, answer: &Value, rules: &Rules) -> Decision {
+    let mut overrides = Vec::new();
+    let said = |k: &str| answer.get(k).and_then(Value::as_str).unwrap_or_default();
+
+    // The target is the event's, never the model's.
+    let (node, service) = (said("node"), said("service"));
+    if (!node.is_empty() && node != event.node) || (!service.is_empty() && service != event.service)
+    {
+        let named = format!(
+            "{}/{}",
+            if node.is_empty() { &event.node } else { node },
+            if service.is_empty() {
+                &event.service
+            } else {
+                service
+            }
+        );
+        overrides.push(format!(
+            "target ignored: the model named {named}; the proposal is for {}",
+            event.svc_key()
+        ));
+    }
+
+    let confidence = answer
+        .get("confidence")
+        .and_then(Value::as_f64)
+        .filter(|c| c.is_finite())
+        .map(|c| c.clamp(0.0, 1.0))
+        .unwrap_or(0.0);
+    let mut action = said("action").to_owned();
+    if !matches!(
+        action.as_str(),
+        "restart" | "redeploy" | "notify" | "ignore"
+    ) {
+        overrides.push(format!(
+            "action forced to notify: {action:?} is not a known action"
+        ));
+        action = "notify".into();
+    }
+    if event.event_type == "disk_pressure" && action != "notify" {
+        overrides.push(format!(
+            "action forced to notify: disk_pressure is always notify (model said {action})"
+        ));
+        action = "notify".into();
+    }
+    if let Some(trips) = rules.flapping {
+        if matches!(action.as_str(), "restart" | "redeploy") {
+            overrides.push(format!(
+                "action downgraded to notify: {} flapped ({trips} trips in the last hour; model said {action})",
+                event.svc_key()
+            ));
+            action = "notify".into();
+        }
+    }
+
+    let mut requires_human = answer
+        .get("requires_human")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if !requires_human && confidence < rules.confidence_threshold {
+        overrides.push(format!(
+            "requires_human forced: confidence {confidence:.2} is below {:.2}",
+            rules.confidence_threshold
+        ));
+        requires_human = true;
+    }
+    if !requires_human {
+        if let Some(glob) = rules
+            .protected_nodes
+            .iter()
+            .find(|g| glob_match(g, &event.node))
+        {
+            overrides.push(format!(
+                "requires_human forced: node matches protected '{glob}'"
+            ));
+            requires_human = true;
+        }
+    }
+    let (kind, risk_level) = map_action_to_executor_type(&action);
+    let reason = match said("reason").trim() {
+        "" => "no reason given".to_owned(),
+        r => r.chars().take(1000).collect(),
+    };
+    Decision {
+        action,
+        kind,
+        risk_level,
+        confidence,
+        requires_human,
+        reason,
+        overrides,
+    }
+}
+
+/// Shell-style glob: `*` any run of characters, `?` one character.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::planner::event::parse_event;
+    use serde_json::json;
+
+    fn event(node: &str, kind: &str) -> HealthEvent {
+        parse_event(
+            &json!({"type": kind, "node": node, "service": "mosquitto"}),
+            "test",
+            chrono::Utc::now(),
+        )
+        .unwrap()
+    }
+
+    fn rules() -> Rules {
+        Rules {
+            confidence_threshold: 0.7,
+            protected_nodes: vec!["chelsty*".into()],
+            flapping: None,
+        }
+    }
+
+    fn answer(action: &str, confidence: f64, requires_human: bool) -> Value {
+        json!({"action": action, "node": "piha", "service": "mosquitto",
+               "reason": "Container is stopped", "confidence": confidence,
+               "requires_human": requires_human})
+    }
+
+    // TestMapActionToExecutorType
+    #[test]
+    fn mapping_is_seed_001s() {
+        for (action, kind, risk) in [
+            ("restart", "container_restart", "low"),
+            ("redeploy", "redeploy", "guarded"),
+            ("notify", "notify", "low"),
+            ("ignore", "ignore", "none"),
+            ("unknown", "notify", "low"),
+        ] {
+            assert_eq!(
+                map_action_to_executor_type(action),
+                (kind, risk),
+                "{action}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_confident_restart_passes_unchanged() {
+        let d = decide(
+            &event("piha", "service_unhealthy"),
+            &answer("restart", 0.9, false),
+            &rules(),
+        );
+        assert_eq!(
+            (d.action.as_str(), d.kind, d.risk_level),
+            ("restart", "container_restart", "low")
+        );
+        assert!(!d.requires_human);
+        assert!(d.overrides.is_empty(), "{:?}", d.overrides);
+    }
+
+    #[test]
+    fn low_confidence_forces_requires_human() {
+        let d = decide(
+            &event("piha", "service_unhealthy"),
+            &answer("restart", 0.62, false),
+            &rules(),
+        );
+        assert!(d.requires_human);
+        assert_eq!(
+            d.overrides,
+            ["requires_human forced: confidence 0.62 is below 0.70"]
+        );
+    }
+
+    #[test]
+    fn requires_human_from_the_model_is_kept() {
+        let d = decide(
+            &event("piha", "service_unhealthy"),
+            &answer("restart", 0.6, true),
+            &rules(),
+        );
+        assert!(d.requires_human);
+        assert!(d.overrides.is_empty());
+    }
+
+    #[test]
+    fn protected_nodes_force_requires_human() {
+        let mut e = event("chelsty-infra", "service_unhealthy");
+        e.service = "mosquitto".into();
+        let mut a = answer("restart", 0.95, false);
+        a["node"] = json!("chelsty-infra");
+        let d = decide(&e, &a, &rules());
+        assert!(d.requires_human);
+        assert_eq!(
+            d.overrides,
+            ["requires_human forced: node matches protected 'chelsty*'"]
+        );
+    }
+
+    #[test]
+    fn disk_pressure_is_always_notify() {
+        let d = decide(
+            &event("piha", "disk_pressure"),
+            &answer("restart", 0.99, false),
+            &rules(),
+        );
+        assert_eq!(
+            (d.action.as_str(), d.kind, d.risk_level),
+            ("notify", "notify", "low")
+        );
+        assert!(d.overrides[0].contains("disk_pressure is always notify"));
+    }
+
+    #[test]
+    fn unknown_actions_become_notify() {
+        let d = decide(
+            &event("piha", "service_unhealthy"),
+            &answer("reboot_everything", 0.99, false),
+            &rules(),
+        );
+        assert_eq!(d.action, "notify");
+        assert!(d.overrides[0].contains("\"reboot_everything\" is not a known action"));
+    }
+
+    #[test]
+    fn another_target_is_recorded_and_ignored() {
+        let mut a = answer("restart", 0.9, false);
+        a["node"] = json!("solaria");
+        a["service"] = json!("ollama");
+        let d = decide(&event("piha", "service_unhealthy"), &a, &rules());
+        assert_eq!(d.action, "restart");
+        assert_eq!(
+            d.overrides,
+            ["target ignored: the model named solaria/ollama; the proposal is for piha/mosquitto"]
+        );
+    }
+
+    #[test]
+    fn flapping_services_are_downgraded_to_notify() {
+        let r = Rules {
+            flapping: Some(4),
+            ..rules()
+        };
+        let d = decide(
+            &event("piha", "service_unhealthy"),
+            &answer("restart", 0.9, false),
+            &r,
+        );
+        assert_eq!(d.action, "notify");
+        assert!(
+            d.overrides[0].contains("flapped (4 trips in the last hour"),
+            "{:?}",
+            d.overrides
+        );
+        let ignore = decide(
+            &event("piha", "service_unhealthy"),
+            &answer("ignore", 0.9, false),
+            &r,
+        );
+        assert_eq!(
+            ignore.action, "ignore",
+            "only restart and redeploy are downgraded"
+        );
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("chelsty*", "chelsty-infra"));
+        assert!(glob_match("chelsty*", "chelsty"));
+        assert!(!glob_match("chelsty*", "piha"));
+        assert!(glob_match("*-infra", "chelsty-infra"));
+        assert!(glob_match("node?", "node1"));
+        assert!(!glob_match("node?", "node12"));
+        assert!(glob_match("*", ""));
+    }
+}

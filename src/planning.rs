@@ -1,0 +1,625 @@
+//! Wires the planner into the engine: events in, proposals out.
+//!
+//! Owns: the intake (every source calls `admit`: the bus task, `POST /api/events`, the
+//! breaker via incidents), the batched timeline writes for accepted events, the planning
+//! tasks (bounded: `PLAN_SLOTS` at once, `PLAN_QUEUE` waiting, beyond that an event is
+//! counted as overload and not planned, with no cooldown, so a later one retries), and the
+//! effects of a plan: proposal row, cooldown row, action file, `remediation_started`
+//! file, timeline event, live update, bus message.
+//! Does not own: decisions. The gate, the router, the policy and the incidents decide;
+//! this module carries their results to the store and the world.
+
+use crate::api::{Api, ApiError, Update};
+use crate::bus::{Bus, BusInput, BusStatus};
+use crate::events::EngineEvent;
+use crate::health::incidents::Incidents;
+use crate::planner::gate::{Admission, Flaps, Gate, IntakeCounts};
+use crate::planner::policy::{decide, Rules};
+use crate::planner::prompt::{build_messages, Topology};
+use crate::planner::proposal::{emit_event, write_pending_action, FsEvent, Proposal};
+use crate::planner::router::Router;
+use crate::planner::rules::RULES_MODEL;
+use crate::planner::{parse_message, HealthEvent};
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Plans running at once (each may wait on a model for its whole timeout).
+pub const PLAN_SLOTS: usize = 8;
+/// Plans waiting for a slot; beyond this, events are counted as overload.
+pub const PLAN_QUEUE: usize = 256;
+/// Accepted events waiting to be written to the timeline; beyond this they are counted.
+const RECORD_QUEUE: usize = 20_000;
+/// How often accepted events are written to the timeline.
+const RECORD_EVERY: Duration = Duration::from_millis(250);
+/// Default cooldown per `svc_key`.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
+
+pub(crate) struct Planning {
+    pub gate: Mutex<Gate>,
+    pub flaps: Mutex<Flaps>,
+    pub incidents: Mutex<Incidents>,
+    pub router: Router,
+    pub bus: Option<Bus>,
+    pub pending: AtomicI64,
+    pub overload: std::sync::atomic::AtomicU64,
+    pub echoes: std::sync::atomic::AtomicU64,
+    slots: Arc<Semaphore>,
+    queued: AtomicUsize,
+    records: Mutex<Vec<(DateTime<Utc>, EngineEvent)>>,
+    data_dir: PathBuf,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Planning {
+    pub fn new(
+        router: Router,
+        bus: Option<Bus>,
+        cooldown: Duration,
+        data_dir: PathBuf,
+        tracker: TaskTracker,
+        cancel: CancellationToken,
+    ) -> Planning {
+        Planning {
+            gate: Mutex::new(Gate::new(cooldown)),
+            flaps: Mutex::new(Flaps::default()),
+            incidents: Mutex::new(Incidents::new()),
+            router,
+            bus,
+            pending: AtomicI64::new(0),
+            overload: Default::default(),
+            echoes: Default::default(),
+            slots: Arc::new(Semaphore::new(PLAN_SLOTS)),
+            queued: AtomicUsize::new(0),
+            records: Mutex::new(Vec::new()),
+            data_dir,
+            tracker,
+            cancel,
+        }
+    }
+}
+
+impl Planning {
+    pub fn tracker(&self) -> &TaskTracker {
+        &self.tracker
+    }
+}
+
+/// The cooldown from config.
+pub fn cooldown_of(config: &crate::config::Config) -> Duration {
+    config
+        .planner
+        .as_ref()
+        .and_then(|p| p.cooldown.as_deref())
+        .and_then(|c| humantime::parse_duration(c).ok())
+        .unwrap_or(DEFAULT_COOLDOWN)
+}
+
+/// The chain from config; without one, every configured model in order, then `rules`.
+pub fn chain_of(config: &crate::config::Config) -> Vec<String> {
+    match config.planner.as_ref().map(|p| &p.chain) {
+        Some(chain) if !chain.is_empty() => chain.clone(),
+        _ => config
+            .models
+            .iter()
+            .map(|m| m.id.clone())
+            .chain([RULES_MODEL.to_owned()])
+            .collect(),
+    }
+}
+
+/// What `POST /api/events` answers.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Accepted {
+    pub status: &'static str,
+    pub svc_key: String,
+    /// `plan`, `benign`, `cooldown`, `in_flight`, `suppressed` or `overload`.
+    pub decision: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cooldown_remaining_secs: Option<f64>,
+}
+
+/// Counters for the API and UI.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IntakeView {
+    #[serde(flatten)]
+    pub counts: IntakeCounts,
+    pub overload: u64,
+    pub echoes: u64,
+    pub in_flight: usize,
+    pub cooldowns: usize,
+    pub cooldown_secs: u64,
+    pub observer_degraded: bool,
+}
+
+/// Why an event was not planned even though the gate let it through.
+fn suppressed(api: &Api) -> bool {
+    api.inner.planning.incidents.lock().observer_degraded()
+}
+
+/// The one door for every event. Decides at once; planning continues in the background.
+pub(crate) fn admit(api: &Api, event: HealthEvent, dependents: Vec<String>) -> Accepted {
+    let p = &api.inner.planning;
+    let now = api.now();
+    let key = event.svc_key();
+    p.flaps.lock().note(&key, event.is_benign(), now);
+    let (admission, record) = {
+        let mut gate = p.gate.lock();
+        let a = gate.admit(&event, now);
+        let record = event.raw_channel != "breaker" && gate.should_record(&event, &a, now);
+        (a, record)
+    };
+    let mut decision = match &admission {
+        Admission::Plan => "plan",
+        Admission::Benign => "benign",
+        Admission::Cooldown { .. } => "cooldown",
+        Admission::InFlight => "in_flight",
+    };
+    if admission == Admission::Plan {
+        if suppressed(api) {
+            let mut gate = p.gate.lock();
+            gate.finish(&key);
+            gate.counts.planned -= 1;
+            gate.counts.suppressed_incident += 1;
+            decision = "suppressed";
+        } else if p.queued.fetch_add(1, Ordering::SeqCst) >= PLAN_QUEUE {
+            p.queued.fetch_sub(1, Ordering::SeqCst);
+            p.overload.fetch_add(1, Ordering::Relaxed);
+            let mut gate = p.gate.lock();
+            gate.finish(&key);
+            gate.counts.planned -= 1;
+            decision = "overload";
+        }
+    }
+    if record {
+        let mut records = p.records.lock();
+        if records.len() < RECORD_QUEUE {
+            records.push((
+                event.timestamp.min(now),
+                EngineEvent::HealthReceived {
+                    source: event.raw_channel.clone(),
+                    node: event.node.clone(),
+                    service: event.service.clone(),
+                    event_type: event.event_type.clone(),
+                    event_severity: event.severity.clone(),
+                    payload: serde_json::Value::Object(event.payload.clone()),
+                    planned: decision == "plan",
+                },
+            ));
+        } else {
+            p.gate.lock().counts.not_recorded += 1;
+        }
+    }
+    let cooldown_remaining_secs = match admission {
+        Admission::Cooldown { remaining_secs } => Some(remaining_secs),
+        _ => None,
+    };
+    if decision == "plan" {
+        let api2 = api.clone();
+        p.tracker.spawn(async move {
+            let permit = tokio::select! {
+                _ = api2.inner.planning.cancel.cancelled() => None,
+                permit = Arc::clone(&api2.inner.planning.slots).acquire_owned() => permit.ok(),
+            };
+            api2.inner.planning.queued.fetch_sub(1, Ordering::SeqCst);
+            if permit.is_some() {
+                let key = event.svc_key();
+                plan_one(&api2, event, dependents).await;
+                api2.inner.planning.gate.lock().finish(&key);
+            }
+        });
+    }
+    Accepted {
+        status: "accepted",
+        svc_key: key,
+        decision,
+        cooldown_remaining_secs,
+    }
+}
+
+/// Input off the bus: raw bytes, parsed here; refusals are counted, never fatal.
+fn admit_raw(api: &Api, channel: &str, data: &[u8]) {
+    match parse_message(data, channel, api.now()) {
+        Ok(event) => {
+            if is_echo(&event) {
+                api.inner.planning.echoes.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            admit(api, event, Vec::new());
+        }
+        Err(why) => {
+            let mut gate = api.inner.planning.gate.lock();
+            gate.rejected(&why);
+            let n = gate.counts.rejected_total;
+            drop(gate);
+            // The first few are worth a line each; after that, every thousandth.
+            if n <= 10 || n % 1000 == 0 {
+                tracing::warn!(channel, rejected_total = n, "dropped bus message: {why}");
+            }
+        }
+    }
+}
+
+/// Our own messages coming back (when the publish channel is also subscribed).
+fn is_echo(event: &HealthEvent) -> bool {
+    event.payload.get("origin").and_then(|v| v.as_str()) == Some(&crate::config::node_name())
+        && event.payload.get("source").and_then(|v| v.as_str()) == Some("steward")
+}
+
+/// Publishes one of Steward's own events on the bus (no-op without a bus).
+pub(crate) fn publish_to_bus(
+    api: &Api,
+    kind: &str,
+    node: &str,
+    service: &str,
+    severity: &str,
+    payload: serde_json::Value,
+) {
+    if let Some(bus) = &api.inner.planning.bus {
+        bus.publish(&serde_json::json!({
+            "type": kind,
+            "node": node,
+            "service": service,
+            "severity": severity,
+            "timestamp": api.now().to_rfc3339(),
+            "source": "steward",
+            "origin": crate::config::node_name(),
+            "payload": payload,
+        }));
+    }
+}
+
+/// Plans one admitted event and carries out the result.
+async fn plan_one(api: &Api, event: HealthEvent, dependents: Vec<String>) {
+    let p = &api.inner.planning;
+    let config = api.config();
+    let chain = chain_of(&config);
+    let topology = Topology::from_config(&config);
+    let messages = build_messages(&event, &topology);
+    let result = p
+        .router
+        .route(&chain, &config.models, &event, &messages)
+        .await;
+    for (provider_id, t) in &result.transitions {
+        if let Some(pc) = config.provider(provider_id) {
+            let e = crate::engine::event_for(pc, t, None);
+            if let Err(err) = crate::engine::publish_event(api, e).await {
+                tracing::warn!(error = %err, "cannot record a breaker change from the router");
+            }
+        }
+    }
+    let now = api.now();
+    let key = event.svc_key();
+    let Some(content) = result.content.clone() else {
+        p.gate.lock().counts.planning_failed += 1;
+        let error = result.failure_summary();
+        tracing::warn!(svc_key = %key, "{error}");
+        publish_to_bus(
+            api,
+            "planning_failed",
+            &event.node,
+            &event.service,
+            "warning",
+            serde_json::json!({"error": error, "retry_at": result.retry_at}),
+        );
+        let e = EngineEvent::PlanningFailed {
+            node: event.node.clone(),
+            service: event.service.clone(),
+            error,
+            retry_at: result.retry_at,
+        };
+        if let Err(err) = crate::engine::publish_event(api, e).await {
+            tracing::warn!(error = %err, "cannot record a planning failure");
+        }
+        return;
+    };
+    let planner = config.planner.clone().unwrap_or_default();
+    let rules = Rules {
+        confidence_threshold: planner.confidence_threshold.unwrap_or(0.7),
+        protected_nodes: planner.protected_nodes.clone(),
+        flapping: p.flaps.lock().flapping(&key, now),
+    };
+    let d = decide(&event, &content, &rules);
+    let model = result
+        .model_used
+        .clone()
+        .unwrap_or_else(|| "unknown".into());
+    if d.action == "ignore" {
+        record_cooldown(api, &key, now).await;
+        p.gate.lock().counts.ignored += 1;
+        let e = EngineEvent::PlanIgnored {
+            node: event.node.clone(),
+            service: event.service.clone(),
+            reason: d.reason.clone(),
+            model,
+        };
+        publish_to_bus(
+            api,
+            "plan_ignored",
+            &event.node,
+            &event.service,
+            "info",
+            serde_json::json!({"reason": d.reason}),
+        );
+        if let Err(err) = crate::engine::publish_event(api, e).await {
+            tracing::warn!(error = %err, "cannot record an ignore");
+        }
+        return;
+    }
+    let mut proposal = Proposal {
+        action_id: Proposal::make_id(&event.node, &event.service, now),
+        kind: d.kind.to_owned(),
+        action: d.action.clone(),
+        node: event.node.clone(),
+        service: event.service.clone(),
+        reason: d.reason.clone(),
+        description: format!(
+            "{} {} on {}: {}",
+            d.action, event.service, event.node, d.reason
+        ),
+        confidence: d.confidence,
+        requires_human: d.requires_human,
+        risk_level: d.risk_level.to_owned(),
+        status: "pending".into(),
+        created_at: now,
+        source_event: event.to_json(),
+        llm_model: model.clone(),
+        llm_attempts: result.attempts.clone(),
+        overrides: d.overrides.clone(),
+        dependents,
+        latency_ms: result.latency_ms,
+    };
+    match api.inner.store.insert_proposal(&proposal).await {
+        Ok(id) => proposal.action_id = id,
+        Err(e) => {
+            // Not stored means not proposed: no cooldown, the next event retries.
+            tracing::error!(error = %e, svc_key = %key, "cannot store a proposal");
+            p.gate.lock().counts.planning_failed += 1;
+            return;
+        }
+    }
+    record_cooldown(api, &key, now).await;
+    p.pending.fetch_add(1, Ordering::SeqCst);
+    p.gate.lock().counts.proposals += 1;
+    write_files(api, &planner, &proposal).await;
+    let e = EngineEvent::ProposalCreated {
+        action_id: proposal.action_id.clone(),
+        action: proposal.action.clone(),
+        node: proposal.node.clone(),
+        service: proposal.service.clone(),
+        reason: proposal.reason.clone(),
+        confidence: proposal.confidence,
+        requires_human: proposal.requires_human,
+        model,
+        overrides: proposal.overrides.clone(),
+    };
+    tracing::info!(action_id = %proposal.action_id, "{}", proposal.summary());
+    publish_to_bus(
+        api,
+        "proposal_created",
+        &proposal.node,
+        &proposal.service,
+        "info",
+        proposal.to_action_file(),
+    );
+    let _ = api.inner.updates.send(Update::Proposal {
+        proposal: Box::new(proposal),
+    });
+    if let Err(err) = crate::engine::publish_event(api, e).await {
+        tracing::warn!(error = %err, "cannot record a proposal event");
+    }
+}
+
+async fn record_cooldown(api: &Api, key: &str, now: DateTime<Utc>) {
+    let until = api.inner.planning.gate.lock().cooldowns.record(key, now);
+    if let Err(e) = api.inner.store.save_cooldown(key, until).await {
+        tracing::warn!(error = %e, svc_key = key, "cannot save a cooldown; it holds until restart");
+    }
+}
+
+/// The action file and the `remediation_started` event, for external executors.
+async fn write_files(api: &Api, planner: &crate::config::PlannerConfig, proposal: &Proposal) {
+    let data_dir = &api.inner.planning.data_dir;
+    let actions = planner
+        .actions_dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("actions"));
+    let events = planner
+        .events_dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("events"));
+    let p = proposal.clone();
+    let now = api.now();
+    let written = tokio::task::spawn_blocking(move || {
+        let a = write_pending_action(&actions, &p)
+            .map_err(|e| format!("action file in {}: {e}", actions.display()));
+        let fs_event = FsEvent {
+            event_type: "remediation_started",
+            severity: "info",
+            service: &p.service,
+            correlation_id: &p.action_id,
+            payload: serde_json::json!({"action": p.action, "type": p.kind, "node": p.node,
+                                        "requires_human": p.requires_human}),
+        };
+        let e = emit_event(&events, &fs_event, now)
+            .map_err(|e| format!("event file in {}: {e}", events.display()));
+        [a.err(), e.err()]
+    })
+    .await;
+    match written {
+        Ok(errors) => {
+            for e in errors.into_iter().flatten() {
+                tracing::warn!("cannot write {e}");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "writing proposal files failed"),
+    }
+}
+
+/// Loads saved cooldowns and the pending count (at start).
+pub(crate) async fn restore(api: &Api) -> Result<(), crate::store::StoreError> {
+    let now = api.now();
+    let saved = api.inner.store.load_cooldowns(now).await?;
+    {
+        let mut gate = api.inner.planning.gate.lock();
+        for (key, until) in saved {
+            gate.cooldowns.restore(&key, until);
+        }
+    }
+    let pending = api.inner.store.count_proposals("pending").await?;
+    api.inner.planning.pending.store(pending, Ordering::SeqCst);
+    Ok(())
+}
+
+/// The intake task: bus input, timeline batches, pruning.
+pub(crate) async fn intake(
+    api: Api,
+    mut bus_rx: Option<mpsc::Receiver<BusInput>>,
+    cancel: CancellationToken,
+) {
+    let mut flush = tokio::time::interval(RECORD_EVERY);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prune = tokio::time::interval(Duration::from_secs(60));
+    prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut intake_seen = api.intake();
+    loop {
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            got = async { bus_rx.as_mut()?.recv().await }, if bus_rx.is_some() => match got {
+                Some(BusInput::Message { channel, data }) => admit_raw(&api, &channel, &data),
+                Some(BusInput::Connected) => {
+                    let url = api.bus_status().map(|s| s.url).unwrap_or_default();
+                    let _ = crate::engine::publish_event(&api, EngineEvent::BusConnected { url }).await;
+                }
+                Some(BusInput::Disconnected { error }) => {
+                    let url = api.bus_status().map(|s| s.url).unwrap_or_default();
+                    let _ = crate::engine::publish_event(&api, EngineEvent::BusDisconnected { url, error }).await;
+                }
+                None => bus_rx = None,
+            },
+            _ = flush.tick() => {
+                write_records(&api).await;
+                // Counters changed: push the status (at most every RECORD_EVERY).
+                let now_seen = api.intake();
+                if now_seen != intake_seen {
+                    intake_seen = now_seen;
+                    crate::engine::push_status(&api);
+                }
+            }
+            _ = prune.tick() => {
+                let now = api.now();
+                api.inner.planning.gate.lock().prune(now);
+                api.inner.planning.flaps.lock().prune(now);
+            }
+        }
+    }
+    write_records(&api).await;
+}
+
+async fn write_records(api: &Api) {
+    let batch = std::mem::take(&mut *api.inner.planning.records.lock());
+    if batch.is_empty() {
+        return;
+    }
+    match api.inner.store.insert_events(&batch).await {
+        Ok(records) => {
+            for (record, (_, event)) in records.into_iter().zip(batch) {
+                let _ = api.inner.updates.send(Update::Event { record, event });
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, events = batch.len(), "cannot record events"),
+    }
+}
+
+impl Api {
+    /// `POST /api/events`: parses, gates, and answers at once; planning goes on behind.
+    pub fn submit_event(&self, body: &[u8]) -> Result<Accepted, ApiError> {
+        match parse_message(body, "api", self.now()) {
+            Ok(event) => Ok(admit(self, event, Vec::new())),
+            Err(why) => {
+                self.inner.planning.gate.lock().rejected(&why);
+                Err(ApiError::BadRequest(format!("event refused: {why}")))
+            }
+        }
+    }
+
+    /// Proposals, pending first; `status` filters.
+    pub async fn proposals(
+        &self,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, ApiError> {
+        let rows = self
+            .inner
+            .store
+            .proposals(status, limit.clamp(1, 1000))
+            .await?;
+        Ok(rows.iter().map(Proposal::to_action_file).collect())
+    }
+
+    pub async fn proposal(&self, action_id: &str) -> Result<serde_json::Value, ApiError> {
+        self.inner
+            .store
+            .proposal(action_id)
+            .await?
+            .map(|p| p.to_action_file())
+            .ok_or_else(|| ApiError::NotFound(format!("no proposal {action_id:?}")))
+    }
+
+    pub fn pending_proposals(&self) -> i64 {
+        self.inner.planning.pending.load(Ordering::SeqCst)
+    }
+
+    pub fn intake(&self) -> IntakeView {
+        let p = &self.inner.planning;
+        let observer_degraded = p.incidents.lock().observer_degraded();
+        let gate = p.gate.lock();
+        IntakeView {
+            counts: gate.counts.clone(),
+            overload: p.overload.load(Ordering::Relaxed),
+            echoes: p.echoes.load(Ordering::Relaxed),
+            in_flight: gate.in_flight(),
+            cooldowns: gate.cooldowns.len(),
+            cooldown_secs: gate.cooldowns.period().as_secs(),
+            observer_degraded,
+        }
+    }
+
+    /// `GET /api/intake`: the gate's counters, the bus, the models.
+    pub fn intake_report(&self) -> serde_json::Value {
+        serde_json::json!({
+            "intake": self.intake(),
+            "bus": self.bus_status(),
+            "models": self.model_stats(),
+        })
+    }
+
+    pub fn bus_status(&self) -> Option<BusStatus> {
+        self.inner.planning.bus.as_ref().map(Bus::status)
+    }
+
+    /// Per-model counters of the router (successes, failures, junk answers, skips).
+    pub fn model_stats(&self) -> serde_json::Value {
+        serde_json::to_value(self.inner.planning.router.model_stats()).unwrap_or_default()
+    }
+
+    /// Waits until no plan is running or waiting (tests, benchmarks, shutdown).
+    pub async fn planning_idle(&self) {
+        loop {
+            let p = &self.inner.planning;
+            if p.queued.load(Ordering::SeqCst) == 0 && p.gate.lock().in_flight() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Incidents on real loopback servers: a router with 30 services behind it, an observer
+//! whose own network fails, and the notifications and plans each one causes.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::sync::Arc;
+use steward::api::Update;
+
+/// Counts what the shells would show: one native notification per `Api::notice`.
+struct Notices {
+    seen: Arc<parking_lot::Mutex<Vec<(String, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Notices {
+    fn watch(s: &Steward) -> Notices {
+        let api = s.api().clone();
+        let mut rx = api.subscribe();
+        let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
+        let out = Arc::clone(&seen);
+        let task = tokio::spawn(async move {
+            while let Ok(u) = rx.recv().await {
+                if let Update::Event { event, .. } = u {
+                    if let Some(n) = api.notice(&event) {
+                        out.lock().push((event.kind().to_owned(), n.title));
+                    }
+                }
+            }
+        });
+        Notices { seen, task }
+    }
+
+    fn of(&self, kind: &str) -> Vec<String> {
+        self.seen
+            .lock()
+            .iter()
+            .filter(|(k, _)| k == kind)
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    fn total(&self) -> usize {
+        self.seen.lock().len()
+    }
+}
+
+impl Drop for Notices {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn events_of(s: &Steward, kind: &str) -> Vec<Value> {
+    s.get("/api/events?limit=5000")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .cloned()
+        .collect()
+}
+
+const PROBE: &str = "[probe]\ninterval = \"300ms\"\ntimeout = \"300ms\"\nfailure_threshold = 2\nbackoff = \"30s\"\n\n";
+
+fn planner(dir: &std::path::Path) -> String {
+    format!(
+        "[planner]\nchain = [\"rules\"]\nactions_dir = \"{}\"\nevents_dir = \"{}\"\n\n",
+        dir.join("actions").display(),
+        dir.join("events").display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_services_behind_a_dead_router_make_one_incident_one_notice_one_proposal() {
+    let dir = tempfile::tempdir().unwrap();
+    // The router serves its own health and, behind it, 30 services.
+    let mut router = Service::start(ok_health()).await;
+    let mut cfg = String::from(PROBE) + &planner(dir.path());
+    cfg.push_str(&format!(
+        "[[providers]]\nid = \"router\"\nkind = \"http\"\nurl = \"{}\"\nnode = \"gateway\"\nservice = \"traefik\"\n\n",
+        router.url("/health")
+    ));
+    for i in 0..30 {
+        cfg.push_str(&format!(
+            "[[providers]]\nid = \"app{i}\"\nkind = \"http\"\nurl = \"{}\"\nnode = \"node{}\"\nservice = \"app{i}\"\ndepends_on = [\"router\"]\n\n",
+            router.url(&format!("/app/{i}")),
+            i % 3
+        ));
+    }
+    let cfg = write_config(dir.path(), &cfg);
+    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    let notices = Notices::watch(&s);
+    eventually("all 31 up", || async {
+        s.get("/api/providers")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["last_outcome"] == "up")
+    })
+    .await;
+
+    router.stop();
+    eventually("all 31 open", || async {
+        s.get("/api/providers")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["state"] == "open")
+    })
+    .await;
+    eventually(
+        "every dependent is part of the router's incident",
+        || async {
+            let opened = events_of(&s, "incident_opened").await;
+            let joined = events_of(&s, "incident_joined").await;
+            let listed = opened
+                .first()
+                .map_or(0, |o| o["data"]["dependents"].as_array().unwrap().len());
+            listed + joined.len() == 30
+        },
+    )
+    .await;
+    s.api().planning_idle().await;
+    let opened = events_of(&s, "incident_opened").await;
+    assert_eq!(opened.len(), 1, "{opened:#?}");
+    assert_eq!(opened[0]["provider_id"], "router");
+    assert_eq!(
+        events_of(&s, "breaker_opened").await.len(),
+        31,
+        "every trip is still in the timeline"
+    );
+    assert_eq!(notices.of("incident_opened"), ["router is down"]);
+    assert_eq!(notices.total(), 1, "{:?}", notices.seen.lock());
+    let proposals = s.get("/api/proposals").await;
+    let proposals = proposals.as_array().unwrap();
+    assert_eq!(proposals.len(), 1, "{proposals:#?}");
+    assert_eq!(proposals[0]["node"], "gateway");
+    assert_eq!(proposals[0]["service"], "traefik");
+    assert_eq!(proposals[0]["source_event"]["channel"], "breaker");
+    assert!(!proposals[0]["dependents"].as_array().unwrap().is_empty());
+    assert!(!s.get("/api/status").await["observer_degraded"]
+        .as_bool()
+        .unwrap());
+
+    // Dependents are still probed while the router is down.
+    let before = s.provider("app7").await["last_checked_at"].clone();
+    router.restart().await;
+    eventually("one recovery for the whole incident", || async {
+        !events_of(&s, "incident_resolved").await.is_empty()
+    })
+    .await;
+    eventually("all 31 closed", || async {
+        s.get("/api/providers")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["state"] == "closed")
+    })
+    .await;
+    assert_ne!(s.provider("app7").await["last_checked_at"], before);
+    let resolved = events_of(&s, "incident_resolved").await;
+    assert_eq!(resolved.len(), 1, "{resolved:#?}");
+    assert_eq!(
+        resolved[0]["data"]["dependents"].as_array().unwrap().len(),
+        30
+    );
+    assert!(resolved[0]["data"]["still_down"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(notices.of("incident_resolved"), ["router recovered"]);
+    assert_eq!(notices.total(), 2, "{:?}", notices.seen.lock());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trip_with_its_dependency_up_is_its_own_incident_and_is_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = Service::start(ok_health()).await;
+    let mut app = Service::start(ok_health()).await;
+    let cfg = format!(
+        "{PROBE}{}[[providers]]\nid = \"router\"\nkind = \"http\"\nurl = \"{}\"\nnode = \"gateway\"\nservice = \"traefik\"\n\n\
+         [[providers]]\nid = \"app\"\nkind = \"http\"\nurl = \"{}\"\nnode = \"piha\"\nservice = \"mosquitto\"\ndepends_on = [\"router\"]\n",
+        planner(dir.path()),
+        router.url("/health"),
+        app.url("/health")
+    );
+    let s = Steward::start(&write_config(dir.path(), &cfg), &dir.path().join("data")).await;
+    let notices = Notices::watch(&s);
+    eventually("up", || async {
+        s.provider("app").await["last_outcome"] == "up"
+    })
+    .await;
+    app.stop();
+    eventually("the app's own incident", || async {
+        !events_of(&s, "incident_opened").await.is_empty()
+    })
+    .await;
+    assert_eq!(
+        events_of(&s, "incident_opened").await[0]["provider_id"],
+        "app"
+    );
+    eventually("its proposal", || async {
+        s.get("/api/proposals").await.as_array().unwrap().len() == 1
+    })
+    .await;
+    let p = &s.get("/api/proposals").await[0];
+    assert_eq!(
+        (p["node"].as_str(), p["service"].as_str()),
+        (Some("piha"), Some("mosquitto"))
+    );
+    assert_eq!(p["type"], "container_restart");
+    assert_eq!(notices.of("incident_opened"), ["app is down"]);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_most_of_the_fleet_fails_at_once_the_observer_is_suspected_and_nothing_is_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut services = Vec::new();
+    let mut cfg = String::from(PROBE) + &planner(dir.path());
+    for i in 0..6 {
+        let svc = Service::start(ok_health()).await;
+        cfg.push_str(&format!(
+            "[[providers]]\nid = \"svc{i}\"\nkind = \"http\"\nurl = \"{}\"\nnode = \"node{}\"\nservice = \"svc{i}\"\n\n",
+            svc.url("/health"),
+            i % 3
+        ));
+        services.push(svc);
+    }
+    let s = Steward::start(&write_config(dir.path(), &cfg), &dir.path().join("data")).await;
+    let notices = Notices::watch(&s);
+    eventually("all up", || async {
+        s.get("/api/providers")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["last_outcome"] == "up")
+    })
+    .await;
+    for svc in &mut services {
+        svc.stop();
+    }
+    eventually("observer degraded", || async {
+        s.get("/api/status").await["observer_degraded"] == true
+    })
+    .await;
+    eventually("all open", || async {
+        s.get("/api/providers")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["state"] == "open")
+    })
+    .await;
+    s.api().planning_idle().await;
+    assert_eq!(events_of(&s, "observer_degraded").await.len(), 1);
+    assert_eq!(notices.of("observer_degraded").len(), 1);
+    let detailed = s.get("/api/health/detailed").await;
+    assert_eq!(detailed["status"], "degraded");
+    assert_eq!(detailed["planner"]["observer_degraded"], true);
+    // Trips before the pattern was clear were planned; none after it.
+    let planned_before = s.get("/api/proposals").await.as_array().unwrap().len();
+    assert!(planned_before < 6, "{planned_before}");
+    let r = s
+        .post(
+            "/api/events",
+            serde_json::json!({"type": "service_unhealthy", "node": "piha"}),
+        )
+        .await;
+    let a: Value = r.json().await.unwrap();
+    assert_eq!(
+        a["decision"], "suppressed",
+        "no remediation while the observer is degraded"
+    );
+
+    for svc in &mut services {
+        svc.restart().await;
+    }
+    eventually("observer recovered", || async {
+        !events_of(&s, "observer_recovered").await.is_empty()
+    })
+    .await;
+    assert_eq!(s.get("/api/status").await["observer_degraded"], false);
+    s.stop().await;
+}
