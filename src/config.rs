@@ -4,8 +4,8 @@
 //! with errors that name the file, the line and the field, the commented default written on
 //! first run, and where the file and the data dir live (`STEWARD_CONFIG`, `STEWARD_DATA_DIR`).
 //! Does not own: reloading (the engine watches the file and calls `Config::load` again) or
-//! acting on sections whose features are not built yet (`planner`, `models`, `bus`,
-//! `executor`, `sessions` are parsed and checked so a valid file is never rejected).
+//! acting on sections whose features are not built yet (`executor` and `sessions` are
+//! parsed and checked so a valid file is never rejected).
 
 use crate::health::breaker::BreakerPolicy;
 use serde::Deserialize;
@@ -158,7 +158,7 @@ struct RawJsonExpect {
     equals: toml::Value,
 }
 
-/// `[planner]`: parsed and checked now; acted on by the planner (issue 3).
+/// `[planner]`: cooldown, threshold, protected nodes, the model chain, file outputs.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlannerConfig {
@@ -172,7 +172,7 @@ pub struct PlannerConfig {
     pub events_dir: Option<PathBuf>,
 }
 
-/// `[[models]]`: parsed and checked now; used by the router (issue 3).
+/// `[[models]]`: the LLMs the router can ask (`planner::router`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
@@ -185,7 +185,7 @@ pub struct ModelConfig {
     pub timeout: Option<String>,
 }
 
-/// `[bus]`: parsed and checked now; used by the Redis bus (issue 3).
+/// `[bus]`: Redis pub/sub in and out (`bus`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BusConfig {
@@ -1047,6 +1047,33 @@ listen = "127.0.0.1:7878"
 # command = ["/usr/local/bin/check-backup", "--quick"]   # argv, no shell; exit 0 = up
 # node = "nas"
 # service = "backup"
+
+# When a breaker trips (or an event arrives on the bus or at POST /api/events), Steward
+# plans a fix. Without [[models]] the built-in "rules" planner answers; the safety rules
+# below are enforced in code whatever a model says.
+# [planner]
+# cooldown = "5m"                 # one plan per node/service per cooldown
+# confidence_threshold = 0.7      # below: the proposal waits for your approval
+# protected_nodes = ["chelsty*"]  # globs: always wait for your approval
+# chain = ["local", "rules"]      # models asked in order; default: every model, then rules
+# actions_dir = "/srv/actions"    # default: <data dir>/actions (one JSON file per proposal)
+# events_dir = "/srv/events"      # default: <data dir>/events/YYYY-MM-DD/<node>/
+
+# [[models]]
+# id = "local"
+# api = "openai"                  # openai (chat completions: Ollama /v1, LiteLLM, vLLM, Groq)
+#                                 # | anthropic (Messages API)
+# url = "http://127.0.0.1:11434/v1"
+# model = "qwen2.5:7b"
+# provider = "ollama"             # skipped while this provider's breaker is open
+# api_key_env = "OPENAI_API_KEY"  # the key is read from this env var, never stored
+# timeout = "30s"
+
+# Other workstations' health events in, Steward's own events out.
+# [bus]
+# redis_url = "redis://127.0.0.1:6379"
+# channels = ["health_events", "world_updates"]
+# publish_channel = "steward_events"
 "#;
 
 #[cfg(test)]

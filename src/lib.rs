@@ -6,9 +6,15 @@
 //! # Layout
 //! - [`config`]: the TOML contract, validation with file/line/field, paths.
 //! - [`clock`]: wall-clock seam (`Clock`), so decisions take `now`.
-//! - [`health`]: breaker (pure state machine), probes (HTTP, TCP, LLM, command), monitor.
-//! - [`store`]: SQLite (WAL, migrations): breaker state, probe history, events.
+//! - [`health`]: breaker (pure state machine), probes (HTTP, TCP, LLM, command), monitor,
+//!   incidents (root causes by `depends_on`, observer failures).
+//! - [`store`]: SQLite (WAL, migrations): breaker state, probe history, events, proposals,
+//!   cooldowns.
 //! - [`events`]: the one typed event enum leaving the engine, and its stored form.
+//! - [`planner`]: health events, the gate and cooldown, prompt, LLM router, rules
+//!   planner, policy, proposals and their files (decisions, no engine state).
+//! - [`planning`]: the planner wired into the engine: intake, planning tasks, proposals API.
+//! - [`bus`]: Redis pub/sub in (raw messages) and out (Steward's own events).
 //! - [`engine`]: wires the parts, owns the tasks, reloads config; `Engine::start`.
 //! - [`api`]: the facade every adapter calls: queries, commands, live updates.
 //! - [`http`]: axum adapter for headless mode (routes call `api` only).
