@@ -250,8 +250,9 @@ fn admit_raw(api: &Api, channel: &str, data: &[u8]) {
 
 /// Our own messages coming back (when the publish channel is also subscribed).
 fn is_echo(event: &HealthEvent) -> bool {
-    event.payload.get("origin").and_then(|v| v.as_str()) == Some(&crate::config::node_name())
-        && event.payload.get("source").and_then(|v| v.as_str()) == Some("steward")
+    event.payload.get("source").and_then(|v| v.as_str()) == Some("steward")
+        && event.payload.get("origin").and_then(|v| v.as_str())
+            == Some(crate::config::node_name().as_str())
 }
 
 /// Publishes one of Steward's own events on the bus (no-op without a bus).

@@ -103,6 +103,16 @@ async fn events_published_on_redis_become_proposals_and_survive_a_redis_outage()
         kinds.push(v["type"].as_str().unwrap().to_owned());
     }
 
+    // Our own messages coming back (publish channel also subscribed) are not planned.
+    let echo = json!({"type": "service_unhealthy", "node": "echo-node", "source": "steward",
+                      "origin": steward::config::node_name()});
+    publish(&redis.url(), "health_events", echo.to_string().as_bytes()).await;
+    eventually("the echo is counted", || async {
+        s.get("/api/intake").await["intake"]["echoes"] == 1
+    })
+    .await;
+    assert!(!proposals(&s).await.iter().any(|p| p["node"] == "echo-node"));
+
     // Redis goes away: the UI and the detailed health say so.
     redis.kill();
     eventually("the bus reports the outage", || async {
