@@ -477,6 +477,32 @@ pub(crate) async fn restore(api: &Api) -> Result<(), crate::store::StoreError> {
     }
     let pending = api.inner.store.count_proposals("pending").await?;
     api.inner.planning.pending.store(pending, Ordering::SeqCst);
+    // A crash between storing a proposal and its cooldown or its action file loses
+    // neither: recent proposals hold their keys, pending ones get their file back.
+    let period = chrono::Duration::from_std(cooldown_of(&api.config()))
+        .unwrap_or(chrono::Duration::minutes(5));
+    let config = api.config();
+    let planner = config.planner.clone().unwrap_or_default();
+    let actions = planner
+        .actions_dir
+        .clone()
+        .unwrap_or_else(|| api.inner.planning.data_dir.join("actions"));
+    for p in api.inner.store.proposals(None, 1000).await? {
+        let until = p.created_at + period;
+        if until > now {
+            let key = format!("{}/{}", p.node, p.service);
+            let mut gate = api.inner.planning.gate.lock();
+            if gate.cooldowns.is_ready(&key, now) {
+                gate.cooldowns.restore(&key, until);
+            }
+        }
+        if p.status == "pending" && !actions.join(format!("{}.json", p.action_id)).exists() {
+            match write_pending_action(&actions, &p) {
+                Ok(path) => tracing::info!(path = %path.display(), "rewrote a missing action file"),
+                Err(e) => tracing::warn!(error = %e, "cannot rewrite a missing action file"),
+            }
+        }
+    }
     Ok(())
 }
 

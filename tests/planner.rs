@@ -268,7 +268,14 @@ async fn the_cooldown_blocks_a_duplicate_and_survives_a_restart() {
 
     let (cfg, data) = (t.s.config_path.clone(), t.s.data_dir.clone());
     t.s.stop().await;
+    // A crash took the action files: the restart writes the pending ones again.
+    std::fs::remove_dir_all(t.dir.path().join("actions")).unwrap();
     let s = Steward::start(&cfg, &data).await;
+    assert_eq!(
+        files_in(&t.dir.path().join("actions")).len(),
+        2,
+        "action files rewritten"
+    );
     assert_eq!(
         post_event(&s, unhealthy("piha", "mosquitto")).await["decision"],
         "cooldown"
