@@ -80,8 +80,8 @@ pub fn on_notification_click(app: &AppHandle) {
 /// The UI view for a notice target (`proposal:<id>`, `provider:<id>`).
 pub fn route_for(target: &str) -> Option<&'static str> {
     match target.split_once(':')?.0 {
-        "proposal" => Some("#proposals"),
-        "provider" => Some("#overview"),
+        "proposal" => Some("#/proposals"),
+        "provider" => Some("#/overview"),
         _ => None,
     }
 }
@@ -110,5 +110,21 @@ fn forward(app: &AppHandle, api: &Api, update: Update) {
         Update::Status { status } => crate::tray::refresh(app, status),
         Update::Resync => crate::tray::refresh(app, &api.status()),
         Update::ProviderUpdated { .. } | Update::Proposal { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_for;
+
+    #[test]
+    fn a_notification_click_opens_what_it_is_about() {
+        assert_eq!(
+            route_for("proposal:plan-piha-mosquitto-1"),
+            Some("#/proposals")
+        );
+        assert_eq!(route_for("provider:web"), Some("#/overview"));
+        assert_eq!(route_for("nothing"), None);
+        assert_eq!(route_for("other:x"), None);
     }
 }

@@ -2,7 +2,15 @@
 // Tauri IPC when `window.__TAURI__` exists, HTTP + server-sent events otherwise.
 // Views call the functions exported here and never know which transport runs.
 
-import type { EventRecord, ProviderDetail, ProviderView, StatusView, Update } from './types';
+import type {
+  EventRecord,
+  IntakeReport,
+  Proposal,
+  ProviderDetail,
+  ProviderView,
+  StatusView,
+  Update,
+} from './types';
 
 export class ApiError extends Error {
   constructor(
@@ -45,12 +53,14 @@ class TauriTransport implements Transport {
 
 const TOKEN_KEY = 'steward.token';
 
-/** Takes `#token=…` from the URL once, keeps it in localStorage, and cleans the URL. */
+/** Takes `#token=…` (or `#/view&token=…`) from the URL once, keeps it in localStorage,
+ *  and cleans the URL, keeping the rest of the hash. */
 function adoptTokenFromUrl(): void {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  const hash = location.hash.replace(/^#/, '');
+  const m = /(?:^|&)token=([^&]+)/.exec(hash);
   if (!m) return;
   localStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
-  const rest = location.hash.replace(/(?:^#|&)token=[^&]+/, '').replace(/^&/, '');
+  const rest = hash.replace(/(?:^|&)token=[^&]+/, '').replace(/^&/, '');
   history.replaceState(null, '', location.pathname + location.search + (rest ? '#' + rest : ''));
 }
 
@@ -150,6 +160,18 @@ export const api = {
     transport.call<ProviderView>('probe_provider', 'POST', `/api/providers/${encodeURIComponent(id)}/probe`, { id }),
   events: (limit = 300) =>
     transport.call<EventRecord[]>('list_events', 'GET', `/api/events?limit=${limit}`, { limit }),
+  /** Pending first (oldest first), then the rest newest first; `status` filters. */
+  proposals: (status?: string, limit = 200) => {
+    const q = new URLSearchParams({ limit: String(limit), ...(status ? { status } : {}) });
+    return transport.call<Proposal[]>('list_proposals', 'GET', `/api/proposals?${q}`, {
+      limit,
+      ...(status ? { status } : {}),
+    });
+  },
+  proposal: (actionId: string) =>
+    transport.call<Proposal>('get_proposal', 'GET', `/api/proposals/${encodeURIComponent(actionId)}`, { actionId }),
+  /** The planner's intake counters (refused input by reason, suppressions), bus and models. */
+  intake: () => transport.call<IntakeReport>('get_intake', 'GET', '/api/intake'),
   pause: () => transport.call<StatusView>('pause_monitor', 'POST', '/api/monitor/pause'),
   resume: () => transport.call<StatusView>('resume_monitor', 'POST', '/api/monitor/resume'),
   snooze: (minutes: number) =>

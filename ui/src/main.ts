@@ -8,6 +8,14 @@ import './style.css';
 import type { StatusView, Update } from './types';
 import { addEvent, renderEvents, setEvents } from './views/events';
 import {
+  addProposal,
+  pendingBadge,
+  renderProposals,
+  setPendingCount,
+  setProposals,
+  tickProposals,
+} from './views/proposals';
+import {
   renderConfigErrors,
   renderOverview,
   setProviders,
@@ -15,12 +23,23 @@ import {
   updateProvider,
 } from './views/overview';
 
-/** The views, by URL hash. A new view (Proposals, Pipeline) is one entry here plus its
- *  link in index.html's nav. The first entry is the default. */
-const views: Record<string, (root: HTMLElement) => void> = {
-  overview: renderOverview,
-  events: renderEvents,
+/** The views, by URL hash (`#/name`; the older `#name` works too). A new view (Pipeline)
+ *  is one entry here: its nav link is made from it, in this order. The first is the default. */
+const views: Record<string, { label: string; render: (root: HTMLElement) => void }> = {
+  overview: { label: 'Overview', render: renderOverview },
+  proposals: { label: 'Proposals', render: renderProposals },
+  events: { label: 'Events', render: renderEvents },
 };
+
+const nav = document.querySelector('nav.views')!;
+nav.replaceChildren(
+  ...Object.entries(views).map(([name, v]) => {
+    const link = document.getElementById(`tab-${name}`) ?? el('a', { id: `tab-${name}` }, v.label);
+    link.setAttribute('href', `#/${name}`);
+    return link;
+  }),
+);
+document.getElementById('tab-proposals')!.append(pendingBadge());
 
 const view = document.getElementById('view')!;
 const banners = document.getElementById('banners')!;
@@ -31,6 +50,7 @@ banners.append(
 
 function applyStatus(s: StatusView): void {
   setStatus(s);
+  setPendingCount(s.pending_proposals ?? 0);
   renderConfigErrors(s);
   document.getElementById('node')!.textContent = s.node;
   document.title = s.overall === 'healthy' ? 'Steward' : `Steward — ${s.overall}`;
@@ -41,17 +61,23 @@ let connected = false; // the views show only once the first load succeeded
 
 function route(): void {
   if (!connected) return;
-  const asked = location.hash.replace(/^#/, '');
+  const asked = location.hash.replace(/^#\/?/, '').split(/[?&/]/)[0];
   const name = Object.hasOwn(views, asked) ? asked : Object.keys(views)[0];
-  for (const link of document.querySelectorAll<HTMLAnchorElement>('nav.views a')) {
-    if (link.hash === `#${name}`) link.setAttribute('aria-current', 'page');
+  for (const link of nav.querySelectorAll('a')) {
+    if (link.id === `tab-${name}`) link.setAttribute('aria-current', 'page');
     else link.removeAttribute('aria-current');
   }
-  views[name](view);
+  views[name].render(view);
 }
 
 async function loadAll(): Promise<void> {
-  const [status, providers, events] = await Promise.all([api.status(), api.providers(), api.events()]);
+  const [status, providers, events, proposals] = await Promise.all([
+    api.status(),
+    api.providers(),
+    api.events(),
+    api.proposals(),
+  ]);
+  setProposals(proposals); // before the status, whose pending count is checked against them
   applyStatus(status);
   setProviders(providers);
   setEvents(events);
@@ -69,6 +95,9 @@ function onUpdate(u: Update): void {
       break;
     case 'status':
       applyStatus(u.status);
+      break;
+    case 'proposal':
+      addProposal(u.proposal);
       break;
     case 'resync':
       loadAll().catch(() => setConnection('reconnecting'));
@@ -123,5 +152,8 @@ async function start(): Promise<void> {
 }
 
 window.addEventListener('hashchange', route);
-setInterval(tick, 1000);
+setInterval(() => {
+  tick();
+  tickProposals();
+}, 1000);
 void start();

@@ -1,5 +1,5 @@
-// The status bar: overall state, counts, pause and snooze switches, connection state,
-// config errors, and a short-lived notice line for failed actions. Its elements are built
+// The status bar: overall state, counts, pause and snooze switches, connection state, the
+// bus, refused input, a degraded observer, config errors, and a short-lived notice line. Its elements are built
 // once and updated in place, so a focused button keeps focus across updates.
 
 import { api, type Connection } from './api';
@@ -17,6 +17,43 @@ const probing = el('span', { class: 'probing' });
 const snooze = el('span', { class: 'snooze' });
 const conn = el('span', { class: 'conn' });
 const config = el('span', { class: 'warn' });
+const bus = el('span', { id: 'bus-state', class: 'bus', hidden: '' });
+const observer = el(
+  'span',
+  {
+    id: 'observer-state',
+    class: 'warn',
+    hidden: '',
+    title:
+      'Most providers on several nodes failed at once, so the cause is likely this machine or its network. ' +
+      'No fixes are planned until it clears.',
+  },
+  'observer degraded',
+);
+/** Refused input (invalid JSON, missing node or type): a button that asks the intake why. */
+const rejected = el('button', {
+  type: 'button',
+  id: 'rejected-count',
+  class: 'linkish warn',
+  hidden: '',
+  title:
+    'Events Steward refused since it started (invalid JSON, no node or type, …). ' +
+    'Click for the reasons; the full counters are at GET /api/intake.',
+});
+rejected.addEventListener('click', () =>
+  busy(rejected, async () => {
+    try {
+      const { intake } = await api.intake();
+      const why = Object.entries(intake.rejected)
+        .sort((a, b) => b[1] - a[1])
+        .map(([reason, n]) => `${reason.replace(/_/g, ' ')} ${n}`)
+        .join(', ');
+      notice(`Refused input: ${why || 'none'} (details: GET /api/intake)`, false);
+    } catch (e) {
+      notice(`Could not read the intake counters: ${(e as Error).message}`);
+    }
+  }),
+);
 const note = el('span', { class: 'notice', role: 'status' });
 const pauseButton = action(() => (status?.paused ? api.resume() : api.pause()));
 const snoozeButton = action(() => api.snooze(status?.snoozed_until ? 0 : 60));
@@ -38,7 +75,21 @@ function action(run: () => Promise<StatusView>): HTMLButtonElement {
 /** Mounts the bar; `apply` receives the status that the bar's own buttons get back. */
 export function initStatusBar(host: HTMLElement, apply: (s: StatusView) => void): void {
   onStatus = apply;
-  host.replaceChildren(overall, counts, probing, snooze, conn, config, note, el('span', { class: 'spacer' }), pauseButton, snoozeButton);
+  host.replaceChildren(
+    overall,
+    counts,
+    probing,
+    snooze,
+    conn,
+    bus,
+    observer,
+    rejected,
+    config,
+    note,
+    el('span', { class: 'spacer' }),
+    pauseButton,
+    snoozeButton,
+  );
   render();
 }
 
@@ -52,9 +103,10 @@ export function setConnection(c: Connection): void {
   render();
 }
 
-/** Shows a message in the bar for a few seconds. */
-export function notice(message: string): void {
+/** Shows a message in the bar for a few seconds (as an error unless `error` is false). */
+export function notice(message: string, error = true): void {
   note.textContent = message;
+  note.classList.toggle('info', !error);
   clearTimeout(noticeTimer);
   noticeTimer = window.setTimeout(() => (note.textContent = ''), 8000);
 }
@@ -82,9 +134,33 @@ function render(): void {
   snooze.textContent = s.snoozed_until
     ? `notifications snoozed until ${clock(s.snoozed_until, false)}`
     : 'notifications on';
+  renderBus(s);
+  observer.hidden = !s.observer_degraded;
+  const refused = s.events_rejected ?? 0;
+  rejected.hidden = refused === 0;
+  rejected.textContent = `${refused} event${refused === 1 ? '' : 's'} refused`;
   const n = s.config_errors.length;
   config.hidden = n === 0;
   config.textContent = n ? `${n} config error${n > 1 ? 's' : ''}` : '';
   pauseButton.textContent = s.paused ? 'Resume probing' : 'Pause probing';
   snoozeButton.textContent = s.snoozed_until ? 'Unsnooze' : 'Snooze 1 h';
+}
+
+function renderBus(s: StatusView): void {
+  const b = s.bus;
+  bus.hidden = !b;
+  if (!b) return;
+  bus.dataset.bus = b.connected ? 'connected' : 'disconnected';
+  bus.className = b.connected ? 'bus' : 'bus warn';
+  bus.textContent = b.connected ? 'bus: connected' : `bus: reconnecting…${b.last_error ? ` ${b.last_error}` : ''}`;
+  const facts = [
+    b.url,
+    `channels: ${b.channels.join(', ') || 'none'}`,
+    b.publish_channel ? `publishing to ${b.publish_channel}` : 'not publishing',
+    `${b.received} received, ${b.published} published, ${b.publish_dropped} dropped, ${b.reconnects} reconnects`,
+  ];
+  if (b.connected && b.connected_since) facts.push(`connected since ${clock(b.connected_since)}`);
+  if (b.last_message_at) facts.push(`last message ${clock(b.last_message_at)}`);
+  if (b.last_error) facts.push(`last error: ${b.last_error}`);
+  bus.title = facts.join('\n');
 }

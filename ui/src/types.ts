@@ -63,6 +63,105 @@ export interface StatusView {
   config_path: string | null;
   node: string;
   version: string;
+  pending_proposals: number;
+  /** Input refused since start (invalid JSON, missing node or type, …); see `intake()`. */
+  events_rejected: number;
+  /** Most providers on several nodes failed at once: this machine's network is suspect. */
+  observer_degraded: boolean;
+  incidents: number;
+  /** `null` when no `[bus]` is configured. */
+  bus: BusStatus | null;
+}
+
+export interface BusStatus {
+  configured: boolean;
+  connected: boolean;
+  url: string;
+  channels: string[];
+  publish_channel: string | null;
+  last_error: string | null;
+  reconnects: number;
+  received: number;
+  published: number;
+  publish_dropped: number;
+  connected_since: string | null;
+  last_message_at: string | null;
+}
+
+export type AttemptOutcome = 'success' | 'skipped' | 'failed' | 'invalid';
+
+/** One model the router tried, in order. */
+export interface LlmAttempt {
+  model: string;
+  outcome: AttemptOutcome;
+  error: string | null;
+  latency_ms: number;
+}
+
+/** The event a proposal answers (shape A). */
+export interface SourceEvent {
+  type: string;
+  node: string;
+  service: string;
+  severity?: string;
+  payload?: unknown;
+  timestamp?: number | string;
+  channel?: string;
+}
+
+/** A remediation proposal: the action-file keys of seed 001 plus Steward's extras. */
+export interface Proposal {
+  action_id: string;
+  /** Executor type: container_restart | redeploy | notify | ignore. */
+  type: string;
+  node: string;
+  service: string;
+  /** low | guarded | none. */
+  risk_level: string;
+  confidence: number;
+  requires_human: boolean;
+  /** pending, then whatever the executor makes of it (approved, rejected, …). */
+  status: string;
+  /** Epoch seconds. */
+  timestamp: number;
+  created_at: string;
+  source_event: SourceEvent;
+  /** The model that answered (`rules` for the built-in rules planner). */
+  llm_model: string;
+  llm_attempts: LlmAttempt[];
+  payload: { action: string; reason: string };
+  description: string;
+  /** What the policy in code forced, whatever the model said. */
+  overrides: string[];
+  /** Provider ids that failed because of this one. */
+  dependents: string[];
+}
+
+/** `GET /api/intake`: the planner's door, the bus and the models. */
+export interface IntakeReport {
+  intake: {
+    received: number;
+    accepted: number;
+    rejected: Record<string, number>;
+    rejected_total: number;
+    benign: number;
+    suppressed_cooldown: number;
+    suppressed_in_flight: number;
+    suppressed_incident: number;
+    planned: number;
+    proposals: number;
+    ignored: number;
+    planning_failed: number;
+    not_recorded: number;
+    overload: number;
+    echoes: number;
+    in_flight: number;
+    cooldowns: number;
+    cooldown_secs: number;
+    observer_degraded: boolean;
+  };
+  bus: BusStatus | null;
+  models: Record<string, unknown>;
 }
 
 export interface EventRecord {
@@ -81,4 +180,5 @@ export type Update =
   | { type: 'provider_updated'; provider: ProviderView }
   | { type: 'event'; event: EventRecord }
   | { type: 'status'; status: StatusView }
+  | { type: 'proposal'; proposal: Proposal }
   | { type: 'resync' };

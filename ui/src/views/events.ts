@@ -1,5 +1,6 @@
 // Events: the timeline, newest first, filterable by provider, node, type and severity.
-// New events from the live stream are prepended; the filter choices grow with them.
+// New events from the live stream are prepended; the filter choices grow with them (types
+// grouped by where they come from: providers, planner, incidents, bus, Steward itself).
 
 import { clock, el } from '../format';
 import type { EventRecord } from '../types';
@@ -14,6 +15,16 @@ const FILTERS: { key: Key; label: string; value: (e: EventRecord) => string | nu
   { key: 'type', label: 'Type', value: (e) => e.type },
   { key: 'severity', label: 'Severity', value: (e) => e.severity },
 ];
+
+/** The type filter's groups, in order; a type matching none is Steward's own. */
+const TYPE_GROUPS: [string, RegExp][] = [
+  ['Providers', /^breaker_/],
+  ['Planner', /^(health_event|proposal_|plan_|planning_)/],
+  ['Incidents', /^(incident_|observer_)/],
+  ['Bus', /^bus_/],
+  ['Steward', /./],
+];
+const groupOf = (type: string) => TYPE_GROUPS.findIndex(([, re]) => re.test(type));
 
 let events: EventRecord[] = [];
 const chosen: Record<Key, string> = { provider: '', node: '', type: '', severity: '' };
@@ -67,8 +78,17 @@ function refreshChoices(): void {
     }
     if (chosen[f.key]) seen.add(chosen[f.key]);
     const values = f.key === 'severity' ? [...seen] : [...seen].sort();
+    if (f.key === 'type') values.sort((a, b) => groupOf(a) - groupOf(b) || a.localeCompare(b));
     if (s.options.length === values.length + 1 && values.every((v, i) => s.options[i + 1].value === v)) continue;
-    s.replaceChildren(el('option', { value: '' }, 'all'), ...values.map((v) => el('option', { value: v }, v)));
+    const option = (v: string) => el('option', { value: v }, f.key === 'type' ? v.replace(/_/g, ' ') : v);
+    const groups =
+      f.key === 'type'
+        ? TYPE_GROUPS.map(([label], g) => {
+            const inGroup = values.filter((v) => groupOf(v) === g);
+            return inGroup.length ? el('optgroup', { label }, ...inGroup.map(option)) : null;
+          }).filter((g) => g !== null)
+        : values.map(option);
+    s.replaceChildren(el('option', { value: '' }, 'all'), ...groups);
     s.value = chosen[f.key];
   }
 }
@@ -86,8 +106,14 @@ function item(e: EventRecord): HTMLLIElement {
     el('span', { class: `badge ${e.severity}` }, e.severity.toUpperCase()),
     el('span', { class: 'etype' }, e.type.replace(/_/g, ' ')),
     el('span', { class: 'subject' }, subject),
-    el('span', { class: 'msg' }, e.message),
+    el('span', { class: 'msg' }, e.message, ...proposalLink(e)),
   );
+}
+
+/** Planner events name a proposal: a link to the Proposals view. */
+function proposalLink(e: EventRecord): (Node | string)[] {
+  if (e.type !== 'proposal_created' || typeof e.data?.action_id !== 'string') return [];
+  return [' ', el('a', { href: '#/proposals' }, 'see proposal')];
 }
 
 function renderList(): void {
