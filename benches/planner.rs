@@ -44,20 +44,12 @@ fn main() {
     });
 }
 
-fn rss_mib() -> f64 {
+/// A size line of `/proc/self/status` (`VmRSS`, `VmHWM`) in MiB.
+fn proc_mib(key: &str) -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn hwm_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
@@ -196,7 +188,7 @@ async fn intake(n: usize, keys: usize, label: &str) {
         assert!(Instant::now() < deadline, "bus did not connect");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let rss_before = rss_mib();
+    let rss_before = proc_mib("VmRSS");
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     let payloads: Arc<Vec<String>> = Arc::new(
@@ -229,10 +221,10 @@ async fn intake(n: usize, keys: usize, label: &str) {
     }
     let published = start.elapsed();
     let deadline = Instant::now() + Duration::from_secs(300);
-    let mut peak = rss_mib();
+    let mut peak = proc_mib("VmRSS");
     loop {
         let got = api.intake().counts.received as usize;
-        peak = peak.max(rss_mib());
+        peak = peak.max(proc_mib("VmRSS"));
         if got >= n || Instant::now() > deadline {
             break;
         }
@@ -257,7 +249,7 @@ async fn intake(n: usize, keys: usize, label: &str) {
         intake.counts.not_recorded,
         rss_before,
         peak,
-        hwm_mib(),
+        proc_mib("VmHWM"),
     );
     engine.shutdown().await;
 }

@@ -29,17 +29,6 @@ async fn bus_connected(s: &Steward) -> bool {
     s.get("/api/status").await["bus"]["connected"] == true
 }
 
-async fn events_of(s: &Steward, kind: &str) -> Vec<Value> {
-    s.get("/api/events?limit=1000")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == kind)
-        .cloned()
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_published_on_redis_become_proposals_and_survive_a_redis_outage() {
     let mut redis = RedisServer::start().await;
@@ -130,7 +119,7 @@ async fn events_published_on_redis_become_proposals_and_survive_a_redis_outage()
         "{detailed}"
     );
     eventually("the outage is in the timeline", || async {
-        !events_of(&s, "bus_disconnected").await.is_empty()
+        !s.events_of("bus_disconnected").await.is_empty()
     })
     .await;
 

@@ -52,17 +52,6 @@ impl Drop for Notices {
     }
 }
 
-async fn events_of(s: &Steward, kind: &str) -> Vec<Value> {
-    s.get("/api/events?limit=5000")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == kind)
-        .cloned()
-        .collect()
-}
-
 const PROBE: &str = "[probe]\ninterval = \"300ms\"\ntimeout = \"300ms\"\nfailure_threshold = 2\nbackoff = \"30s\"\n\n";
 
 fn planner(dir: &std::path::Path) -> String {
@@ -94,30 +83,20 @@ async fn thirty_services_behind_a_dead_router_make_one_incident_one_notice_one_p
     let s = Steward::start(&cfg, &dir.path().join("data")).await;
     let notices = Notices::watch(&s);
     eventually("all 31 up", || async {
-        s.get("/api/providers")
-            .await
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["last_outcome"] == "up")
+        s.all_providers(|p| p["last_outcome"] == "up").await
     })
     .await;
 
     router.stop();
     eventually("all 31 open", || async {
-        s.get("/api/providers")
-            .await
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["state"] == "open")
+        s.all_providers(|p| p["state"] == "open").await
     })
     .await;
     eventually(
         "every dependent is part of the router's incident",
         || async {
-            let opened = events_of(&s, "incident_opened").await;
-            let joined = events_of(&s, "incident_joined").await;
+            let opened = s.events_of("incident_opened").await;
+            let joined = s.events_of("incident_joined").await;
             let listed = opened
                 .first()
                 .map_or(0, |o| o["data"]["dependents"].as_array().unwrap().len());
@@ -126,11 +105,11 @@ async fn thirty_services_behind_a_dead_router_make_one_incident_one_notice_one_p
     )
     .await;
     s.api().planning_idle().await;
-    let opened = events_of(&s, "incident_opened").await;
+    let opened = s.events_of("incident_opened").await;
     assert_eq!(opened.len(), 1, "{opened:#?}");
     assert_eq!(opened[0]["provider_id"], "router");
     assert_eq!(
-        events_of(&s, "breaker_opened").await.len(),
+        s.events_of("breaker_opened").await.len(),
         31,
         "every trip is still in the timeline"
     );
@@ -151,20 +130,15 @@ async fn thirty_services_behind_a_dead_router_make_one_incident_one_notice_one_p
     let before = s.provider("app7").await["last_checked_at"].clone();
     router.restart().await;
     eventually("one recovery for the whole incident", || async {
-        !events_of(&s, "incident_resolved").await.is_empty()
+        !s.events_of("incident_resolved").await.is_empty()
     })
     .await;
     eventually("all 31 closed", || async {
-        s.get("/api/providers")
-            .await
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["state"] == "closed")
+        s.all_providers(|p| p["state"] == "closed").await
     })
     .await;
     assert_ne!(s.provider("app7").await["last_checked_at"], before);
-    let resolved = events_of(&s, "incident_resolved").await;
+    let resolved = s.events_of("incident_resolved").await;
     assert_eq!(resolved.len(), 1, "{resolved:#?}");
     assert_eq!(
         resolved[0]["data"]["dependents"].as_array().unwrap().len(),
@@ -199,11 +173,11 @@ async fn a_trip_with_its_dependency_up_is_its_own_incident_and_is_planned() {
     .await;
     app.stop();
     eventually("the app's own incident", || async {
-        !events_of(&s, "incident_opened").await.is_empty()
+        !s.events_of("incident_opened").await.is_empty()
     })
     .await;
     assert_eq!(
-        events_of(&s, "incident_opened").await[0]["provider_id"],
+        s.events_of("incident_opened").await[0]["provider_id"],
         "app"
     );
     eventually("its proposal", || async {
@@ -237,12 +211,7 @@ async fn when_most_of_the_fleet_fails_at_once_the_observer_is_suspected_and_noth
     let s = Steward::start(&write_config(dir.path(), &cfg), &dir.path().join("data")).await;
     let notices = Notices::watch(&s);
     eventually("all up", || async {
-        s.get("/api/providers")
-            .await
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["last_outcome"] == "up")
+        s.all_providers(|p| p["last_outcome"] == "up").await
     })
     .await;
     for svc in &mut services {
@@ -253,16 +222,11 @@ async fn when_most_of_the_fleet_fails_at_once_the_observer_is_suspected_and_noth
     })
     .await;
     eventually("all open", || async {
-        s.get("/api/providers")
-            .await
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|p| p["state"] == "open")
+        s.all_providers(|p| p["state"] == "open").await
     })
     .await;
     s.api().planning_idle().await;
-    assert_eq!(events_of(&s, "observer_degraded").await.len(), 1);
+    assert_eq!(s.events_of("observer_degraded").await.len(), 1);
     assert_eq!(notices.of("observer_degraded").len(), 1);
     let detailed = s.get("/api/health/detailed").await;
     assert_eq!(detailed["status"], "degraded");
@@ -286,7 +250,7 @@ async fn when_most_of_the_fleet_fails_at_once_the_observer_is_suspected_and_noth
         svc.restart().await;
     }
     eventually("observer recovered", || async {
-        !events_of(&s, "observer_recovered").await.is_empty()
+        !s.events_of("observer_recovered").await.is_empty()
     })
     .await;
     assert_eq!(s.get("/api/status").await["observer_degraded"], false);

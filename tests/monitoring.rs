@@ -19,17 +19,6 @@ fn tcp_provider(id: &str, port: u16) -> String {
     format!("[[providers]]\nid = \"{id}\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\nnode = \"lab\"\nservice = \"mosquitto\"\n\n")
 }
 
-async fn events_of(s: &Steward, kind: &str, provider: &str) -> Vec<serde_json::Value> {
-    s.get("/api/events?limit=500")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == kind && e["provider_id"] == provider)
-        .cloned()
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_that_dies_trips_on_the_second_failure_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
@@ -57,7 +46,7 @@ async fn a_provider_that_dies_trips_on_the_second_failure_and_recovers() {
         s.provider("web").await["state"] == "open"
     })
     .await;
-    let opened = events_of(&s, "breaker_opened", "web").await;
+    let opened = s.events_of_provider("breaker_opened", "web").await;
     assert_eq!(opened.len(), 1, "one trip, one event");
     assert_eq!(opened[0]["severity"], "error");
     assert_eq!(opened[0]["node"], "lab");
@@ -102,7 +91,7 @@ async fn a_provider_that_dies_trips_on_the_second_failure_and_recovers() {
         s.provider("web").await["state"] == "closed"
     })
     .await;
-    let closed = events_of(&s, "breaker_closed", "web").await;
+    let closed = s.events_of_provider("breaker_closed", "web").await;
     assert_eq!(closed.len(), 1);
     assert!(closed[0]["message"].as_str().unwrap().contains("recovered"));
     eventually("overall healthy again", || async {
@@ -143,7 +132,7 @@ async fn breaker_state_history_and_events_survive_a_restart() {
     let detail = s.get("/api/providers/gone").await;
     assert!(detail["history"].as_array().unwrap().len() >= samples_before);
     assert_eq!(
-        events_of(&s, "breaker_opened", "gone").await.len(),
+        s.events_of_provider("breaker_opened", "gone").await.len(),
         1,
         "no second trip"
     );

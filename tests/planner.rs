@@ -104,17 +104,6 @@ fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-async fn events_of(s: &Steward, kind: &str) -> Vec<Value> {
-    s.get("/api/events?limit=1000")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["type"] == kind)
-        .cloned()
-        .collect()
-}
-
 struct Setup {
     dir: tempfile::TempDir,
     s: Steward,
@@ -148,7 +137,7 @@ async fn a_benign_event_is_recorded_but_not_planned() {
     .await;
     assert_eq!(a["decision"], "benign");
     eventually("recorded in the timeline", || async {
-        !events_of(&t.s, "health_event").await.is_empty()
+        !t.s.events_of("health_event").await.is_empty()
     })
     .await;
     t.s.api().planning_idle().await;
@@ -207,7 +196,7 @@ async fn a_restart_answer_becomes_a_pending_proposal_with_its_action_file() {
     assert_eq!(e["correlation_id"], id);
 
     // The timeline and the proposal by id.
-    assert_eq!(events_of(&t.s, "proposal_created").await.len(), 1);
+    assert_eq!(t.s.events_of("proposal_created").await.len(), 1);
     assert_eq!(
         t.s.get(&format!("/api/proposals/{id}")).await["action_id"],
         id
@@ -233,7 +222,7 @@ async fn ignore_writes_nothing_but_records_a_cooldown() {
     let t = setup(a, "qwen2.5:7b", "").await;
     post_event(&t.s, unhealthy("piha", "mosquitto")).await;
     eventually("the ignore is recorded", || async {
-        !events_of(&t.s, "plan_ignored").await.is_empty()
+        !t.s.events_of("plan_ignored").await.is_empty()
     })
     .await;
     assert!(proposals(&t.s).await.is_empty());
@@ -302,10 +291,10 @@ async fn a_chain_failure_writes_nothing_and_records_no_cooldown() {
     let s = Steward::start(&cfg, &dir.path().join("data")).await;
     post_event(&s, unhealthy("piha", "mosquitto")).await;
     eventually("the failure is recorded", || async {
-        !events_of(&s, "planning_failed").await.is_empty()
+        !s.events_of("planning_failed").await.is_empty()
     })
     .await;
-    let failed = &events_of(&s, "planning_failed").await[0];
+    let failed = &s.events_of("planning_failed").await[0];
     assert!(
         failed["message"].as_str().unwrap().contains("local"),
         "{failed}"

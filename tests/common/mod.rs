@@ -237,6 +237,35 @@ impl Steward {
             .unwrap_or_else(|| panic!("provider {id} listed"))
     }
 
+    /// The timeline's events of one type, newest first.
+    pub async fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.get("/api/events?limit=5000")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// The same, for one provider.
+    pub async fn events_of_provider(&self, kind: &str, provider: &str) -> Vec<serde_json::Value> {
+        let mut all = self.events_of(kind).await;
+        all.retain(|e| e["provider_id"] == provider);
+        all
+    }
+
+    /// Whether every provider's view satisfies `pred`.
+    pub async fn all_providers(&self, pred: impl Fn(&serde_json::Value) -> bool) -> bool {
+        self.get("/api/providers")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(pred)
+    }
+
     pub async fn stop(mut self) {
         self.cancel.cancel();
         if let Some(s) = self.server.take() {
