@@ -436,7 +436,32 @@ def main():
         time.sleep(1)
         screenshot("desktop.png")
 
-        # 7. Quit from the tray: the engine shuts down and the process exits.
+        # 7. A proposal that needs a person: a native notification asks for approval, and
+        #    a click on it opens the Proposals view.
+        subprocess.run(["dunstctl", "close-all"], check=True)
+        wd.js("location.hash = '#/overview'; return null;")
+        accepted = invoke(wd, "submit_event", {"event": {
+            "type": "service_unhealthy", "node": "piha", "service": "mosquitto",
+            "payload": {"exit_code": 137, "status": "exited"}}})
+        check(accepted.get("decision") == "plan", f"the event is planned: {accepted}")
+        text = wait_for("a native notification asks for approval",
+                        lambda: notified("Approve", "mosquitto"), 15)
+        log(f"notification: {text!r}")
+        wait_for("the notification is on screen",
+                 lambda: subprocess.run(["dunstctl", "count", "displayed"], capture_output=True,
+                                        text=True).stdout.strip() not in ("", "0"), 10)
+        subprocess.run(["dunstctl", "action", "0"], check=True)
+        wait_for("clicking the notification opens the Proposals view",
+                 lambda: wd.js("return location.hash;") == "#/proposals", 10)
+        wait_for("the proposal's card is shown",
+                 lambda: wd.js("return document.querySelectorAll("
+                               "'article[data-action-id][data-requires-human=\"true\"]').length;") >= 1, 10)
+        wait_for("the tray counts the proposal waiting",
+                 lambda: any("proposal" in l for l in tray.layout()), 10)
+        time.sleep(1)
+        screenshot("desktop-proposal.png")
+
+        # 8. Quit from the tray: the engine shuts down and the process exits.
         tray.click("Quit")
         wait_for("Quit ends the app", lambda: not os.path.exists(f"/proc/{app_pid}")
                  or open(f"/proc/{app_pid}/stat").read().split()[2] == "Z", 15)
