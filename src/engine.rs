@@ -468,7 +468,7 @@ fn carry_out(
                         service: p.service.clone(),
                         dependents,
                         still_down,
-                        down_for_secs: Some(down_for_secs),
+                        down_for_secs,
                     },
                 ));
             }

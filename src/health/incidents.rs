@@ -78,7 +78,8 @@ pub enum Effect {
         root: String,
         dependents: Vec<String>,
         still_down: Vec<String>,
-        down_for_secs: i64,
+        /// Unknown for an outage that began before this run (a restart in between).
+        down_for_secs: Option<i64>,
     },
     ObserverDegraded {
         failing: usize,
@@ -305,7 +306,7 @@ impl Incidents {
     /// A breaker closed.
     pub fn on_closed(&mut self, fleet: &Fleet, id: &str, now: DateTime<Utc>) -> Vec<Effect> {
         self.down.remove(id);
-        self.pending.remove(id);
+        let was_pending = self.pending.remove(id).is_some();
         self.last_ok.insert(id.to_owned(), now);
         let mut effects = Vec::new();
         if let Some(members) = &mut self.observer {
@@ -358,6 +359,18 @@ impl Incidents {
                     }
                 }
             }
+            return effects;
+        }
+        if !was_pending {
+            // An outage this run never saw begin (it was open before a restart): its
+            // recovery is still told.
+            effects.push(Effect::Resolved {
+                incident_id: self.next_id(id, now),
+                root: id.to_owned(),
+                dependents: Vec::new(),
+                still_down: Vec::new(),
+                down_for_secs: None,
+            });
         }
         effects
     }
@@ -380,7 +393,7 @@ impl Incidents {
             root: root.to_owned(),
             dependents: inc.dependents.iter().cloned().collect(),
             still_down: still_down.clone(),
-            down_for_secs: (now - inc.opened_at).num_seconds(),
+            down_for_secs: Some((now - inc.opened_at).num_seconds()),
         }];
         for d in still_down {
             effects.extend(self.open_incident(
@@ -496,7 +509,7 @@ mod tests {
         );
         let e = i.on_closed(&f, "svc0", t(60));
         assert!(
-            matches!(&e[..], [Effect::Resolved { root, down_for_secs: 60, .. }] if root == "svc0")
+            matches!(&e[..], [Effect::Resolved { root, down_for_secs: Some(60), .. }] if root == "svc0")
         );
     }
 
@@ -630,6 +643,21 @@ mod tests {
             ),
             1
         );
+    }
+
+    #[test]
+    fn a_recovery_from_an_outage_that_began_before_a_restart_is_still_told() {
+        let f = fleet(0, 1);
+        let mut i = Incidents::new();
+        let e = i.on_closed(&f, "svc0", t(0));
+        assert!(
+            matches!(&e[..], [Effect::Resolved { root, down_for_secs: None, .. }] if root == "svc0"),
+            "{e:?}"
+        );
+        // A trip still waiting for its dependency that recovers is not news.
+        let f = fleet(1, 0);
+        i.on_opened(&f, "dep0", "500", t(0));
+        assert!(i.on_closed(&f, "dep0", t(1)).is_empty());
     }
 
     #[test]
