@@ -1,103 +1,26 @@
 // The web UI in a real browser (Debian's Chromium via playwright-core from ui/node_modules)
 // against a real `steward serve` watching real loopback services. Run: node --test tests/ui/
 // Needs: `npm install` in ui/, `npm run build` (ui/dist), the steward binary ($STEWARD_BIN,
-// default target/debug/steward) and /usr/bin/chromium.
+// default target/debug/steward) and /usr/bin/chromium. The plumbing is in support.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import http from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  shots, prepare, freePort, Service, startSteward, stopSteward, waitForHealth, launchChromium,
+} from './support.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const require = createRequire(path.join(repo, 'ui/package.json'));
-const { chromium } = require('playwright-core');
-const BIN = process.env.STEWARD_BIN || path.join(repo, 'target/debug/steward');
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'test-token';
-const shots = path.join(repo, 'target/ui-screenshots');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A real HTTP service that can be killed (with its open connections) and restarted. */
-class Service {
-  constructor() { this.sockets = new Set(); }
-  async start(port = 0) {
-    this.server = http.createServer((req, res) => {
-      const ok = req.url === '/health';
-      res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' });
-      res.end(ok ? '{"status":"ok"}' : '{}');
-    });
-    this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
-    await new Promise((r) => this.server.listen(port, '127.0.0.1', r));
-    this.port = this.server.address().port;
-  }
-  async stop() {
-    for (const s of this.sockets) s.destroy();
-    await new Promise((r) => this.server.close(r));
-  }
-}
 
 let dir, config, web, tcp, steward, browser, base, logs = '';
 
-function startSteward() {
-  const child = spawn(BIN, ['serve', '--config', config], {
-    env: {
-      ...process.env,
-      STEWARD_DATA_DIR: path.join(dir, 'data'),
-      STEWARD_TOKEN: TOKEN,
-      STEWARD_UI_DIR: path.join(repo, 'ui/dist'),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout.on('data', (d) => { logs += d; });
-  child.stderr.on('data', (d) => { logs += d; });
-  return child;
-}
-
-async function stopSteward() {
-  if (!steward || steward.exitCode !== null || steward.signalCode !== null) return;
-  const exited = new Promise((r) => steward.once('exit', r));
-  steward.kill('SIGTERM');
-  await Promise.race([exited, sleep(5000)]);
-  if (steward.exitCode === null && steward.signalCode === null) steward.kill('SIGKILL');
-}
-
-async function waitForHealth() {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(base + '/api/health')).ok) return;
-    } catch { /* not up yet */ }
-    await sleep(100);
-  }
-  throw new Error('steward serve did not come up:\n' + logs);
-}
-
-async function waitForChromium() {
-  for (let i = 0; i < 120 && !existsSync(CHROMIUM); i++) await sleep(1000);
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (apt-get install chromium)`);
-}
-
-// Whatever happens, no steward outlives the test run.
-process.on('exit', () => steward?.kill('SIGKILL'));
+const serve = () => startSteward({
+  config, dataDir: path.join(dir, 'data'), token: TOKEN, onLog: (d) => { logs += d; },
+});
 
 before(async () => {
-  assert.ok(existsSync(BIN), `the steward binary is missing: ${BIN}`);
-  assert.ok(existsSync(path.join(repo, 'ui/dist/index.html')), 'ui/dist is missing: run npm run build in ui/');
-  dir = mkdtempSync(path.join(tmpdir(), 'steward-ui-'));
-  mkdirSync(shots, { recursive: true });
+  dir = prepare('steward-ui-');
   web = new Service();
   await web.start();
   tcp = net.createServer((s) => s.destroy()).listen(0, '127.0.0.1');
@@ -127,19 +50,14 @@ address = "127.0.0.1:${tcp.address().port}"
 node = "lab"
 service = "mosquitto"
 `);
-  steward = startSteward();
-  await waitForHealth();
-  await waitForChromium();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  steward = serve();
+  await waitForHealth(base, steward, () => logs);
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await stopSteward();
+  await stopSteward(steward);
   await web?.stop().catch(() => {});
   tcp?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -280,12 +198,12 @@ test('the live stream says reconnecting while steward is away, then catches up',
   const page = await browser.newPage();
   await page.goto(`${base}/#token=${TOKEN}`);
   await page.waitForFunction(() => document.querySelector('#statusbar .conn')?.textContent === 'live');
-  await stopSteward();
+  await stopSteward(steward);
   await page.waitForFunction(() => document.querySelector('#statusbar .conn')?.textContent === 'reconnecting');
   // Updates may have been missed meanwhile: on reconnect the UI fetches everything again.
   const refetched = page.waitForRequest((r) => r.url().endsWith('/api/providers'), { timeout: 20000 });
-  steward = startSteward();
-  await waitForHealth();
+  steward = serve();
+  await waitForHealth(base, steward, () => logs);
   await page.waitForFunction(() => document.querySelector('#statusbar .conn')?.textContent === 'live',
     null, { timeout: 20000 });
   await refetched;

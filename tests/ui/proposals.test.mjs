@@ -3,65 +3,22 @@
 // planner (no LLM). Events are posted from here, as another node would; the page must show
 // the proposal live. Run: node --test tests/ui/
 // Needs: `npm install` and `npm run build` in ui/, the steward binary ($STEWARD_BIN,
-// default target/debug/steward) and /usr/bin/chromium.
+// default target/debug/steward) and /usr/bin/chromium. The plumbing is in support.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, writeFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import net from 'node:net';
-import http from 'node:http';
+import { writeFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  shots, prepare, freePort, Service, startSteward, stopSteward, waitForHealth, launchChromium,
+} from './support.mjs';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const require = createRequire(path.join(repo, 'ui/package.json'));
-const { chromium } = require('playwright-core');
-const BIN = process.env.STEWARD_BIN || path.join(repo, 'target/debug/steward');
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'proposals-test-token';
-const shots = path.join(repo, 'target/ui-screenshots');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const EMPTY = 'No proposals. When something breaks, Steward plans a fix here.';
 const OVERRIDE = 'requires_human forced: confidence 0.62 is below 0.70';
 const CARD = 'article[data-status="pending"][data-requires-human="true"]';
 
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 let dir, web, steward, browser, base, logs = '';
-
-async function stopSteward() {
-  if (!steward || steward.exitCode !== null || steward.signalCode !== null) return;
-  const exited = new Promise((r) => steward.once('exit', r));
-  steward.kill('SIGTERM');
-  await Promise.race([exited, sleep(5000)]);
-  if (steward.exitCode === null && steward.signalCode === null) steward.kill('SIGKILL');
-}
-
-async function waitForHealth() {
-  for (let i = 0; i < 300; i++) {
-    if (steward.exitCode !== null) break;
-    try {
-      if ((await fetch(base + '/api/health')).ok) return;
-    } catch { /* not up yet */ }
-    await sleep(100);
-  }
-  throw new Error('steward serve did not come up:\n' + logs);
-}
-
-async function waitForChromium() {
-  for (let i = 0; i < 120 && !existsSync(CHROMIUM); i++) await sleep(1000);
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (apt-get install chromium)`);
-}
 
 /** POSTs a raw body to /api/events with the bearer token, as another node would. */
 async function postEvent(body) {
@@ -73,20 +30,11 @@ async function postEvent(body) {
   return { status: resp.status, body: await resp.json().catch(() => null) };
 }
 
-// Whatever happens, no steward outlives the test run.
-process.on('exit', () => steward?.kill('SIGKILL'));
-
 before(async () => {
-  assert.ok(existsSync(BIN), `the steward binary is missing: ${BIN}`);
-  assert.ok(existsSync(path.join(repo, 'ui/dist/index.html')), 'ui/dist is missing: run npm run build in ui/');
-  dir = mkdtempSync(path.join(tmpdir(), 'steward-ui-proposals-'));
-  mkdirSync(shots, { recursive: true });
+  dir = prepare('steward-ui-proposals-');
   // One healthy provider, so the overall state is calm and only the planner speaks.
-  web = http.createServer((req, res) => {
-    res.writeHead(req.url === '/health' ? 200 : 404, { 'content-type': 'application/json' });
-    res.end('{"status":"ok"}');
-  });
-  await new Promise((r) => web.listen(0, '127.0.0.1', r));
+  web = new Service();
+  await web.start();
   const port = await freePort();
   base = `http://127.0.0.1:${port}`;
   const config = path.join(dir, 'steward.toml');
@@ -99,7 +47,7 @@ listen = "127.0.0.1:${port}"
 [[providers]]
 id = "web"
 kind = "http"
-url = "http://127.0.0.1:${web.address().port}/health"
+url = "http://127.0.0.1:${web.port}/health"
 node = "lab"
 service = "nginx"
 
@@ -108,30 +56,17 @@ chain = ["rules"]
 actions_dir = ${JSON.stringify(path.join(dir, 'actions'))}
 events_dir = ${JSON.stringify(path.join(dir, 'events'))}
 `);
-  steward = spawn(BIN, ['serve', '--config', config], {
-    env: {
-      ...process.env,
-      STEWARD_DATA_DIR: path.join(dir, 'data'),
-      STEWARD_TOKEN: TOKEN,
-      STEWARD_UI_DIR: path.join(repo, 'ui/dist'),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  steward = startSteward({
+    config, dataDir: path.join(dir, 'data'), token: TOKEN, onLog: (d) => { logs += d; },
   });
-  steward.stdout.on('data', (d) => { logs += d; });
-  steward.stderr.on('data', (d) => { logs += d; });
-  await waitForHealth();
-  await waitForChromium();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  await waitForHealth(base, steward, () => logs);
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await stopSteward();
-  await new Promise((r) => (web ? web.close(r) : r()));
+  await stopSteward(steward);
+  await web?.stop().catch(() => {});
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,0 +1,125 @@
+// Plumbing shared by the browser tests in tests/ui/ (not a test file itself: its name matches
+// none of node --test's patterns). It starts and stops a real `steward serve` ($STEWARD_BIN,
+// default target/debug/steward, serving ui/dist), runs small real loopback services for it
+// to watch, and launches Debian's Chromium (/usr/bin/chromium) through playwright-core from
+// ui/node_modules.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { existsSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import net from 'node:net';
+import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const require = createRequire(path.join(repo, 'ui/package.json'));
+const { chromium } = require('playwright-core');
+export const stewardBin = process.env.STEWARD_BIN || path.join(repo, 'target/debug/steward');
+export const chromiumPath = '/usr/bin/chromium';
+export const shots = path.join(repo, 'target/ui-screenshots');
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Checks that the steward binary and ui/dist are built, makes the screenshot directory and
+ * returns a fresh temporary directory named after `prefix`.
+ */
+export function prepare(prefix) {
+  assert.ok(existsSync(stewardBin), `the steward binary is missing: ${stewardBin}`);
+  assert.ok(existsSync(path.join(repo, 'ui/dist/index.html')), 'ui/dist is missing: run npm run build in ui/');
+  mkdirSync(shots, { recursive: true });
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+export function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real HTTP service that can be killed (with its open connections) and restarted. */
+export class Service {
+  constructor() { this.sockets = new Set(); }
+  async start(port = 0) {
+    this.server = http.createServer((req, res) => {
+      const ok = req.url === '/health';
+      res.writeHead(ok ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(ok ? '{"status":"ok"}' : '{}');
+    });
+    this.server.on('connection', (s) => { this.sockets.add(s); s.on('close', () => this.sockets.delete(s)); });
+    await new Promise((r) => this.server.listen(port, '127.0.0.1', r));
+    this.port = this.server.address().port;
+  }
+  async stop() {
+    for (const s of this.sockets) s.destroy();
+    await new Promise((r) => this.server.close(r));
+  }
+}
+
+// Whatever happens, no steward outlives the test run.
+const running = new Set();
+process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); });
+
+/**
+ * Spawns `steward serve --config <config>` with its data in `dataDir`, the API token `token`
+ * and the UI from ui/dist. Its stdout and stderr go to `onLog`. Returns the child process.
+ */
+export function startSteward({ config, dataDir, token, onLog }) {
+  const child = spawn(stewardBin, ['serve', '--config', config], {
+    env: {
+      ...process.env,
+      STEWARD_DATA_DIR: dataDir,
+      STEWARD_TOKEN: token,
+      STEWARD_UI_DIR: path.join(repo, 'ui/dist'),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  child.stdout.on('data', onLog);
+  child.stderr.on('data', onLog);
+  return child;
+}
+
+/** SIGTERM, up to 5 s for it to exit, then SIGKILL. Nothing to do if it is gone already. */
+export async function stopSteward(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(5000)]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+/**
+ * Polls `${base}/api/health` for up to 30 s, giving up early if `child` exits; the error
+ * carries `logs()`, the child's output so far.
+ */
+export async function waitForHealth(base, child, logs) {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) break;
+    try {
+      if ((await fetch(base + '/api/health')).ok) return;
+    } catch { /* not up yet */ }
+    await sleep(100);
+  }
+  throw new Error('steward serve did not come up:\n' + logs());
+}
+
+export async function waitForChromium() {
+  for (let i = 0; i < 120 && !existsSync(chromiumPath); i++) await sleep(1000);
+  assert.ok(existsSync(chromiumPath), `${chromiumPath} is missing (apt-get install chromium)`);
+}
+
+/** Waits for /usr/bin/chromium to exist, then launches it headless. */
+export async function launchChromium() {
+  await waitForChromium();
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
