@@ -356,6 +356,30 @@ impl FleetCache {
     }
 }
 
+/// How long a new incident's plan waits for dependents failing in the same tick (the
+/// probe timeout, within these bounds).
+const PLAN_SETTLE_MIN: Duration = Duration::from_millis(500);
+const PLAN_SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// Plans the incidents whose settle time is over, with the dependents they have now.
+fn plan_settled_incidents(api: &Api, now: DateTime<Utc>) {
+    let due: Vec<(String, crate::planner::HealthEvent)> = {
+        let mut deferred = api.inner.planning.deferred.lock();
+        let (due, wait): (Vec<_>, Vec<_>) = deferred.drain(..).partition(|(at, _, _)| *at <= now);
+        *deferred = wait;
+        due.into_iter().map(|(_, root, e)| (root, e)).collect()
+    };
+    for (root, mut event) in due {
+        let dependents = api.inner.planning.incidents.lock().dependents_of(&root);
+        if !dependents.is_empty() {
+            event
+                .payload
+                .insert("dependents".into(), dependents.clone().into());
+        }
+        crate::planning::admit(api, event, dependents);
+    }
+}
+
 /// Turns incident effects into timeline events, plans and re-probes.
 fn carry_out(
     api: &Api,
@@ -400,9 +424,6 @@ fn carry_out(
                 payload.insert("kind".into(), p.target.kind().into());
                 payload.insert("reason".into(), reason.clone().into());
                 payload.insert("incident_id".into(), incident_id.into());
-                if !dependents.is_empty() {
-                    payload.insert("dependents".into(), dependents.clone().into());
-                }
                 let event = crate::planner::HealthEvent {
                     node: p.node.clone(),
                     service: p.service.clone(),
@@ -412,7 +433,17 @@ fn carry_out(
                     timestamp: at,
                     raw_channel: "breaker".into(),
                 };
-                crate::planning::admit(api, event, dependents);
+                // Planned a moment later, so dependents failing in the same tick are
+                // part of the plan.
+                let settle = chrono::Duration::from_std(
+                    config.probe.timeout.clamp(PLAN_SETTLE_MIN, PLAN_SETTLE_MAX),
+                )
+                .unwrap_or(chrono::Duration::seconds(1));
+                api.inner
+                    .planning
+                    .deferred
+                    .lock()
+                    .push((at + settle, root.clone(), event));
             }
             Effect::Joined {
                 incident_id,
@@ -664,6 +695,7 @@ async fn record(api: Api, mut rx: mpsc::Receiver<MonitorEvent>, cancel: Cancella
                     api.inner.planning.incidents.lock().tick(fleet, now)
                 };
                 carry_out(&api, &config, effects, now, &mut batch);
+                plan_settled_incidents(&api, now);
                 flush(&api, &mut batch).await
             }
         }

@@ -54,6 +54,8 @@ pub(crate) struct Planning {
     slots: Arc<Semaphore>,
     queued: AtomicUsize,
     records: Mutex<Vec<(DateTime<Utc>, EngineEvent)>>,
+    /// New incidents waiting a moment before they are planned: (when, root, event).
+    pub deferred: Mutex<Vec<(DateTime<Utc>, String, HealthEvent)>>,
     data_dir: PathBuf,
     tracker: TaskTracker,
     cancel: CancellationToken,
@@ -80,6 +82,7 @@ impl Planning {
             slots: Arc::new(Semaphore::new(PLAN_SLOTS)),
             queued: AtomicUsize::new(0),
             records: Mutex::new(Vec::new()),
+            deferred: Mutex::new(Vec::new()),
             data_dir,
             tracker,
             cancel,
@@ -639,11 +642,14 @@ impl Api {
         serde_json::to_value(self.inner.planning.router.model_stats()).unwrap_or_default()
     }
 
-    /// Waits until no plan is running or waiting (tests, benchmarks, shutdown).
+    /// Waits until no plan is running, waiting, or deferred (tests, benchmarks).
     pub async fn planning_idle(&self) {
         loop {
             let p = &self.inner.planning;
-            if p.queued.load(Ordering::SeqCst) == 0 && p.gate.lock().in_flight() == 0 {
+            if p.queued.load(Ordering::SeqCst) == 0
+                && p.gate.lock().in_flight() == 0
+                && p.deferred.lock().is_empty()
+            {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;

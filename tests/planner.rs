@@ -80,8 +80,12 @@ async fn proposals(s: &Steward) -> Vec<Value> {
     s.get("/api/proposals").await.as_array().unwrap().clone()
 }
 
+/// The one proposal, once planning is over (the timeline event comes after the files).
 async fn one_proposal(s: &Steward) -> Value {
-    eventually("a proposal", || async { !proposals(s).await.is_empty() }).await;
+    eventually("a proposal", || async {
+        !s.events_of("proposal_created").await.is_empty()
+    })
+    .await;
     let all = proposals(s).await;
     assert_eq!(all.len(), 1, "{all:#?}");
     all[0].clone()

@@ -147,6 +147,14 @@ impl Incidents {
         v
     }
 
+    /// The dependents of the incident `root` is the cause of (empty when none is open).
+    pub fn dependents_of(&self, root: &str) -> Vec<String> {
+        self.open
+            .get(root)
+            .map(|i| i.dependents.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The root whose incident `id` belongs to (itself when it is a root).
     pub fn root_of(&self, id: &str) -> Option<&str> {
         if self.open.contains_key(id) {
