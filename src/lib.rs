@@ -27,6 +27,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod events;
+pub mod execute;
 pub mod health;
 pub mod http;
 pub mod planner;

@@ -1,0 +1,8 @@
+//! Approval and execution: the life of a proposal and the runner of its command.
+//!
+//! # Layout
+//! - [`state`]: the pure state machine of a proposal.
+//! - [`runner`]: argv templates from config, run with no shell.
+
+pub mod runner;
+pub mod state;
