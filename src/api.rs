@@ -234,6 +234,28 @@ pub fn notice_for(event: &EngineEvent) -> Option<Notice> {
             body: format!("{reason} (confidence {confidence:.2})"),
             target: Some(format!("proposal:{action_id}")),
         }),
+        EngineEvent::ProposalChanged {
+            action_id,
+            node,
+            service,
+            status,
+            detail,
+            ..
+        } if matches!(
+            status.as_str(),
+            "resolved" | "unresolved" | "failed" | "timed_out"
+        ) =>
+        {
+            Some(Notice {
+                title: match status.as_str() {
+                    "resolved" => format!("Fixed: {service} on {node}"),
+                    "unresolved" => format!("Ran, but {service} on {node} is still down"),
+                    _ => format!("The fix for {service} on {node} failed"),
+                },
+                body: detail.clone().unwrap_or_default(),
+                target: Some(format!("proposal:{action_id}")),
+            })
+        }
         _ => None,
     }
 }

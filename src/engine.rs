@@ -208,6 +208,8 @@ impl Engine {
             }),
         };
         crate::planning::restore(&api).await?;
+        crate::executing::interrupt_leftovers(&api).await?;
+        tracker.spawn(expire_proposals(api.clone(), cancel.clone()));
         tracker.spawn(crate::planning::intake(api.clone(), bus_rx, cancel.clone()));
         tracker.spawn(record(api.clone(), rx, cancel.clone()));
         tracker.spawn(retain(api.clone(), cancel.clone()));
@@ -707,6 +709,18 @@ async fn record(api: Api, mut rx: mpsc::Receiver<MonitorEvent>, cancel: Cancella
         }
     }
     flush(&api, &mut batch).await;
+}
+
+/// Expires proposals nobody decided on in time.
+async fn expire_proposals(api: Api, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => crate::executing::expire(&api).await,
+        }
+    }
 }
 
 /// Folds old samples into hourly rows and prunes the timeline, hourly.

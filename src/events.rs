@@ -117,6 +117,15 @@ pub enum EngineEvent {
         nodes: usize,
     },
     ObserverRecovered,
+    /// A proposal moved on: approved, rejected, running, succeeded, resolved, …
+    ProposalChanged {
+        action_id: String,
+        node: String,
+        service: String,
+        status: String,
+        actor: Option<String>,
+        detail: Option<String>,
+    },
     BusConnected {
         url: String,
     },
@@ -165,6 +174,7 @@ impl EngineEvent {
             EngineEvent::IncidentResolved { .. } => "incident_resolved",
             EngineEvent::ObserverDegraded { .. } => "observer_degraded",
             EngineEvent::ObserverRecovered => "observer_recovered",
+            EngineEvent::ProposalChanged { .. } => "proposal_changed",
             EngineEvent::BusConnected { .. } => "bus_connected",
             EngineEvent::BusDisconnected { .. } => "bus_disconnected",
         }
@@ -181,6 +191,10 @@ impl EngineEvent {
             EngineEvent::PlanningFailed { .. } | EngineEvent::BusDisconnected { .. } => {
                 Severity::Warning
             }
+            EngineEvent::ProposalChanged { status, .. } => match status.as_str() {
+                "failed" | "timed_out" | "unresolved" | "interrupted" => Severity::Warning,
+                _ => Severity::Info,
+            },
             EngineEvent::ProposalCreated {
                 requires_human: true,
                 ..
@@ -376,6 +390,24 @@ impl EngineEvent {
                  workstation's network is the likely cause; no remediation until it clears"
             ),
             EngineEvent::ObserverRecovered => "observer recovered: remediation resumes".to_owned(),
+            EngineEvent::ProposalChanged {
+                action_id,
+                status,
+                actor,
+                detail,
+                ..
+            } => {
+                let mut m = format!("{action_id} is {status}");
+                if let Some(a) = actor {
+                    if status == "approved" || status == "rejected" {
+                        m.push_str(&format!(" by {a}"));
+                    }
+                }
+                if let Some(d) = detail {
+                    m.push_str(&format!(": {d}"));
+                }
+                m
+            }
             EngineEvent::BusConnected { url } => format!("bus connected to {url}"),
             EngineEvent::BusDisconnected { url, error } => {
                 format!("bus lost {url}: {error}; reconnecting")

@@ -15,6 +15,9 @@
 //!   planner, policy, proposals and their files (decisions, no engine state).
 //! - [`planning`]: the planner wired into the engine: intake, planning tasks, proposals API.
 //! - [`bus`]: Redis pub/sub in (raw messages) and out (Steward's own events).
+//! - [`execute`]: the proposal state machine (pure) and the command runner (no shell).
+//! - [`executing`]: approval and execution wired in: approve/reject, runs, verification,
+//!   auto-execution, expiry, the audit.
 //! - [`engine`]: wires the parts, owns the tasks, reloads config; `Engine::start`.
 //! - [`api`]: the facade every adapter calls: queries, commands, live updates.
 //! - [`http`]: axum adapter for headless mode (routes call `api` only).
@@ -28,6 +31,7 @@ pub mod demo;
 pub mod engine;
 pub mod events;
 pub mod execute;
+pub mod executing;
 pub mod health;
 pub mod http;
 pub mod planner;

@@ -56,6 +56,8 @@ pub(crate) struct Planning {
     records: Mutex<Vec<(DateTime<Utc>, EngineEvent)>>,
     /// New incidents waiting a moment before they are planned: (when, root, event).
     pub deferred: Mutex<Vec<(DateTime<Utc>, String, HealthEvent)>>,
+    /// Automatic runs per service in the last hour (the auto-execution budget).
+    pub(crate) auto_runs: Mutex<crate::executing::AutoRuns>,
     data_dir: PathBuf,
     tracker: TaskTracker,
     cancel: CancellationToken,
@@ -83,6 +85,7 @@ impl Planning {
             queued: AtomicUsize::new(0),
             records: Mutex::new(Vec::new()),
             deferred: Mutex::new(Vec::new()),
+            auto_runs: Mutex::new(Default::default()),
             data_dir,
             tracker,
             cancel,
@@ -93,6 +96,15 @@ impl Planning {
 impl Planning {
     pub fn tracker(&self) -> &TaskTracker {
         &self.tracker
+    }
+
+    /// Cancelled when the engine stops (running commands are killed then).
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
     }
 }
 
@@ -380,6 +392,11 @@ async fn plan_one(api: &Api, event: HealthEvent, dependents: Vec<String>) {
         overrides: d.overrides.clone(),
         dependents,
         latency_ms: result.latency_ms,
+        decided_by: None,
+        decided_at: None,
+        status_detail: None,
+        run: None,
+        updated_at: None,
     };
     match api.inner.store.insert_proposal(&proposal).await {
         Ok(id) => proposal.action_id = id,
@@ -415,11 +432,12 @@ async fn plan_one(api: &Api, event: HealthEvent, dependents: Vec<String>) {
         proposal.to_action_file(),
     );
     let _ = api.inner.updates.send(Update::Proposal {
-        proposal: Box::new(proposal),
+        proposal: Box::new(proposal.clone()),
     });
     if let Err(err) = crate::engine::publish_event(api, e).await {
         tracing::warn!(error = %err, "cannot record a proposal event");
     }
+    crate::executing::maybe_auto_run(api, &proposal).await;
 }
 
 async fn record_cooldown(api: &Api, key: &str, now: DateTime<Utc>) {

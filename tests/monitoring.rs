@@ -42,8 +42,13 @@ async fn a_provider_that_dies_trips_on_the_second_failure_and_recovers() {
     assert!(web_view["last_latency_ms"].as_f64().unwrap() >= 0.0);
 
     web.stop();
-    eventually("web's breaker opens", || async {
+    // The breaker's state is live at once; its event is written by the next flush.
+    eventually("web's breaker opens and the trip is recorded", || async {
         s.provider("web").await["state"] == "open"
+            && !s
+                .events_of_provider("breaker_opened", "web")
+                .await
+                .is_empty()
     })
     .await;
     let opened = s.events_of_provider("breaker_opened", "web").await;
@@ -87,8 +92,12 @@ async fn a_provider_that_dies_trips_on_the_second_failure_and_recovers() {
     assert_eq!(health["services"]["mqtt"]["status"], "ok");
 
     web.restart().await;
-    eventually("web recovers", || async {
+    eventually("web recovers and the recovery is recorded", || async {
         s.provider("web").await["state"] == "closed"
+            && !s
+                .events_of_provider("breaker_closed", "web")
+                .await
+                .is_empty()
     })
     .await;
     let closed = s.events_of_provider("breaker_closed", "web").await;

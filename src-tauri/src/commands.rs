@@ -3,7 +3,8 @@
 //! Owns: the command names the UI calls (`get_status`, `list_providers`, `get_provider`,
 //! `probe_provider`, `list_events`, `pause_monitor`, `resume_monitor`,
 //! `snooze_notifications`, plus `get_health`, `reload_config`, `list_proposals`,
-//! `get_proposal`, `get_intake` and `submit_event`) and the IPC error shape.
+//! `get_proposal`, `get_intake`, `submit_event`, `approve_proposal`, `reject_proposal`,
+//! `list_executions`) and the IPC error shape.
 //! Each answers the same JSON as the matching HTTP route; errors are `{code, message}`
 //! with the engine's stable codes.
 //! Does not own: any logic. A command that needs more than one `Api` call belongs in
@@ -54,6 +55,9 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         get_proposal,
         get_intake,
         submit_event,
+        approve_proposal,
+        reject_proposal,
+        list_executions,
     ]
 }
 
@@ -137,4 +141,34 @@ async fn submit_event(
     event: serde_json::Value,
 ) -> Reply<steward::planning::Accepted> {
     Ok(api.submit_event(event.to_string().as_bytes())?)
+}
+
+/// Who decided, in the audit: a click in this window.
+const WINDOW_ACTOR: &str = "local";
+
+#[tauri::command]
+async fn approve_proposal(api: State<'_, Api>, action_id: String) -> Reply<serde_json::Value> {
+    Ok(api.approve(&action_id, WINDOW_ACTOR).await?)
+}
+
+#[tauri::command]
+async fn reject_proposal(
+    api: State<'_, Api>,
+    action_id: String,
+    reason: Option<String>,
+) -> Reply<serde_json::Value> {
+    Ok(api
+        .reject(&action_id, WINDOW_ACTOR, reason.as_deref())
+        .await?)
+}
+
+#[tauri::command]
+async fn list_executions(
+    api: State<'_, Api>,
+    action_id: Option<String>,
+    limit: Option<u32>,
+) -> Reply<Vec<steward::store::Execution>> {
+    Ok(api
+        .executions(action_id.as_deref(), limit.unwrap_or(DEFAULT_EVENTS))
+        .await?)
 }

@@ -76,6 +76,9 @@ pub(super) fn router(
         )
         .route("/api/proposals", get(proposals))
         .route("/api/proposals/{action_id}", get(proposal))
+        .route("/api/proposals/{action_id}/approve", post(approve))
+        .route("/api/proposals/{action_id}/reject", post(reject))
+        .route("/api/executions", get(executions))
         .route("/api/intake", get(intake))
         .route("/api/monitor/pause", post(pause))
         .route("/api/monitor/resume", post(resume))
@@ -192,6 +195,73 @@ async fn proposals(
 async fn proposal(State(s): State<AppState>, Path(action_id): Path<String>) -> Response {
     match s.api.proposal(&action_id).await {
         Ok(p) => Json(p).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Who decided, in the audit: the API has one token, so "api".
+const API_ACTOR: &str = "api";
+
+async fn approve(State(s): State<AppState>, Path(action_id): Path<String>) -> Response {
+    match s.api.approve(&action_id, API_ACTOR).await {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RejectBody {
+    reason: Option<String>,
+}
+
+async fn reject(
+    State(s): State<AppState>,
+    Path(action_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let body: RejectBody = if body.iter().all(u8::is_ascii_whitespace) {
+        RejectBody::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => {
+                return ApiError::BadRequest(format!("body must be {{\"reason\": \"...\"}}: {e}"))
+                    .into_response()
+            }
+        }
+    };
+    match s
+        .api
+        .reject(&action_id, API_ACTOR, body.reason.as_deref())
+        .await
+    {
+        Ok(p) => Json(p).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecutionsQuery {
+    action_id: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn executions(
+    State(s): State<AppState>,
+    q: Result<Query<ExecutionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
+    };
+    match s
+        .api
+        .executions(q.action_id.as_deref(), q.limit.unwrap_or(200))
+        .await
+    {
+        Ok(rows) => Json(rows).into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -41,12 +41,31 @@ pub struct Proposal {
     pub dependents: Vec<String>,
     #[serde(default)]
     pub latency_ms: u64,
+    /// Who approved or rejected it (`local`, `api`, `auto`, `tray`, `cli`) and when.
+    #[serde(default)]
+    pub decided_by: Option<String>,
+    #[serde(default)]
+    pub decided_at: Option<DateTime<Utc>>,
+    /// Why it ended as it did (reject reason, refusal, stale, run result, verification).
+    #[serde(default)]
+    pub status_detail: Option<String>,
+    /// The command's outcome, once it ran.
+    #[serde(default)]
+    pub run: Option<Value>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 impl Proposal {
-    /// `plan-<node>-<service>-<epoch>`.
+    /// `plan-<node>-<service>-<epoch>`, safe in a URL path and a file name (anything
+    /// outside `[A-Za-z0-9._-]` in a name becomes `_`).
     pub fn make_id(node: &str, service: &str, at: DateTime<Utc>) -> String {
-        format!("plan-{node}-{service}-{}", at.timestamp())
+        format!(
+            "plan-{}-{}-{}",
+            sanitize(node),
+            sanitize(service),
+            at.timestamp()
+        )
     }
 
     pub fn summary(&self) -> String {
@@ -90,6 +109,11 @@ impl Proposal {
             "description": description,
             "overrides": self.overrides,
             "dependents": self.dependents,
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at.map(|t| t.to_rfc3339()),
+            "status_detail": self.status_detail,
+            "run": self.run,
+            "updated_at": self.updated_at.map(|t| t.to_rfc3339()),
         })
     }
 }
@@ -206,6 +230,11 @@ mod tests {
             overrides: Vec::new(),
             dependents: Vec::new(),
             latency_ms: 120,
+            decided_by: None,
+            decided_at: None,
+            status_detail: None,
+            run: None,
+            updated_at: None,
         }
     }
 
@@ -260,6 +289,11 @@ mod tests {
         assert_eq!(
             Proposal::make_id("piha", "mosquitto", at),
             "plan-piha-mosquitto-1000"
+        );
+        assert_eq!(
+            Proposal::make_id("../etc", "x; rm -rf /", at),
+            "plan-_etc-x__rm_-rf__-1000",
+            "safe in a URL path and a file name"
         );
     }
 

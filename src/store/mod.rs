@@ -7,10 +7,12 @@
 //! Does not own: what to store or when (the engine decides).
 
 mod events;
+mod executions;
 mod probes;
 mod proposals;
 mod settings;
 
+pub use executions::Execution;
 pub use probes::{Batch, HourlyRow, Sample};
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -1,0 +1,489 @@
+//! Approval and execution wired into the engine: decisions in, audited runs out.
+//!
+//! Owns: `Api::approve` / `Api::reject` (each one compare-and-set transition in SQLite,
+//! so two concurrent approvals run a command once), the click-time re-check (a target
+//! that answers again makes the proposal `stale`), the run (argv from config through
+//! `execute::runner`, no shell), the verification re-probes, the auto-execution policy
+//! with its budget per service, expiry, and marking work found approved or running at
+//! start as `interrupted` (never re-run by itself). Every step writes an audit row.
+//! Does not own: which status may follow which (`execute::state`) or how a command runs
+//! (`execute::runner`).
+
+use crate::api::{Api, ApiError, Update};
+use crate::events::EngineEvent;
+use crate::execute::runner::{self, Known, RunOptions};
+use crate::execute::state::{next, RunEnd, Status, Step};
+use crate::planner::proposal::{emit_event, FsEvent, Proposal};
+use crate::store::Execution;
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+/// Default time a proposal waits for a decision.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+/// Default command timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Automatic runs per service and hour before its proposals wait for a person.
+pub const AUTO_BUDGET: usize = 3;
+/// The second verification probe comes this long after the first failed one.
+pub const VERIFY_SETTLE: Duration = Duration::from_secs(5);
+
+/// Automatic runs per `svc_key`, for the budget.
+#[derive(Debug, Default)]
+pub(crate) struct AutoRuns(HashMap<String, VecDeque<DateTime<Utc>>>);
+
+impl AutoRuns {
+    /// Takes one run from the budget of `key`, if any is left.
+    pub fn take(&mut self, key: &str, now: DateTime<Utc>) -> bool {
+        let runs = self.0.entry(key.to_owned()).or_default();
+        while runs
+            .front()
+            .is_some_and(|t| now - *t > chrono::Duration::hours(1))
+        {
+            runs.pop_front();
+        }
+        if runs.len() >= AUTO_BUDGET {
+            return false;
+        }
+        runs.push_back(now);
+        true
+    }
+}
+
+fn executor_settings(api: &Api) -> (Option<crate::config::ExecutorConfig>, Duration, Duration) {
+    let config = api.config();
+    let ex = config.executor.clone();
+    let parse = |v: Option<&String>, d| {
+        v.and_then(|s| humantime::parse_duration(s).ok())
+            .unwrap_or(d)
+    };
+    let timeout = parse(
+        ex.as_ref().and_then(|e| e.timeout.as_ref()),
+        DEFAULT_TIMEOUT,
+    );
+    let ttl = parse(
+        ex.as_ref().and_then(|e| e.proposal_ttl.as_ref()),
+        DEFAULT_TTL,
+    );
+    (ex, timeout, ttl)
+}
+
+fn audit(actor: &str, step: &str, detail: Option<String>) -> Execution {
+    Execution {
+        actor: actor.to_owned(),
+        step: step.to_owned(),
+        detail,
+        ..Execution::default()
+    }
+}
+
+/// Applies one step to a stored proposal and tells the world. `Conflict` when another
+/// step got there first or the step is not allowed from the stored status.
+async fn apply(
+    api: &Api,
+    p: &Proposal,
+    step: Step,
+    patch: impl FnOnce(&mut Proposal),
+    row: Execution,
+) -> Result<Proposal, ApiError> {
+    let from = Status::parse(&p.status)
+        .ok_or_else(|| ApiError::Conflict(format!("unknown status {:?}", p.status)))?;
+    let to = next(from, step).map_err(|e| ApiError::Conflict(e.to_string()))?;
+    let now = api.now();
+    let moved = api
+        .inner
+        .store
+        .transition(&p.action_id, from.as_str(), to.as_str(), now, patch, row)
+        .await?
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "proposal {} is no longer {}",
+                p.action_id,
+                from.as_str()
+            ))
+        })?;
+    if from == Status::Pending {
+        api.inner
+            .planning
+            .pending
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    let _ = api.inner.updates.send(Update::Proposal {
+        proposal: Box::new(moved.clone()),
+    });
+    let event = EngineEvent::ProposalChanged {
+        action_id: moved.action_id.clone(),
+        node: moved.node.clone(),
+        service: moved.service.clone(),
+        status: moved.status.clone(),
+        actor: moved.decided_by.clone(),
+        detail: moved.status_detail.clone(),
+    };
+    if let Err(e) = crate::engine::publish_event(api, event).await {
+        tracing::warn!(error = %e, "cannot record a proposal change");
+    }
+    Ok(moved)
+}
+
+async fn load(api: &Api, action_id: &str) -> Result<Proposal, ApiError> {
+    api.inner
+        .store
+        .proposal(action_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no proposal {action_id:?}")))
+}
+
+/// The providers a proposal is about (same node and service).
+fn targets(api: &Api, p: &Proposal) -> Vec<String> {
+    api.config()
+        .providers
+        .iter()
+        .filter(|c| c.enabled && c.node == p.node && c.service == p.service)
+        .map(|c| c.id.clone())
+        .collect()
+}
+
+/// Probes the targets now: `Some(true)` when every one answers, `None` without targets.
+async fn targets_healthy(api: &Api, ids: &[String]) -> Option<bool> {
+    if ids.is_empty() {
+        return None;
+    }
+    let mut all = true;
+    for id in ids {
+        match api.probe(id).await {
+            Ok(v) => all &= v.last_outcome == Some(crate::health::monitor::Outcome::Up),
+            Err(_) => all = false,
+        }
+    }
+    Some(all)
+}
+
+impl Api {
+    /// Approves a pending proposal: re-checks the target, then runs its command in the
+    /// background. Answers the proposal after the approval (or `stale`).
+    pub async fn approve(
+        &self,
+        action_id: &str,
+        actor: &str,
+    ) -> Result<serde_json::Value, ApiError> {
+        let p = load(self, action_id).await?;
+        let now = self.now();
+        let approved = apply(
+            self,
+            &p,
+            Step::Approve,
+            |p| {
+                p.decided_by = Some(actor.to_owned());
+                p.decided_at = Some(now);
+            },
+            audit(actor, "approve", None),
+        )
+        .await?;
+        // Re-check at click time: a target that answers again needs nothing.
+        let ids = targets(self, &approved);
+        if targets_healthy(self, &ids).await == Some(true) {
+            let detail = format!(
+                "{} on {} answered again when approved: nothing ran",
+                approved.service, approved.node
+            );
+            let stale = apply(
+                self,
+                &approved,
+                Step::Stale,
+                |p| p.status_detail = Some(detail.clone()),
+                audit(actor, "stale", Some(detail.clone())),
+            )
+            .await?;
+            return Ok(stale.to_action_file());
+        }
+        let api = self.clone();
+        let runner_actor = actor.to_owned();
+        let run_p = approved.clone();
+        self.inner
+            .planning
+            .tracker()
+            .spawn(async move { run_and_verify(&api, run_p, &runner_actor).await });
+        Ok(approved.to_action_file())
+    }
+
+    /// Rejects a pending proposal, with an optional reason.
+    pub async fn reject(
+        &self,
+        action_id: &str,
+        actor: &str,
+        reason: Option<&str>,
+    ) -> Result<serde_json::Value, ApiError> {
+        let p = load(self, action_id).await?;
+        let now = self.now();
+        let reason = reason
+            .map(|r| r.trim().chars().take(500).collect::<String>())
+            .filter(|r| !r.is_empty());
+        let rejected = apply(
+            self,
+            &p,
+            Step::Reject,
+            |p| {
+                p.decided_by = Some(actor.to_owned());
+                p.decided_at = Some(now);
+                p.status_detail = reason.clone().map(|r| format!("rejected: {r}"));
+            },
+            audit(actor, "reject", reason.clone()),
+        )
+        .await?;
+        Ok(rejected.to_action_file())
+    }
+
+    /// Audit rows, newest first.
+    pub async fn executions(
+        &self,
+        action_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Execution>, ApiError> {
+        Ok(self
+            .inner
+            .store
+            .executions(action_id, limit.clamp(1, 5000))
+            .await?)
+    }
+}
+
+/// Runs an approved proposal's command, records the outcome, verifies the target.
+async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
+    let (ex, timeout, _) = executor_settings(api);
+    let config = api.config();
+    let templates = ex.map(|e| e.commands).unwrap_or_default();
+    let argv = if runner::needs_command(&p.kind) {
+        match runner::build_argv(
+            &p.kind,
+            &p.node,
+            &p.service,
+            &templates,
+            &Known::from_config(&config),
+        ) {
+            Ok(argv) => Some(argv),
+            Err(refusal) => {
+                let detail = format!("refused: {refusal}");
+                tracing::warn!(action_id = %p.action_id, "{detail}");
+                if let Ok(running) =
+                    apply(api, &p, Step::Start, |_| {}, audit(actor, "start", None)).await
+                {
+                    let _ = apply(
+                        api,
+                        &running,
+                        Step::Finish(RunEnd::Failed),
+                        |q| q.status_detail = Some(detail.clone()),
+                        Execution {
+                            detail: Some(format!("{}: {detail}", refusal.code())),
+                            ..audit(actor, "refused", None)
+                        },
+                    )
+                    .await;
+                }
+                return;
+            }
+        }
+    } else {
+        None
+    };
+    let Ok(running) = apply(api, &p, Step::Start, |_| {}, audit(actor, "start", None)).await else {
+        return;
+    };
+    let (end, detail, row) = match &argv {
+        None => {
+            // notify / ignore: the notification is the action.
+            (
+                RunEnd::Ok,
+                format!("{}: nothing to run", p.kind),
+                audit(actor, "run", None),
+            )
+        }
+        Some(argv) => {
+            let opts = RunOptions {
+                timeout,
+                ..RunOptions::default()
+            };
+            match runner::run(argv, &opts, &api.inner.planning.cancel_token()).await {
+                Ok(out) => {
+                    let end = if out.timed_out {
+                        RunEnd::TimedOut
+                    } else if out.success() {
+                        RunEnd::Ok
+                    } else {
+                        RunEnd::Failed
+                    };
+                    let detail = match end {
+                        RunEnd::Ok => format!("{} exited 0 in {} ms", argv[0], out.duration_ms),
+                        RunEnd::TimedOut => {
+                            format!("{} killed after {} s", argv[0], timeout.as_secs())
+                        }
+                        RunEnd::Failed => format!(
+                            "{} failed (exit {:?}, signal {:?})",
+                            argv[0], out.exit_code, out.signal
+                        ),
+                    };
+                    let row = Execution {
+                        argv: Some(argv.clone()),
+                        exit_code: out.exit_code.map(i64::from),
+                        signal: out.signal.map(i64::from),
+                        timed_out: Some(out.timed_out),
+                        duration_ms: Some(out.duration_ms as i64),
+                        stdout_tail: Some(out.stdout_tail.clone()),
+                        stderr_tail: Some(out.stderr_tail.clone()),
+                        ..audit(actor, "run", Some(detail.clone()))
+                    };
+                    (end, detail, row)
+                }
+                Err(e) => {
+                    let detail = format!("{}: {e}", e.code());
+                    let row = Execution {
+                        argv: Some(argv.clone()),
+                        ..audit(actor, "run", Some(detail.clone()))
+                    };
+                    (RunEnd::Failed, detail, row)
+                }
+            }
+        }
+    };
+    let run_json = serde_json::json!({"argv": argv, "end": format!("{end:?}").to_lowercase(),
+                                      "exit_code": row.exit_code, "duration_ms": row.duration_ms,
+                                      "stdout_tail": row.stdout_tail, "stderr_tail": row.stderr_tail});
+    let Ok(finished) = apply(
+        api,
+        &running,
+        Step::Finish(end),
+        |q| {
+            q.status_detail = Some(detail.clone());
+            q.run = Some(run_json);
+        },
+        row,
+    )
+    .await
+    else {
+        return;
+    };
+    let outcome = if end == RunEnd::Ok && argv.is_some() {
+        verify(api, finished, actor).await
+    } else {
+        finished
+    };
+    finish_event(api, &outcome);
+}
+
+/// Re-probes the target at once and, if it is not back yet, once more after a while.
+async fn verify(api: &Api, p: Proposal, actor: &str) -> Proposal {
+    let ids = targets(api, &p);
+    let mut healthy = targets_healthy(api, &ids).await;
+    if healthy == Some(false) {
+        tokio::time::sleep(VERIFY_SETTLE).await;
+        healthy = targets_healthy(api, &ids).await;
+    }
+    let Some(healthy) = healthy else {
+        return p; // Nothing to probe: the run's own result is all we know.
+    };
+    let detail = if healthy {
+        format!("{} on {} answers again", p.service, p.node)
+    } else {
+        format!("{} on {} still does not answer", p.service, p.node)
+    };
+    apply(
+        api,
+        &p,
+        Step::Verify { healthy },
+        |q| q.status_detail = Some(detail.clone()),
+        audit(actor, "verify", Some(detail.clone())),
+    )
+    .await
+    .unwrap_or(p)
+}
+
+/// `remediation_finished`: the timeline has it already; the events dir and the bus too.
+fn finish_event(api: &Api, p: &Proposal) {
+    crate::planning::publish_to_bus(
+        api,
+        "remediation_finished",
+        &p.node,
+        &p.service,
+        "info",
+        serde_json::json!({"action_id": p.action_id, "status": p.status, "detail": p.status_detail}),
+    );
+    let planner = api.config().planner.clone().unwrap_or_default();
+    let events = planner
+        .events_dir
+        .unwrap_or_else(|| api.inner.planning.data_dir().join("events"));
+    let e = FsEvent {
+        event_type: "remediation_finished",
+        severity: if p.status == "resolved" || p.status == "succeeded" {
+            "info"
+        } else {
+            "warning"
+        },
+        service: &p.service,
+        correlation_id: &p.action_id,
+        payload: serde_json::json!({"status": p.status, "detail": p.status_detail, "run": p.run}),
+    };
+    if let Err(err) = emit_event(&events, &e, api.now()) {
+        tracing::warn!(error = %err, "cannot write the remediation_finished event");
+    }
+}
+
+/// After a new proposal: runs it at once when policy allows (not `requires_human`, risk in
+/// `auto_execute`, an `[executor]` configured, budget left for its service).
+pub(crate) async fn maybe_auto_run(api: &Api, p: &Proposal) {
+    let (ex, _, _) = executor_settings(api);
+    let Some(ex) = ex else { return };
+    let allowed = if ex.auto_execute.is_empty() {
+        vec!["none".to_owned(), "low".to_owned()]
+    } else {
+        ex.auto_execute.clone()
+    };
+    if p.requires_human || !allowed.contains(&p.risk_level) {
+        return;
+    }
+    let key = format!("{}/{}", p.node, p.service);
+    if !api.inner.planning.auto_runs.lock().take(&key, api.now()) {
+        tracing::info!(svc_key = %key, "automatic run budget used up: the proposal waits");
+        return;
+    }
+    if let Err(e) = api.approve(&p.action_id, "auto").await {
+        tracing::warn!(error = %e, action_id = %p.action_id, "automatic run refused");
+    }
+}
+
+/// At start: anything approved or running was cut off; it is never re-run by itself.
+pub(crate) async fn interrupt_leftovers(api: &Api) -> Result<(), crate::store::StoreError> {
+    for status in ["approved", "running"] {
+        for p in api.inner.store.proposals_with_status(status).await? {
+            let detail = "Steward stopped while this was in progress; not run again".to_owned();
+            let _ = apply(
+                api,
+                &p,
+                Step::Interrupt,
+                |q| q.status_detail = Some(detail.clone()),
+                audit("steward", "interrupt", Some(detail.clone())),
+            )
+            .await;
+        }
+    }
+    Ok(())
+}
+
+/// Expires pending proposals older than the TTL (called periodically).
+pub(crate) async fn expire(api: &Api) {
+    let (_, _, ttl) = executor_settings(api);
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15));
+    let now = api.now();
+    let Ok(pending) = api.inner.store.proposals_with_status("pending").await else {
+        return;
+    };
+    for p in pending.into_iter().filter(|p| p.created_at + ttl <= now) {
+        let detail = format!("nobody decided within {} min", ttl.num_minutes());
+        let _ = apply(
+            api,
+            &p,
+            Step::Expire,
+            |q| q.status_detail = Some(detail.clone()),
+            audit("steward", "expire", Some(detail.clone())),
+        )
+        .await;
+    }
+}

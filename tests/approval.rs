@@ -1,0 +1,449 @@
+//! Click to approve, end to end: a real service run by a real restart script, a breaker
+//! trip, a proposal from a scripted model, approval over HTTP, the real command, the
+//! re-probe, and the audit. Also: one run for many concurrent approvals, rejection,
+//! click-time staleness, expiry, and names that must never reach a command.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A script that (re)starts a real HTTP service (python's http.server) on `port`, detached
+/// from the runner's process group, and counts its runs in `runs`.
+fn restart_script(dir: &Path, port: u16) -> PathBuf {
+    let path = dir.join("restart-svc");
+    let pidfile = dir.join("svc.pid");
+    let runs = dir.join("runs");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\n\
+             echo \"restarting $1\"\n\
+             echo run >> '{runs}'\n\
+             [ -f '{pid}' ] && kill $(cat '{pid}') 2>/dev/null\n\
+             setsid python3 -m http.server {port} --bind 127.0.0.1 --directory '{dir}' >/dev/null 2>&1 < /dev/null &\n\
+             echo $! > '{pid}'\n\
+             for i in $(seq 1 100); do python3 -c 'import socket,sys; socket.create_connection((\"127.0.0.1\", {port}), 0.2)' 2>/dev/null && exit 0; sleep 0.05; done\n\
+             echo 'did not come up' >&2; exit 1\n",
+            runs = runs.display(),
+            pid = pidfile.display(),
+            dir = dir.display(),
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+fn runs(dir: &Path) -> usize {
+    std::fs::read_to_string(dir.join("runs"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+fn kill_service(dir: &Path) {
+    if let Ok(pid) = std::fs::read_to_string(dir.join("svc.pid")) {
+        let pid: i32 = pid.trim().parse().unwrap();
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+struct KillOnDrop(PathBuf);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        kill_service(&self.0);
+    }
+}
+
+/// A model that always proposes a restart that needs approval.
+async fn model() -> Service {
+    let answer = json!({"action": "restart", "reason": "the web service stopped",
+                        "confidence": 0.95, "requires_human": true})
+    .to_string();
+    Service::start(Mode::Answer(Arc::new(move |head: &str| {
+        if head.starts_with("POST /v1/chat/completions") {
+            Reply::json(200, &json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": answer}}]}).to_string())
+        } else {
+            Reply::json(404, "{}")
+        }
+    })))
+    .await
+}
+
+fn config(dir: &Path, port: u16, script: &Path, model_url: &str, extra: &str) -> String {
+    format!(
+        "[probe]\ninterval = \"300ms\"\ntimeout = \"300ms\"\nfailure_threshold = 2\nbackoff = \"30s\"\n\n\
+         [[providers]]\nid = \"web\"\nkind = \"http\"\nurl = \"http://127.0.0.1:{port}/\"\nnode = \"lab\"\nservice = \"websvc\"\n\n\
+         [planner]\nchain = [\"local\"]\nactions_dir = \"{d}/actions\"\nevents_dir = \"{d}/events\"\n\n\
+         [[models]]\nid = \"local\"\napi = \"openai\"\nurl = \"{model_url}\"\nmodel = \"m\"\n\n\
+         [executor]\ntimeout = \"20s\"\n{extra}\n[executor.commands]\ncontainer_restart = [\"{script}\", \"{{service}}\"]\n",
+        d = dir.display(),
+        script = script.display(),
+    )
+}
+
+async fn pending(s: &Steward) -> Vec<Value> {
+    s.get("/api/proposals?status=pending")
+        .await
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn proposal(s: &Steward, id: &str) -> Value {
+    s.get(&format!("/api/proposals/{id}")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tripped_service_is_restarted_after_one_click_verified_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = KillOnDrop(dir.path().to_owned());
+    let port = dead_port().await;
+    let script = restart_script(dir.path(), port);
+    assert!(std::process::Command::new(&script)
+        .arg("websvc")
+        .status()
+        .unwrap()
+        .success());
+    let llm = model().await;
+    let cfg = write_config(
+        dir.path(),
+        &config(dir.path(), port, &script, &llm.url("/v1"), ""),
+    );
+    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    eventually("web up", || async {
+        s.provider("web").await["last_outcome"] == "up"
+    })
+    .await;
+
+    kill_service(dir.path());
+    eventually("a pending proposal for the trip", || async {
+        !pending(&s).await.is_empty()
+    })
+    .await;
+    let p = pending(&s).await[0].clone();
+    let id = p["action_id"].as_str().unwrap().to_owned();
+    assert_eq!(p["requires_human"], true);
+    assert_eq!(runs(dir.path()), 1, "nothing ran before the click");
+
+    let r = s
+        .post(&format!("/api/proposals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let after: Value = r.json().await.unwrap();
+    assert_eq!(after["status"], "approved");
+    assert_eq!(after["decided_by"], "api");
+
+    eventually("resolved", || async {
+        proposal(&s, &id).await["status"] == "resolved"
+    })
+    .await;
+    assert_eq!(runs(dir.path()), 2, "the restart ran once");
+    assert_eq!(s.provider("web").await["last_outcome"], "up");
+    let done = proposal(&s, &id).await;
+    assert!(
+        done["status_detail"]
+            .as_str()
+            .unwrap()
+            .contains("answers again"),
+        "{done}"
+    );
+    assert_eq!(done["run"]["exit_code"], 0);
+
+    let audit = s.get(&format!("/api/executions?action_id={id}")).await;
+    let steps: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|r| r["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["approve", "start", "run", "verify"], "{audit:#}");
+    let run = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["step"] == "run")
+        .unwrap();
+    assert_eq!(run["argv"], json!([script.display().to_string(), "websvc"]));
+    assert_eq!(run["exit_code"], 0);
+    assert!(run["stdout_tail"]
+        .as_str()
+        .unwrap()
+        .contains("restarting websvc"));
+    assert_eq!(run["actor"], "api");
+    assert!(run["duration_ms"].as_i64().unwrap() >= 0);
+
+    // A second click is a conflict; the finish is in the events dir.
+    let again = s
+        .post(&format!("/api/proposals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(again.status(), 409);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["code"], "conflict");
+    let finished = std::fs::read_dir(dir.path().join("events"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .flat_map(|n| std::fs::read_dir(n.path()).unwrap().flatten())
+        .filter(|f| {
+            f.file_name()
+                .to_string_lossy()
+                .contains("remediation_finished")
+        })
+        .count();
+    assert_eq!(finished, 1);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_approvals_run_the_command_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = KillOnDrop(dir.path().to_owned());
+    let port = dead_port().await;
+    let script = restart_script(dir.path(), port);
+    let llm = model().await;
+    let cfg = write_config(
+        dir.path(),
+        &config(dir.path(), port, &script, &llm.url("/v1"), ""),
+    );
+    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    // The service was never started: the breaker trips and a proposal waits.
+    eventually("a pending proposal", || async {
+        !pending(&s).await.is_empty()
+    })
+    .await;
+    let id = pending(&s).await[0]["action_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/api/proposals/{id}/approve");
+    let clicks = (0..20).map(|_| s.post(&path, json!({})));
+    let codes: Vec<u16> = futures::future::join_all(clicks)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(codes.iter().filter(|c| **c == 200).count(), 1, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 409).count(), 19, "{codes:?}");
+    eventually("resolved", || async {
+        proposal(&s, &id).await["status"] == "resolved"
+    })
+    .await;
+    assert_eq!(runs(dir.path()), 1);
+    let audit = s.get(&format!("/api/executions?action_id={id}")).await;
+    assert_eq!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["step"] == "run")
+            .count(),
+        1
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_records_who_and_why_and_nothing_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dead_port().await;
+    let script = restart_script(dir.path(), port);
+    let llm = model().await;
+    let cfg = write_config(
+        dir.path(),
+        &config(dir.path(), port, &script, &llm.url("/v1"), ""),
+    );
+    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    eventually("a pending proposal", || async {
+        !pending(&s).await.is_empty()
+    })
+    .await;
+    let id = pending(&s).await[0]["action_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = s
+        .post(
+            &format!("/api/proposals/{id}/reject"),
+            json!({"reason": "maintenance window"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "rejected");
+    assert_eq!(v["decided_by"], "api");
+    assert!(v["status_detail"]
+        .as_str()
+        .unwrap()
+        .contains("maintenance window"));
+    assert_eq!(
+        s.post(&format!("/api/proposals/{id}/approve"), json!({}))
+            .await
+            .status(),
+        409
+    );
+    assert_eq!(
+        s.post("/api/proposals/nope/approve", json!({}))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(runs(dir.path()), 0);
+    assert_eq!(s.get("/api/status").await["pending_proposals"], 0);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_recovered_before_the_click_makes_the_proposal_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let _guard = KillOnDrop(dir.path().to_owned());
+    let port = dead_port().await;
+    let script = restart_script(dir.path(), port);
+    let llm = model().await;
+    let cfg = write_config(
+        dir.path(),
+        &config(dir.path(), port, &script, &llm.url("/v1"), ""),
+    );
+    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    eventually("a pending proposal", || async {
+        !pending(&s).await.is_empty()
+    })
+    .await;
+    let id = pending(&s).await[0]["action_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // It comes back by itself (someone else restarted it).
+    assert!(std::process::Command::new(&script)
+        .arg("x")
+        .status()
+        .unwrap()
+        .success());
+    let v: Value = s
+        .post(&format!("/api/proposals/{id}/approve"), json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"], "stale", "{v}");
+    assert!(v["status_detail"].as_str().unwrap().contains("nothing ran"));
+    assert_eq!(runs(dir.path()), 1, "only our own start");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_from_events_never_reach_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dead_port().await;
+    let script = restart_script(dir.path(), port);
+    let llm = model().await;
+    let cfg = write_config(
+        dir.path(),
+        &config(dir.path(), port, &script, &llm.url("/v1"), ""),
+    );
+    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    for (node, service) in [
+        ("lab", "websvc; rm -rf /"),
+        ("lab", "$(reboot)"),
+        ("../etc", "websvc"),
+        ("lab", "web svc"),
+        ("otherhost", "websvc"),
+        ("lab", "unknownsvc"),
+    ] {
+        let r = s
+            .post(
+                "/api/events",
+                json!({"type": "service_unhealthy", "node": node, "service": service}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    eventually("six pending proposals", || async {
+        pending(&s)
+            .await
+            .iter()
+            .filter(|p| p["node"] != "lab" || p["service"] != "websvc")
+            .count()
+            == 6
+    })
+    .await;
+    for p in pending(&s)
+        .await
+        .iter()
+        .filter(|p| p["node"] != "lab" || p["service"] != "websvc")
+    {
+        let id = p["action_id"].as_str().unwrap();
+        let r = s
+            .post(&format!("/api/proposals/{id}/approve"), json!({}))
+            .await;
+        assert_eq!(r.status(), 200);
+        eventually("refused and failed", || async {
+            proposal(&s, id).await["status"] == "failed"
+        })
+        .await;
+        let detail = proposal(&s, id).await["status_detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(detail.starts_with("refused:"), "{detail}");
+        let audit = s.get(&format!("/api/executions?action_id={id}")).await;
+        let refused = audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["step"] == "refused")
+            .unwrap();
+        assert!(refused["argv"].is_null(), "nothing ran: {refused}");
+    }
+    assert_eq!(runs(dir.path()), 0, "the restart script never ran");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_nobody_decides_on_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dead_port().await;
+    let script = restart_script(dir.path(), port);
+    let llm = model().await;
+    let cfg = write_config(
+        dir.path(),
+        &config(
+            dir.path(),
+            port,
+            &script,
+            &llm.url("/v1"),
+            "proposal_ttl = \"1s\"",
+        ),
+    );
+    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    let r = s
+        .post(
+            "/api/events",
+            json!({"type": "service_unhealthy", "node": "lab", "service": "websvc"}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    eventually("expired", || async {
+        s.get("/api/proposals?status=expired")
+            .await
+            .as_array()
+            .unwrap()
+            .len()
+            == 1
+    })
+    .await;
+    let audit = s.get("/api/executions").await;
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["step"] == "expire" && r["actor"] == "steward"));
+    s.stop().await;
+}
