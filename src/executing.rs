@@ -426,24 +426,40 @@ fn finish_event(api: &Api, p: &Proposal) {
     }
 }
 
-/// After a new proposal: runs it at once when policy allows (not `requires_human`, risk in
-/// `auto_execute`, an `[executor]` configured, budget left for its service).
-pub(crate) async fn maybe_auto_run(api: &Api, p: &Proposal) {
+/// Decides, before a new proposal is stored, whether it runs at once: not
+/// `requires_human`, its risk in `auto_execute`, and an `[executor]` configured. A service
+/// that used its budget of automatic runs this hour gets `notify` instead (recorded as an
+/// override), so a flapping fix cannot loop.
+pub(crate) fn auto_policy(api: &Api, p: &mut Proposal) -> bool {
     let (ex, _, _) = executor_settings(api);
-    let Some(ex) = ex else { return };
+    let Some(ex) = ex else { return false };
     let allowed = if ex.auto_execute.is_empty() {
         vec!["none".to_owned(), "low".to_owned()]
     } else {
         ex.auto_execute.clone()
     };
     if p.requires_human || !allowed.contains(&p.risk_level) {
-        return;
+        return false;
+    }
+    if !runner::needs_command(&p.kind) {
+        return true;
     }
     let key = format!("{}/{}", p.node, p.service);
-    if !api.inner.planning.auto_runs.lock().take(&key, api.now()) {
-        tracing::info!(svc_key = %key, "automatic run budget used up: the proposal waits");
-        return;
+    if api.inner.planning.auto_runs.lock().take(&key, api.now()) {
+        return true;
     }
+    p.overrides.push(format!(
+        "action downgraded to notify: {AUTO_BUDGET} automatic runs for {key} in the last hour (was {})",
+        p.action
+    ));
+    p.action = "notify".into();
+    p.kind = "notify".into();
+    p.risk_level = "low".into();
+    true
+}
+
+/// Runs a new proposal that `auto_policy` allowed ("auto" in the audit).
+pub(crate) async fn auto_run(api: &Api, p: &Proposal) {
     if let Err(e) = api.approve(&p.action_id, "auto").await {
         tracing::warn!(error = %e, action_id = %p.action_id, "automatic run refused");
     }

@@ -398,6 +398,7 @@ async fn plan_one(api: &Api, event: HealthEvent, dependents: Vec<String>) {
         run: None,
         updated_at: None,
     };
+    let auto_run = crate::executing::auto_policy(api, &mut proposal);
     match api.inner.store.insert_proposal(&proposal).await {
         Ok(id) => proposal.action_id = id,
         Err(e) => {
@@ -437,7 +438,9 @@ async fn plan_one(api: &Api, event: HealthEvent, dependents: Vec<String>) {
     if let Err(err) = crate::engine::publish_event(api, e).await {
         tracing::warn!(error = %err, "cannot record a proposal event");
     }
-    crate::executing::maybe_auto_run(api, &proposal).await;
+    if auto_run {
+        crate::executing::auto_run(api, &proposal).await;
+    }
 }
 
 async fn record_cooldown(api: &Api, key: &str, now: DateTime<Utc>) {

@@ -447,3 +447,87 @@ async fn a_proposal_nobody_decides_on_expires() {
         .any(|r| r["step"] == "expire" && r["actor"] == "steward"));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_risk_proposals_run_by_themselves_until_the_budget_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    // A service Steward knows from config but does not probe (disabled provider).
+    let counter = dir.path().join("count-runs");
+    std::fs::write(
+        &counter,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\n",
+            dir.path().join("runs").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&counter, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let confident = json!({"action": "restart", "reason": "stopped", "confidence": 0.9,
+                           "requires_human": false})
+    .to_string();
+    let llm = Service::start(Mode::Answer(Arc::new(move |_: &str| {
+        Reply::json(200, &json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": confident}}]}).to_string())
+    })))
+    .await;
+    let cfg = format!(
+        "[[providers]]\nid = \"batch\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nnode = \"lab\"\nservice = \"batchsvc\"\nenabled = false\n\n\
+         [planner]\ncooldown = \"1s\"\nchain = [\"local\"]\nactions_dir = \"{d}/actions\"\nevents_dir = \"{d}/events\"\n\n\
+         [[models]]\nid = \"local\"\napi = \"openai\"\nurl = \"{url}\"\nmodel = \"m\"\n\n\
+         [executor]\nauto_execute = [\"none\", \"low\"]\n[executor.commands]\ncontainer_restart = [\"{c}\", \"{{service}}\"]\n",
+        d = dir.path().display(),
+        url = llm.url("/v1"),
+        c = counter.display()
+    );
+    let s = Steward::start(&write_config(dir.path(), &cfg), &dir.path().join("data")).await;
+    for i in 1..=4 {
+        let r = s
+            .post(
+                "/api/events",
+                json!({"type": "service_unhealthy", "node": "lab", "service": "batchsvc"}),
+            )
+            .await;
+        let a: Value = r.json().await.unwrap();
+        assert_eq!(a["decision"], "plan", "event {i}: {a}");
+        eventually("the proposal ran by itself", || async {
+            let all = s.get("/api/proposals").await;
+            let all = all.as_array().unwrap();
+            all.len() == i && all.iter().all(|p| p["status"] == "succeeded")
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // the cooldown
+    }
+    assert_eq!(
+        runs(dir.path()),
+        3,
+        "three automatic runs, then the budget is used"
+    );
+    let all = s.get("/api/proposals").await;
+    let fourth = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by(|a, b| {
+            a["timestamp"]
+                .as_f64()
+                .partial_cmp(&b["timestamp"].as_f64())
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(fourth["type"], "notify");
+    assert_eq!(fourth["decided_by"], "auto");
+    assert!(
+        fourth["overrides"][0]
+            .as_str()
+            .unwrap()
+            .contains("3 automatic runs for lab/batchsvc"),
+        "{fourth}"
+    );
+    let audit = s.get("/api/executions").await;
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["actor"] == "auto"));
+    s.stop().await;
+}
