@@ -4,8 +4,8 @@
 //! with errors that name the file, the line and the field, the commented default written on
 //! first run, and where the file and the data dir live (`STEWARD_CONFIG`, `STEWARD_DATA_DIR`).
 //! Does not own: reloading (the engine watches the file and calls `Config::load` again) or
-//! acting on sections whose features are not built yet (`executor` and `sessions` are
-//! parsed and checked so a valid file is never rejected).
+//! acting on sections whose features are not built yet (`sessions` is parsed and checked
+//! so a valid file is never rejected).
 
 use crate::health::breaker::BreakerPolicy;
 use serde::Deserialize;
@@ -195,7 +195,7 @@ pub struct BusConfig {
     pub publish_channel: Option<String>,
 }
 
-/// `[executor]`: parsed and checked now; used by the executor (issue 4).
+/// `[executor]`: what runs for an approved proposal, and what runs without a click.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutorConfig {
@@ -663,6 +663,59 @@ impl<'a> Validator<'a> {
                 }
             }
         }
+        if let Some(ex) = &raw.executor {
+            let at = |key| At {
+                table: "executor",
+                index: None,
+                key,
+            };
+            for level in &ex.auto_execute {
+                if !matches!(level.as_str(), "none" | "low" | "guarded") {
+                    self.report(
+                        at("auto_execute"),
+                        format!("{level:?} is not one of none, low, guarded"),
+                    );
+                }
+            }
+            for key in ["timeout", "proposal_ttl"] {
+                let v = if key == "timeout" {
+                    &ex.timeout
+                } else {
+                    &ex.proposal_ttl
+                };
+                if let Some(v) = v {
+                    self.duration(at(key), Some(v), Duration::ZERO);
+                }
+            }
+            for (name, argv) in &ex.commands {
+                let kind = name.split(':').next().unwrap_or_default();
+                if !matches!(kind, "container_restart" | "redeploy") {
+                    self.report(
+                        at("commands"),
+                        format!(
+                            "{name:?}: commands are for container_restart or redeploy \
+                             (optionally \"kind:service\" or \"kind:node/service\")"
+                        ),
+                    );
+                }
+                let bad = argv.is_empty()
+                    || argv[0].contains('{')
+                    || argv.iter().any(|a| {
+                        a.replace("{node}", "")
+                            .replace("{service}", "")
+                            .contains(['{', '}'])
+                    });
+                if bad {
+                    self.report(
+                        at("commands"),
+                        format!(
+                            "{name:?}: an argv list whose program is fixed and whose only \
+                             placeholders are {{node}} and {{service}}"
+                        ),
+                    );
+                }
+            }
+        }
         if let Some(bus) = &raw.bus {
             let at = |key| At {
                 table: "bus",
@@ -1074,6 +1127,18 @@ listen = "127.0.0.1:7878"
 # redis_url = "redis://127.0.0.1:6379"
 # channels = ["health_events", "world_updates"]
 # publish_channel = "steward_events"
+
+# What an approved proposal runs: argv lists, never a shell; {node} and {service} are the
+# only placeholders and only names from [[providers]] are ever put in. Without [executor]
+# nothing runs by itself and approving a restart fails with "no template".
+# [executor]
+# auto_execute = ["none", "low"]  # risk levels that run without a click (3 an hour per service)
+# timeout = "60s"                 # then the whole process group is killed
+# proposal_ttl = "15m"            # pending longer: expired
+# [executor.commands]
+# container_restart = ["docker", "restart", "{service}"]
+# redeploy = ["ssh", "{node}", "deploy", "{service}"]
+# "container_restart:mosquitto" = ["systemctl", "restart", "mosquitto"]   # per service
 "#;
 
 #[cfg(test)]
@@ -1285,5 +1350,20 @@ cadence = "15m"
         let msg = errors("[bus]\nredis_url = \"http://:hunter2@h:6379\"\n");
         assert!(msg.contains("bus.redis_url"), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn executor_templates_and_levels_are_checked() {
+        let text = "[executor]\nauto_execute = [\"low\", \"yolo\"]\ntimeout = \"soon\"\n[executor.commands]\ncontainer_restart = [\"docker\", \"restart\", \"{service}\"]\nreboot = [\"reboot\"]\nredeploy = [\"{node}\", \"x\"]\n\"redeploy:web\" = [\"ssh\", \"{host}\"]\n";
+        let msg = errors(text);
+        assert!(
+            msg.contains("\"yolo\" is not one of none, low, guarded"),
+            "{msg}"
+        );
+        assert!(msg.contains("executor.timeout"), "{msg}");
+        assert!(msg.contains("\"reboot\": commands are for"), "{msg}");
+        assert!(msg.contains("\"redeploy\": an argv list"), "{msg}");
+        assert!(msg.contains("\"redeploy:web\": an argv list"), "{msg}");
+        assert!(!msg.contains("\"container_restart\""), "{msg}");
     }
 }

@@ -251,7 +251,13 @@ impl Api {
 async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
     let (ex, timeout, _) = executor_settings(api);
     let config = api.config();
-    let templates = ex.map(|e| e.commands).unwrap_or_default();
+    let all = ex.map(|e| e.commands).unwrap_or_default();
+    // The most specific template: `kind:node/service`, then `kind:service`, then `kind`.
+    let templates: std::collections::BTreeMap<String, Vec<String>> =
+        template_for(&all, &p.kind, &p.node, &p.service)
+            .map(|t| (p.kind.clone(), t.clone()))
+            .into_iter()
+            .collect();
     let argv = if runner::needs_command(&p.kind) {
         match runner::build_argv(
             &p.kind,
@@ -367,6 +373,22 @@ async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
         finished
     };
     finish_event(api, &outcome);
+}
+
+/// The template for one target: `kind:node/service`, else `kind:service`, else `kind`.
+pub fn template_for<'a>(
+    templates: &'a std::collections::BTreeMap<String, Vec<String>>,
+    kind: &str,
+    node: &str,
+    service: &str,
+) -> Option<&'a Vec<String>> {
+    [
+        format!("{kind}:{node}/{service}"),
+        format!("{kind}:{service}"),
+        kind.to_owned(),
+    ]
+    .iter()
+    .find_map(|k| templates.get(k))
 }
 
 /// Re-probes the target at once and, if it is not back yet, once more after a while.
@@ -501,5 +523,38 @@ pub(crate) async fn expire(api: &Api) {
             audit("steward", "expire", Some(detail.clone())),
         )
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_specific_template_wins() {
+        let t: std::collections::BTreeMap<String, Vec<String>> = [
+            ("container_restart", "generic"),
+            ("container_restart:mosquitto", "by-service"),
+            ("container_restart:piha/mosquitto", "by-node-and-service"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), vec![v.to_owned()]))
+        .collect();
+        let pick =
+            |n: &str, s: &str| template_for(&t, "container_restart", n, s).map(|v| v[0].as_str());
+        assert_eq!(pick("piha", "mosquitto"), Some("by-node-and-service"));
+        assert_eq!(pick("nas", "mosquitto"), Some("by-service"));
+        assert_eq!(pick("nas", "nginx"), Some("generic"));
+        assert_eq!(template_for(&t, "redeploy", "piha", "mosquitto"), None);
+    }
+
+    #[test]
+    fn the_budget_allows_three_runs_an_hour_per_service() {
+        let mut b = AutoRuns::default();
+        let t0 = chrono::Utc::now();
+        assert!((0..3).all(|_| b.take("lab/x", t0)));
+        assert!(!b.take("lab/x", t0));
+        assert!(b.take("lab/y", t0), "per service");
+        assert!(b.take("lab/x", t0 + chrono::Duration::minutes(61)));
     }
 }
