@@ -126,6 +126,14 @@ pub enum EngineEvent {
         actor: Option<String>,
         detail: Option<String>,
     },
+    /// A fix ran to its end: the outcome after verification.
+    RemediationFinished {
+        action_id: String,
+        node: String,
+        service: String,
+        status: String,
+        detail: Option<String>,
+    },
     BusConnected {
         url: String,
     },
@@ -175,6 +183,7 @@ impl EngineEvent {
             EngineEvent::ObserverDegraded { .. } => "observer_degraded",
             EngineEvent::ObserverRecovered => "observer_recovered",
             EngineEvent::ProposalChanged { .. } => "proposal_changed",
+            EngineEvent::RemediationFinished { .. } => "remediation_finished",
             EngineEvent::BusConnected { .. } => "bus_connected",
             EngineEvent::BusDisconnected { .. } => "bus_disconnected",
         }
@@ -191,7 +200,8 @@ impl EngineEvent {
             EngineEvent::PlanningFailed { .. } | EngineEvent::BusDisconnected { .. } => {
                 Severity::Warning
             }
-            EngineEvent::ProposalChanged { status, .. } => match status.as_str() {
+            EngineEvent::ProposalChanged { status, .. }
+            | EngineEvent::RemediationFinished { status, .. } => match status.as_str() {
                 "failed" | "timed_out" | "unresolved" | "interrupted" => Severity::Warning,
                 _ => Severity::Info,
             },
@@ -408,6 +418,16 @@ impl EngineEvent {
                 }
                 m
             }
+            EngineEvent::RemediationFinished {
+                action_id,
+                node,
+                service,
+                status,
+                detail,
+            } => match detail {
+                Some(d) => format!("fix for {service} on {node} ({action_id}) ended {status}: {d}"),
+                None => format!("fix for {service} on {node} ({action_id}) ended {status}"),
+            },
             EngineEvent::BusConnected { url } => format!("bus connected to {url}"),
             EngineEvent::BusDisconnected { url, error } => {
                 format!("bus lost {url}: {error}; reconnecting")

@@ -372,7 +372,7 @@ async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
     } else {
         finished
     };
-    finish_event(api, &outcome);
+    finish_event(api, &outcome).await;
 }
 
 /// The template for one target: `kind:node/service`, else `kind:service`, else `kind`.
@@ -418,8 +418,18 @@ async fn verify(api: &Api, p: Proposal, actor: &str) -> Proposal {
     .unwrap_or(p)
 }
 
-/// `remediation_finished`: the timeline has it already; the events dir and the bus too.
-fn finish_event(api: &Api, p: &Proposal) {
+/// `remediation_finished`: to the timeline, the events dir and the bus.
+async fn finish_event(api: &Api, p: &Proposal) {
+    let event = EngineEvent::RemediationFinished {
+        action_id: p.action_id.clone(),
+        node: p.node.clone(),
+        service: p.service.clone(),
+        status: p.status.clone(),
+        detail: p.status_detail.clone(),
+    };
+    if let Err(e) = crate::engine::publish_event(api, event).await {
+        tracing::warn!(error = %e, "cannot record remediation_finished");
+    }
     crate::planning::publish_to_bus(
         api,
         "remediation_finished",

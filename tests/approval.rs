@@ -199,6 +199,15 @@ async fn a_tripped_service_is_restarted_after_one_click_verified_and_audited() {
         })
         .count();
     assert_eq!(finished, 1);
+    let timeline = s.events_of("remediation_finished").await;
+    assert_eq!(timeline.len(), 1);
+    assert!(
+        timeline[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ended resolved"),
+        "{timeline:?}"
+    );
     s.stop().await;
 }
 
