@@ -4,6 +4,7 @@
 
 import type {
   EventRecord,
+  Execution,
   IntakeReport,
   Proposal,
   ProviderDetail,
@@ -170,6 +171,31 @@ export const api = {
   },
   proposal: (actionId: string) =>
     transport.call<Proposal>('get_proposal', 'GET', `/api/proposals/${encodeURIComponent(actionId)}`, { actionId }),
+  /** Approves a pending proposal; answers it after the approval (`approved`, or `stale` when
+   *  the target answered again at click time). `conflict` (409) when it is not pending. */
+  approve: (actionId: string) =>
+    transport.call<Proposal>('approve_proposal', 'POST', `/api/proposals/${encodeURIComponent(actionId)}/approve`, {
+      actionId,
+    }),
+  /** Rejects a pending proposal, with an optional reason; `conflict` (409) when not pending. */
+  reject: (actionId: string, reason?: string) => {
+    const why = reason?.trim() ? { reason: reason.trim() } : {};
+    return transport.call<Proposal>(
+      'reject_proposal',
+      'POST',
+      `/api/proposals/${encodeURIComponent(actionId)}/reject`,
+      { actionId, ...why },
+      why,
+    );
+  },
+  /** Audit rows, newest first; `actionId` narrows them to one proposal. */
+  executions: (actionId?: string, limit = 200) => {
+    const q = new URLSearchParams({ limit: String(limit), ...(actionId ? { action_id: actionId } : {}) });
+    return transport.call<Execution[]>('list_executions', 'GET', `/api/executions?${q}`, {
+      limit,
+      ...(actionId ? { actionId } : {}),
+    });
+  },
   /** The planner's intake counters (refused input by reason, suppressions), bus and models. */
   intake: () => transport.call<IntakeReport>('get_intake', 'GET', '/api/intake'),
   pause: () => transport.call<StatusView>('pause_monitor', 'POST', '/api/monitor/pause'),

@@ -135,6 +135,45 @@ export interface Proposal {
   overrides: string[];
   /** Provider ids that failed because of this one. */
   dependents: string[];
+  /** Who approved or rejected it ("api", "local", "auto", …) and when; null while pending. */
+  decided_by?: string | null;
+  decided_at?: string | null;
+  /** Why it is in its status, in words ("rejected: <reason>", "x on y answers again", …). */
+  status_detail?: string | null;
+  /** The command's run, once it ran. */
+  run?: RunResult | null;
+  updated_at?: string | null;
+}
+
+/** How the executor's command ended (`Proposal.run`). */
+export interface RunResult {
+  argv: string[] | null;
+  end: 'ok' | 'failed' | 'timedout';
+  exit_code: number | null;
+  duration_ms: number | null;
+  stdout_tail: string | null;
+  stderr_tail: string | null;
+}
+
+/** One audit row (`GET /api/executions`): a step in a proposal's life. */
+export interface Execution {
+  id: number;
+  action_id: string;
+  at: string;
+  /** "api" | "local" | "auto" | "steward" | … */
+  actor: string;
+  /** approve | reject | start | run | refused | verify | expire | stale | interrupt */
+  step: string;
+  status_before: string;
+  status_after: string;
+  argv: string[] | null;
+  exit_code: number | null;
+  signal: number | null;
+  timed_out: boolean | null;
+  duration_ms: number | null;
+  stdout_tail: string | null;
+  stderr_tail: string | null;
+  detail: string | null;
 }
 
 /** `GET /api/intake`: the planner's door, the bus and the models. */

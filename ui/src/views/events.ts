@@ -19,7 +19,7 @@ const FILTERS: { key: Key; label: string; value: (e: EventRecord) => string | nu
 /** The type filter's groups, in order; a type matching none is Steward's own. */
 const TYPE_GROUPS: [string, RegExp][] = [
   ['Providers', /^breaker_/],
-  ['Planner', /^(health_event|proposal_|plan_|planning_)/],
+  ['Planner', /^(health_event|proposal_|plan_|planning_|remediation_)/],
   ['Incidents', /^(incident_|observer_)/],
   ['Bus', /^bus_/],
   ['Steward', /./],
@@ -112,7 +112,7 @@ function item(e: EventRecord): HTMLLIElement {
 
 /** Planner events name a proposal: a link to the Proposals view. */
 function proposalLink(e: EventRecord): (Node | string)[] {
-  if (e.type !== 'proposal_created' || typeof e.data?.action_id !== 'string') return [];
+  if (!/^(proposal_created|proposal_changed)$/.test(e.type) || typeof e.data?.action_id !== 'string') return [];
   return [' ', el('a', { href: '#/proposals' }, 'see proposal')];
 }
 
