@@ -32,7 +32,11 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tick.tick() => crate::tray::refresh(&app, &api.status()),
+            // The first tick is at once: it also lists the proposals already waiting.
+            _ = tick.tick() => {
+                crate::tray::refresh(&app, &api.status());
+                crate::tray::refresh_proposals(&app, &api);
+            }
             got = updates.recv() => match got {
                 Ok(update) => forward(&app, &api, update),
                 Err(RecvError::Lagged(missed)) => {
@@ -107,9 +111,16 @@ fn forward(app: &AppHandle, api: &Api, update: Update) {
                 }
             }
         }
-        Update::Status { status } => crate::tray::refresh(app, status),
-        Update::Resync => crate::tray::refresh(app, &api.status()),
-        Update::ProviderUpdated { .. } | Update::Proposal { .. } => {}
+        Update::Status { status } => {
+            crate::tray::refresh(app, status);
+            crate::tray::refresh_proposals(app, api);
+        }
+        Update::Resync => {
+            crate::tray::refresh(app, &api.status());
+            crate::tray::refresh_proposals(app, api);
+        }
+        Update::Proposal { .. } => crate::tray::refresh_proposals(app, api),
+        Update::ProviderUpdated { .. } => {}
     }
 }
 

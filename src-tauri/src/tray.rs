@@ -1,16 +1,20 @@
 //! The tray icon and its menu.
 //!
 //! Owns: one icon per overall state (healthy / degraded / down, from `icons/`), the
-//! tooltip, and the menu — a disabled status line, Open Steward, Snooze notifications 1 h
-//! (Resume notifications while snoozed), Pause probing (Resume probing while paused), and
-//! Quit — plus what its items do. Every item calls `Api`; the tray only redraws from a
-//! `StatusView` (the bridge hands it each new one).
-//! Does not own: what the overall state is (the engine's `StatusView` says).
+//! tooltip, and the menu — a disabled status line, up to five "Approve: restart mosquitto
+//! on piha" items (pending proposals, newest first; one click approves, as "tray"), Open
+//! Steward, Snooze notifications 1 h (Resume notifications while snoozed), Pause probing
+//! (Resume probing while paused), and Quit — plus what its items do. Every item calls
+//! `Api`; the tray only redraws from a `StatusView` (the bridge hands it each new one) and
+//! from the pending proposals it asks `Api` for when the bridge says they changed.
+//! Does not own: what the overall state is (the engine's `StatusView` says), nor whether a
+//! proposal may still be approved (the engine refuses one that is no longer pending).
 //!
 //! Platform notes: on Linux the tray is an AppIndicator (StatusNotifierItem), which has no
 //! tooltip and no click events — the menu opens on any click, and its status line says
 //! what the tooltip says elsewhere. On Windows and macOS a left click toggles the window.
 
+use serde_json::Value;
 use std::sync::Mutex;
 use steward::api::{Api, Overall, StatusView};
 use tauri::image::Image;
@@ -29,6 +33,17 @@ const QUIT: &str = "quit";
 
 /// How long "Snooze notifications 1 h" snoozes.
 const SNOOZE_MINUTES: u32 = 60;
+
+/// An "Approve: …" item's id is this prefix and the proposal's `action_id`.
+const APPROVE: &str = "approve:";
+/// Pending proposals listed in the menu, at most (newest first).
+const MAX_APPROVALS: usize = 5;
+/// Longer labels are cut (a menu is not the place for a long service name).
+const MAX_LABEL: usize = 64;
+/// Who decided, in the audit: a click in the tray menu.
+const TRAY_ACTOR: &str = "tray";
+/// Where the first "Approve: …" item goes: right below the status line.
+const APPROVALS_AT: usize = 1;
 
 fn icon(overall: Overall) -> Image<'static> {
     let bytes: &'static [u8] = match overall {
@@ -101,13 +116,67 @@ impl TrayView {
     }
 }
 
+/// One "Approve: …" item of the menu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Approval {
+    action_id: String,
+    label: String,
+}
+
+/// "Approve: restart mosquitto on piha" for a proposal (action-file JSON).
+fn approve_label(p: &Value) -> String {
+    let text = |k: &str| p[k].as_str().unwrap_or("").trim();
+    let action = p["payload"]["action"]
+        .as_str()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| text("type"));
+    let mut label = format!("Approve: {action} {} on {}", text("service"), text("node"));
+    if label.chars().count() > MAX_LABEL {
+        label = label.chars().take(MAX_LABEL - 1).collect::<String>() + "…";
+    }
+    // A single `&` marks a mnemonic in menu labels; `&&` is a literal one.
+    label.replace('&', "&&")
+}
+
+/// The proposals the menu offers to approve: pending ones, newest first, at most five.
+fn approvals(proposals: &[Value]) -> Vec<Approval> {
+    let mut pending: Vec<&Value> = proposals
+        .iter()
+        .filter(|p| p["status"] == "pending" && p["action_id"].is_string())
+        .collect();
+    let key = |p: &Value| {
+        (
+            p["timestamp"].as_f64().unwrap_or(0.0),
+            p["action_id"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    pending.sort_by(|a, b| {
+        let (ta, ia) = key(a);
+        let (tb, ib) = key(b);
+        tb.total_cmp(&ta).then_with(|| ib.cmp(&ia))
+    });
+    pending
+        .into_iter()
+        .take(MAX_APPROVALS)
+        .map(|p| Approval {
+            action_id: p["action_id"].as_str().unwrap_or("").to_owned(),
+            label: approve_label(p),
+        })
+        .collect()
+}
+
 /// The tray's parts, kept to redraw them (managed state).
 struct Tray {
     icon: TrayIcon,
+    menu: Menu<tauri::Wry>,
     status: MenuItem<tauri::Wry>,
     snooze: MenuItem<tauri::Wry>,
     pause: MenuItem<tauri::Wry>,
     shown: Mutex<TrayView>,
+    /// The "Approve: …" items shown. Held across the query and the redraw, so redraws
+    /// happen one at a time and each one shows what it read last.
+    approvals: tokio::sync::Mutex<Vec<(Approval, MenuItem<tauri::Wry>)>>,
 }
 
 /// Builds the tray for the current status.
@@ -128,7 +197,7 @@ pub fn create(app: &AppHandle, status: &StatusView) -> tauri::Result<()> {
             &MenuItem::with_id(app, QUIT, "Quit", true, None::<&str>)?,
         ],
     )?;
-    let icon = TrayIconBuilder::with_id(TRAY_ID)
+    let tray_icon = TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon(view.overall))
         .tooltip(&view.line)
         .menu(&menu)
@@ -146,13 +215,71 @@ pub fn create(app: &AppHandle, status: &StatusView) -> tauri::Result<()> {
         })
         .build(app)?;
     app.manage(Tray {
-        icon,
+        icon: tray_icon,
+        menu,
         status: status_item,
         snooze,
         pause,
         shown: Mutex::new(view),
+        approvals: tokio::sync::Mutex::new(Vec::new()),
     });
     Ok(())
+}
+
+/// Redraws the "Approve: …" items from the pending proposals, in the background (the
+/// bridge calls this when a proposal or the status changed).
+pub fn refresh_proposals(app: &AppHandle, api: &Api) {
+    let (app, api) = (app.clone(), api.clone());
+    tauri::async_runtime::spawn(async move { redraw_approvals(&app, &api).await });
+}
+
+async fn redraw_approvals(app: &AppHandle, api: &Api) {
+    let Some(tray) = app.try_state::<Tray>() else {
+        return;
+    };
+    let mut shown = tray.approvals.lock().await;
+    let pending = match api.proposals(Some("pending"), 1000).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the pending proposals for the tray");
+            return;
+        }
+    };
+    let want = approvals(&pending);
+    if shown.iter().map(|(a, _)| a).eq(want.iter()) {
+        return;
+    }
+    let result = (|| -> tauri::Result<()> {
+        for (_, item) in shown.drain(..) {
+            tray.menu.remove(&item)?;
+        }
+        for (i, a) in want.into_iter().enumerate() {
+            let id = format!("{APPROVE}{}", a.action_id);
+            let item = MenuItem::with_id(app, id, &a.label, true, None::<&str>)?;
+            tray.menu.insert(&item, APPROVALS_AT + i)?;
+            shown.push((a, item));
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "cannot update the tray's proposals");
+    }
+}
+
+/// One click approves: the engine re-checks the target and runs the command.
+fn approve(app: &AppHandle, action_id: &str) {
+    let app = app.clone();
+    let api = app.state::<Api>().inner().clone();
+    let action_id = action_id.to_owned();
+    tauri::async_runtime::spawn(async move {
+        match api.approve(&action_id, TRAY_ACTOR).await {
+            Ok(p) => tracing::info!(%action_id, status = %p["status"], "approved from the tray"),
+            Err(e) => {
+                tracing::warn!(error = %e, code = e.code(), %action_id, "tray approval refused")
+            }
+        }
+        redraw_approvals(&app, &api).await;
+    });
 }
 
 /// Redraws what changed since the last redraw.
@@ -205,7 +332,11 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
             let paused = api.status().paused;
             api.set_paused(!paused).await
         }),
-        _ => {}
+        other => {
+            if let Some(action_id) = other.strip_prefix(APPROVE) {
+                approve(app, action_id);
+            }
+        }
     }
 }
 
@@ -272,6 +403,73 @@ mod tests {
         assert_eq!(
             TrayView::of(&s).line,
             "Steward: degraded — 1 of 5 providers down, 2 proposals waiting"
+        );
+    }
+
+    fn proposal(id: &str, status: &str, ts: f64, action: &str, node: &str, service: &str) -> Value {
+        serde_json::json!({"action_id": id, "status": status, "timestamp": ts,
+            "type": "container_restart", "node": node, "service": service,
+            "payload": {"action": action, "reason": "exited"}})
+    }
+
+    #[test]
+    fn a_pending_proposal_is_offered_as_approve_action_service_on_node() {
+        let p = proposal(
+            "plan-piha-mosquitto-1",
+            "pending",
+            1.0,
+            "restart",
+            "piha",
+            "mosquitto",
+        );
+        assert_eq!(approve_label(&p), "Approve: restart mosquitto on piha");
+        let no_action = serde_json::json!({"type": "redeploy", "node": "n", "service": "s",
+            "payload": {}});
+        assert_eq!(
+            approve_label(&no_action),
+            "Approve: redeploy s on n",
+            "the type instead"
+        );
+        let amp = proposal("a", "pending", 1.0, "restart", "r&d", "svc");
+        assert_eq!(
+            approve_label(&amp),
+            "Approve: restart svc on r&&d",
+            "no mnemonic"
+        );
+        let long = proposal("b", "pending", 1.0, "restart", "n", &"x".repeat(200));
+        let label = approve_label(&long);
+        assert_eq!(label.chars().count(), MAX_LABEL);
+        assert!(label.ends_with('…'));
+    }
+
+    #[test]
+    fn the_menu_offers_the_five_newest_pending_proposals() {
+        let mut all: Vec<Value> = (1..=7)
+            .map(|i| {
+                proposal(
+                    &format!("p{i}"),
+                    "pending",
+                    f64::from(i),
+                    "restart",
+                    "n",
+                    &format!("s{i}"),
+                )
+            })
+            .collect();
+        all.push(proposal("done", "rejected", 100.0, "restart", "n", "old"));
+        all.push(proposal("ran", "approved", 99.0, "restart", "n", "old"));
+        let got = approvals(&all);
+        let ids: Vec<&str> = got.iter().map(|a| a.action_id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["p7", "p6", "p5", "p4", "p3"],
+            "newest first, only pending, five"
+        );
+        assert_eq!(got[0].label, "Approve: restart s7 on n");
+        assert!(approvals(&[]).is_empty());
+        assert!(
+            approvals(&[proposal("x", "rejected", 1.0, "restart", "n", "s")]).is_empty(),
+            "nothing decided is offered"
         );
     }
 

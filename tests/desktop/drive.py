@@ -5,6 +5,9 @@ It owns the loopback HTTP service the app monitors (so it can take it down and b
 back), talks WebDriver to tauri-driver over ONE keep-alive connection, and reads the tray
 over D-Bus (StatusNotifierWatcher → StatusNotifierItem → com.canonical.dbusmenu).
 Native notifications are proven by the Notify calls that dbus-monitor logged.
+Proposals: one is approved with a click on its "Approve: …" tray item (dbusmenu Event),
+another with the window's Approve button; both leave `pending` (and, with no [executor]
+in the config, end `failed` with the engine's refusal).
 
 Every check prints one line; the first failure raises and the script exits 1.
 Environment (set by run.sh): WD_PORT, SERVICE_PORT, APP_WRAPPER, APP_PID_FILE,
@@ -460,6 +463,66 @@ def main():
                  lambda: any("proposal" in l for l in tray.layout()), 10)
         time.sleep(1)
         screenshot("desktop-proposal.png")
+
+        # 7b. The tray lists it as "Approve: restart mosquitto on piha"; one click approves
+        #     it (as "tray"). The desktop config has no [executor], so the engine then
+        #     refuses to run anything for an unknown node: the proposal ends failed with
+        #     the refusal, and nothing ran.
+        pending = invoke(wd, "list_proposals", {"status": "pending"})
+        mine = [p for p in pending if p["node"] == "piha" and p["service"] == "mosquitto"]
+        check(len(mine) == 1, f"one pending proposal for mosquitto on piha ({len(pending)} pending)")
+        pid = mine[0]["action_id"]
+        label = "Approve: restart mosquitto on piha"
+        wait_for(f"the tray menu offers {label!r}", lambda: label in tray.layout(), 10)
+        tray.click(label)
+        p = wait_for("the tray click approved it (get_proposal: no longer pending)",
+                     lambda: (x := invoke(wd, "get_proposal", {"actionId": pid}))
+                     and x["status"] != "pending" and x, 10)
+        log(f"after the tray click: status={p['status']} decided_by={p.get('decided_by')}")
+        check(p.get("decided_by") == "tray", "the audit says the tray decided")
+        p = wait_for("the approved proposal ran its course (failed: refused, no [executor])",
+                     lambda: (x := invoke(wd, "get_proposal", {"actionId": pid}))
+                     and x["status"] == "failed" and x, 15)
+        check("refused" in (p.get("status_detail") or ""),
+              f"the refusal is recorded: {p.get('status_detail')!r}")
+        steps = [e["step"] for e in invoke(wd, "list_executions", {"actionId": pid})]
+        check("approve" in steps and "refused" in steps and "run" not in steps,
+              f"the audit: approved, refused, nothing run ({steps})")
+        wait_for("the tray no longer offers it",
+                 lambda: label not in tray.layout(), 10)
+
+        # 7c. A second proposal, approved with the window's Approve button (as "local").
+        accepted = invoke(wd, "submit_event", {"event": {
+            "type": "service_unhealthy", "node": "piha", "service": "zigbee2mqtt",
+            "payload": {"exit_code": 137, "status": "exited"}}})
+        check(accepted.get("decision") == "plan", f"the second event is planned: {accepted}")
+        pid2 = wait_for("a second pending proposal (zigbee2mqtt on piha)",
+                        lambda: next((p["action_id"] for p in
+                                      invoke(wd, "list_proposals", {"status": "pending"})
+                                      if p["service"] == "zigbee2mqtt"), None), 15)
+        wait_for("the tray offers it too",
+                 lambda: "Approve: restart zigbee2mqtt on piha" in tray.layout(), 10)
+        wd.js("location.hash = '#/proposals'; return null;")
+        button = f'article[data-action-id="{pid2}"] button[data-approve]'
+        wait_for("its card in the window has an Approve button",
+                 lambda: wd.find("css selector", button), 10)
+        fresh(lambda: wd.click(wd.find("css selector", button)[0]))
+        log("clicked the window's Approve button")
+        p = wait_for("the window's click approved it (no longer pending)",
+                     lambda: (x := invoke(wd, "get_proposal", {"actionId": pid2}))
+                     and x["status"] != "pending" and x, 10)
+        check(p.get("decided_by") == "local", f"the audit says the window decided ({p.get('decided_by')})")
+        wait_for("its card leaves the pending state in the window",
+                 lambda: wd.js("const a = document.querySelector("
+                               "'article[data-action-id=\"' + arguments[0] + '\"]');"
+                               "return !!a && a.getAttribute('data-status') !== 'pending';", pid2), 10)
+        wait_for("the tray no longer offers it",
+                 lambda: "Approve: restart zigbee2mqtt on piha" not in tray.layout(), 10)
+        # Still waiting: the restart the rules planner proposed when web went down (5.).
+        left = sorted(l for l in tray.layout() if l.startswith("Approve:"))
+        log(f"approvals left in the tray: {left}")
+        check(left == ["Approve: restart http on testbox"],
+              "the tray offers exactly the proposals still pending")
 
         # 8. Quit from the tray: the engine shuts down and the process exits.
         tray.click("Quit")
