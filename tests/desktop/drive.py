@@ -465,9 +465,8 @@ def main():
         screenshot("desktop-proposal.png")
 
         # 7b. The tray lists it as "Approve: restart mosquitto on piha"; one click approves
-        #     it (as "tray"). The desktop config has no [executor], so the engine then
-        #     refuses to run anything for an unknown node: the proposal ends failed with
-        #     the refusal, and nothing ran.
+        #     it (as "tray"). "piha" is not a node of the config, so the engine refuses to
+        #     put it in a command: the proposal ends failed with the refusal, nothing ran.
         pending = invoke(wd, "list_proposals", {"status": "pending"})
         mine = [p for p in pending if p["node"] == "piha" and p["service"] == "mosquitto"]
         check(len(mine) == 1, f"one pending proposal for mosquitto on piha ({len(pending)} pending)")
@@ -480,7 +479,7 @@ def main():
                      and x["status"] != "pending" and x, 10)
         log(f"after the tray click: status={p['status']} decided_by={p.get('decided_by')}")
         check(p.get("decided_by") == "tray", "the audit says the tray decided")
-        p = wait_for("the approved proposal ran its course (failed: refused, no [executor])",
+        p = wait_for("the approved proposal ran its course (failed: refused, unknown node)",
                      lambda: (x := invoke(wd, "get_proposal", {"actionId": pid}))
                      and x["status"] == "failed" and x, 15)
         check("refused" in (p.get("status_detail") or ""),
@@ -491,17 +490,18 @@ def main():
         wait_for("the tray no longer offers it",
                  lambda: label not in tray.layout(), 10)
 
-        # 7c. A second proposal, approved with the window's Approve button (as "local").
+        # 7c. A second proposal, for a service the config knows, approved with the window's
+        #     Approve button (as "local"): the configured command really runs.
         accepted = invoke(wd, "submit_event", {"event": {
-            "type": "service_unhealthy", "node": "piha", "service": "zigbee2mqtt",
+            "type": "service_unhealthy", "node": "testbox", "service": "backup",
             "payload": {"exit_code": 137, "status": "exited"}}})
         check(accepted.get("decision") == "plan", f"the second event is planned: {accepted}")
-        pid2 = wait_for("a second pending proposal (zigbee2mqtt on piha)",
+        pid2 = wait_for("a second pending proposal (backup on testbox)",
                         lambda: next((p["action_id"] for p in
                                       invoke(wd, "list_proposals", {"status": "pending"})
-                                      if p["service"] == "zigbee2mqtt"), None), 15)
+                                      if p["service"] == "backup"), None), 15)
         wait_for("the tray offers it too",
-                 lambda: "Approve: restart zigbee2mqtt on piha" in tray.layout(), 10)
+                 lambda: "Approve: restart backup on testbox" in tray.layout(), 10)
         wd.js("location.hash = '#/proposals'; return null;")
         button = f'article[data-action-id="{pid2}"] button[data-approve]'
         wait_for("its card in the window has an Approve button",
@@ -516,8 +516,15 @@ def main():
                  lambda: wd.js("const a = document.querySelector("
                                "'article[data-action-id=\"' + arguments[0] + '\"]');"
                                "return !!a && a.getAttribute('data-status') !== 'pending';", pid2), 10)
+        p = wait_for("the command ran: succeeded",
+                     lambda: (x := invoke(wd, "get_proposal", {"actionId": pid2}))
+                     and x["status"] == "succeeded" and x, 15)
+        run = next(e for e in invoke(wd, "list_executions", {"actionId": pid2}) if e["step"] == "run")
+        check(run["argv"] == ["/bin/echo", "restarting", "backup"] and run["exit_code"] == 0
+              and "restarting backup" in (run["stdout_tail"] or ""),
+              f"the audit has the run: {run['argv']} exit {run['exit_code']}")
         wait_for("the tray no longer offers it",
-                 lambda: "Approve: restart zigbee2mqtt on piha" not in tray.layout(), 10)
+                 lambda: "Approve: restart backup on testbox" not in tray.layout(), 10)
         # Still waiting: the restart the rules planner proposed when web went down (5.).
         left = sorted(l for l in tray.layout() if l.startswith("Approve:"))
         log(f"approvals left in the tray: {left}")

@@ -124,6 +124,20 @@ kind = "http"
 url = "http://127.0.0.1:$SERVICE_PORT/health"
 node = "testbox"
 service = "http"
+
+# Known to config but not probed: an approved restart for it runs at once (no re-check).
+[[providers]]
+id = "job"
+kind = "tcp"
+address = "127.0.0.1:9"
+node = "testbox"
+service = "backup"
+enabled = false
+
+[executor]
+auto_execute = ["none"]
+[executor.commands]
+container_restart = ["/bin/echo", "restarting", "{service}"]
 TOML
 # WebKitWebDriver discards the app's output: the wrapper keeps it, and its PID.
 cat >"$RUN/app.sh" <<SH
