@@ -88,6 +88,54 @@ fn config(dir: &Path, port: u16, script: &Path, model_url: &str, extra: &str) ->
     )
 }
 
+/// A Steward watching `web` (lab/websvc) on a port nobody serves unless `serving`, the
+/// restart script for it, and a model that proposes restarts needing approval.
+struct Lab {
+    dir: tempfile::TempDir,
+    script: PathBuf,
+    s: Steward,
+    _llm: Service,
+    _service: KillOnDrop,
+}
+
+async fn lab(serving: bool, extra: &str) -> Lab {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dead_port().await;
+    let script = restart_script(dir.path(), port);
+    if serving {
+        assert!(std::process::Command::new(&script)
+            .arg("websvc")
+            .status()
+            .unwrap()
+            .success());
+    }
+    let llm = model().await;
+    let cfg = write_config(
+        dir.path(),
+        &config(dir.path(), port, &script, &llm.url("/v1"), extra),
+    );
+    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    Lab {
+        _service: KillOnDrop(dir.path().to_owned()),
+        dir,
+        script,
+        s,
+        _llm: llm,
+    }
+}
+
+/// The id of the first pending proposal, once there is one.
+async fn first_pending(s: &Steward) -> String {
+    eventually("a pending proposal", || async {
+        !pending(s).await.is_empty()
+    })
+    .await;
+    pending(s).await[0]["action_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 async fn pending(s: &Steward) -> Vec<Value> {
     s.get("/api/proposals?status=pending")
         .await
@@ -102,21 +150,13 @@ async fn proposal(s: &Steward, id: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tripped_service_is_restarted_after_one_click_verified_and_audited() {
-    let dir = tempfile::tempdir().unwrap();
-    let _guard = KillOnDrop(dir.path().to_owned());
-    let port = dead_port().await;
-    let script = restart_script(dir.path(), port);
-    assert!(std::process::Command::new(&script)
-        .arg("websvc")
-        .status()
-        .unwrap()
-        .success());
-    let llm = model().await;
-    let cfg = write_config(
-        dir.path(),
-        &config(dir.path(), port, &script, &llm.url("/v1"), ""),
-    );
-    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    let Lab {
+        dir,
+        script,
+        s,
+        _llm,
+        _service,
+    } = lab(true, "").await;
     eventually("web up", || async {
         s.provider("web").await["last_outcome"] == "up"
     })
@@ -213,25 +253,15 @@ async fn a_tripped_service_is_restarted_after_one_click_verified_and_audited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_approvals_run_the_command_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let _guard = KillOnDrop(dir.path().to_owned());
-    let port = dead_port().await;
-    let script = restart_script(dir.path(), port);
-    let llm = model().await;
-    let cfg = write_config(
-        dir.path(),
-        &config(dir.path(), port, &script, &llm.url("/v1"), ""),
-    );
-    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    let Lab {
+        dir,
+        script: _,
+        s,
+        _llm,
+        _service,
+    } = lab(false, "").await;
     // The service was never started: the breaker trips and a proposal waits.
-    eventually("a pending proposal", || async {
-        !pending(&s).await.is_empty()
-    })
-    .await;
-    let id = pending(&s).await[0]["action_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = first_pending(&s).await;
     let path = format!("/api/proposals/{id}/approve");
     let clicks = (0..20).map(|_| s.post(&path, json!({})));
     let codes: Vec<u16> = futures::future::join_all(clicks)
@@ -261,23 +291,14 @@ async fn many_concurrent_approvals_run_the_command_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_records_who_and_why_and_nothing_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = dead_port().await;
-    let script = restart_script(dir.path(), port);
-    let llm = model().await;
-    let cfg = write_config(
-        dir.path(),
-        &config(dir.path(), port, &script, &llm.url("/v1"), ""),
-    );
-    let s = Steward::start(&cfg, &dir.path().join("data")).await;
-    eventually("a pending proposal", || async {
-        !pending(&s).await.is_empty()
-    })
-    .await;
-    let id = pending(&s).await[0]["action_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let Lab {
+        dir,
+        script: _,
+        s,
+        _llm,
+        _service,
+    } = lab(false, "").await;
+    let id = first_pending(&s).await;
     let r = s
         .post(
             &format!("/api/proposals/{id}/reject"),
@@ -311,24 +332,14 @@ async fn reject_records_who_and_why_and_nothing_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_recovered_before_the_click_makes_the_proposal_stale() {
-    let dir = tempfile::tempdir().unwrap();
-    let _guard = KillOnDrop(dir.path().to_owned());
-    let port = dead_port().await;
-    let script = restart_script(dir.path(), port);
-    let llm = model().await;
-    let cfg = write_config(
-        dir.path(),
-        &config(dir.path(), port, &script, &llm.url("/v1"), ""),
-    );
-    let s = Steward::start(&cfg, &dir.path().join("data")).await;
-    eventually("a pending proposal", || async {
-        !pending(&s).await.is_empty()
-    })
-    .await;
-    let id = pending(&s).await[0]["action_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let Lab {
+        dir,
+        script,
+        s,
+        _llm,
+        _service,
+    } = lab(false, "").await;
+    let id = first_pending(&s).await;
     // It comes back by itself (someone else restarted it).
     assert!(std::process::Command::new(&script)
         .arg("x")
@@ -349,15 +360,13 @@ async fn a_target_that_recovered_before_the_click_makes_the_proposal_stale() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_from_events_never_reach_a_command() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = dead_port().await;
-    let script = restart_script(dir.path(), port);
-    let llm = model().await;
-    let cfg = write_config(
-        dir.path(),
-        &config(dir.path(), port, &script, &llm.url("/v1"), ""),
-    );
-    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    let Lab {
+        dir,
+        script: _,
+        s,
+        _llm,
+        _service,
+    } = lab(false, "").await;
     for (node, service) in [
         ("lab", "websvc; rm -rf /"),
         ("lab", "$(reboot)"),
@@ -417,21 +426,13 @@ async fn names_from_events_never_reach_a_command() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proposal_nobody_decides_on_expires() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = dead_port().await;
-    let script = restart_script(dir.path(), port);
-    let llm = model().await;
-    let cfg = write_config(
-        dir.path(),
-        &config(
-            dir.path(),
-            port,
-            &script,
-            &llm.url("/v1"),
-            "proposal_ttl = \"1s\"",
-        ),
-    );
-    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    let Lab {
+        s,
+        dir: _dir,
+        _llm,
+        _service,
+        ..
+    } = lab(false, "proposal_ttl = \"1s\"").await;
     let r = s
         .post(
             "/api/events",

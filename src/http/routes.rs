@@ -45,6 +45,14 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The answer as JSON, or the error as `{code, message}` with its status.
+fn reply<T: serde::Serialize>(result: Result<T, ApiError>) -> Response {
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
 #[derive(Clone)]
 struct AppState {
     api: Api,
@@ -128,17 +136,11 @@ async fn providers(State(s): State<AppState>) -> Response {
 }
 
 async fn provider(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    match s.api.provider(&id).await {
-        Ok(p) => Json(p).into_response(),
-        Err(e) => e.into_response(),
-    }
+    reply(s.api.provider(&id).await)
 }
 
 async fn probe(State(s): State<AppState>, Path(id): Path<String>) -> Response {
-    match s.api.probe(&id).await {
-        Ok(p) => Json(p).into_response(),
-        Err(e) => e.into_response(),
-    }
+    reply(s.api.probe(&id).await)
 }
 
 #[derive(Deserialize)]
@@ -154,10 +156,7 @@ async fn events(
         Ok(Query(q)) => q.limit.unwrap_or(200),
         Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
     };
-    match s.api.events(limit).await {
-        Ok(e) => Json(e).into_response(),
-        Err(e) => e.into_response(),
-    }
+    reply(s.api.events(limit).await)
 }
 
 async fn submit_event(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
@@ -182,31 +181,22 @@ async fn proposals(
         Ok(Query(q)) => q,
         Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
     };
-    match s
-        .api
-        .proposals(q.status.as_deref(), q.limit.unwrap_or(200))
-        .await
-    {
-        Ok(p) => Json(p).into_response(),
-        Err(e) => e.into_response(),
-    }
+    reply(
+        s.api
+            .proposals(q.status.as_deref(), q.limit.unwrap_or(200))
+            .await,
+    )
 }
 
 async fn proposal(State(s): State<AppState>, Path(action_id): Path<String>) -> Response {
-    match s.api.proposal(&action_id).await {
-        Ok(p) => Json(p).into_response(),
-        Err(e) => e.into_response(),
-    }
+    reply(s.api.proposal(&action_id).await)
 }
 
 /// Who decided, in the audit: the API has one token, so "api".
 const API_ACTOR: &str = "api";
 
 async fn approve(State(s): State<AppState>, Path(action_id): Path<String>) -> Response {
-    match s.api.approve(&action_id, API_ACTOR).await {
-        Ok(p) => Json(p).into_response(),
-        Err(e) => e.into_response(),
-    }
+    reply(s.api.approve(&action_id, API_ACTOR).await)
 }
 
 #[derive(Deserialize, Default)]
@@ -231,14 +221,11 @@ async fn reject(
             }
         }
     };
-    match s
-        .api
-        .reject(&action_id, API_ACTOR, body.reason.as_deref())
-        .await
-    {
-        Ok(p) => Json(p).into_response(),
-        Err(e) => e.into_response(),
-    }
+    reply(
+        s.api
+            .reject(&action_id, API_ACTOR, body.reason.as_deref())
+            .await,
+    )
 }
 
 #[derive(Deserialize)]
@@ -256,14 +243,11 @@ async fn executions(
         Ok(Query(q)) => q,
         Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
     };
-    match s
-        .api
-        .executions(q.action_id.as_deref(), q.limit.unwrap_or(200))
-        .await
-    {
-        Ok(rows) => Json(rows).into_response(),
-        Err(e) => e.into_response(),
-    }
+    reply(
+        s.api
+            .executions(q.action_id.as_deref(), q.limit.unwrap_or(200))
+            .await,
+    )
 }
 
 async fn intake(State(s): State<AppState>) -> Response {
@@ -271,17 +255,11 @@ async fn intake(State(s): State<AppState>) -> Response {
 }
 
 async fn pause(State(s): State<AppState>) -> Response {
-    match s.api.set_paused(true).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
+    reply(s.api.set_paused(true).await)
 }
 
 async fn resume(State(s): State<AppState>) -> Response {
-    match s.api.set_paused(false).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
+    reply(s.api.set_paused(false).await)
 }
 
 #[derive(Deserialize)]
@@ -298,10 +276,7 @@ async fn snooze(
         Ok(Json(b)) => b.minutes,
         Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
     };
-    match s.api.snooze(minutes).await {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => e.into_response(),
-    }
+    reply(s.api.snooze(minutes).await)
 }
 
 async fn reload(State(s): State<AppState>) -> Response {
