@@ -1,0 +1,9 @@
+//! The session pipeline: session logs under `<root>/<user>/*.jsonl`, watched, indexed and
+//! handed to processors; and the pipeline's health.
+//!
+//! # Layout
+//! - [`watcher`]: `notify` glue: changes under the root, bridged into tokio, never dropped.
+//! - [`index`]: the file index in SQLite (size, mtime, content hash when they changed).
+//! - [`processor`]: the built-in `usage` processor and the `command` processor.
+//! - [`scheduler`]: runs processors on their cadence and on changes, one run at a time each.
+//! - [`status`]: the pipeline status (ok / warning / info), a pure function of its inputs.
