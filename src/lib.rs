@@ -36,6 +36,7 @@ pub mod health;
 pub mod http;
 pub mod planner;
 pub mod planning;
+pub mod sessions;
 pub mod store;
 
 /// Logs to stderr, filtered by `STEWARD_LOG` (else `default_filter`). For the binaries.

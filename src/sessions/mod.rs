@@ -7,3 +7,9 @@
 //! - [`processor`]: the built-in `usage` processor and the `command` processor.
 //! - [`scheduler`]: runs processors on their cadence and on changes, one run at a time each.
 //! - [`status`]: the pipeline status (ok / warning / info), a pure function of its inputs.
+
+pub mod index;
+pub mod processor;
+pub mod scheduler;
+pub mod status;
+pub mod watcher;
