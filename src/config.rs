@@ -207,7 +207,7 @@ pub struct ExecutorConfig {
     pub commands: BTreeMap<String, Vec<String>>,
 }
 
-/// `[sessions]`: parsed and checked now; used by the session watcher (issue 5).
+/// `[sessions]`: the session files' root and the processors that read them.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionsConfig {
@@ -216,13 +216,46 @@ pub struct SessionsConfig {
     pub processors: Vec<SessionProcessorConfig>,
 }
 
+/// Default `cadence` of a session processor (design.md: grace = 2 × cadence).
+pub const DEFAULT_SESSION_CADENCE: Duration = Duration::from_secs(15 * 60);
+/// Default `timeout` of one file's processing by a `command` processor.
+pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// The one placeholder of a session processor's `command`.
+pub const SESSION_FILE_PLACEHOLDER: &str = "{file}";
+
+/// One `[[sessions.processors]]`. Checked at load; the accessors answer the values with
+/// their defaults (a rejected value never reaches them: the config is refused).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionProcessorConfig {
     pub name: String,
+    /// `usage` (built in) or `command`.
     pub kind: String,
+    /// For `command`: an argv whose only placeholder is `{file}` (the file's absolute path).
     pub command: Option<Vec<String>>,
     pub cadence: Option<String>,
+    /// `false`: listed, runs only when asked to (default `true`).
+    pub enabled: Option<bool>,
+    /// For `command`: the limit for one file (default 5 min), then its process group is killed.
+    pub timeout: Option<String>,
+}
+
+impl SessionProcessorConfig {
+    pub fn cadence(&self) -> Duration {
+        parse_positive(self.cadence.as_deref()).unwrap_or(DEFAULT_SESSION_CADENCE)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        parse_positive(self.timeout.as_deref()).unwrap_or(DEFAULT_SESSION_TIMEOUT)
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled.unwrap_or(true)
+    }
+}
+
+fn parse_positive(s: Option<&str>) -> Option<Duration> {
+    humantime::parse_duration(s?).ok().filter(|d| !d.is_zero())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -739,6 +772,9 @@ impl<'a> Validator<'a> {
                 self.report(at("channels"), "channel names must not be empty");
             }
         }
+        if let Some(sessions) = &raw.sessions {
+            self.sessions(sessions);
+        }
         Config {
             source: None,
             probe,
@@ -750,6 +786,74 @@ impl<'a> Validator<'a> {
             executor: raw.executor,
             sessions: raw.sessions,
             index: HashMap::new(),
+        }
+    }
+
+    fn sessions(&mut self, sessions: &SessionsConfig) {
+        if sessions.root.as_os_str().is_empty() {
+            self.report(
+                At {
+                    table: "sessions",
+                    index: None,
+                    key: "root",
+                },
+                "must not be empty: the directory holding <user>/*.jsonl",
+            );
+        }
+        let mut names = HashSet::new();
+        for (i, p) in sessions.processors.iter().enumerate() {
+            let at = |key| At {
+                table: "sessions.processors",
+                index: Some(i),
+                key,
+            };
+            if !valid_id(&p.name) {
+                self.report(
+                    at("name"),
+                    format!(
+                        "{:?} must be non-empty and use only A-Z a-z 0-9 _ . -",
+                        p.name
+                    ),
+                );
+            } else if !names.insert(p.name.as_str()) {
+                self.report(at("name"), format!("duplicate processor name {:?}", p.name));
+            }
+            if let Some(c) = &p.cadence {
+                self.duration(at("cadence"), Some(c), DEFAULT_SESSION_CADENCE);
+            }
+            match p.kind.as_str() {
+                "usage" => {
+                    for (key, present) in [
+                        ("command", p.command.is_some()),
+                        ("timeout", p.timeout.is_some()),
+                    ] {
+                        if present {
+                            self.report(at(key), "is not used by kind \"usage\"");
+                        }
+                    }
+                }
+                "command" => {
+                    if let Some(t) = &p.timeout {
+                        self.duration(at("timeout"), Some(t), DEFAULT_SESSION_TIMEOUT);
+                    }
+                    match &p.command {
+                        None => self.report(
+                            at("command"),
+                            "is required for kind \"command\": an argv list such as \
+                             [\"verify-session\", \"{file}\"]",
+                        ),
+                        Some(argv) => {
+                            if let Some(problem) = session_command_problem(argv) {
+                                self.report(at("command"), problem);
+                            }
+                        }
+                    }
+                }
+                other => self.report(
+                    at("kind"),
+                    format!("{other:?} is not one of usage, command"),
+                ),
+            }
         }
     }
 
@@ -1009,6 +1113,38 @@ impl<'a> Validator<'a> {
     }
 }
 
+/// What is wrong with a session processor's argv, if anything: the program must be fixed
+/// and non-empty, `{file}` must appear (else the command cannot know which file), and it is
+/// the only placeholder (any other brace is refused rather than passed on literally).
+pub fn session_command_problem(argv: &[String]) -> Option<String> {
+    let Some(program) = argv.first().filter(|p| !p.is_empty()) else {
+        return Some(
+            "must start with a program: an argv list such as [\"verify-session\", \"{file}\"]"
+                .into(),
+        );
+    };
+    if program.contains(['{', '}']) {
+        return Some(format!(
+            "the program {program:?} must be fixed; {{file}} goes in an argument"
+        ));
+    }
+    if let Some(bad) = argv
+        .iter()
+        .find(|a| a.replace(SESSION_FILE_PLACEHOLDER, "").contains(['{', '}']))
+    {
+        return Some(format!(
+            "{bad:?}: {{file}} is the only placeholder (no other braces)"
+        ));
+    }
+    if !argv[1..]
+        .iter()
+        .any(|a| a.contains(SESSION_FILE_PLACEHOLDER))
+    {
+        return Some("must pass the file: put {file} in an argument".into());
+    }
+    None
+}
+
 pub fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
@@ -1139,6 +1275,21 @@ listen = "127.0.0.1:7878"
 # container_restart = ["docker", "restart", "{service}"]
 # redeploy = ["ssh", "{node}", "deploy", "{service}"]
 # "container_restart:mosquitto" = ["systemctl", "restart", "mosquitto"]   # per service
+
+# Session logs under <root>/<user>/*.jsonl: watched, handed to processors, and the
+# pipeline's health (stale after 2 × cadence; a file left unprocessed is reported).
+# [sessions]
+# root = "/data/user_sessions"
+# [[sessions.processors]]
+# name = "usage"                  # unique, [A-Za-z0-9_.-]+
+# kind = "usage"                  # built in: records, malformed lines, tokens by model
+# cadence = "15m"                 # and soon after files change
+# [[sessions.processors]]
+# name = "verification"
+# kind = "command"                # run once per new or changed file; exit 0 = processed
+# command = ["verify-session", "{file}"]   # argv, no shell; {file}: the file's absolute path
+# timeout = "5m"                  # per file, then its process group is killed
+# enabled = true                  # false: listed, runs only when asked
 "#;
 
 #[cfg(test)]
@@ -1350,6 +1501,133 @@ cadence = "15m"
         let msg = errors("[bus]\nredis_url = \"http://:hunter2@h:6379\"\n");
         assert!(msg.contains("bus.redis_url"), "{msg}");
         assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    const SESSIONS_OK: &str = "[sessions]\nroot = \"/data/user_sessions\"\n\
+        [[sessions.processors]]\nname = \"verification\"\nkind = \"command\"\n\
+        command = [\"verify-session\", \"--in={file}\"]\ncadence = \"10m\"\ntimeout = \"30s\"\n\
+        [[sessions.processors]]\nname = \"usage\"\nkind = \"usage\"\nenabled = false\n";
+
+    #[test]
+    fn session_processors_have_defaults_and_their_own_settings() {
+        let c = parse(SESSIONS_OK).unwrap();
+        let s = c.sessions.unwrap();
+        let (v, u) = (&s.processors[0], &s.processors[1]);
+        assert_eq!(v.cadence(), Duration::from_secs(600));
+        assert_eq!(v.timeout(), Duration::from_secs(30));
+        assert!(v.enabled(), "enabled unless said otherwise");
+        assert_eq!(u.cadence(), DEFAULT_SESSION_CADENCE, "15 min by default");
+        assert_eq!(u.timeout(), DEFAULT_SESSION_TIMEOUT, "5 min by default");
+        assert!(!u.enabled());
+    }
+
+    #[test]
+    fn the_commented_sessions_example_is_valid_once_uncommented() {
+        let block: String = DEFAULT_CONFIG
+            .lines()
+            .skip_while(|l| !l.starts_with("# [sessions]"))
+            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+            .collect();
+        let c = parse(&block).expect("the documented example is accepted");
+        let s = c.sessions.unwrap();
+        assert_eq!(s.processors.len(), 2, "{block}");
+        assert_eq!(s.processors[1].timeout(), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn session_processor_names_are_ids_and_unique() {
+        let text = "[sessions]\nroot = \"/s\"\n[[sessions.processors]]\nname = \"a b\"\nkind = \"usage\"\n\
+                    [[sessions.processors]]\nname = \"u\"\nkind = \"usage\"\n\
+                    [[sessions.processors]]\nname = \"u\"\nkind = \"usage\"\n";
+        let msg = errors(text);
+        assert!(
+            msg.contains("steward.toml:4: sessions.processors[0].name: \"a b\" must"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(
+                "steward.toml:10: sessions.processors[2].name: duplicate processor name \"u\""
+            ),
+            "{msg}"
+        );
+        assert!(
+            !msg.contains("processors[1]"),
+            "the first \"u\" is fine: {msg}"
+        );
+    }
+
+    #[test]
+    fn session_processor_kinds_and_their_fields_are_checked() {
+        let text = "[sessions]\nroot = \"/s\"\n\
+                    [[sessions.processors]]\nname = \"a\"\nkind = \"python\"\n\
+                    [[sessions.processors]]\nname = \"b\"\nkind = \"command\"\n\
+                    [[sessions.processors]]\nname = \"c\"\nkind = \"usage\"\ncommand = [\"x\", \"{file}\"]\ntimeout = \"1m\"\n";
+        let msg = errors(text);
+        assert!(
+            msg.contains("sessions.processors[0].kind: \"python\" is not one of usage, command"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("sessions.processors[1].command: is required for kind \"command\""),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(
+                "steward.toml:12: sessions.processors[2].command: is not used by kind \"usage\""
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("sessions.processors[2].timeout: is not used by kind \"usage\""),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn session_commands_take_the_file_as_their_only_placeholder() {
+        let with = |argv: &str| {
+            format!(
+                "[sessions]\nroot = \"/s\"\n[[sessions.processors]]\nname = \"v\"\nkind = \"command\"\ncommand = {argv}\n"
+            )
+        };
+        for (argv, want) in [
+            ("[]", "must start with a program"),
+            ("[\"\", \"{file}\"]", "must start with a program"),
+            ("[\"{file}\"]", "must be fixed"),
+            ("[\"verify\", \"{path}\"]", "{file} is the only placeholder"),
+            (
+                "[\"verify\", \"{file}\", \"{}\"]",
+                "{file} is the only placeholder",
+            ),
+            ("[\"verify\", \"{file\"]", "{file} is the only placeholder"),
+            ("[\"verify\", \"--all\"]", "must pass the file"),
+        ] {
+            let msg = errors(&with(argv));
+            assert!(
+                msg.contains("steward.toml:6: sessions.processors[0].command:"),
+                "{argv}: {msg}"
+            );
+            assert!(msg.contains(want), "{argv}: {want:?} missing from {msg}");
+        }
+        assert!(parse(&with("[\"verify\", \"{file}\", \"--out={file}.json\"]")).is_ok());
+    }
+
+    #[test]
+    fn session_durations_must_be_human_and_positive() {
+        let text = "[sessions]\nroot = \"/s\"\n[[sessions.processors]]\nname = \"v\"\nkind = \"command\"\n\
+                    command = [\"v\", \"{file}\"]\ncadence = \"0s\"\ntimeout = \"soon\"\n";
+        let msg = errors(text);
+        assert!(
+            msg.contains("steward.toml:7: sessions.processors[0].cadence: must be greater than 0"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains(
+                "steward.toml:8: sessions.processors[0].timeout: \"soon\" is not a duration"
+            ),
+            "{msg}"
+        );
+        assert!(errors("[sessions]\nroot = \"\"\n").contains("sessions.root: must not be empty"));
     }
 
     #[test]
