@@ -9,6 +9,6 @@ CREATE TABLE session_files (
     file_hash    TEXT,                 -- hex content hash; NULL until hashed
     hashed_size  INTEGER,              -- size and mtime the hash was computed at
     hashed_mtime INTEGER,
-    seen_at      INTEGER NOT NULL      -- ms: last time the watcher or a scan saw it
+    seen_at      INTEGER NOT NULL      -- ms: when the row was last written (file new or changed)
 );
 CREATE INDEX session_files_mtime ON session_files (mtime);

@@ -10,10 +10,12 @@ mod events;
 mod executions;
 mod probes;
 mod proposals;
+mod session_files;
 mod settings;
 
 pub use executions::Execution;
 pub use probes::{Batch, HourlyRow, Sample};
+pub use session_files::{SessionFileRow, SessionFilesSummary};
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
