@@ -1,1 +1,674 @@
-//! (being written)
+//! The session file index: which session files exist, their size and mtime, and a content
+//! hash computed only when size or mtime changed since the last hash.
+//!
+//! Owns: what a session file is (`<root>/<user>/<name>.jsonl`, no dotfiles, no temp files,
+//! regular files only, symlinks only when they stay inside the root), the full rescan, and
+//! applying the watcher's [`Change`]s. Every look re-reads the file system: a `Change` is a
+//! hint of *where* to look, so a stale or reordered hint cannot corrupt the index (an
+//! `Upsert` of a file that is gone removes its row; a `Remove` of a file that is back keeps
+//! it). Rescans and applies are serialised, so neither overwrites the other's newer
+//! result.
+//! Does not own: watching (`watcher`), the SQL (`store::session_files`), or what the
+//! processors do with the files.
+//!
+//! Cost: an unchanged rescan is one directory walk (a stat per file), one `SELECT` of the
+//! table, and no writes and no hashing at all. Hashing (BLAKE3, streamed in 64 KiB chunks)
+//! and the walk run on blocking threads.
+
+use super::watcher::Change;
+use crate::store::{from_ms, SessionFileRow, SessionFilesSummary, Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// What one rescan or apply did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ScanReport {
+    /// Session files found on disk (by the walk, or among the paths looked at).
+    pub seen: u64,
+    /// Rows inserted.
+    pub new: u64,
+    /// Rows updated because the file's size or mtime changed (or its hash was missing).
+    pub changed: u64,
+    /// Rows deleted because the file is gone (or is no longer a session file).
+    pub removed: u64,
+    /// Files whose content was hashed.
+    pub hashed: u64,
+    /// Paths that are not session files: outside the root, wrong depth or name, not a
+    /// regular file, or a symlink that leaves the root.
+    pub ignored: u64,
+}
+
+/// One indexed session file, as the status and the API show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IndexedFile {
+    /// Relative to the root, '/'-separated: `"<user>/<name>.jsonl"`.
+    pub path: String,
+    pub username: String,
+    pub size: u64,
+    pub mtime: DateTime<Utc>,
+    /// BLAKE3, hex; `None` when the file could not be read yet.
+    pub file_hash: Option<String>,
+}
+
+/// Count, total bytes and newest mtime of the indexed files.
+pub type IndexSummary = SessionFilesSummary;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The root is missing (an unmounted share looks like this): the index is left as it
+    /// was rather than emptied.
+    #[error("the session root {} does not exist or is not a directory", .0.display())]
+    RootMissing(PathBuf),
+    #[error("cannot read {}: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("the index task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The file index over a store and a root. Clones share one lock, so a rescan and an apply
+/// never interleave.
+#[derive(Clone)]
+pub struct FileIndex {
+    store: Store,
+    root: Arc<PathBuf>,
+    serial: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl FileIndex {
+    /// `root` is made absolute (not canonical: the watcher reports paths under the root
+    /// as it was given, so both sides must spell it the same way).
+    pub fn new(store: Store, root: impl AsRef<Path>) -> FileIndex {
+        let root = root.as_ref();
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        FileIndex {
+            store,
+            root: Arc::new(root),
+            serial: Default::default(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Walks the whole root and makes the table match it: new and changed files are
+    /// (re)hashed and written, rows of vanished files deleted, unchanged files not touched.
+    pub async fn rescan(&self) -> Result<ScanReport, IndexError> {
+        let _serial = self.serial.lock().await;
+        let root = self.root.clone();
+        let walk = tokio::task::spawn_blocking(move || walk(&root));
+        let rows = self.store.session_files();
+        let (walk, rows) = tokio::join!(walk, rows);
+        let walk = walk??;
+        let mut existing: HashMap<String, SessionFileRow> =
+            rows?.into_iter().map(|r| (r.path.clone(), r)).collect();
+
+        let mut report = ScanReport {
+            seen: walk.files.len() as u64,
+            ignored: walk.ignored,
+            ..ScanReport::default()
+        };
+        let on_disk: HashSet<&str> = walk.files.iter().map(|o| o.rel.as_str()).collect();
+        let gone: Vec<String> = existing
+            .keys()
+            .filter(|p| !on_disk.contains(p.as_str()))
+            .cloned()
+            .collect();
+        drop(on_disk);
+        self.reconcile(walk.files, &mut existing, gone, &mut report)
+            .await?;
+        Ok(report)
+    }
+
+    /// Applies a batch from the watcher: each path is looked at again and its row made to
+    /// match the file system. A `Rescan` anywhere in the batch means a full [`rescan`]
+    /// (which covers the rest of the batch).
+    ///
+    /// [`rescan`]: FileIndex::rescan
+    pub async fn apply(&self, changes: &[Change]) -> Result<ScanReport, IndexError> {
+        if changes.iter().any(|c| matches!(c, Change::Rescan { .. })) {
+            return self.rescan().await;
+        }
+        let _serial = self.serial.lock().await;
+        let mut report = ScanReport::default();
+        let mut seen_paths = HashSet::new();
+        let mut targets = Vec::new();
+        for change in changes {
+            let path = match change {
+                Change::Upsert(p) | Change::Remove(p) => p,
+                Change::Rescan { .. } => continue,
+            };
+            if !seen_paths.insert(path.as_path()) {
+                continue;
+            }
+            match session_path(&self.root, path) {
+                Some(sp) => targets.push((sp, path.clone())),
+                None => report.ignored += 1,
+            }
+        }
+        if targets.is_empty() {
+            return Ok(report);
+        }
+        let root = self.root.clone();
+        let looked = tokio::task::spawn_blocking(move || {
+            let canon = CanonicalRoot::new(&root);
+            targets
+                .into_iter()
+                .map(|(sp, abs)| {
+                    let look = look(&canon, &abs, None);
+                    (sp, abs, look)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+
+        let rels: Vec<String> = looked.iter().map(|(sp, _, _)| sp.rel.clone()).collect();
+        let mut existing: HashMap<String, SessionFileRow> = self
+            .store
+            .session_files_at(&rels)
+            .await?
+            .into_iter()
+            .map(|r| (r.path.clone(), r))
+            .collect();
+        let mut present = Vec::new();
+        let mut gone = Vec::new();
+        for (sp, abs, look) in looked {
+            match look {
+                Look::File { size, mtime } => {
+                    report.seen += 1;
+                    present.push(Observed {
+                        rel: sp.rel,
+                        username: sp.username,
+                        abs,
+                        size,
+                        mtime,
+                    });
+                }
+                Look::NotSession => {
+                    report.ignored += 1;
+                    gone.push(sp.rel);
+                }
+                Look::Gone => gone.push(sp.rel),
+            }
+        }
+        gone.retain(|rel| existing.contains_key(rel));
+        self.reconcile(present, &mut existing, gone, &mut report)
+            .await?;
+        Ok(report)
+    }
+
+    /// Every indexed file, in path order.
+    pub async fn files(&self) -> Result<Vec<IndexedFile>, IndexError> {
+        let mut rows = self.store.session_files().await?;
+        rows.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        Ok(rows
+            .into_iter()
+            .map(|r| IndexedFile {
+                path: r.path,
+                username: r.username,
+                size: r.size,
+                mtime: r.mtime,
+                file_hash: r.file_hash,
+            })
+            .collect())
+    }
+
+    /// Count, total bytes and newest mtime, for the pipeline status.
+    pub async fn summary(&self) -> Result<IndexSummary, IndexError> {
+        Ok(self.store.session_files_summary().await?)
+    }
+
+    /// Writes what changed among `present` (hashing what needs it) and deletes `gone`
+    /// (rows known to exist). Updates the report's `new`, `changed`, `removed`, `hashed`.
+    async fn reconcile(
+        &self,
+        present: Vec<Observed>,
+        existing: &mut HashMap<String, SessionFileRow>,
+        mut gone: Vec<String>,
+        report: &mut ScanReport,
+    ) -> Result<(), IndexError> {
+        let mut to_hash = Vec::new();
+        let mut upserts = Vec::new();
+        for o in present {
+            let old = existing.remove(&o.rel);
+            let (is_new, changed, needs_hash) = match &old {
+                None => (true, true, true),
+                Some(row) => {
+                    let changed = row.size != o.size || row.mtime != o.mtime;
+                    let hashed_now = row.file_hash.is_some()
+                        && row.hashed_size == Some(o.size)
+                        && row.hashed_mtime == Some(o.mtime);
+                    (false, changed, !hashed_now)
+                }
+            };
+            if !changed && !needs_hash {
+                continue;
+            }
+            if needs_hash {
+                to_hash.push((o, old.is_some()));
+            } else {
+                upserts.push((o, old.and_then(|r| r.file_hash), is_new, true));
+            }
+        }
+
+        if !to_hash.is_empty() {
+            let paths: Vec<PathBuf> = to_hash.iter().map(|(o, _)| o.abs.clone()).collect();
+            let hashes = tokio::task::spawn_blocking(move || hash_files(&paths)).await?;
+            for ((o, had_row), hash) in to_hash.into_iter().zip(hashes) {
+                match hash {
+                    Ok(h) => {
+                        report.hashed += 1;
+                        upserts.push((o, Some(h), !had_row, true));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        // Vanished between the stat and the read.
+                        if had_row {
+                            gone.push(o.rel);
+                        }
+                    }
+                    Err(e) => {
+                        // Unreadable for now: index it unhashed, so it is hashed again at
+                        // the next look.
+                        tracing::debug!(path = %o.abs.display(), error = %e, "cannot hash a session file");
+                        upserts.push((o, None, !had_row, false));
+                    }
+                }
+            }
+        }
+
+        let now = from_ms(Utc::now().timestamp_millis());
+        let rows: Vec<SessionFileRow> = upserts
+            .into_iter()
+            .map(|(o, hash, is_new, hashed)| {
+                if is_new {
+                    report.new += 1;
+                } else {
+                    report.changed += 1;
+                }
+                SessionFileRow {
+                    path: o.rel,
+                    username: o.username,
+                    size: o.size,
+                    mtime: o.mtime,
+                    hashed_size: hash.as_ref().filter(|_| hashed).map(|_| o.size),
+                    hashed_mtime: hash.as_ref().filter(|_| hashed).map(|_| o.mtime),
+                    file_hash: hash,
+                    seen_at: now,
+                }
+            })
+            .collect();
+        report.removed += gone.len() as u64;
+        if !rows.is_empty() || !gone.is_empty() {
+            self.store.write_session_files(&rows, &gone).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A session file's place under the root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionPath {
+    /// `"<user>/<name>.jsonl"`.
+    pub rel: String,
+    pub username: String,
+}
+
+/// Whether `name` may be a user directory: not hidden, valid UTF-8 (checked by the caller).
+fn is_user_name(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.')
+}
+
+/// Whether `name` may be a session file: `*.jsonl` with a non-empty stem, not hidden and not
+/// an editor's or writer's temporary (`.x.jsonl`, `#x.jsonl#`, `x.jsonl.tmp`, `x.jsonl~`).
+fn is_session_name(name: &str) -> bool {
+    name.len() > ".jsonl".len()
+        && name.ends_with(".jsonl")
+        && !name.starts_with('.')
+        && !name.starts_with('#')
+        && !name.starts_with('~')
+}
+
+/// `Some` when `path` is `<root>/<user>/<name>.jsonl` by the naming rules alone (no file
+/// system access; both must be absolute or both relative, spelled alike).
+pub fn session_path(root: &Path, path: &Path) -> Option<SessionPath> {
+    let rest = path.strip_prefix(root).ok()?;
+    let mut parts = rest.components();
+    let (Some(Component::Normal(user)), Some(Component::Normal(name)), None) =
+        (parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let (user, name) = (user.to_str()?, name.to_str()?);
+    if !is_user_name(user) || !is_session_name(name) {
+        return None;
+    }
+    Some(SessionPath {
+        rel: format!("{user}/{name}"),
+        username: user.to_owned(),
+    })
+}
+
+/// `Some(user)` when `path` is a possible user directory `<root>/<user>` (by name only).
+pub(crate) fn user_dir(root: &Path, path: &Path) -> Option<String> {
+    let rest = path.strip_prefix(root).ok()?;
+    let mut parts = rest.components();
+    let (Some(Component::Normal(user)), None) = (parts.next(), parts.next()) else {
+        return None;
+    };
+    let user = user.to_str()?;
+    is_user_name(user).then(|| user.to_owned())
+}
+
+/// A session file found on disk, with the stat taken before any hashing.
+struct Observed {
+    rel: String,
+    username: String,
+    abs: PathBuf,
+    size: u64,
+    mtime: DateTime<Utc>,
+}
+
+enum Look {
+    File {
+        size: u64,
+        mtime: DateTime<Utc>,
+    },
+    /// Not there (or not stat-able).
+    Gone,
+    /// There, but not a regular file, or a symlink out of the root.
+    NotSession,
+}
+
+/// The canonical root, computed once and only when a symlink needs checking.
+struct CanonicalRoot<'a> {
+    root: &'a Path,
+    canonical: std::cell::OnceCell<Option<PathBuf>>,
+}
+
+impl<'a> CanonicalRoot<'a> {
+    fn new(root: &'a Path) -> Self {
+        CanonicalRoot {
+            root,
+            canonical: Default::default(),
+        }
+    }
+
+    /// Whether `path` (whose components may be symlinks) resolves to inside the root.
+    fn contains(&self, path: &Path) -> bool {
+        let Some(root) = self
+            .canonical
+            .get_or_init(|| std::fs::canonicalize(self.root).ok())
+        else {
+            return false;
+        };
+        std::fs::canonicalize(path).is_ok_and(|p| p.starts_with(root))
+    }
+}
+
+fn mtime_of(meta: &std::fs::Metadata) -> DateTime<Utc> {
+    let ms = match meta.modified() {
+        Ok(t) => match t.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => d.as_millis() as i64,
+            Err(e) => -(e.duration().as_millis() as i64),
+        },
+        Err(_) => 0,
+    };
+    from_ms(ms)
+}
+
+/// Stats `abs` (a path that passed the naming rules). `dir_is_link` says whether the user
+/// directory is a symlink when the caller knows already (the walk); otherwise it is checked.
+fn look(canon: &CanonicalRoot<'_>, abs: &Path, dir_is_link: Option<bool>) -> Look {
+    let meta = match std::fs::symlink_metadata(abs) {
+        Ok(m) => m,
+        Err(_) => return Look::Gone,
+    };
+    let dir_is_link = dir_is_link.unwrap_or_else(|| {
+        abs.parent()
+            .and_then(|d| std::fs::symlink_metadata(d).ok())
+            .is_some_and(|m| m.file_type().is_symlink())
+    });
+    let meta = if meta.file_type().is_symlink() || dir_is_link {
+        if !canon.contains(abs) {
+            return Look::NotSession;
+        }
+        match std::fs::metadata(abs) {
+            Ok(m) => m,
+            Err(_) => return Look::Gone,
+        }
+    } else {
+        meta
+    };
+    if !meta.is_file() {
+        return Look::NotSession;
+    }
+    Look::File {
+        size: meta.len(),
+        mtime: mtime_of(&meta),
+    }
+}
+
+struct Walk {
+    files: Vec<Observed>,
+    ignored: u64,
+}
+
+/// Lists `<root>/<user>/*.jsonl` with a stat each.
+fn walk(root: &Path) -> Result<Walk, IndexError> {
+    let io_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| IndexError::Io { path, source }
+    };
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(IndexError::RootMissing(root.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(IndexError::RootMissing(root.to_path_buf()))
+        }
+        Err(e) => return Err(io_err(root)(e)),
+    }
+    let canon = CanonicalRoot::new(root);
+    let mut out = Walk {
+        files: Vec::new(),
+        ignored: 0,
+    };
+    for entry in std::fs::read_dir(root).map_err(io_err(root))? {
+        let entry = entry.map_err(io_err(root))?;
+        let Some(user) = entry.file_name().to_str().map(str::to_owned) else {
+            out.ignored += 1;
+            continue;
+        };
+        let Ok(ft) = entry.file_type() else { continue };
+        let dir = entry.path();
+        let dir_is_link = ft.is_symlink();
+        let is_dir = if dir_is_link {
+            canon.contains(&dir) && dir.is_dir()
+        } else {
+            ft.is_dir()
+        };
+        if !is_user_name(&user) || !is_dir {
+            out.ignored += 1;
+            continue;
+        }
+        // A user directory that vanished mid-walk, or that cannot be read, has no files
+        // for this scan.
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str().filter(|n| is_session_name(n)) else {
+                out.ignored += 1;
+                continue;
+            };
+            let abs = entry.path();
+            // The cheap path: a plain file in a plain directory needs one lstat.
+            let look = match entry.file_type() {
+                Ok(ft) if ft.is_file() && !dir_is_link => match entry.metadata() {
+                    Ok(m) => Look::File {
+                        size: m.len(),
+                        mtime: mtime_of(&m),
+                    },
+                    Err(_) => Look::Gone,
+                },
+                _ => look(&canon, &abs, Some(dir_is_link)),
+            };
+            match look {
+                Look::File { size, mtime } => out.files.push(Observed {
+                    rel: format!("{user}/{name}"),
+                    username: user.clone(),
+                    abs,
+                    size,
+                    mtime,
+                }),
+                Look::NotSession => out.ignored += 1,
+                Look::Gone => {}
+            }
+        }
+    }
+    Ok(out)
+}
+
+const HASH_CHUNK: usize = 64 * 1024;
+
+/// BLAKE3 of a file, read in 64 KiB chunks into `buf` (never the whole file in memory).
+fn hash_file(path: &Path, buf: &mut [u8]) -> io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = blake3::Hasher::new();
+    loop {
+        match file.read(buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Hashes `paths` on up to as many threads as there are cores; results in input order.
+fn hash_files(paths: &[PathBuf]) -> Vec<io::Result<String>> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // Threads only pay off for more than a handful of files.
+    let threads = cores.min(paths.len().div_ceil(64)).max(1);
+    let per_thread = paths.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = paths
+            .chunks(per_thread)
+            .map(|chunk| {
+                let worker = s.spawn(move || {
+                    let mut buf = vec![0u8; HASH_CHUNK];
+                    chunk
+                        .iter()
+                        .map(|p| hash_file(p, &mut buf))
+                        .collect::<Vec<_>>()
+                });
+                (chunk.len(), worker)
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|(n, w)| {
+                w.join().unwrap_or_else(|_| {
+                    (0..n)
+                        .map(|_| Err(io::Error::other("hashing thread panicked")))
+                        .collect()
+                })
+            })
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(root: &str, path: &str) -> Option<String> {
+        session_path(Path::new(root), Path::new(path)).map(|s| s.rel)
+    }
+
+    #[test]
+    fn a_session_file_is_a_jsonl_file_directly_in_a_user_directory() {
+        assert_eq!(
+            rel("/r", "/r/u/a.jsonl").as_deref(),
+            Some("u/a.jsonl"),
+            "<root>/<user>/<name>.jsonl is the one shape"
+        );
+        let sp = session_path(Path::new("/r"), Path::new("/r/alice/s 1.jsonl")).unwrap();
+        assert_eq!(sp.username, "alice", "the user is the first component");
+        assert_eq!(sp.rel, "alice/s 1.jsonl", "names keep their spaces");
+    }
+
+    #[test]
+    fn other_depths_names_and_places_are_not_session_files() {
+        for (path, why) in [
+            ("/r/a.jsonl", "a file directly in the root has no user"),
+            (
+                "/r/u/sub/a.jsonl",
+                "files in subdirectories of a user are not sessions",
+            ),
+            ("/r/u/a.jsonl.tmp", "a writer's temporary file"),
+            ("/r/u/a.tmp", "not jsonl"),
+            ("/r/u/.a.jsonl", "a dotfile (often a temporary one)"),
+            ("/r/.u/a.jsonl", "a hidden user directory"),
+            ("/r/u/.jsonl", "no stem"),
+            ("/r/u/a.json", "json is not jsonl"),
+            ("/r/u/a.jsonl~", "an editor's backup"),
+            ("/r/u/#a.jsonl#", "an editor's autosave"),
+            ("/elsewhere/u/a.jsonl", "outside the root"),
+            ("/r/u/../v/a.jsonl", "not a normal path under the root"),
+            ("/r", "the root itself"),
+            ("/r/u", "a user directory"),
+        ] {
+            assert_eq!(rel("/r", path), None, "{path}: {why}");
+        }
+    }
+
+    #[test]
+    fn user_directories_are_direct_children_of_the_root_that_are_not_hidden() {
+        let root = Path::new("/r");
+        assert_eq!(user_dir(root, Path::new("/r/u")).as_deref(), Some("u"));
+        assert_eq!(user_dir(root, Path::new("/r/.cache")), None, "hidden");
+        assert_eq!(user_dir(root, Path::new("/r/u/x")), None, "too deep");
+        assert_eq!(user_dir(root, Path::new("/r")), None, "the root");
+    }
+
+    #[test]
+    fn hashing_streams_and_matches_blake3_of_the_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        // More than two chunks, not a multiple of the chunk size.
+        let content: Vec<u8> = (0..(HASH_CHUNK * 2 + 123))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(&path, &content).unwrap();
+        let mut buf = vec![0u8; HASH_CHUNK];
+        assert_eq!(
+            hash_file(&path, &mut buf).unwrap(),
+            blake3::hash(&content).to_hex().to_string(),
+            "chunked hashing must equal hashing the whole content"
+        );
+        let many: Vec<PathBuf> = (0..200).map(|_| path.clone()).collect();
+        let missing = dir.path().join("missing");
+        let mut with_missing = many.clone();
+        with_missing.insert(100, missing);
+        let results = hash_files(&with_missing);
+        assert_eq!(results.len(), 201, "one result per path, in order");
+        assert!(
+            results[100]
+                .as_ref()
+                .is_err_and(|e| e.kind() == io::ErrorKind::NotFound),
+            "the missing file's result stays at its index"
+        );
+        assert!(results[99].is_ok() && results[101].is_ok());
+    }
+}
