@@ -11,11 +11,13 @@ mod executions;
 mod probes;
 mod proposals;
 mod session_files;
+mod session_state;
 mod settings;
 
 pub use executions::Execution;
 pub use probes::{Batch, HourlyRow, Sample};
 pub use session_files::{SessionFileRow, SessionFilesSummary};
+pub use session_state::{DueFile, FileState, FileUsageRow, ProcessorRun, UsageBy, UsageTotals};
 
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
