@@ -147,7 +147,10 @@ async fn the_cli_lists_approves_and_rejects_through_the_running_instance() {
     assert!(stdout(&out).contains("rejected"), "{}", stdout(&out));
     let p = s.api().proposal(&id).await.unwrap();
     assert_eq!(p["status"], "rejected");
-    assert_eq!(p["decided_by"], "api:carol", "the API call, by the CLI's user");
+    assert_eq!(
+        p["decided_by"], "api:carol",
+        "the API call, by the CLI's user"
+    );
     assert!(
         p["status_detail"]
             .as_str()
@@ -195,7 +198,10 @@ async fn the_cli_lists_approves_and_rejects_through_the_running_instance() {
     );
     let p = s.api().proposal(&id2).await.unwrap();
     assert_ne!(p["status"], "pending");
-    assert_eq!(p["decided_by"], "api:carol", "the API call, by the CLI's user");
+    assert_eq!(
+        p["decided_by"], "api:carol",
+        "the API call, by the CLI's user"
+    );
     let out = steward(&cli_data, &url_env, &["proposals", "list"]).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(
