@@ -125,6 +125,8 @@ pub struct StatusView {
     pub observer_degraded: bool,
     pub incidents: usize,
     pub bus: Option<crate::bus::BusStatus>,
+    /// How long a proposal waits for a decision before it expires (`[executor] proposal_ttl`).
+    pub proposal_ttl_secs: u64,
 }
 
 /// What adapters push to the UI, live.
@@ -147,6 +149,10 @@ pub enum Update {
     Proposal {
         #[serde(serialize_with = "proposal_as_action_file")]
         proposal: Box<crate::planner::proposal::Proposal>,
+    },
+    /// A running command's output so far (pushed at most every 200 ms while it prints).
+    RunOutput {
+        output: crate::executing::RunOutput,
     },
     /// The receiver fell behind: refetch everything.
     Resync,
@@ -527,6 +533,7 @@ impl Api {
             observer_degraded,
             incidents,
             bus: self.bus_status(),
+            proposal_ttl_secs: crate::executing::executor_settings(self).2.as_secs(),
         }
     }
 

@@ -11,7 +11,7 @@
 
 use crate::api::{Api, ApiError, Update};
 use crate::events::EngineEvent;
-use crate::execute::runner::{self, Known, RunOptions};
+use crate::execute::runner::{self, Known, OutputSink, OutputStream, RunOptions, Tail};
 use crate::execute::state::{next, RunEnd, Status, Step};
 use crate::planner::proposal::{emit_event, FsEvent, Proposal};
 use crate::store::Execution;
@@ -27,6 +27,136 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const AUTO_BUDGET: usize = 3;
 /// The second verification probe comes this long after the first failed one.
 pub const VERIFY_SETTLE: Duration = Duration::from_secs(5);
+
+/// How often a running command's output is pushed to the UI at most.
+pub const OUTPUT_PUSH_EVERY: Duration = Duration::from_millis(200);
+
+/// Who decided, in the audit: the surface and, when known, the person
+/// (`local:alice`, `tray:alice`, `api:ci-bot`). A name that is not a plain user name
+/// (empty, too long, odd characters) is left out rather than recorded.
+pub fn actor(surface: &str, user: Option<&str>) -> String {
+    match user.filter(|u| is_user_name(u)) {
+        Some(u) => format!("{surface}:{u}"),
+        None => surface.to_owned(),
+    }
+}
+
+/// `[A-Za-z0-9_.@-]`, 1 to 64 characters: a login name or an e-mail-like token name.
+pub fn is_user_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b))
+}
+
+/// The person running this process (`USER`, else `LOGNAME`, else the login name of the
+/// process's user id), for local surfaces.
+pub fn local_user() -> Option<String> {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok())
+        .or_else(|| {
+            nix::unistd::User::from_uid(nix::unistd::getuid())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
+        .filter(|u| is_user_name(u))
+}
+
+/// Output of the commands running now, per proposal, so a window opened mid-run sees it
+/// too (the stream only carries what comes after).
+#[derive(Default)]
+pub(crate) struct LiveRuns(parking_lot::Mutex<HashMap<String, LiveRun>>);
+
+struct LiveRun {
+    argv: Vec<String>,
+    started: DateTime<Utc>,
+    stdout: Tail,
+    stderr: Tail,
+    /// Bumped on every chunk; the pusher sends when it moved.
+    version: u64,
+}
+
+impl LiveRuns {
+    fn begin(&self, action_id: &str, argv: &[String], now: DateTime<Utc>) {
+        self.0.lock().insert(
+            action_id.to_owned(),
+            LiveRun {
+                argv: argv.to_vec(),
+                started: now,
+                stdout: Tail::new(runner::DEFAULT_TAIL_BYTES),
+                stderr: Tail::new(runner::DEFAULT_TAIL_BYTES),
+                version: 0,
+            },
+        );
+    }
+
+    fn push(&self, action_id: &str, stream: OutputStream, data: &[u8]) {
+        if let Some(run) = self.0.lock().get_mut(action_id) {
+            match stream {
+                OutputStream::Stdout => run.stdout.push(data),
+                OutputStream::Stderr => run.stderr.push(data),
+            }
+            run.version += 1;
+        }
+    }
+
+    fn end(&self, action_id: &str) {
+        self.0.lock().remove(action_id);
+    }
+
+    /// The run's output so far, when it changed since `seen` (which is updated).
+    fn changed(&self, action_id: &str, seen: &mut u64, now: DateTime<Utc>) -> Option<RunOutput> {
+        let runs = self.0.lock();
+        let run = runs.get(action_id)?;
+        if run.version == *seen {
+            return None;
+        }
+        *seen = run.version;
+        Some(run.view(action_id, now))
+    }
+
+    /// The `run` object of a proposal that is running now.
+    pub(crate) fn run_json(
+        &self,
+        action_id: &str,
+        now: DateTime<Utc>,
+    ) -> Option<serde_json::Value> {
+        let runs = self.0.lock();
+        let view = runs.get(action_id)?.view(action_id, now);
+        serde_json::to_value(view).ok()
+    }
+}
+
+impl LiveRun {
+    fn view(&self, action_id: &str, now: DateTime<Utc>) -> RunOutput {
+        RunOutput {
+            action_id: action_id.to_owned(),
+            live: true,
+            argv: self.argv.clone(),
+            started_at: self.started,
+            elapsed_ms: (now - self.started).num_milliseconds().max(0),
+            stdout_tail: self.stdout.text(),
+            stderr_tail: self.stderr.text(),
+            truncated: self.stdout.truncated() || self.stderr.truncated(),
+        }
+    }
+}
+
+/// A running command's output so far (the last 8 KiB of each stream).
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct RunOutput {
+    pub action_id: String,
+    /// Always true: the command has not ended (the finished `run` has `end` instead).
+    pub live: bool,
+    pub argv: Vec<String>,
+    pub started_at: DateTime<Utc>,
+    pub elapsed_ms: i64,
+    pub stdout_tail: String,
+    pub stderr_tail: String,
+    pub truncated: bool,
+}
 
 /// Automatic runs per `svc_key`, for the budget.
 #[derive(Debug, Default)]
@@ -50,7 +180,9 @@ impl AutoRuns {
     }
 }
 
-fn executor_settings(api: &Api) -> (Option<crate::config::ExecutorConfig>, Duration, Duration) {
+pub(crate) fn executor_settings(
+    api: &Api,
+) -> (Option<crate::config::ExecutorConfig>, Duration, Duration) {
     let config = api.config();
     let ex = config.executor.clone();
     let parse = |v: Option<&String>, d| {
@@ -304,11 +436,38 @@ async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
             )
         }
         Some(argv) => {
+            let live = &api.inner.planning.live_runs;
+            live.begin(&p.action_id, argv, api.now());
+            let sink = {
+                let api = api.clone();
+                let id = p.action_id.clone();
+                OutputSink::new(move |stream, data| {
+                    api.inner.planning.live_runs.push(&id, stream, data)
+                })
+            };
             let opts = RunOptions {
                 timeout,
+                on_output: Some(sink),
                 ..RunOptions::default()
             };
-            match runner::run(argv, &opts, &api.inner.planning.cancel_token()).await {
+            let cancel = api.inner.planning.cancel_token();
+            let run = runner::run(argv, &opts, &cancel);
+            tokio::pin!(run);
+            let mut push = tokio::time::interval(OUTPUT_PUSH_EVERY);
+            push.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut seen = 0;
+            let result = loop {
+                tokio::select! {
+                    result = &mut run => break result,
+                    _ = push.tick() => {
+                        if let Some(output) = live.changed(&p.action_id, &mut seen, api.now()) {
+                            let _ = api.inner.updates.send(Update::RunOutput { output });
+                        }
+                    }
+                }
+            };
+            live.end(&p.action_id);
+            match result {
                 Ok(out) => {
                     let end = if out.timed_out {
                         RunEnd::TimedOut
@@ -539,6 +698,20 @@ pub(crate) async fn expire(api: &Api) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_audit_names_the_surface_and_a_plain_person_name_only() {
+        assert_eq!(actor("local", Some("alice")), "local:alice");
+        assert_eq!(
+            actor("api", Some("ci-bot@example.org")),
+            "api:ci-bot@example.org"
+        );
+        assert_eq!(actor("tray", None), "tray");
+        for odd in ["", "a b", "x;rm", "$(id)", "é", &"x".repeat(65)] {
+            assert_eq!(actor("api", Some(odd)), "api", "{odd:?} is not recorded");
+        }
+        assert!(local_user().is_some(), "this process runs as somebody");
+    }
 
     #[test]
     fn the_most_specific_template_wins() {

@@ -559,6 +559,10 @@ mod proposals {
                 .request(method, url.clone())
                 .bearer_auth(&self.token)
                 .query(query);
+            // Who, for the audit ("api:<login>"); the token is what authorises.
+            if let Some(user) = steward::executing::local_user() {
+                req = req.header(steward::http::USER_HEADER, user);
+            }
             if let Some(body) = body {
                 req = req.json(&body);
             }

@@ -58,6 +58,8 @@ pub(crate) struct Planning {
     pub deferred: Mutex<Vec<(DateTime<Utc>, String, HealthEvent)>>,
     /// Automatic runs per service in the last hour (the auto-execution budget).
     pub(crate) auto_runs: Mutex<crate::executing::AutoRuns>,
+    /// Output of the commands running now.
+    pub(crate) live_runs: crate::executing::LiveRuns,
     data_dir: PathBuf,
     tracker: TaskTracker,
     cancel: CancellationToken,
@@ -86,6 +88,7 @@ impl Planning {
             records: Mutex::new(Vec::new()),
             deferred: Mutex::new(Vec::new()),
             auto_runs: Mutex::new(Default::default()),
+            live_runs: Default::default(),
             data_dir,
             tracker,
             cancel,
@@ -614,7 +617,23 @@ impl Api {
             .store
             .proposals(status, limit.clamp(1, 1000))
             .await?;
-        Ok(rows.iter().map(Proposal::to_action_file).collect())
+        Ok(rows.iter().map(|p| self.with_live_run(p)).collect())
+    }
+
+    /// The action-file JSON; a running proposal carries its output so far as `run`.
+    fn with_live_run(&self, p: &Proposal) -> serde_json::Value {
+        let mut v = p.to_action_file();
+        if p.status == "running" {
+            if let Some(run) = self
+                .inner
+                .planning
+                .live_runs
+                .run_json(&p.action_id, self.now())
+            {
+                v["run"] = run;
+            }
+        }
+        v
     }
 
     pub async fn proposal(&self, action_id: &str) -> Result<serde_json::Value, ApiError> {
@@ -622,7 +641,7 @@ impl Api {
             .store
             .proposal(action_id)
             .await?
-            .map(|p| p.to_action_file())
+            .map(|p| self.with_live_run(&p))
             .ok_or_else(|| ApiError::NotFound(format!("no proposal {action_id:?}")))
     }
 

@@ -22,6 +22,7 @@ fn restart_script(dir: &Path, port: u16) -> PathBuf {
             "#!/bin/sh\n\
              echo \"restarting $1\"\n\
              echo run >> '{runs}'\n\
+             while [ -e '{dir}/hold' ]; do sleep 0.05; done\n\
              [ -f '{pid}' ] && kill $(cat '{pid}') 2>/dev/null\n\
              setsid python3 -m http.server {port} --bind 127.0.0.1 --directory '{dir}' >/dev/null 2>&1 < /dev/null &\n\
              echo $! > '{pid}'\n\
@@ -539,5 +540,91 @@ async fn low_risk_proposals_run_by_themselves_until_the_budget_is_used() {
         .unwrap()
         .iter()
         .all(|r| r["actor"] == "auto"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_output_shows_while_the_command_runs_and_the_audit_names_the_person() {
+    let Lab {
+        dir,
+        script: _,
+        s,
+        _llm,
+        _service,
+    } = lab(false, "").await;
+    let id = first_pending(&s).await;
+    let stream = StreamLog::open(&s).await;
+    // The restart script prints its first line, then waits while `hold` exists.
+    std::fs::write(dir.path().join("hold"), "").unwrap();
+    let r = s
+        .client
+        .post(format!("{}/api/proposals/{id}/approve", s.base))
+        .bearer_auth(TOKEN)
+        .header("X-Steward-User", "alice")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let after: Value = r.json().await.unwrap();
+    assert_eq!(
+        after["decided_by"], "api:alice",
+        "who clicked, not only where"
+    );
+
+    eventually("the first line, while the command still runs", || async {
+        let p = proposal(&s, &id).await;
+        p["status"] == "running"
+            && p["run"]["live"] == true
+            && p["run"]["stdout_tail"]
+                .as_str()
+                .is_some_and(|t| t.contains("restarting websvc"))
+    })
+    .await;
+    eventually("the same output on the live stream", || async {
+        stream.has(|m| {
+            m["type"] == "run_output"
+                && m["output"]["action_id"] == id.as_str()
+                && m["output"]["stdout_tail"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("restarting websvc"))
+        })
+    })
+    .await;
+    assert_eq!(proposal(&s, &id).await["status"], "running");
+
+    std::fs::remove_file(dir.path().join("hold")).unwrap();
+    eventually("the run ends", || async {
+        proposal(&s, &id).await["status"] != "running"
+    })
+    .await;
+    let done = proposal(&s, &id).await;
+    assert!(
+        done["run"]["live"].is_null(),
+        "the finished run replaces the live one: {done}"
+    );
+    assert_eq!(done["run"]["exit_code"], 0);
+    let audit = s.get(&format!("/api/executions?action_id={id}")).await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["actor"] == "api:alice"),
+        "every step of the run is recorded as alice's: {audit:#}"
+    );
+
+    let bad = s
+        .client
+        .post(format!("{}/api/proposals/{id}/reject", s.base))
+        .bearer_auth(TOKEN)
+        .header("X-Steward-User", "alice; rm -rf /")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bad.status(),
+        400,
+        "a name that is not a plain name is refused"
+    );
     s.stop().await;
 }

@@ -18,6 +18,8 @@ async fn steward(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output
         .env_remove("STEWARD_TOKEN")
         .env("STEWARD_DATA_DIR", data_dir)
         .env("STEWARD_LOG", "warn")
+        // The CLI names its user in the audit ("api:carol").
+        .env("USER", "carol")
         .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);
@@ -145,7 +147,10 @@ async fn the_cli_lists_approves_and_rejects_through_the_running_instance() {
     assert!(stdout(&out).contains("rejected"), "{}", stdout(&out));
     let p = s.api().proposal(&id).await.unwrap();
     assert_eq!(p["status"], "rejected");
-    assert_eq!(p["decided_by"], "api");
+    assert_eq!(
+        p["decided_by"], "api:carol",
+        "the API call, by the CLI's user"
+    );
     assert!(
         p["status_detail"]
             .as_str()
@@ -193,7 +198,10 @@ async fn the_cli_lists_approves_and_rejects_through_the_running_instance() {
     );
     let p = s.api().proposal(&id2).await.unwrap();
     assert_ne!(p["status"], "pending");
-    assert_eq!(p["decided_by"], "api");
+    assert_eq!(
+        p["decided_by"], "api:carol",
+        "the API call, by the CLI's user"
+    );
     let out = steward(&cli_data, &url_env, &["proposals", "list"]).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(

@@ -268,3 +268,52 @@ container_restart = ["/bin/echo", "restart", "{service}", "on", "{node}.lan"]
     .unwrap_err();
     assert_eq!(refused.code(), "bad_name");
 }
+
+#[tokio::test]
+async fn output_is_seen_while_the_command_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    // Prints one line, then waits for the test to let it finish (a file appearing).
+    let go = dir.path().join("go");
+    let s = script(
+        dir.path(),
+        "slow.sh",
+        "echo first\necho oops >&2\nwhile [ ! -e \"$1\" ]; do sleep 0.05; done\necho second",
+    );
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let opts = RunOptions {
+        on_output: Some(runner::OutputSink::new(move |stream, data| {
+            let _ = tx.send((stream, String::from_utf8_lossy(data).into_owned()));
+        })),
+        ..RunOptions::default()
+    };
+    let argv = argv(&[&s, go.to_str().unwrap()]);
+    let cancel = CancellationToken::new();
+    let run = runner::run(&argv, &opts, &cancel);
+    tokio::pin!(run);
+    let mut seen = Vec::new();
+    // Both streams arrive before the command can end: it waits for `go`.
+    while seen.len() < 2 {
+        tokio::select! {
+            _ = &mut run => panic!("the command ended before it was let go"),
+            got = tokio::time::timeout(Duration::from_secs(10), rx.recv()) => {
+                seen.push(got.expect("output arrives while the command runs").unwrap());
+            }
+        }
+    }
+    seen.sort_by_key(|(s, _)| *s == runner::OutputStream::Stderr);
+    assert_eq!(
+        seen,
+        vec![
+            (runner::OutputStream::Stdout, "first\n".to_owned()),
+            (runner::OutputStream::Stderr, "oops\n".to_owned())
+        ]
+    );
+    std::fs::write(&go, "").unwrap();
+    let out = run.await.unwrap();
+    assert!(out.success());
+    assert_eq!(
+        out.stdout_tail, "first\nsecond\n",
+        "the tail has everything too"
+    );
+    assert_eq!(rx.recv().await.map(|(_, t)| t).as_deref(), Some("second\n"));
+}

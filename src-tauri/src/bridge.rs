@@ -120,7 +120,7 @@ fn forward(app: &AppHandle, api: &Api, update: Update) {
             crate::tray::refresh_proposals(app, api);
         }
         Update::Proposal { .. } => crate::tray::refresh_proposals(app, api),
-        Update::ProviderUpdated { .. } => {}
+        Update::ProviderUpdated { .. } | Update::RunOutput { .. } => {}
     }
 }
 

@@ -143,12 +143,15 @@ async fn submit_event(
     Ok(api.submit_event(event.to_string().as_bytes())?)
 }
 
-/// Who decided, in the audit: a click in this window.
-const WINDOW_ACTOR: &str = "local";
+/// Who decided, in the audit: a click in this window, by the person running the app
+/// (`local:<login>`).
+fn window_actor() -> String {
+    steward::executing::actor("local", steward::executing::local_user().as_deref())
+}
 
 #[tauri::command]
 async fn approve_proposal(api: State<'_, Api>, action_id: String) -> Reply<serde_json::Value> {
-    Ok(api.approve(&action_id, WINDOW_ACTOR).await?)
+    Ok(api.approve(&action_id, &window_actor()).await?)
 }
 
 #[tauri::command]
@@ -158,7 +161,7 @@ async fn reject_proposal(
     reason: Option<String>,
 ) -> Reply<serde_json::Value> {
     Ok(api
-        .reject(&action_id, WINDOW_ACTOR, reason.as_deref())
+        .reject(&action_id, &window_actor(), reason.as_deref())
         .await?)
 }
 

@@ -41,7 +41,9 @@ const MAX_APPROVALS: usize = 5;
 /// Longer labels are cut (a menu is not the place for a long service name).
 const MAX_LABEL: usize = 64;
 /// Who decided, in the audit: a click in the tray menu.
-const TRAY_ACTOR: &str = "tray";
+fn tray_actor() -> String {
+    steward::executing::actor("tray", steward::executing::local_user().as_deref())
+}
 /// Where the first "Approve: …" item goes: right below the status line.
 const APPROVALS_AT: usize = 1;
 
@@ -272,7 +274,7 @@ fn approve(app: &AppHandle, action_id: &str) {
     let api = app.state::<Api>().inner().clone();
     let action_id = action_id.to_owned();
     tauri::async_runtime::spawn(async move {
-        match api.approve(&action_id, TRAY_ACTOR).await {
+        match api.approve(&action_id, &tray_actor()).await {
             Ok(p) => tracing::info!(%action_id, status = %p["status"], "approved from the tray"),
             Err(e) => {
                 tracing::warn!(error = %e, code = e.code(), %action_id, "tray approval refused")
@@ -381,6 +383,7 @@ mod tests {
             observer_degraded: false,
             incidents: 0,
             bus: None,
+            proposal_ttl_secs: 900,
         }
     }
 

@@ -232,8 +232,35 @@ fn substitute(arg: &str, node: &str, service: &str) -> Result<String, TemplatePr
     Ok(out)
 }
 
+/// Which of a command's output streams a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// Receives the command's output as it is read, chunk by chunk (for live progress). It is
+/// called on the reading task: it must be quick and must not block.
+#[derive(Clone)]
+pub struct OutputSink(std::sync::Arc<OutputFn>);
+
+type OutputFn = dyn Fn(OutputStream, &[u8]) + Send + Sync;
+
+impl OutputSink {
+    pub fn new(f: impl Fn(OutputStream, &[u8]) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+}
+
+impl fmt::Debug for OutputSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OutputSink")
+    }
+}
+
 /// How to run one command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// From spawn; then the whole process group is killed.
     pub timeout: Duration,
@@ -241,6 +268,8 @@ pub struct RunOptions {
     pub tail_bytes: usize,
     /// Environment variables passed through (when set); everything else is dropped.
     pub env_keep: Vec<String>,
+    /// Sees the output while the command runs; the outcome has the tails either way.
+    pub on_output: Option<OutputSink>,
 }
 
 impl Default for RunOptions {
@@ -249,6 +278,7 @@ impl Default for RunOptions {
             timeout: DEFAULT_TIMEOUT,
             tail_bytes: DEFAULT_TAIL_BYTES,
             env_keep: DEFAULT_ENV_KEEP.iter().map(|k| (*k).to_owned()).collect(),
+            on_output: None,
         }
     }
 }
@@ -346,10 +376,11 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let sink = |stream| opts.on_output.as_ref().map(|s| (s, stream));
     let readers = async {
         tokio::join!(
-            read_tail(stdout, opts.tail_bytes, &stop),
-            read_tail(stderr, opts.tail_bytes, &stop)
+            read_tail(stdout, opts.tail_bytes, &stop, sink(OutputStream::Stdout)),
+            read_tail(stderr, opts.tail_bytes, &stop, sink(OutputStream::Stderr))
         )
     };
     tokio::pin!(readers);
@@ -465,14 +496,14 @@ impl Drop for GroupGuard {
 }
 
 /// The last `limit` bytes of a stream, and how many bytes it had in all.
-struct Tail {
+pub struct Tail {
     buf: Vec<u8>,
     limit: usize,
     total: u64,
 }
 
 impl Tail {
-    fn new(limit: usize) -> Self {
+    pub fn new(limit: usize) -> Self {
         Self {
             buf: Vec::new(),
             limit,
@@ -480,7 +511,7 @@ impl Tail {
         }
     }
 
-    fn push(&mut self, data: &[u8]) {
+    pub fn push(&mut self, data: &[u8]) {
         self.total += data.len() as u64;
         if data.len() >= self.limit {
             self.buf.clear();
@@ -494,12 +525,17 @@ impl Tail {
         }
     }
 
-    fn truncated(&self) -> bool {
+    pub fn truncated(&self) -> bool {
         self.total > self.buf.len() as u64
     }
 
     /// Lossy UTF-8; a cut tail starts at the next character, not inside one.
-    fn into_string(self) -> String {
+    pub fn into_string(self) -> String {
+        self.text()
+    }
+
+    /// The kept bytes as text (see [`Tail::into_string`]), leaving the tail as it is.
+    pub fn text(&self) -> String {
         let mut start = 0;
         if self.truncated() {
             while start < self.buf.len().min(3) && (self.buf[start] & 0b1100_0000) == 0b1000_0000 {
@@ -525,6 +561,7 @@ async fn read_tail<R: AsyncRead + Unpin>(
     stream: Option<R>,
     limit: usize,
     stop: &CancellationToken,
+    sink: Option<(&OutputSink, OutputStream)>,
 ) -> Tail {
     let mut tail = Tail::new(limit);
     let Some(mut stream) = stream else {
@@ -536,7 +573,12 @@ async fn read_tail<R: AsyncRead + Unpin>(
             biased;
             read = stream.read(&mut chunk) => match read {
                 Ok(0) | Err(_) => break,
-                Ok(n) => tail.push(&chunk[..n]),
+                Ok(n) => {
+                    if let Some((sink, which)) = sink {
+                        (sink.0)(which, &chunk[..n]);
+                    }
+                    tail.push(&chunk[..n]);
+                }
             },
             () = stop.cancelled() => break,
         }

@@ -9,6 +9,7 @@ mod auth;
 mod routes;
 
 pub use auth::{load_or_create_token, Token};
+pub use routes::USER_HEADER;
 
 use crate::api::Api;
 use std::net::SocketAddr;

@@ -5,7 +5,7 @@ use super::ServerOptions;
 use crate::api::{Api, ApiError, Update};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -192,11 +192,35 @@ async fn proposal(State(s): State<AppState>, Path(action_id): Path<String>) -> R
     reply(s.api.proposal(&action_id).await)
 }
 
-/// Who decided, in the audit: the API has one token, so "api".
-const API_ACTOR: &str = "api";
+/// Names the person behind an API call in the audit (`api:<name>`); the CLI sends the
+/// login name. The token is what authorises; this only says who, for the record.
+pub const USER_HEADER: &str = "x-steward-user";
 
-async fn approve(State(s): State<AppState>, Path(action_id): Path<String>) -> Response {
-    reply(s.api.approve(&action_id, API_ACTOR).await)
+/// Who decided, in the audit: "api", or "api:<name>" with a valid `X-Steward-User`.
+fn api_actor(headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(value) = headers.get(USER_HEADER) else {
+        return Ok("api".into());
+    };
+    match value.to_str() {
+        Ok(name) if crate::executing::is_user_name(name) => {
+            Ok(crate::executing::actor("api", Some(name)))
+        }
+        _ => Err(ApiError::BadRequest(format!(
+            "{USER_HEADER} must be 1 to 64 of A-Z a-z 0-9 _ . @ -"
+        ))),
+    }
+}
+
+async fn approve(
+    State(s): State<AppState>,
+    Path(action_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let actor = match api_actor(&headers) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    reply(s.api.approve(&action_id, &actor).await)
 }
 
 #[derive(Deserialize, Default)]
@@ -208,8 +232,13 @@ struct RejectBody {
 async fn reject(
     State(s): State<AppState>,
     Path(action_id): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    let actor = match api_actor(&headers) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
     let body: RejectBody = if body.iter().all(u8::is_ascii_whitespace) {
         RejectBody::default()
     } else {
@@ -223,7 +252,7 @@ async fn reject(
     };
     reply(
         s.api
-            .reject(&action_id, API_ACTOR, body.reason.as_deref())
+            .reject(&action_id, &actor, body.reason.as_deref())
             .await,
     )
 }

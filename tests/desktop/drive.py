@@ -21,6 +21,10 @@ import signal
 import subprocess
 import sys
 import time
+import pwd
+
+# Who the app runs as: the audit names the surface and this login ("local:root").
+ME = pwd.getpwuid(os.getuid()).pw_name
 
 ENV = os.environ
 WD_PORT = int(ENV["WD_PORT"])
@@ -478,7 +482,7 @@ def main():
                      lambda: (x := invoke(wd, "get_proposal", {"actionId": pid}))
                      and x["status"] != "pending" and x, 10)
         log(f"after the tray click: status={p['status']} decided_by={p.get('decided_by')}")
-        check(p.get("decided_by") == "tray", "the audit says the tray decided")
+        check(p.get("decided_by") == f"tray:{ME}", f"the audit says the tray decided, as {ME} ({p.get('decided_by')})")
         p = wait_for("the approved proposal ran its course (failed: refused, unknown node)",
                      lambda: (x := invoke(wd, "get_proposal", {"actionId": pid}))
                      and x["status"] == "failed" and x, 15)
@@ -511,7 +515,7 @@ def main():
         p = wait_for("the window's click approved it (no longer pending)",
                      lambda: (x := invoke(wd, "get_proposal", {"actionId": pid2}))
                      and x["status"] != "pending" and x, 10)
-        check(p.get("decided_by") == "local", f"the audit says the window decided ({p.get('decided_by')})")
+        check(p.get("decided_by") == f"local:{ME}", f"the audit says the window decided, as {ME} ({p.get('decided_by')})")
         wait_for("its card leaves the pending state in the window",
                  lambda: wd.js("const a = document.querySelector("
                                "'article[data-action-id=\"' + arguments[0] + '\"]');"

@@ -165,6 +165,8 @@ test('Approve runs the restart live on the card, then the verified result moves 
     });
   }, at(id));
 
+  assert.match(await card.locator('time[data-expires]').textContent(), /^expires in 1[45]:\d\d$/,
+    'a pending card counts down to its expiry (15 min by default)');
   const approve = card.locator('button[data-approve]');
   assert.equal(await approve.textContent(), 'Approve');
   assert.equal(await card.locator('button[data-reject]').count(), 1, 'Reject sits beside it');
@@ -179,6 +181,13 @@ test('Approve runs the restart live on the card, then the verified result moves 
   assert.equal(await card.locator('button[data-approve], button[data-reject]').count(), 0,
     'no decision buttons once it is decided');
   assert.match(await card.locator('[data-decided]').textContent(), /^Approved by api at /);
+  // The command's output shows while it still runs (the script waits for the test).
+  await page.waitForFunction(
+    (sel) => document.querySelector(`#proposals .cards ${sel} [data-live-run] pre[data-output="stdout"]`)
+      ?.textContent.includes('restarting websvc'),
+    at(id), { timeout: 10000 });
+  assert.match(await card.locator('[data-run="running"]').textContent(), /restart\.sh websvc — running for [\d.]+ s$/);
+  assert.ok(!existsSync(back), 'seen before the script was let go');
   await page.waitForFunction(() => document.querySelector('[data-pending-count]')?.hidden === true);
   assert.equal(await page.locator('#proposals-pending-heading').textContent(), 'Pending · in progress (1)');
   await page.screenshot({ path: path.join(shots, 'approval-running.png') });

@@ -12,6 +12,8 @@ import {
   pendingBadge,
   renderProposals,
   setPendingCount,
+  setProposalTtl,
+  setRunOutput,
   setProposals,
   tickProposals,
 } from './views/proposals';
@@ -50,6 +52,7 @@ banners.append(
 
 function applyStatus(s: StatusView): void {
   setStatus(s);
+  setProposalTtl(s.proposal_ttl_secs);
   setPendingCount(s.pending_proposals ?? 0);
   renderConfigErrors(s);
   document.getElementById('node')!.textContent = s.node;
@@ -98,6 +101,9 @@ function onUpdate(u: Update): void {
       break;
     case 'proposal':
       addProposal(u.proposal);
+      break;
+    case 'run_output':
+      setRunOutput(u.output);
       break;
     case 'resync':
       loadAll().catch(() => setConnection('reconnecting'));

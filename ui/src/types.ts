@@ -71,6 +71,8 @@ export interface StatusView {
   incidents: number;
   /** `null` when no `[bus]` is configured. */
   bus: BusStatus | null;
+  /** How long a proposal waits for a decision before it expires. */
+  proposal_ttl_secs: number;
 }
 
 export interface BusStatus {
@@ -140,8 +142,8 @@ export interface Proposal {
   decided_at?: string | null;
   /** Why it is in its status, in words ("rejected: <reason>", "x on y answers again", …). */
   status_detail?: string | null;
-  /** The command's run, once it ran. */
-  run?: RunResult | null;
+  /** The command's run: its output so far while it runs (`live`), the result once it ended. */
+  run?: RunResult | LiveRun | null;
   updated_at?: string | null;
 }
 
@@ -153,6 +155,19 @@ export interface RunResult {
   duration_ms: number | null;
   stdout_tail: string | null;
   stderr_tail: string | null;
+}
+
+/** A command still running: its output so far (`Proposal.run` while running, and the
+ *  `run_output` update pushed while it prints). */
+export interface LiveRun {
+  action_id: string;
+  live: true;
+  argv: string[];
+  started_at: string;
+  elapsed_ms: number;
+  stdout_tail: string;
+  stderr_tail: string;
+  truncated: boolean;
 }
 
 /** One audit row (`GET /api/executions`): a step in a proposal's life. */
@@ -220,4 +235,5 @@ export type Update =
   | { type: 'event'; event: EventRecord }
   | { type: 'status'; status: StatusView }
   | { type: 'proposal'; proposal: Proposal }
+  | { type: 'run_output'; output: LiveRun }
   | { type: 'resync' };

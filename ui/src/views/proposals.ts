@@ -11,8 +11,8 @@
 // on the proposal, in words, wherever it moves.
 
 import { api, ApiError } from '../api';
-import { ago, clock, el } from '../format';
-import type { Execution, LlmAttempt, Proposal } from '../types';
+import { ago, clock, countdown, el } from '../format';
+import type { Execution, LiveRun, LlmAttempt, Proposal, RunResult } from '../types';
 
 const EMPTY = 'No proposals. When something breaks, Steward plans a fix here.';
 
@@ -33,6 +33,10 @@ const audits = new Map<string, { key: string; rows: Execution[]; error?: string 
 /** The latest audit request per proposal: an older answer arriving late is dropped. */
 const auditAsked = new Map<string, { key: string; seq: number }>();
 let auditSeq = 0;
+/** Output of the commands running now, per proposal (pushed while they print). */
+const liveRuns = new Map<string, LiveRun>();
+/** How long a proposal waits for a decision (`proposal_ttl_secs` of the status). */
+let ttlSecs = 15 * 60;
 
 /** The mounted view's parts; `null` before the first mount. */
 let parts: {
@@ -66,6 +70,41 @@ export function setPendingCount(n: number): void {
   }
 }
 
+/** The proposal lifetime from the status, for the expiry countdown on pending cards. */
+export function setProposalTtl(secs: number | undefined): void {
+  if (typeof secs === 'number' && secs > 0) ttlSecs = secs;
+}
+
+/** A running command's output so far: shown in place on its card (no re-render, so the
+ *  scroll position and focus stay; an output scrolled to its end follows new lines). */
+export function setRunOutput(o: LiveRun): void {
+  const p = proposals.get(o.action_id);
+  if (p && p.status !== 'running' && p.status !== 'approved') return; // it ended already
+  liveRuns.set(o.action_id, o);
+  const card = elementOf(o.action_id);
+  if (!card) return;
+  const block = card.querySelector<HTMLElement>('[data-live-run]');
+  if (!block) {
+    redraw(o.action_id);
+    return;
+  }
+  for (const s of ['stdout', 'stderr'] as const) {
+    const pre = block.querySelector<HTMLElement>(`pre[data-output="${s}"]`);
+    const text = o[`${s}_tail`].replace(/\s+$/, '');
+    if (!pre) {
+      if (text) redraw(o.action_id);
+      continue;
+    }
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    if (pre.textContent !== text) pre.textContent = text;
+    if (atEnd) pre.scrollTop = pre.scrollHeight;
+  }
+  const elapsed = block.querySelector('[data-elapsed]');
+  if (elapsed) elapsed.textContent = seconds(o.elapsed_ms);
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+
 /** The whole list (first load, resync): elements are kept, replaced or removed one by one. */
 export function setProposals(list: Proposal[]): void {
   loaded = true;
@@ -85,6 +124,8 @@ export function addProposal(p: Proposal): void {
   const before = proposals.get(p.action_id);
   if (before && isOlder(p, before)) return;
   proposals.set(p.action_id, p);
+  if (p.run && 'live' in p.run) liveRuns.set(p.action_id, p.run);
+  else if (p.status !== 'running' && p.status !== 'approved') liveRuns.delete(p.action_id);
   if (!parts?.pending.isConnected) return;
   if (before && elementOf(p.action_id) && JSON.stringify(before) === JSON.stringify(p)) return;
   if (before && before.status !== p.status) parts.live.textContent = `${title(p)}: ${words(p.status)}`;
@@ -121,6 +162,9 @@ export function tickProposals(now = Date.now()): void {
   if (!parts?.pending.isConnected) return;
   for (const t of parts.root.querySelectorAll<HTMLTimeElement>('time[data-ago]')) {
     t.textContent = ago(t.dateTime, now);
+  }
+  for (const t of parts.root.querySelectorAll<HTMLTimeElement>('time[data-expires]')) {
+    t.textContent = expiresIn(t.dateTime, now);
   }
 }
 
@@ -276,6 +320,7 @@ function card(p: Proposal): HTMLElement {
     el('span', { class: 'tag confidence', title: 'How sure the planner is' }, `confidence ${percentOf(p.confidence)}`),
     riskTag(p.risk_level),
     el('span', { class: 'when' }, 'proposed ', since(p.created_at)),
+    pending ? expiry(p) : '',
   );
   const notice = noticeOf(p);
   return el(
@@ -297,6 +342,20 @@ function card(p: Proposal): HTMLElement {
     ...(notice ? [notice] : []),
     el('footer', { class: 'card-actions' }, el('code', { class: 'action-id' }, p.action_id), ...controls(p)),
   );
+}
+
+/** "expires in 14:32": pending proposals expire `ttlSecs` after they were proposed. */
+function expiry(p: Proposal): HTMLElement {
+  const at = new Date(Date.parse(p.created_at) + ttlSecs * 1000).toISOString();
+  return el(
+    'span',
+    { class: 'expires', title: `Expires unanswered at ${new Date(at).toLocaleString()}` },
+    el('time', { datetime: at, 'data-expires': '' }, expiresIn(at)),
+  );
+}
+
+function expiresIn(iso: string, now = Date.now()): string {
+  return Date.parse(iso) <= now ? 'expiring…' : `expires in ${countdown(iso, now)}`;
 }
 
 /** The footer's controls: Approve / Reject (or the reject form) while pending, the live
@@ -503,7 +562,42 @@ function outcome(p: Proposal): HTMLElement {
     ),
   );
   const out: HTMLElement[] = [facts];
-  const run = p.run;
+  const live = p.status === 'running' || p.status === 'approved' ? liveRuns.get(p.action_id) : undefined;
+  if (live) {
+    facts.append(
+      el('dt', {}, 'Command'),
+      el(
+        'dd',
+        { 'data-run': 'running' },
+        el('code', { class: 'argv' }, live.argv.join(' ')),
+        ' — running for ',
+        el('span', { 'data-elapsed': '' }, seconds(live.elapsed_ms)),
+      ),
+    );
+    const streams = (['stdout', 'stderr'] as const).map((s) => [s, live[`${s}_tail`].replace(/\s+$/, '')] as const);
+    out.push(
+      el(
+        'div',
+        { class: 'run-output', 'data-live-run': '' },
+        ...streams
+          .filter(([s, text]) => text || s === 'stdout')
+          .map(([s, text]) =>
+            el(
+              'figure',
+              { class: `output ${s}` },
+              el('figcaption', {}, `${s} (live)`),
+              el(
+                'pre',
+                { tabindex: '0', 'data-output': s, 'data-scroll-key': s, 'aria-label': `${s} of the running command`, 'aria-live': 'off' },
+                text,
+              ),
+            ),
+          ),
+      ),
+    );
+    return el('section', { class: 'outcome', 'aria-label': 'Outcome' }, ...out);
+  }
+  const run = p.run && !('live' in p.run) ? (p.run as RunResult) : null;
   if (run) {
     const bits = [
       run.end === 'ok' ? 'ok' : run.end === 'timedout' ? 'timed out' : 'failed',
