@@ -35,6 +35,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// Shutting down, or a part that is not running.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -46,6 +49,7 @@ impl ApiError {
             ApiError::UnknownProvider(_) | ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Store(_) => "internal",
         }
     }
@@ -127,6 +131,9 @@ pub struct StatusView {
     pub bus: Option<crate::bus::BusStatus>,
     /// How long a proposal waits for a decision before it expires (`[executor] proposal_ttl`).
     pub proposal_ttl_secs: u64,
+    /// The session pipeline's level (`None` without `[sessions]` or before the first scan);
+    /// a `warning` makes the overall state `degraded`.
+    pub pipeline: Option<crate::sessions::status::PipelineLevel>,
 }
 
 /// What adapters push to the UI, live.
@@ -153,6 +160,11 @@ pub enum Update {
     /// A running command's output so far (pushed at most every 200 ms while it prints).
     RunOutput {
         output: crate::executing::RunOutput,
+    },
+    /// The session pipeline's status and processors changed (files and usage: refetch
+    /// `GET /api/sessions`).
+    Pipeline {
+        pipeline: crate::pipeline::PipelineUpdate,
     },
     /// The receiver fell behind: refetch everything.
     Resync,
@@ -221,6 +233,27 @@ pub fn notice_for(event: &EngineEvent) -> Option<Notice> {
             body: event.message(),
             target: None,
         }),
+        EngineEvent::PipelineStatusChanged { status, detail, .. } if status == "warning" => {
+            Some(Notice {
+                title: "Session pipeline is behind".into(),
+                body: detail.clone().unwrap_or_default(),
+                target: Some("view:pipeline".into()),
+            })
+        }
+        EngineEvent::PipelineStatusChanged {
+            status, previous, ..
+        } if previous == "warning" && status != "warning" => Some(Notice {
+            title: "Session pipeline caught up".into(),
+            body: event.message(),
+            target: Some("view:pipeline".into()),
+        }),
+        EngineEvent::SessionWatchChanged { mode, detail, .. } if mode == "polling" => {
+            Some(Notice {
+                title: "Session files: polling".into(),
+                body: detail.clone().unwrap_or_default(),
+                target: Some("view:pipeline".into()),
+            })
+        }
         EngineEvent::ObserverRecovered => Some(Notice {
             title: "Network back".into(),
             body: event.message(),
@@ -325,6 +358,8 @@ pub(crate) struct Inner {
     pub recorder: tokio::sync::mpsc::Sender<crate::health::monitor::MonitorEvent>,
     pub factory: crate::engine::ProbeFactory,
     pub planning: crate::planning::Planning,
+    /// The session pipeline, when `[sessions]` is configured (a change needs a restart).
+    pub pipeline: Option<crate::pipeline::Pipeline>,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -506,9 +541,12 @@ impl Api {
             }
         }
         let enabled = counts.providers - counts.disabled;
+        let pipeline = self.inner.pipeline.as_ref().and_then(|p| p.level());
         let overall = if counts.error > 0 && counts.error * 2 >= enabled {
             Overall::Down
-        } else if counts.error + counts.warning > 0 {
+        } else if counts.error + counts.warning > 0
+            || pipeline == Some(crate::sessions::status::PipelineLevel::Warning)
+        {
             Overall::Degraded
         } else {
             Overall::Healthy
@@ -534,6 +572,7 @@ impl Api {
             incidents,
             bus: self.bus_status(),
             proposal_ttl_secs: crate::executing::executor_settings(self).2.as_secs(),
+            pipeline,
         }
     }
 
@@ -587,6 +626,15 @@ impl Api {
         });
         let observer = self.inner.planning.incidents.lock().observer_degraded();
         degraded |= observer;
+        // A `warning` degrades the whole; an `info` (a skipped file) does not.
+        let pipeline = match self.pipeline_status().await {
+            Ok(s) => serde_json::to_value(&s).unwrap_or_default(),
+            Err(e) => {
+                serde_json::json!({"status": "warning", "detail": format!("cannot compute: {e}")})
+            }
+        };
+        degraded |= pipeline["status"] == "warning";
+        services.insert(crate::pipeline::SERVICE.into(), pipeline);
         serde_json::json!({
             "status": if degraded { "degraded" } else { "ok" },
             "services": services,

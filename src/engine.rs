@@ -46,6 +46,8 @@ pub enum EngineError {
     Config(#[from] ConfigError),
     #[error("probe loop: {0}")]
     Monitor(#[from] crate::health::monitor::MonitorError),
+    #[error(transparent)]
+    Pipeline(#[from] crate::pipeline::PipelineError),
 }
 
 /// Builds the probe for a provider. Real probes by default; tests may use fakes.
@@ -187,6 +189,19 @@ impl Engine {
             tracker.clone(),
             cancel.clone(),
         );
+        let (pipeline, session_changes) = match &config.sessions {
+            Some(s) => {
+                let (p, rx) = crate::pipeline::Pipeline::start(
+                    s,
+                    store.clone(),
+                    Arc::clone(&clock),
+                    &cancel,
+                    &tracker,
+                )?;
+                (Some(p), Some(rx))
+            }
+            None => (None, None),
+        };
         // Lagging subscribers get `Update::Resync` and refetch; no need to buffer more.
         let (updates, _) = broadcast::channel(1024);
         let api = Api {
@@ -205,6 +220,7 @@ impl Engine {
                 recorder: tx,
                 factory,
                 planning,
+                pipeline,
             }),
         };
         crate::planning::restore(&api).await?;
@@ -213,6 +229,9 @@ impl Engine {
         tracker.spawn(crate::planning::intake(api.clone(), bus_rx, cancel.clone()));
         tracker.spawn(record(api.clone(), rx, cancel.clone()));
         tracker.spawn(retain(api.clone(), cancel.clone()));
+        if let Some(changes) = session_changes {
+            tracker.spawn(crate::pipeline::run(api.clone(), changes, cancel.clone()));
+        }
         if let Some(path) = opts.watch {
             tracker.spawn(watch_config(api.clone(), path, cancel.clone()));
         }

@@ -137,6 +137,21 @@ pub enum EngineEvent {
     BusConnected {
         url: String,
     },
+    /// The session pipeline's status moved (ok / info / warning).
+    PipelineStatusChanged {
+        status: String,
+        previous: String,
+        detail: Option<String>,
+        processor: Option<String>,
+        stuck_file: Option<String>,
+    },
+    /// How the session root is watched changed (native, polling after a watch failure,
+    /// waiting for the root to exist).
+    SessionWatchChanged {
+        mode: String,
+        previous: String,
+        detail: Option<String>,
+    },
     BusDisconnected {
         url: String,
         error: String,
@@ -185,6 +200,8 @@ impl EngineEvent {
             EngineEvent::ProposalChanged { .. } => "proposal_changed",
             EngineEvent::RemediationFinished { .. } => "remediation_finished",
             EngineEvent::BusConnected { .. } => "bus_connected",
+            EngineEvent::PipelineStatusChanged { .. } => "pipeline_status_changed",
+            EngineEvent::SessionWatchChanged { .. } => "session_watch_changed",
             EngineEvent::BusDisconnected { .. } => "bus_disconnected",
         }
     }
@@ -200,6 +217,10 @@ impl EngineEvent {
             EngineEvent::PlanningFailed { .. } | EngineEvent::BusDisconnected { .. } => {
                 Severity::Warning
             }
+            EngineEvent::PipelineStatusChanged { status, .. } if status == "warning" => {
+                Severity::Warning
+            }
+            EngineEvent::SessionWatchChanged { mode, .. } if mode != "native" => Severity::Warning,
             EngineEvent::ProposalChanged { status, .. }
             | EngineEvent::RemediationFinished { status, .. } => match status.as_str() {
                 "failed" | "timed_out" | "unresolved" | "interrupted" => Severity::Warning,
@@ -432,6 +453,24 @@ impl EngineEvent {
             EngineEvent::BusDisconnected { url, error } => {
                 format!("bus lost {url}: {error}; reconnecting")
             }
+            EngineEvent::PipelineStatusChanged { status, detail, .. } => {
+                match (status.as_str(), detail) {
+                    ("ok", Some(d)) => format!("session pipeline ok again: {d}"),
+                    (s, Some(d)) => format!("session pipeline {s}: {d}"),
+                    (s, None) => format!("session pipeline {s}"),
+                }
+            }
+            EngineEvent::SessionWatchChanged { mode, detail, .. } => match mode.as_str() {
+                "native" => "session files watched (native)".to_owned(),
+                "polling" => format!(
+                    "session watcher polling: {}",
+                    detail.as_deref().unwrap_or("the native watch failed")
+                ),
+                _ => format!(
+                    "session watcher waiting: {}",
+                    detail.as_deref().unwrap_or("no root yet")
+                ),
+            },
         }
     }
 }

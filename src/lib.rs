@@ -18,6 +18,10 @@
 //! - [`execute`]: the proposal state machine (pure) and the command runner (no shell).
 //! - [`executing`]: approval and execution wired in: approve/reject, runs, verification,
 //!   auto-execution, expiry, the audit.
+//! - [`sessions`]: the session pipeline's parts: watcher (notify), file index, processors
+//!   (`usage`, `command`), scheduler, pipeline status (pure).
+//! - [`pipeline`]: the session pipeline wired into the engine: watcher → index →
+//!   processors, status transitions, `pipeline_stale` to the planner, the sessions API.
 //! - [`engine`]: wires the parts, owns the tasks, reloads config; `Engine::start`.
 //! - [`api`]: the facade every adapter calls: queries, commands, live updates.
 //! - [`http`]: axum adapter for headless mode (routes call `api` only).
@@ -34,6 +38,7 @@ pub mod execute;
 pub mod executing;
 pub mod health;
 pub mod http;
+pub mod pipeline;
 pub mod planner;
 pub mod planning;
 pub mod sessions;

@@ -86,6 +86,7 @@ pub fn route_for(target: &str) -> Option<&'static str> {
     match target.split_once(':')?.0 {
         "proposal" => Some("#/proposals"),
         "provider" => Some("#/overview"),
+        "view" if target == "view:pipeline" => Some("#/pipeline"),
         _ => None,
     }
 }
@@ -120,7 +121,7 @@ fn forward(app: &AppHandle, api: &Api, update: Update) {
             crate::tray::refresh_proposals(app, api);
         }
         Update::Proposal { .. } => crate::tray::refresh_proposals(app, api),
-        Update::ProviderUpdated { .. } | Update::RunOutput { .. } => {}
+        Update::ProviderUpdated { .. } | Update::RunOutput { .. } | Update::Pipeline { .. } => {}
     }
 }
 
@@ -135,6 +136,8 @@ mod tests {
             Some("#/proposals")
         );
         assert_eq!(route_for("provider:web"), Some("#/overview"));
+        assert_eq!(route_for("view:pipeline"), Some("#/pipeline"));
+        assert_eq!(route_for("view:other"), None);
         assert_eq!(route_for("nothing"), None);
         assert_eq!(route_for("other:x"), None);
     }

@@ -58,6 +58,8 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         approve_proposal,
         reject_proposal,
         list_executions,
+        get_sessions,
+        run_session_processor,
     ]
 }
 
@@ -174,4 +176,15 @@ async fn list_executions(
     Ok(api
         .executions(action_id.as_deref(), limit.unwrap_or(DEFAULT_EVENTS))
         .await?)
+}
+
+#[tauri::command]
+async fn get_sessions(api: State<'_, Api>) -> Reply<steward::pipeline::SessionsView> {
+    Ok(api.sessions().await?)
+}
+
+#[tauri::command]
+async fn run_session_processor(api: State<'_, Api>, name: String) -> Reply<serde_json::Value> {
+    api.run_processor(&name).await?;
+    Ok(serde_json::json!({"processor": name, "started": true}))
 }

@@ -36,6 +36,7 @@ impl IntoResponse for ApiError {
             ApiError::UnknownProvider(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
@@ -88,6 +89,8 @@ pub(super) fn router(
         .route("/api/proposals/{action_id}/reject", post(reject))
         .route("/api/executions", get(executions))
         .route("/api/intake", get(intake))
+        .route("/api/sessions", get(sessions))
+        .route("/api/sessions/processors/{name}/run", post(run_processor))
         .route("/api/monitor/pause", post(pause))
         .route("/api/monitor/resume", post(resume))
         .route("/api/notifications/snooze", post(snooze))
@@ -334,4 +337,20 @@ async fn stream(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Even
         .chain(updates)
         .take_until(s.cancel.cancelled_owned());
     Sse::new(body).keep_alive(KeepAlive::default())
+}
+
+async fn sessions(State(s): State<AppState>) -> Response {
+    reply(s.api.sessions().await)
+}
+
+/// `202 {"processor", "started": true}`; `409` while it runs; `404` for an unknown name.
+async fn run_processor(State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    match s.api.run_processor(&name).await {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"processor": name, "started": true})),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
 }

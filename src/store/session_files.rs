@@ -91,6 +91,20 @@ impl Store {
         Ok(out)
     }
 
+    /// The `limit` newest files (by mtime), newest first.
+    pub async fn session_files_recent(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<SessionFileRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM session_files ORDER BY mtime DESC, path LIMIT ?"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(row_from).collect::<Result<_, _>>()?)
+    }
+
     /// Inserts or replaces `upserts` (by path) and deletes `removes`, at most
     /// [`ROWS_PER_TRANSACTION`] rows per transaction.
     pub async fn write_session_files(

@@ -1,0 +1,574 @@
+//! The session pipeline wired into the engine: watcher → index → processors → status.
+//!
+//! Owns: starting the `[sessions]` parts with the engine, the loop that applies watcher
+//! batches to the index and tells the scheduler (so a new file is processed within a
+//! second, not on the next tick), the periodic rescan safety net, the status kept current
+//! (recomputed on every change and every few seconds, since a grace can run out with no
+//! file event at all), the timeline event and notification on each status transition,
+//! the `pipeline_stale` health event a `warning` hands to the planner, and the views
+//! behind `GET /api/sessions`, `POST /api/sessions/processors/{name}/run` and
+//! `services.session_pipeline`.
+//! Does not own: watching (`sessions::watcher`), the index (`sessions::index`), running
+//! processors (`sessions::scheduler`) or what the status is (`sessions::status`, pure).
+
+use crate::api::{Api, ApiError, Update};
+use crate::config::SessionsConfig;
+use crate::events::EngineEvent;
+use crate::planner::event::HealthEvent;
+use crate::sessions::index::{FileIndex, ScanReport};
+use crate::sessions::scheduler::{
+    stuck_grace_from_env, ProcessorSpec, ProcessorState, RunRefused, Scheduler, SchedulerEvent,
+    SchedulerHandle,
+};
+use crate::sessions::status::{PipelineLevel, PipelineStatus};
+use crate::sessions::watcher::{Change, SessionWatcher, WatchMode};
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The safety net: a full rescan this often, whatever the watcher says.
+pub const RESCAN_EVERY: Duration = Duration::from_secs(5 * 60);
+/// The status is recomputed this often even when nothing happens (graces run out).
+pub const STATUS_EVERY: Duration = Duration::from_secs(10);
+/// Live pushes of the pipeline view are at most this frequent.
+const PUSH_EVERY: Duration = Duration::from_millis(250);
+/// Newest files listed by `GET /api/sessions`.
+pub const FILES_LISTED: u32 = 200;
+/// The service name of the pipeline in health events and proposals.
+pub const SERVICE: &str = "session_pipeline";
+/// Where the last status level is kept, so a restart does not notify again.
+const LEVEL_SETTING: &str = "session_pipeline_level";
+
+/// The running pipeline (one per engine, when `[sessions]` is configured).
+pub(crate) struct Pipeline {
+    root: PathBuf,
+    index: FileIndex,
+    scheduler: SchedulerHandle,
+    watcher: SessionWatcher,
+    /// The first full scan finished (until then the status says it is scanning).
+    scanned: AtomicBool,
+    last_scan: Mutex<Option<ScanView>>,
+    status: Mutex<Option<PipelineStatus>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("sessions: {0}")]
+    Processor(#[from] crate::sessions::processor::ProcessorConfigError),
+    #[error("sessions: {0}")]
+    Scheduler(#[from] crate::sessions::scheduler::SchedulerError),
+}
+
+impl Pipeline {
+    /// Starts the watcher and the scheduler (their tasks on `tracker`); the loop that ties
+    /// them together is [`run`], started once the engine's `Api` exists.
+    pub(crate) fn start(
+        config: &SessionsConfig,
+        store: Store,
+        clock: crate::clock::SharedClock,
+        cancel: &CancellationToken,
+        tracker: &TaskTracker,
+    ) -> Result<(Pipeline, mpsc::Receiver<Vec<Change>>), PipelineError> {
+        let root = std::path::absolute(&config.root).unwrap_or_else(|_| config.root.clone());
+        let specs = ProcessorSpec::from_config(config)?;
+        let scheduler =
+            Scheduler::start(store.clone(), root.clone(), specs, clock, cancel, tracker)?;
+        let (watcher, changes) = SessionWatcher::start(root.clone(), cancel.child_token(), tracker);
+        Ok((
+            Pipeline {
+                index: FileIndex::new(store, &root),
+                root,
+                scheduler,
+                watcher,
+                scanned: AtomicBool::new(false),
+                last_scan: Mutex::new(None),
+                status: Mutex::new(None),
+            },
+            changes,
+        ))
+    }
+
+    /// The last computed status (`None` before the first).
+    pub(crate) fn level(&self) -> Option<PipelineLevel> {
+        self.status.lock().as_ref().map(|s| s.status)
+    }
+}
+
+/// The last full scan, for the view.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanView {
+    pub at: DateTime<Utc>,
+    pub duration_ms: u64,
+    pub seen: u64,
+    pub new: u64,
+    pub changed: u64,
+    pub removed: u64,
+    pub hashed: u64,
+    pub error: Option<String>,
+}
+
+/// How the root is watched, for the view.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct WatchView {
+    /// `native`, `polling` (the native watch failed: `detail` says why) or `waiting`
+    /// (the root does not exist yet).
+    pub mode: &'static str,
+    pub detail: Option<String>,
+}
+
+fn watch_view(mode: &WatchMode) -> WatchView {
+    match mode {
+        WatchMode::Native => WatchView {
+            mode: "native",
+            detail: None,
+        },
+        WatchMode::Polling { reason } => WatchView {
+            mode: "polling",
+            detail: Some(reason.clone()),
+        },
+        WatchMode::Waiting => WatchView {
+            mode: "waiting",
+            detail: Some("the session root does not exist yet".into()),
+        },
+    }
+}
+
+/// One indexed file and where each processor stands with it.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileView {
+    pub path: String,
+    pub username: String,
+    pub size: u64,
+    pub mtime: DateTime<Utc>,
+    pub file_hash: Option<String>,
+    pub processors: Vec<FileProcessorView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileProcessorView {
+    pub processor: String,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub items_extracted: u64,
+    pub last_error: Option<String>,
+}
+
+/// `GET /api/sessions`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionsView {
+    pub configured: bool,
+    pub root: Option<PathBuf>,
+    pub watch: Option<WatchView>,
+    pub scanned: bool,
+    pub last_scan: Option<ScanView>,
+    /// `services.session_pipeline` of `/api/health/detailed`.
+    pub status: PipelineStatus,
+    pub files: FilesView,
+    pub processors: Vec<ProcessorState>,
+    pub usage: UsageView,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct FilesView {
+    pub count: u64,
+    pub total_bytes: u64,
+    pub newest_mtime: Option<DateTime<Utc>>,
+    /// The newest files (at most [`FILES_LISTED`]).
+    pub list: Vec<FileView>,
+    pub truncated: bool,
+}
+
+/// What the `usage` processors extracted, in total, by model and by day (last 30 days).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct UsageView {
+    pub files: u64,
+    pub records: u64,
+    pub malformed: u64,
+    pub tokens: crate::sessions::processor::Tokens,
+    pub by_model: Vec<crate::store::UsageBy>,
+    pub by_day: Vec<crate::store::UsageBy>,
+}
+
+/// The live push: status and processors (the files and usage are fetched on demand).
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineUpdate {
+    pub status: PipelineStatus,
+    pub processors: Vec<ProcessorState>,
+    pub files: u64,
+}
+
+fn not_configured() -> PipelineStatus {
+    PipelineStatus {
+        status: PipelineLevel::Ok,
+        detail: Some("no [sessions] configured".into()),
+        stuck_file: None,
+        stuck_file_age_seconds: None,
+        processor: None,
+    }
+}
+
+fn scanning() -> PipelineStatus {
+    PipelineStatus {
+        status: PipelineLevel::Ok,
+        detail: Some("first scan of the session files in progress".into()),
+        stuck_file: None,
+        stuck_file_age_seconds: None,
+        processor: None,
+    }
+}
+
+impl Api {
+    /// `services.session_pipeline`: computed now (the seed's contract is that the answer
+    /// reflects the files and the processing state at the time of the request).
+    pub async fn pipeline_status(&self) -> Result<PipelineStatus, ApiError> {
+        let Some(p) = self.inner.pipeline.as_ref() else {
+            return Ok(not_configured());
+        };
+        if !p.scanned.load(Ordering::SeqCst) {
+            return Ok(scanning());
+        }
+        let status = p
+            .scheduler
+            .pipeline_status(self.now(), stuck_grace_from_env())
+            .await?;
+        Ok(status)
+    }
+
+    /// `GET /api/sessions`.
+    pub async fn sessions(&self) -> Result<SessionsView, ApiError> {
+        let Some(p) = self.inner.pipeline.as_ref() else {
+            return Ok(SessionsView {
+                configured: false,
+                root: None,
+                watch: None,
+                scanned: false,
+                last_scan: None,
+                status: not_configured(),
+                files: FilesView::default(),
+                processors: Vec::new(),
+                usage: UsageView::default(),
+            });
+        };
+        let store = &self.inner.store;
+        let summary = store.session_files_summary().await?;
+        let recent = store.session_files_recent(FILES_LISTED).await?;
+        let states = store
+            .session_states_of(&recent.iter().map(|f| f.path.clone()).collect::<Vec<_>>())
+            .await?;
+        let processors = p.scheduler.states().await?;
+        let list = recent
+            .into_iter()
+            .map(|f| FileView {
+                processors: processors
+                    .iter()
+                    .map(|proc_| {
+                        let s = states
+                            .iter()
+                            .find(|s| s.processor == proc_.name && s.session_file == f.path);
+                        FileProcessorView {
+                            processor: proc_.name.clone(),
+                            processed_at: s.and_then(|s| s.processed_at),
+                            items_extracted: s.map_or(0, |s| s.items_extracted),
+                            last_error: s.and_then(|s| s.last_error.clone()),
+                        }
+                    })
+                    .collect(),
+                path: f.path,
+                username: f.username,
+                size: f.size,
+                mtime: f.mtime,
+                file_hash: f.file_hash,
+            })
+            .collect::<Vec<_>>();
+        let totals = store.session_usage_totals().await?;
+        let since = (self.now() - chrono::Duration::days(30)).date_naive();
+        let status = self.pipeline_status().await?;
+        let by_model = store.session_usage_by_model().await?;
+        let by_day = store.session_usage_by_day(Some(since)).await?;
+        // One lock, released before the answer is built (no guard in a struct literal).
+        let last_scan = p.last_scan.lock().clone();
+        Ok(SessionsView {
+            configured: true,
+            root: Some(p.root.clone()),
+            watch: Some(watch_view(&p.watcher.mode())),
+            scanned: p.scanned.load(Ordering::SeqCst),
+            last_scan,
+            status,
+            files: FilesView {
+                count: summary.files,
+                total_bytes: summary.total_bytes,
+                newest_mtime: summary.newest_mtime,
+                truncated: summary.files > list.len() as u64,
+                list,
+            },
+            processors,
+            usage: UsageView {
+                files: totals.files,
+                records: totals.records,
+                malformed: totals.malformed,
+                tokens: totals.tokens,
+                by_model,
+                by_day,
+            },
+        })
+    }
+
+    /// `POST /api/sessions/processors/{name}/run`: starts a run now; `Conflict` while
+    /// one is running, `NotFound` for a name the config does not have.
+    pub async fn run_processor(&self, name: &str) -> Result<(), ApiError> {
+        let Some(p) = self.inner.pipeline.as_ref() else {
+            return Err(ApiError::NotFound("no [sessions] configured".into()));
+        };
+        p.scheduler.run_now(name).await.map_err(|e| match e {
+            RunRefused::Busy(_) => ApiError::Conflict(e.to_string()),
+            RunRefused::NotFound(_) => ApiError::NotFound(e.to_string()),
+            RunRefused::ShuttingDown => ApiError::Unavailable(e.to_string()),
+        })
+    }
+}
+
+/// The loop: watcher batches into the index (and the scheduler), scheduler events, the
+/// periodic rescan and status checks. Ends on `cancel`.
+pub(crate) async fn run(
+    api: Api,
+    mut changes: mpsc::Receiver<Vec<Change>>,
+    cancel: CancellationToken,
+) {
+    let Some(p) = api.inner.pipeline.as_ref() else {
+        return;
+    };
+    let mut runs = p.scheduler.subscribe();
+    let mut modes = p.watcher.modes();
+    let mut last_mode = watch_view(&modes.borrow_and_update());
+    scan(&api, p).await;
+    refresh(&api, p).await;
+    let mut rescan = tokio::time::interval(RESCAN_EVERY);
+    rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    rescan.reset();
+    let mut recheck = tokio::time::interval(STATUS_EVERY);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck.reset();
+    let mut push_due = false;
+    let mut push = tokio::time::interval(PUSH_EVERY);
+    push.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => break,
+            batch = changes.recv() => {
+                let Some(mut batch) = batch else { break };
+                // Whatever else is queued goes in the same pass.
+                while let Ok(more) = changes.try_recv() {
+                    batch.extend(more);
+                }
+                apply(&api, p, &batch).await;
+                push_due = true;
+            }
+            event = runs.recv() => {
+                match event {
+                    Ok(SchedulerEvent::RunFinished { .. }) => refresh(&api, p).await,
+                    Ok(SchedulerEvent::RunStarted { .. }) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => refresh(&api, p).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+                push_due = true;
+            }
+            changed = modes.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let mode = watch_view(&modes.borrow_and_update());
+                if mode != last_mode {
+                    note_watch_mode(&api, &last_mode, &mode).await;
+                    last_mode = mode;
+                    push_due = true;
+                }
+            }
+            _ = rescan.tick() => {
+                scan(&api, p).await;
+                push_due = true;
+            }
+            _ = recheck.tick() => refresh(&api, p).await,
+            _ = push.tick(), if push_due => {
+                push_due = false;
+                push_view(&api, p).await;
+            }
+        }
+    }
+}
+
+/// A full rescan (start, safety net): the index catches up with the disk, and the
+/// processors hear of anything new or changed.
+async fn scan(api: &Api, p: &Pipeline) {
+    let started = std::time::Instant::now();
+    let at = api.now();
+    let result = p.index.rescan().await;
+    let (report, error) = match result {
+        Ok(r) => (r, None),
+        Err(e) => {
+            tracing::warn!(root = %p.root.display(), error = %e, "session rescan failed");
+            (ScanReport::default(), Some(e.to_string()))
+        }
+    };
+    *p.last_scan.lock() = Some(ScanView {
+        at,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        seen: report.seen,
+        new: report.new,
+        changed: report.changed,
+        removed: report.removed,
+        hashed: report.hashed,
+        error,
+    });
+    p.scanned.store(true, Ordering::SeqCst);
+    if report.new + report.changed > 0 {
+        p.scheduler.notify_changed();
+    }
+    refresh(api, p).await;
+}
+
+async fn apply(api: &Api, p: &Pipeline, batch: &[Change]) {
+    match p.index.apply(batch).await {
+        Ok(report) => {
+            if report.new + report.changed > 0 {
+                p.scheduler.notify_changed();
+            }
+            if report.new + report.changed + report.removed > 0 {
+                refresh(api, p).await;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot index session changes; rescanning");
+            scan(api, p).await;
+        }
+    }
+}
+
+/// Recomputes the status; a change of level is a timeline event (and a notification when
+/// it becomes or stops being a `warning`); becoming a `warning` hands the planner a
+/// `pipeline_stale` event.
+async fn refresh(api: &Api, p: &Pipeline) {
+    if !p.scanned.load(Ordering::SeqCst) {
+        return;
+    }
+    let status = match p
+        .scheduler
+        .pipeline_status(api.now(), stuck_grace_from_env())
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot compute the session pipeline status");
+            return;
+        }
+    };
+    let before = {
+        let mut last = p.status.lock();
+        let before = last.as_ref().map(|s| s.status);
+        *last = Some(status.clone());
+        before
+    };
+    let before = match before {
+        Some(b) => b,
+        // First computation since start: compare with what was last recorded.
+        None => match api.inner.store.setting(LEVEL_SETTING).await {
+            Ok(Some(s)) => parse_level(&s),
+            _ => PipelineLevel::Ok,
+        },
+    };
+    if before == status.status {
+        crate::engine::push_status(api);
+        return;
+    }
+    if let Err(e) = api
+        .inner
+        .store
+        .set_setting(LEVEL_SETTING, Some(status.status.as_str()))
+        .await
+    {
+        tracing::warn!(error = %e, "cannot record the session pipeline level");
+    }
+    let event = EngineEvent::PipelineStatusChanged {
+        status: status.status.as_str().to_owned(),
+        previous: before.as_str().to_owned(),
+        detail: status.detail.clone(),
+        processor: status.processor.clone(),
+        stuck_file: status.stuck_file.clone(),
+    };
+    if let Err(e) = crate::engine::publish_event(api, event).await {
+        tracing::warn!(error = %e, "cannot record a session pipeline change");
+    }
+    if status.status == PipelineLevel::Warning {
+        let mut payload = serde_json::Map::new();
+        payload.insert("detail".into(), status.detail.clone().into());
+        payload.insert("processor".into(), status.processor.clone().into());
+        payload.insert("root".into(), p.root.display().to_string().into());
+        let event = HealthEvent {
+            node: crate::config::node_name(),
+            service: SERVICE.into(),
+            event_type: "pipeline_stale".into(),
+            severity: "warning".into(),
+            payload,
+            timestamp: api.now(),
+            raw_channel: "sessions".into(),
+        };
+        crate::planning::admit(api, event, Vec::new());
+    }
+}
+
+fn parse_level(s: &str) -> PipelineLevel {
+    match s {
+        "warning" => PipelineLevel::Warning,
+        "info" => PipelineLevel::Info,
+        _ => PipelineLevel::Ok,
+    }
+}
+
+async fn note_watch_mode(api: &Api, before: &WatchView, now: &WatchView) {
+    if now.mode == "polling" {
+        tracing::warn!(
+            reason = now.detail.as_deref().unwrap_or(""),
+            "session watcher fell back to polling"
+        );
+    }
+    let event = EngineEvent::SessionWatchChanged {
+        mode: now.mode.to_owned(),
+        previous: before.mode.to_owned(),
+        detail: now.detail.clone(),
+    };
+    if let Err(e) = crate::engine::publish_event(api, event).await {
+        tracing::warn!(error = %e, "cannot record the session watch mode");
+    }
+}
+
+async fn push_view(api: &Api, p: &Pipeline) {
+    let Some(status) = p.status.lock().clone() else {
+        return;
+    };
+    let processors = match p.scheduler.states().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the session processors");
+            return;
+        }
+    };
+    let files = api
+        .inner
+        .store
+        .session_files_summary()
+        .await
+        .map(|s| s.files)
+        .unwrap_or_default();
+    let _ = api.inner.updates.send(Update::Pipeline {
+        pipeline: PipelineUpdate {
+            status,
+            processors,
+            files,
+        },
+    });
+}

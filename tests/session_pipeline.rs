@@ -1,0 +1,534 @@
+//! The session pipeline through `steward serve` over HTTP, with real files, real mtimes
+//! (set with `filetime`, no mocked clock) and the real SQLite file.
+//!
+//! The first eight tests are seed 003's, case by case: processing state is seeded straight
+//! into `session_processor_state` as the seed does, and the `verification` processor is a
+//! command that fails every file (`/bin/false`), so nothing Steward does changes the seeded
+//! state: the status is judged on the files and those rows alone. The rest is the pipeline
+//! doing its work: a new file processed on its own, usage totals, the warning handed to the
+//! planner, manual runs and their 409.
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+const TOKEN: &str = "session-test-token-0123456789";
+
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A session root with user `x`, a data dir, and `steward serve` over them.
+struct Lab {
+    dir: tempfile::TempDir,
+    client: reqwest::Client,
+    base: String,
+    _serve: Option<Serve>,
+}
+
+impl Lab {
+    fn new() -> Lab {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("user_sessions/x")).unwrap();
+        Lab {
+            dir,
+            client: reqwest::Client::new(),
+            base: String::new(),
+            _serve: None,
+        }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("user_sessions")
+    }
+
+    /// A session file of user `x` whose mtime is `ago` seconds in the past.
+    fn session(&self, name: &str, ago: u64, body: &str) -> PathBuf {
+        let f = self.root().join("x").join(name);
+        std::fs::write(&f, body).unwrap();
+        set_age(&f, ago);
+        f
+    }
+
+    /// A `verification` state row, as the seed's `_seed_extraction_state` writes it.
+    async fn seed_state(&self, session_file: &str, processed_ago: u64) {
+        let store = steward::store::Store::open(&self.dir.path().join("data/steward.db"))
+            .await
+            .unwrap();
+        let at = chrono::Utc::now() - chrono::Duration::seconds(processed_ago as i64);
+        sqlx::query(
+            "INSERT OR REPLACE INTO session_processor_state \
+             (processor_name, session_file, username, processed_at, items_extracted, file_hash) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind("verification")
+        .bind(session_file)
+        .bind("x")
+        .bind(at.timestamp_millis())
+        .bind(0)
+        .bind("deadbeef")
+        .execute(store.pool())
+        .await
+        .unwrap();
+        store.close().await;
+    }
+
+    /// Starts `steward serve` with `processors` (TOML) and extra environment.
+    async fn serve(&mut self, processors: &str, env: &[(&str, &str)]) {
+        let port = free_port();
+        let config = self.dir.path().join("steward.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[http]\nlisten = \"127.0.0.1:{port}\"\n\n[sessions]\nroot = \"{}\"\n{processors}",
+                self.root().display()
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
+        cmd.args(["serve", "--config"])
+            .arg(&config)
+            .env("STEWARD_DATA_DIR", self.dir.path().join("data"))
+            .env("STEWARD_TOKEN", TOKEN)
+            // Failing runs are the point of several tests: their warnings are noise here.
+            .env("STEWARD_LOG", "error")
+            .env("NODE_NAME", "testnode")
+            .env_remove("SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self._serve = Some(Serve(cmd.spawn().expect("the steward binary runs")));
+        self.base = format!("http://127.0.0.1:{port}");
+        let base = self.base.clone();
+        let client = self.client.clone();
+        wait_for("steward serve answers", || {
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                client
+                    .get(format!("{base}/api/health"))
+                    .send()
+                    .await
+                    .is_ok()
+            }
+        })
+        .await;
+        wait_for("the first scan", || async {
+            self.get("/api/sessions").await["scanned"] == true
+        })
+        .await;
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    async fn post(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET /api/health/detailed` once the index holds `files` files.
+    async fn detailed(&self, files: u64) -> Value {
+        wait_for(&format!("{files} files indexed"), || async {
+            self.get("/api/sessions").await["files"]["count"] == files
+        })
+        .await;
+        self.get("/api/health/detailed").await
+    }
+}
+
+/// The seed's `verification` processor, failing every file so the seeded rows stand.
+const VERIFICATION: &str = "[[sessions.processors]]\nname = \"verification\"\nkind = \"command\"\n\
+                            command = [\"/bin/false\", \"{file}\"]\ncadence = \"15m\"\n";
+
+fn set_age(path: &Path, ago: u64) {
+    let t = SystemTime::now() - Duration::from_secs(ago);
+    filetime::set_file_mtime(path, filetime::FileTime::from_system_time(t)).unwrap();
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Seed 003: TestSessionPipelineHealthCheck
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn no_session_files_returns_ok() {
+    let mut lab = Lab::new();
+    lab.serve(VERIFICATION, &[]).await;
+    let body = lab.detailed(0).await;
+    let sp = &body["services"]["session_pipeline"];
+    assert_eq!(
+        sp["status"], "ok",
+        "an empty root is the cold start, not a warning: {sp}"
+    );
+}
+
+#[tokio::test]
+async fn session_files_recently_processed_returns_ok() {
+    let mut lab = Lab::new();
+    // Session file mtime: 1 minute ago. Processed: now. Within the grace window.
+    lab.session("ok.jsonl", 60, "{}\n");
+    lab.seed_state("/data/user_sessions/x/y.jsonl", 0).await;
+    lab.serve(VERIFICATION, &[]).await;
+    let body = lab.detailed(1).await;
+    assert_eq!(
+        body["services"]["session_pipeline"]["status"], "ok",
+        "{body:#}"
+    );
+}
+
+#[tokio::test]
+async fn old_session_files_unprocessed_returns_warning_and_the_planner_hears_of_it() {
+    let mut lab = Lab::new();
+    // Session file mtime: 2 hours ago. Processed: 3 hours ago. Far past the 30 min grace.
+    lab.session("old.jsonl", 7200, "{}\n");
+    lab.seed_state("/data/user_sessions/x/y.jsonl", 3 * 3600)
+        .await;
+    lab.serve(VERIFICATION, &[]).await;
+    let body = lab.detailed(1).await;
+    let sp = &body["services"]["session_pipeline"];
+    assert_eq!(sp["status"], "warning", "{sp}");
+    let detail = sp["detail"].as_str().unwrap_or("");
+    assert!(
+        detail.contains("verification") && detail.to_lowercase().contains("session"),
+        "the detail says which job to check: {detail}"
+    );
+    assert_eq!(body["status"], "degraded", "a warning degrades the whole");
+
+    // The warning is a transition on the timeline and a `pipeline_stale` for the planner.
+    wait_for("a pipeline_status_changed event", || async {
+        lab.get("/api/events")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "pipeline_status_changed" && e["data"]["status"] == "warning")
+    })
+    .await;
+    wait_for("a proposal for the stale pipeline", || async {
+        lab.get("/api/proposals")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| {
+                p["node"] == "testnode"
+                    && p["service"] == "session_pipeline"
+                    && p["source_event"]["type"] == "pipeline_stale"
+            })
+    })
+    .await;
+    let status = lab.get("/api/status").await;
+    assert_eq!(status["pipeline"], "warning");
+    assert_eq!(status["overall"], "degraded", "the tray shows it too");
+}
+
+#[tokio::test]
+async fn session_files_never_processed_returns_warning() {
+    let mut lab = Lab::new();
+    // Files exist but verification has no rows in session_processor_state.
+    lab.session("neverprocessed.jsonl", 7200, "{}\n");
+    lab.serve(VERIFICATION, &[]).await;
+    let body = lab.detailed(1).await;
+    assert_eq!(
+        body["services"]["session_pipeline"]["status"], "warning",
+        "{body:#}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Seed 003: TestSessionPipelineFIFOCheck
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn fifo_check_warns_on_stuck_old_file_when_newer_was_processed() {
+    let mut lab = Lab::new();
+    // Old file (5 h), not in the state; newer file (1 min) processed now.
+    lab.session("stuck_old.jsonl", 5 * 3600, "{}\n");
+    lab.session("fresh.jsonl", 60, "{}\n");
+    lab.seed_state("x/fresh.jsonl", 0).await;
+    lab.serve(VERIFICATION, &[]).await;
+    let body = lab.detailed(2).await;
+    let sp = &body["services"]["session_pipeline"];
+    assert_eq!(sp["status"], "info", "expected info, got {sp}");
+    assert!(sp["detail"].as_str().unwrap().contains("skipped"), "{sp}");
+    assert!(
+        sp["stuck_file_age_seconds"].as_i64().unwrap() > 4 * 3600,
+        "{sp}"
+    );
+    assert!(
+        sp["stuck_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("stuck_old.jsonl"),
+        "{sp}"
+    );
+    assert_ne!(
+        body["status"], "degraded",
+        "info must not degrade the headline"
+    );
+}
+
+#[tokio::test]
+async fn fifo_check_silent_when_old_file_under_threshold() {
+    let mut lab = Lab::new();
+    // The old file is 1 h old (< 2 h default threshold).
+    lab.session("recent_unprocessed.jsonl", 3600, "{}\n");
+    lab.session("fresh.jsonl", 60, "{}\n");
+    lab.seed_state("x/fresh.jsonl", 0).await;
+    lab.serve(VERIFICATION, &[]).await;
+    let body = lab.detailed(2).await;
+    assert_eq!(
+        body["services"]["session_pipeline"]["status"], "ok",
+        "{body:#}"
+    );
+}
+
+#[tokio::test]
+async fn fifo_check_silent_when_no_unprocessed_files() {
+    let mut lab = Lab::new();
+    lab.session("processed.jsonl", 60, "{}\n");
+    lab.seed_state("x/processed.jsonl", 0).await;
+    lab.serve(VERIFICATION, &[]).await;
+    let body = lab.detailed(1).await;
+    assert_eq!(
+        body["services"]["session_pipeline"]["status"], "ok",
+        "{body:#}"
+    );
+}
+
+#[tokio::test]
+async fn fifo_check_threshold_env_override() {
+    let mut lab = Lab::new();
+    // SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS=60: a 5 min old file is stuck.
+    lab.session("five_min_old.jsonl", 300, "{}\n");
+    lab.session("fresh.jsonl", 10, "{}\n");
+    lab.seed_state("x/fresh.jsonl", 0).await;
+    lab.serve(
+        VERIFICATION,
+        &[("SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS", "60")],
+    )
+    .await;
+    let body = lab.detailed(2).await;
+    let sp = &body["services"]["session_pipeline"];
+    assert_eq!(sp["status"], "info", "expected info, got {sp}");
+    assert!(
+        sp["stuck_file"]
+            .as_str()
+            .unwrap()
+            .ends_with("five_min_old.jsonl"),
+        "{sp}"
+    );
+    assert_ne!(body["status"], "degraded");
+}
+
+// ---------------------------------------------------------------------------------------
+// The pipeline at work
+// ---------------------------------------------------------------------------------------
+
+const USAGE: &str =
+    "[[sessions.processors]]\nname = \"usage\"\nkind = \"usage\"\ncadence = \"15m\"\n";
+
+fn reply_line(id: &str, model: &str, input: u64, output: u64) -> String {
+    json!({"type": "assistant", "requestId": format!("req-{id}"),
+           "message": {"id": id, "model": model,
+                       "usage": {"input_tokens": input, "output_tokens": output}}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_new_file_is_processed_on_its_own_and_its_usage_counted() {
+    let mut lab = Lab::new();
+    lab.serve(USAGE, &[]).await;
+    let (usage_before, _) = (lab.get("/api/sessions").await, ());
+    assert_eq!(usage_before["processors"][0]["name"], "usage");
+
+    // Written after start: the watcher, not the 15 min cadence, gets it processed.
+    let body = format!(
+        "{}\n{}\nnot json\n{}\n",
+        reply_line("m1", "claude-sonnet", 100, 20),
+        reply_line("m2", "claude-sonnet", 50, 5),
+        json!({"type": "user", "message": {"content": "hi"}})
+    );
+    std::fs::create_dir_all(lab.root().join("alice")).unwrap();
+    std::fs::write(lab.root().join("alice/s1.jsonl"), body).unwrap();
+    wait_for("the new file processed", || async {
+        let s = lab.get("/api/sessions").await;
+        s["files"]["list"][0]["processors"][0]["processed_at"].is_string()
+    })
+    .await;
+    let s = lab.get("/api/sessions").await;
+    let f = &s["files"]["list"][0];
+    assert_eq!(f["path"], "alice/s1.jsonl");
+    assert_eq!(f["username"], "alice");
+    assert_eq!(
+        f["processors"][0]["items_extracted"], 3,
+        "three records: {f}"
+    );
+    assert_eq!(s["usage"]["records"], 3);
+    assert_eq!(
+        s["usage"]["malformed"], 1,
+        "the broken line is counted, not fatal"
+    );
+    assert_eq!(s["usage"]["tokens"]["input"], 150);
+    assert_eq!(s["usage"]["tokens"]["output"], 25);
+    assert_eq!(s["usage"]["by_model"][0]["key"], "claude-sonnet");
+    assert_eq!(s["status"]["status"], "ok", "{s:#}");
+    assert_eq!(s["watch"]["mode"], "native");
+
+    // An append is processed again, and totals are replaced, not added twice.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(lab.root().join("alice/s1.jsonl"))
+        .unwrap();
+    use std::io::Write;
+    writeln!(f, "{}", reply_line("m3", "gpt-4o", 7, 3)).unwrap();
+    drop(f);
+    wait_for("the appended record counted", || async {
+        lab.get("/api/sessions").await["usage"]["records"] == 4
+    })
+    .await;
+    let s = lab.get("/api/sessions").await;
+    assert_eq!(s["usage"]["tokens"]["input"], 157, "{:#}", s["usage"]);
+    assert_eq!(s["usage"]["files"], 1);
+}
+
+#[tokio::test]
+async fn a_manual_run_while_one_runs_is_a_409_and_a_failed_run_releases_the_lock() {
+    let mut lab = Lab::new();
+    // A processor that takes its time on every file and then fails.
+    let script = lab.dir.path().join("slow-verify");
+    std::fs::write(&script, "#!/bin/sh\nsleep 2\nexit 1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    lab.session("a.jsonl", 60, "{}\n");
+    let processors = format!(
+        "[[sessions.processors]]\nname = \"slow\"\nkind = \"command\"\n\
+         command = [\"{}\", \"{{file}}\"]\ncadence = \"1h\"\n",
+        script.display()
+    );
+    lab.serve(&processors, &[]).await;
+    // Its first cadence run starts at once; wait until it is running, then ask again.
+    wait_for("the first run running", || async {
+        lab.get("/api/sessions").await["processors"][0]["running"] == true
+    })
+    .await;
+    let (status, body) = lab.post("/api/sessions/processors/slow/run").await;
+    assert_eq!(status, 409, "never two runs at once: {body}");
+    assert_eq!(body["code"], "conflict");
+    let (status, _) = lab.post("/api/sessions/processors/nope/run").await;
+    assert_eq!(status, 404, "an unknown processor");
+
+    wait_for("the failed run over", || async {
+        let p = &lab.get("/api/sessions").await["processors"][0];
+        p["running"] == false && p["last_outcome"] == "failed"
+    })
+    .await;
+    let s = lab.get("/api/sessions").await;
+    let p = &s["processors"][0];
+    assert!(
+        p["last_run_finished_at"].is_string(),
+        "last_run advances on failure: {p}"
+    );
+    assert!(
+        s["files"]["list"][0]["processors"][0]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("exit")),
+        "the file's error says why: {s:#}"
+    );
+    let (status, body) = lab.post("/api/sessions/processors/slow/run").await;
+    assert_eq!(status, 202, "the failed run released its lock: {body}");
+    assert_eq!(body["started"], true);
+}
+
+#[tokio::test]
+async fn without_sessions_configured_the_pipeline_is_ok_and_says_so() {
+    let lab = Lab::new();
+    let port = free_port();
+    let config = lab.dir.path().join("steward.toml");
+    std::fs::write(&config, format!("[http]\nlisten = \"127.0.0.1:{port}\"\n")).unwrap();
+    let _serve = Serve(
+        Command::new(env!("CARGO_BIN_EXE_steward"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("STEWARD_DATA_DIR", lab.dir.path().join("data"))
+            .env("STEWARD_TOKEN", TOKEN)
+            .env("STEWARD_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_for("steward serve answers", || async {
+        client
+            .get(format!("{base}/api/health"))
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    let body: Value = client
+        .get(format!("{base}/api/health/detailed"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["services"]["session_pipeline"]["status"], "ok");
+    assert!(body["services"]["session_pipeline"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("no [sessions]"));
+    let r = client
+        .post(format!("{base}/api/sessions/processors/usage/run"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
