@@ -810,7 +810,12 @@ async fn api_key_is_sent_and_never_logged_or_returned() {
         .with_ansi(false)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not scoped: a scoped subscriber can miss events when another test thread
+    // registers the same callsites at the same moment (tracing caches their interest).
+    // Only this test installs one; the others' logs land here too, which only widens the
+    // check that the key is never logged.
+    tracing::subscriber::set_global_default(subscriber).expect("only this test sets one");
+    tracing::callsite::rebuild_interest_cache();
 
     let key = "sk-steward-secret-3f9a1c77b2";
     let key_env = "STEWARD_TEST_ROUTER_SECRET_KEY_3f9a";
