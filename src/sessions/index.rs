@@ -16,7 +16,9 @@
 //! and the walk run on blocking threads.
 
 use super::watcher::Change;
-use crate::store::{from_ms, SessionFileRow, SessionFilesSummary, Store, StoreError};
+use crate::store::{
+    from_ms, SessionFileRow, SessionFileStamp, SessionFilesSummary, Store, StoreError,
+};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -102,28 +104,31 @@ impl FileIndex {
     /// (re)hashed and written, rows of vanished files deleted, unchanged files not touched.
     pub async fn rescan(&self) -> Result<ScanReport, IndexError> {
         let _serial = self.serial.lock().await;
+        let started = std::time::Instant::now();
         let root = self.root.clone();
         let walk = tokio::task::spawn_blocking(move || walk(&root));
-        let rows = self.store.session_files();
+        let rows = self.store.session_file_stamps();
         let (walk, rows) = tokio::join!(walk, rows);
         let walk = walk??;
-        let mut existing: HashMap<String, SessionFileRow> =
+        let mut existing: HashMap<String, SessionFileStamp> =
             rows?.into_iter().map(|r| (r.path.clone(), r)).collect();
+        let looked = started.elapsed();
 
         let mut report = ScanReport {
             seen: walk.files.len() as u64,
             ignored: walk.ignored,
             ..ScanReport::default()
         };
-        let on_disk: HashSet<&str> = walk.files.iter().map(|o| o.rel.as_str()).collect();
-        let gone: Vec<String> = existing
-            .keys()
-            .filter(|p| !on_disk.contains(p.as_str()))
-            .cloned()
-            .collect();
-        drop(on_disk);
-        self.reconcile(walk.files, &mut existing, gone, &mut report)
-            .await?;
+        let to_hash = needing_a_look(walk.files, &mut existing);
+        // What the walk did not find is gone.
+        let gone: Vec<String> = existing.into_keys().collect();
+        self.write(to_hash, gone, &mut report).await?;
+        tracing::debug!(
+            ?report,
+            walk_and_load_ms = looked.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64,
+            "session index rescan"
+        );
         Ok(report)
     }
 
@@ -170,9 +175,9 @@ impl FileIndex {
         .await?;
 
         let rels: Vec<String> = looked.iter().map(|(sp, _, _)| sp.rel.clone()).collect();
-        let mut existing: HashMap<String, SessionFileRow> = self
+        let mut existing: HashMap<String, SessionFileStamp> = self
             .store
-            .session_files_at(&rels)
+            .session_file_stamps_at(&rels)
             .await?
             .into_iter()
             .map(|r| (r.path.clone(), r))
@@ -199,8 +204,8 @@ impl FileIndex {
             }
         }
         gone.retain(|rel| existing.contains_key(rel));
-        self.reconcile(present, &mut existing, gone, &mut report)
-            .await?;
+        let to_hash = needing_a_look(present, &mut existing);
+        self.write(to_hash, gone, &mut report).await?;
         Ok(report)
     }
 
@@ -225,91 +230,83 @@ impl FileIndex {
         Ok(self.store.session_files_summary().await?)
     }
 
-    /// Writes what changed among `present` (hashing what needs it) and deletes `gone`
-    /// (rows known to exist). Updates the report's `new`, `changed`, `removed`, `hashed`.
-    async fn reconcile(
+    /// Hashes and writes `to_hash` (file, whether it has a row) and deletes `gone` (rows
+    /// known to exist). Updates the report's `new`, `changed`, `removed`, `hashed`.
+    async fn write(
         &self,
-        present: Vec<Observed>,
-        existing: &mut HashMap<String, SessionFileRow>,
+        to_hash: Vec<(Observed, bool)>,
         mut gone: Vec<String>,
         report: &mut ScanReport,
     ) -> Result<(), IndexError> {
-        let mut to_hash = Vec::new();
-        let mut upserts = Vec::new();
-        for o in present {
-            let old = existing.remove(&o.rel);
-            let (is_new, changed, needs_hash) = match &old {
-                None => (true, true, true),
-                Some(row) => {
-                    let changed = row.size != o.size || row.mtime != o.mtime;
-                    let hashed_now = row.file_hash.is_some()
-                        && row.hashed_size == Some(o.size)
-                        && row.hashed_mtime == Some(o.mtime);
-                    (false, changed, !hashed_now)
-                }
-            };
-            if !changed && !needs_hash {
-                continue;
-            }
-            if needs_hash {
-                to_hash.push((o, old.is_some()));
-            } else {
-                upserts.push((o, old.and_then(|r| r.file_hash), is_new, true));
-            }
-        }
-
+        let mut rows = Vec::with_capacity(to_hash.len());
         if !to_hash.is_empty() {
             let paths: Vec<PathBuf> = to_hash.iter().map(|(o, _)| o.abs.clone()).collect();
             let hashes = tokio::task::spawn_blocking(move || hash_files(&paths)).await?;
+            let now = from_ms(Utc::now().timestamp_millis());
             for ((o, had_row), hash) in to_hash.into_iter().zip(hashes) {
-                match hash {
+                let hash = match hash {
                     Ok(h) => {
                         report.hashed += 1;
-                        upserts.push((o, Some(h), !had_row, true));
+                        Some(h)
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         // Vanished between the stat and the read.
                         if had_row {
                             gone.push(o.rel);
                         }
+                        continue;
                     }
                     Err(e) => {
-                        // Unreadable for now: index it unhashed, so it is hashed again at
-                        // the next look.
+                        // Unreadable for now: indexed unhashed, hashed again at the next look.
                         tracing::debug!(path = %o.abs.display(), error = %e, "cannot hash a session file");
-                        upserts.push((o, None, !had_row, false));
+                        None
                     }
-                }
-            }
-        }
-
-        let now = from_ms(Utc::now().timestamp_millis());
-        let rows: Vec<SessionFileRow> = upserts
-            .into_iter()
-            .map(|(o, hash, is_new, hashed)| {
-                if is_new {
-                    report.new += 1;
-                } else {
+                };
+                if had_row {
                     report.changed += 1;
+                } else {
+                    report.new += 1;
                 }
-                SessionFileRow {
+                // The size and mtime are those stat'ed before reading: a file appended to
+                // while it was hashed looks changed at the next look, and is hashed again.
+                rows.push(SessionFileRow {
                     path: o.rel,
                     username: o.username,
                     size: o.size,
                     mtime: o.mtime,
-                    hashed_size: hash.as_ref().filter(|_| hashed).map(|_| o.size),
-                    hashed_mtime: hash.as_ref().filter(|_| hashed).map(|_| o.mtime),
+                    hashed_size: hash.as_ref().map(|_| o.size),
+                    hashed_mtime: hash.as_ref().map(|_| o.mtime),
                     file_hash: hash,
                     seen_at: now,
-                }
-            })
-            .collect();
+                });
+            }
+        }
         report.removed += gone.len() as u64;
         if !rows.is_empty() || !gone.is_empty() {
             self.store.write_session_files(&rows, &gone).await?;
         }
         Ok(())
     }
+}
+
+/// The files among `present` that need hashing and writing, each with whether it has a row:
+/// new files, files whose size or mtime moved, and files whose hash is not the hash of that
+/// size and mtime (never hashed, or unreadable last time). Removes every present file from
+/// `existing`, so what is left there was not seen.
+fn needing_a_look(
+    present: Vec<Observed>,
+    existing: &mut HashMap<String, SessionFileStamp>,
+) -> Vec<(Observed, bool)> {
+    present
+        .into_iter()
+        .filter_map(|o| match existing.remove(&o.rel) {
+            None => Some((o, false)),
+            Some(row) if row.size != o.size || row.mtime != o.mtime || !row.hash_current => {
+                Some((o, true))
+            }
+            Some(_) => None,
+        })
+        .collect()
 }
 
 /// A session file's place under the root.

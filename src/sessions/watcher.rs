@@ -21,6 +21,8 @@
 //!   as [`Change::Upsert`]s.
 //! - A failing native watch (e.g. the inotify watch limit) is logged as a warning and
 //!   replaced by notify's `PollWatcher`; [`SessionWatcher::mode`] says so, with the reason.
+//!   The poller sees mtimes to the second only, so polling also sends a rescan every
+//!   [`POLLING_RESCAN`].
 //!
 //! Tasks: one supervisor task on the caller's `TaskTracker`, stopped by the caller's
 //! `CancellationToken` or by dropping the [`SessionWatcher`].
@@ -47,6 +49,10 @@ use tokio_util::task::TaskTracker;
 pub const DEBOUNCE: Duration = Duration::from_millis(150);
 /// The `PollWatcher`'s interval in [`WatchMode::Polling`].
 pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// How often a rescan is sent in [`WatchMode::Polling`]: the poller sees a change only when
+/// the mtime moves to a later second, so an append in the same second as its previous look
+/// would wait for the next write.
+pub const POLLING_RESCAN: Duration = Duration::from_secs(60);
 /// How often a missing root is looked for, and a watched one checked for still being there.
 const ROOT_CHECK: Duration = Duration::from_secs(1);
 /// Batches in flight before notify's thread waits for the consumer.
@@ -227,22 +233,26 @@ impl Supervisor {
                 WatchMode::Polling { .. } => "watching started (polling)",
                 _ => "watching started",
             };
+            let polling_now = matches!(mode, WatchMode::Polling { .. });
             self.set_mode(mode);
-            let rescan = vec![Change::Rescan {
-                reason: reason.into(),
-            }];
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                sent = self.tx.send(rescan) => if sent.is_err() {
-                    // Nobody listens any more.
-                    return;
-                }
+            if !self.send_rescan(reason).await {
+                return;
             }
 
             let mut check = tokio::time::interval(ROOT_CHECK);
             check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut safety_net = tokio::time::interval_at(
+                tokio::time::Instant::now() + POLLING_RESCAN,
+                POLLING_RESCAN,
+            );
+            safety_net.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
+                    _ = safety_net.tick(), if polling_now => {
+                        if !self.send_rescan("polling compares mtimes to the second: periodic rescan").await {
+                            return;
+                        }
+                    }
                     _ = self.stop.cancelled() => {
                         run.cancel();
                         drop(active);
@@ -278,6 +288,17 @@ impl Supervisor {
             // one had not delivered.
             run.cancel();
             drop(active);
+        }
+    }
+
+    /// Sends a rescan; `false` when stopped or nobody listens any more.
+    async fn send_rescan(&self, reason: &str) -> bool {
+        let rescan = vec![Change::Rescan {
+            reason: reason.into(),
+        }];
+        tokio::select! {
+            _ = self.stop.cancelled() => false,
+            sent = self.tx.send(rescan) => sent.is_ok(),
         }
     }
 

@@ -16,7 +16,7 @@ mod settings;
 
 pub use executions::Execution;
 pub use probes::{Batch, HourlyRow, Sample};
-pub use session_files::{SessionFileRow, SessionFilesSummary};
+pub use session_files::{SessionFileRow, SessionFileStamp, SessionFilesSummary};
 pub use session_state::{DueFile, FileState, FileUsageRow, ProcessorRun, UsageBy, UsageTotals};
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -35,6 +35,18 @@ pub struct SessionFileRow {
     pub seen_at: DateTime<Utc>,
 }
 
+/// What a rescan compares a file's stat against: the row's size and mtime, and whether its
+/// hash was computed at exactly that size and mtime. No text beyond the path, so loading
+/// every row stays cheap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFileStamp {
+    pub path: String,
+    pub size: u64,
+    pub mtime: DateTime<Utc>,
+    /// The hash is present and was computed at this size and mtime.
+    pub hash_current: bool,
+}
+
 /// Count, bytes and newest mtime over all indexed files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SessionFilesSummary {
@@ -58,10 +70,22 @@ fn row_from(r: &sqlx::sqlite::SqliteRow) -> Result<SessionFileRow, sqlx::Error> 
     })
 }
 
+fn stamp_from(r: &sqlx::sqlite::SqliteRow) -> Result<SessionFileStamp, sqlx::Error> {
+    Ok(SessionFileStamp {
+        path: r.try_get(0)?,
+        size: r.try_get::<i64, _>(1)?.max(0) as u64,
+        mtime: from_ms(r.try_get(2)?),
+        hash_current: r.try_get(3)?,
+    })
+}
+
+const STAMP_COLUMNS: &str = "path, size, mtime, \
+     (file_hash IS NOT NULL AND hashed_size IS size AND hashed_mtime IS mtime)";
+
 const COLUMNS: &str = "path, username, size, mtime, file_hash, hashed_size, hashed_mtime, seen_at";
 
 impl Store {
-    /// Every row, in no particular order (a plain table scan: the rescan loads them all).
+    /// Every row, in no particular order.
     pub async fn session_files(&self) -> Result<Vec<SessionFileRow>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM session_files"))
             .fetch_all(&self.pool)
@@ -69,15 +93,23 @@ impl Store {
         Ok(rows.iter().map(row_from).collect::<Result<_, _>>()?)
     }
 
-    /// The rows of these paths (those that exist), in no particular order.
-    pub async fn session_files_at(
+    /// The stamp of every row, in no particular order.
+    pub async fn session_file_stamps(&self) -> Result<Vec<SessionFileStamp>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {STAMP_COLUMNS} FROM session_files"))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(stamp_from).collect::<Result<_, _>>()?)
+    }
+
+    /// The stamps of these paths (those that have a row), in no particular order.
+    pub async fn session_file_stamps_at(
         &self,
         paths: &[String],
-    ) -> Result<Vec<SessionFileRow>, StoreError> {
+    ) -> Result<Vec<SessionFileStamp>, StoreError> {
         let mut out = Vec::with_capacity(paths.len());
         for chunk in paths.chunks(ROWS_PER_STATEMENT) {
             let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT {COLUMNS} FROM session_files WHERE path IN ("
+                "SELECT {STAMP_COLUMNS} FROM session_files WHERE path IN ("
             ));
             let mut list = q.separated(", ");
             for p in chunk {
@@ -85,7 +117,7 @@ impl Store {
             }
             q.push(")");
             for r in q.build().fetch_all(&self.pool).await? {
-                out.push(row_from(&r)?);
+                out.push(stamp_from(&r)?);
             }
         }
         Ok(out)
