@@ -66,15 +66,17 @@ process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); }
 
 /**
  * Spawns `steward serve --config <config>` with its data in `dataDir`, the API token `token`
- * and the UI from ui/dist. Its stdout and stderr go to `onLog`. Returns the child process.
+ * and the UI from ui/dist; `env` adds or replaces environment variables. Its stdout and
+ * stderr go to `onLog`. Returns the child process.
  */
-export function startSteward({ config, dataDir, token, onLog }) {
+export function startSteward({ config, dataDir, token, onLog, env = {} }) {
   const child = spawn(stewardBin, ['serve', '--config', config], {
     env: {
       ...process.env,
       STEWARD_DATA_DIR: dataDir,
       STEWARD_TOKEN: token,
       STEWARD_UI_DIR: path.join(repo, 'ui/dist'),
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

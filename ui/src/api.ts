@@ -9,6 +9,7 @@ import type {
   Proposal,
   ProviderDetail,
   ProviderView,
+  SessionsView,
   StatusView,
   Update,
 } from './types';
@@ -198,6 +199,17 @@ export const api = {
   },
   /** The planner's intake counters (refused input by reason, suppressions), bus and models. */
   intake: () => transport.call<IntakeReport>('get_intake', 'GET', '/api/intake'),
+  /** The session pipeline: status, watch, last scan, processors, newest files, usage. */
+  sessions: () => transport.call<SessionsView>('get_sessions', 'GET', '/api/sessions'),
+  /** Starts a processor's run now: `conflict` (409) while it runs, `not_found` (404) for an
+   *  unknown name. The run's progress comes as `pipeline` updates. */
+  runProcessor: (name: string) =>
+    transport.call<{ processor: string; started: boolean }>(
+      'run_session_processor',
+      'POST',
+      `/api/sessions/processors/${encodeURIComponent(name)}/run`,
+      { name },
+    ),
   pause: () => transport.call<StatusView>('pause_monitor', 'POST', '/api/monitor/pause'),
   resume: () => transport.call<StatusView>('resume_monitor', 'POST', '/api/monitor/resume'),
   snooze: (minutes: number) =>

@@ -18,6 +18,15 @@ import {
   tickProposals,
 } from './views/proposals';
 import {
+  applyPipelineUpdate,
+  pipelineEvent,
+  pipelineMark,
+  refreshPipeline,
+  renderPipeline,
+  setPipelineFromStatus,
+  tickPipeline,
+} from './views/pipeline';
+import {
   renderConfigErrors,
   renderOverview,
   setProviders,
@@ -25,11 +34,12 @@ import {
   updateProvider,
 } from './views/overview';
 
-/** The views, by URL hash (`#/name`; the older `#name` works too). A new view (Pipeline)
- *  is one entry here: its nav link is made from it, in this order. The first is the default. */
+/** The views, by URL hash (`#/name`; the older `#name` works too). A new view is one entry
+ *  here: its nav link is made from it, in this order. The first is the default. */
 const views: Record<string, { label: string; render: (root: HTMLElement) => void }> = {
   overview: { label: 'Overview', render: renderOverview },
   proposals: { label: 'Proposals', render: renderProposals },
+  pipeline: { label: 'Pipeline', render: renderPipeline },
   events: { label: 'Events', render: renderEvents },
 };
 
@@ -42,6 +52,7 @@ nav.replaceChildren(
   }),
 );
 document.getElementById('tab-proposals')!.append(pendingBadge());
+document.getElementById('tab-pipeline')!.append(pipelineMark());
 
 const view = document.getElementById('view')!;
 const banners = document.getElementById('banners')!;
@@ -54,6 +65,7 @@ function applyStatus(s: StatusView): void {
   setStatus(s);
   setProposalTtl(s.proposal_ttl_secs);
   setPendingCount(s.pending_proposals ?? 0);
+  setPipelineFromStatus(s);
   renderConfigErrors(s);
   document.getElementById('node')!.textContent = s.node;
   document.title = s.overall === 'healthy' ? 'Steward' : `Steward — ${s.overall}`;
@@ -84,6 +96,7 @@ async function loadAll(): Promise<void> {
   applyStatus(status);
   setProviders(providers);
   setEvents(events);
+  refreshPipeline(); // fetched when shown (its view fetches on every render)
 }
 
 function onUpdate(u: Update): void {
@@ -93,6 +106,7 @@ function onUpdate(u: Update): void {
       break;
     case 'event':
       addEvent(u.event);
+      pipelineEvent(u.event);
       // A reload can remove providers, which no provider_updated message would tell.
       if (u.event.type === 'config_reloaded') api.providers().then(setProviders, () => {});
       break;
@@ -104,6 +118,9 @@ function onUpdate(u: Update): void {
       break;
     case 'run_output':
       setRunOutput(u.output);
+      break;
+    case 'pipeline':
+      applyPipelineUpdate(u.pipeline);
       break;
     case 'resync':
       loadAll().catch(() => setConnection('reconnecting'));
@@ -161,5 +178,6 @@ window.addEventListener('hashchange', route);
 setInterval(() => {
   tick();
   tickProposals();
+  tickPipeline();
 }, 1000);
 void start();

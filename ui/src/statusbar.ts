@@ -1,6 +1,7 @@
 // The status bar: overall state, counts, pause and snooze switches, connection state, the
-// bus, refused input, a degraded observer, config errors, and a short-lived notice line. Its elements are built
-// once and updated in place, so a focused button keeps focus across updates.
+// bus, the session pipeline in warning (a link to its view), refused input, a degraded
+// observer, config errors, and a short-lived notice line. Its elements are built once and
+// updated in place, so a focused button keeps focus across updates.
 
 import { api, type Connection } from './api';
 import { busy, clock, el } from './format';
@@ -18,6 +19,8 @@ const snooze = el('span', { class: 'snooze' });
 const conn = el('span', { class: 'conn' });
 const config = el('span', { class: 'warn' });
 const bus = el('span', { id: 'bus-state', class: 'bus', hidden: '' });
+/** The session pipeline in warning: a link to its view. */
+const pipeline = el('a', { id: 'pipeline-state', class: 'warn', href: '#/pipeline', hidden: '' }, 'pipeline: warning');
 const observer = el(
   'span',
   {
@@ -82,6 +85,7 @@ export function initStatusBar(host: HTMLElement, apply: (s: StatusView) => void)
     snooze,
     conn,
     bus,
+    pipeline,
     observer,
     rejected,
     config,
@@ -136,6 +140,7 @@ function render(): void {
     : 'notifications on';
   renderBus(s);
   observer.hidden = !s.observer_degraded;
+  pipeline.hidden = s.pipeline !== 'warning';
   const refused = s.events_rejected ?? 0;
   rejected.hidden = refused === 0;
   rejected.textContent = `${refused} event${refused === 1 ? '' : 's'} refused`;

@@ -73,6 +73,8 @@ export interface StatusView {
   bus: BusStatus | null;
   /** How long a proposal waits for a decision before it expires. */
   proposal_ttl_secs: number;
+  /** The session pipeline's level; `null` without `[sessions]` or before its first scan. */
+  pipeline?: PipelineLevel | null;
 }
 
 export interface BusStatus {
@@ -230,8 +232,117 @@ export interface EventRecord {
   data: Record<string, unknown>;
 }
 
+/** The session pipeline's level: never `error` (a processor may be down for maintenance). */
+export type PipelineLevel = 'ok' | 'warning' | 'info';
+
+/** `services.session_pipeline` of `/api/health/detailed`, and `status` of `/api/sessions`. */
+export interface PipelineStatus {
+  status: PipelineLevel;
+  detail?: string;
+  /** The skipped file (relative to the root), with `info`. */
+  stuck_file?: string;
+  stuck_file_age_seconds?: number;
+  /** The processor(s) the finding is about, comma-separated; absent when `ok`. */
+  processor?: string;
+}
+
+export type ProcessorOutcome = 'ok' | 'failed' | 'panicked' | 'cancelled';
+
+/** One `[[sessions.processors]]` and its last run. */
+export interface ProcessorState {
+  name: string;
+  kind: 'usage' | 'command' | string;
+  cadence_secs: number;
+  enabled: boolean;
+  running: boolean;
+  last_run_started_at: string | null;
+  last_run_finished_at: string | null;
+  last_outcome: ProcessorOutcome | null;
+  last_error: string | null;
+  /** Files processed and failed in the last finished run. */
+  files_processed: number;
+  files_failed: number;
+  /** Files due now. */
+  backlog: number;
+  /** The next cadence run (none when disabled). */
+  next_run_at: string | null;
+}
+
+export interface TokenCounts {
+  input: number;
+  output: number;
+  cache_read: number;
+  cache_creation: number;
+  messages: number;
+}
+
+export interface SessionFile {
+  /** Relative to the root: `<user>/<name>.jsonl`. */
+  path: string;
+  username: string;
+  size: number;
+  mtime: string;
+  file_hash: string | null;
+  /** Where each processor stands with this file, in config order. */
+  processors: {
+    processor: string;
+    processed_at: string | null;
+    items_extracted: number;
+    last_error: string | null;
+  }[];
+}
+
+export interface ScanReport {
+  at: string;
+  duration_ms: number;
+  seen: number;
+  new: number;
+  changed: number;
+  removed: number;
+  hashed: number;
+  error: string | null;
+}
+
+/** `GET /api/sessions`. */
+export interface SessionsView {
+  configured: boolean;
+  root: string | null;
+  /** `native`, `polling` (the native watch failed: `detail` says why) or `waiting` (no root yet). */
+  watch: { mode: 'native' | 'polling' | 'waiting'; detail: string | null } | null;
+  scanned: boolean;
+  last_scan: ScanReport | null;
+  status: PipelineStatus;
+  files: {
+    count: number;
+    total_bytes: number;
+    newest_mtime: string | null;
+    /** The newest files (at most 200). */
+    list: SessionFile[];
+    truncated: boolean;
+  };
+  processors: ProcessorState[];
+  usage: {
+    files: number;
+    records: number;
+    malformed: number;
+    tokens: TokenCounts;
+    by_model: { key: string; tokens: TokenCounts }[];
+    /** Last 30 days, oldest first; `key` is `YYYY-MM-DD` (UTC). */
+    by_day: { key: string; tokens: TokenCounts }[];
+  };
+}
+
+/** The live push (at most every 250 ms): the files and usage are fetched on demand. */
+export interface PipelineUpdate {
+  status: PipelineStatus;
+  processors: ProcessorState[];
+  /** Indexed files. */
+  files: number;
+}
+
 export type Update =
   | { type: 'provider_updated'; provider: ProviderView }
+  | { type: 'pipeline'; pipeline: PipelineUpdate }
   | { type: 'event'; event: EventRecord }
   | { type: 'status'; status: StatusView }
   | { type: 'proposal'; proposal: Proposal }
