@@ -150,11 +150,21 @@ impl Lab {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    /// `GET /api/health/detailed` once the index holds `files` files.
+    /// `GET /api/health/detailed` once the index holds `files` files and every processor
+    /// has finished its first run (until then, having processed nothing is not news).
     async fn detailed(&self, files: u64) -> Value {
-        wait_for(&format!("{files} files indexed"), || async {
-            self.get("/api/sessions").await["files"]["count"] == files
-        })
+        wait_for(
+            &format!("{files} files indexed, first runs over"),
+            || async {
+                let s = self.get("/api/sessions").await;
+                s["files"]["count"] == files
+                    && s["processors"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|p| p["last_run_finished_at"].is_string())
+            },
+        )
         .await;
         self.get("/api/health/detailed").await
     }

@@ -218,6 +218,7 @@ impl Scheduler {
         let inner = Arc::new(Inner {
             store,
             root,
+            started_at: clock.now(),
             clock,
             cancel: cancel.clone(),
             tracker: tracker.clone(),
@@ -255,6 +256,8 @@ struct Inner {
     store: Store,
     root: PathBuf,
     clock: SharedClock,
+    /// When this scheduler started: a processor gets one grace period for its first run.
+    started_at: DateTime<Utc>,
     cancel: CancellationToken,
     tracker: TaskTracker,
     slots: Vec<Arc<Slot>>,
@@ -344,11 +347,19 @@ impl SchedulerHandle {
             .filter(|s| s.spec.enabled)
             .map(|s| (s.spec.name.as_str(), s.spec.cadence))
             .collect();
-        let input = self
+        let mut input = self
             .inner
             .store
             .pipeline_input(&processors, stuck_grace_override)
             .await?;
+        let runs = self.inner.store.processor_runs().await?;
+        for p in &mut input.processors {
+            let finished = runs
+                .iter()
+                .any(|r| r.processor == p.name && r.last_run_finished_at.is_some());
+            p.first_run_pending = !finished
+                && now < crate::clock::add(self.inner.started_at, status::grace(p.cadence));
+        }
         Ok(status::pipeline_status(&input, now))
     }
 

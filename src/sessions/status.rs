@@ -79,6 +79,10 @@ pub struct ProcessorProgress {
     /// How many indexed files it has never processed successfully.
     pub unprocessed: u64,
     pub oldest_unprocessed: Option<Unprocessed>,
+    /// It has never finished a run and its first one is still due (it runs at start;
+    /// it gets one grace period for it). Not having processed anything yet is then not
+    /// news: a fresh start with files on disk does not warn before the first run ends.
+    pub first_run_pending: bool,
 }
 
 /// Everything the status depends on besides `now`.
@@ -168,6 +172,9 @@ fn finding(
         stuck: None,
     };
     let Some(last) = p.last_processed_at else {
+        if p.first_run_pending {
+            return None;
+        }
         return Some(warning(format!(
             "the {name} processor has never processed a session file; newest session {} \
              is {} old — check the {name} job",
@@ -292,7 +299,23 @@ mod tests {
             last_processed_at: last_processed_secs_ago.map(ago),
             unprocessed: 0,
             oldest_unprocessed: None,
+            first_run_pending: false,
         }
+    }
+
+    #[test]
+    fn a_processor_on_its_first_run_is_not_yet_behind() {
+        let mut p = verification(None);
+        p.first_run_pending = true;
+        let s = status(&input(1, file("x/old.jsonl", 2 * HOUR), vec![p.clone()]));
+        assert_eq!(s.status, PipelineLevel::Ok, "{s:?}");
+        p.first_run_pending = false;
+        let s = status(&input(1, file("x/old.jsonl", 2 * HOUR), vec![p]));
+        assert_eq!(
+            s.status,
+            PipelineLevel::Warning,
+            "once a run ended with nothing done, it is"
+        );
     }
 
     fn with_unprocessed(mut p: ProcessorProgress, path: &str, secs_ago: u64) -> ProcessorProgress {

@@ -413,6 +413,8 @@ impl Store {
                 last_processed_at: last.map(from_ms),
                 unprocessed: u(unprocessed),
                 oldest_unprocessed: oldest,
+                // Known to the scheduler, not the store.
+                first_run_pending: false,
             });
         }
         tx.commit().await?;
