@@ -539,6 +539,11 @@ async fn dropping_the_watcher_stops_its_task() {
 // The index on its own: rescans.
 
 async fn index_on(files: &[(&str, &[u8])]) -> (TempDir, PathBuf, FileIndex) {
+    let (tmp, root, index, _) = index_and_store_on(files).await;
+    (tmp, root, index)
+}
+
+async fn index_and_store_on(files: &[(&str, &[u8])]) -> (TempDir, PathBuf, FileIndex, Store) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("sessions");
     for (rel, content) in files {
@@ -548,8 +553,8 @@ async fn index_on(files: &[(&str, &[u8])]) -> (TempDir, PathBuf, FileIndex) {
     }
     std::fs::create_dir_all(&root).unwrap();
     let store = Store::open(&tmp.path().join("steward.db")).await.unwrap();
-    let index = FileIndex::new(store, &root);
-    (tmp, root, index)
+    let index = FileIndex::new(store.clone(), &root);
+    (tmp, root, index, store)
 }
 
 #[tokio::test]
@@ -732,4 +737,23 @@ async fn the_summary_counts_bytes_and_the_newest_mtime() {
         Some(newest),
         "mtimes are kept to the millisecond"
     );
+}
+
+#[tokio::test]
+async fn a_rescan_repairs_rows_changed_behind_the_index() {
+    let (_tmp, _root, index, store) =
+        index_and_store_on(&[("u/a.jsonl", b"{}\n"), ("u/b.jsonl", b"{}\n")]).await;
+    index.rescan().await.unwrap();
+    // Someone else deletes a row (the index keeps a copy of the table in memory).
+    store
+        .write_session_files(&[], &["u/a.jsonl".to_string()])
+        .await
+        .unwrap();
+    let report = index.rescan().await.unwrap();
+    assert_eq!(
+        (report.new, report.hashed),
+        (1, 1),
+        "the rescan notices the table no longer matches its copy and puts the row back: {report:?}"
+    );
+    assert_eq!(index.summary().await.unwrap().files, 2);
 }

@@ -11,14 +11,13 @@
 //! Does not own: watching (`watcher`), the SQL (`store::session_files`), or what the
 //! processors do with the files.
 //!
-//! Cost: an unchanged rescan is one directory walk (a stat per file), one `SELECT` of the
-//! table, and no writes and no hashing at all. Hashing (BLAKE3, streamed in 64 KiB chunks)
-//! and the walk run on blocking threads.
+//! Cost: an unchanged rescan is one directory walk (a stat per file), a comparison with an
+//! in-memory copy of the table's sizes and mtimes, one summary query to check that copy,
+//! and no writes and no hashing at all. Hashing (BLAKE3, streamed in 64 KiB chunks, on as
+//! many threads as there are cores) and the walk run on blocking threads.
 
 use super::watcher::Change;
-use crate::store::{
-    from_ms, SessionFileRow, SessionFileStamp, SessionFilesSummary, Store, StoreError,
-};
+use crate::store::{from_ms, SessionFileRow, SessionFilesSummary, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -74,13 +73,51 @@ pub enum IndexError {
     Task(#[from] tokio::task::JoinError),
 }
 
-/// The file index over a store and a root. Clones share one lock, so a rescan and an apply
-/// never interleave.
+/// The file index over a store and a root. Clones share one lock (and one cache of what the
+/// table holds), so a rescan and an apply never interleave.
 #[derive(Clone)]
 pub struct FileIndex {
     store: Store,
     root: Arc<PathBuf>,
-    serial: Arc<tokio::sync::Mutex<()>>,
+    known: Arc<tokio::sync::Mutex<Option<Known>>>,
+}
+
+/// What the table holds, kept in memory after the first load (about 100 bytes a file), so
+/// an unchanged rescan reads no rows: loading 100,000 rows through sqlx costs more than
+/// walking 100,000 files. The index is the table's only writer; each rescan still checks
+/// the table's count, bytes and newest mtime against this copy and reloads on a mismatch.
+#[derive(Default)]
+struct Known {
+    stamps: HashMap<String, Stamp>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    size: u64,
+    mtime: DateTime<Utc>,
+    /// The stored hash was computed at this size and mtime.
+    hash_current: bool,
+}
+
+impl Known {
+    fn summary(&self) -> SessionFilesSummary {
+        SessionFilesSummary {
+            files: self.stamps.len() as u64,
+            total_bytes: self.stamps.values().map(|s| s.size).sum(),
+            newest_mtime: self.stamps.values().map(|s| s.mtime).max(),
+        }
+    }
+
+    /// Whether a file with this stat needs hashing and writing: new, size or mtime moved,
+    /// or its hash is not the hash of that size and mtime (never hashed, or unreadable
+    /// last time). `Some(had_row)` when it does.
+    fn needs_look(&self, o: &Observed) -> Option<bool> {
+        match self.stamps.get(&o.rel) {
+            None => Some(false),
+            Some(s) if s.size != o.size || s.mtime != o.mtime || !s.hash_current => Some(true),
+            Some(_) => None,
+        }
+    }
 }
 
 impl FileIndex {
@@ -92,7 +129,7 @@ impl FileIndex {
         FileIndex {
             store,
             root: Arc::new(root),
-            serial: Default::default(),
+            known: Default::default(),
         }
     }
 
@@ -103,15 +140,12 @@ impl FileIndex {
     /// Walks the whole root and makes the table match it: new and changed files are
     /// (re)hashed and written, rows of vanished files deleted, unchanged files not touched.
     pub async fn rescan(&self) -> Result<ScanReport, IndexError> {
-        let _serial = self.serial.lock().await;
+        let mut slot = self.known.lock().await;
         let started = std::time::Instant::now();
         let root = self.root.clone();
         let walk = tokio::task::spawn_blocking(move || walk(&root));
-        let rows = self.store.session_file_stamps();
-        let (walk, rows) = tokio::join!(walk, rows);
-        let walk = walk??;
-        let mut existing: HashMap<String, SessionFileStamp> =
-            rows?.into_iter().map(|r| (r.path.clone(), r)).collect();
+        let (walk, known) = tokio::join!(walk, self.known(&mut slot, true));
+        let (walk, known) = (walk??, known?);
         let looked = started.elapsed();
 
         let mut report = ScanReport {
@@ -119,13 +153,31 @@ impl FileIndex {
             ignored: walk.ignored,
             ..ScanReport::default()
         };
-        let to_hash = needing_a_look(walk.files, &mut existing);
-        // What the walk did not find is gone.
-        let gone: Vec<String> = existing.into_keys().collect();
-        self.write(to_hash, gone, &mut report).await?;
+        let needs: Vec<Option<bool>> = walk.files.iter().map(|o| known.needs_look(o)).collect();
+        let known_seen = needs.iter().filter(|n| *n != &Some(false)).count();
+        // What the walk did not find is gone (and when every known file was found, nothing
+        // is: no need to build a set of 100,000 paths to learn that).
+        let gone: Vec<String> = if known_seen == known.stamps.len() {
+            Vec::new()
+        } else {
+            let on_disk: HashSet<&str> = walk.files.iter().map(|o| o.rel.as_str()).collect();
+            known
+                .stamps
+                .keys()
+                .filter(|p| !on_disk.contains(p.as_str()))
+                .cloned()
+                .collect()
+        };
+        let to_hash = walk
+            .files
+            .into_iter()
+            .zip(needs)
+            .filter_map(|(o, had_row)| had_row.map(|h| (o, h)))
+            .collect();
+        self.write(&mut slot, to_hash, gone, &mut report).await?;
         tracing::debug!(
             ?report,
-            walk_and_load_ms = looked.as_millis() as u64,
+            walk_and_check_ms = looked.as_millis() as u64,
             total_ms = started.elapsed().as_millis() as u64,
             "session index rescan"
         );
@@ -141,7 +193,7 @@ impl FileIndex {
         if changes.iter().any(|c| matches!(c, Change::Rescan { .. })) {
             return self.rescan().await;
         }
-        let _serial = self.serial.lock().await;
+        let mut slot = self.known.lock().await;
         let mut report = ScanReport::default();
         let mut seen_paths = HashSet::new();
         let mut targets = Vec::new();
@@ -174,38 +226,35 @@ impl FileIndex {
         })
         .await?;
 
-        let rels: Vec<String> = looked.iter().map(|(sp, _, _)| sp.rel.clone()).collect();
-        let mut existing: HashMap<String, SessionFileStamp> = self
-            .store
-            .session_file_stamps_at(&rels)
-            .await?
-            .into_iter()
-            .map(|r| (r.path.clone(), r))
-            .collect();
-        let mut present = Vec::new();
+        let known = self.known(&mut slot, false).await?;
+        let mut to_hash = Vec::new();
         let mut gone = Vec::new();
         for (sp, abs, look) in looked {
             match look {
                 Look::File { size, mtime } => {
                     report.seen += 1;
-                    present.push(Observed {
+                    let o = Observed {
                         rel: sp.rel,
                         username: sp.username,
                         abs,
                         size,
                         mtime,
-                    });
+                    };
+                    if let Some(had_row) = known.needs_look(&o) {
+                        to_hash.push((o, had_row));
+                    }
                 }
-                Look::NotSession => {
-                    report.ignored += 1;
-                    gone.push(sp.rel);
+                Look::NotSession | Look::Gone => {
+                    if matches!(look, Look::NotSession) {
+                        report.ignored += 1;
+                    }
+                    if known.stamps.contains_key(&sp.rel) {
+                        gone.push(sp.rel);
+                    }
                 }
-                Look::Gone => gone.push(sp.rel),
             }
         }
-        gone.retain(|rel| existing.contains_key(rel));
-        let to_hash = needing_a_look(present, &mut existing);
-        self.write(to_hash, gone, &mut report).await?;
+        self.write(&mut slot, to_hash, gone, &mut report).await?;
         Ok(report)
     }
 
@@ -234,6 +283,7 @@ impl FileIndex {
     /// known to exist). Updates the report's `new`, `changed`, `removed`, `hashed`.
     async fn write(
         &self,
+        slot: &mut Option<Known>,
         to_hash: Vec<(Observed, bool)>,
         mut gone: Vec<String>,
         report: &mut ScanReport,
@@ -282,31 +332,71 @@ impl FileIndex {
             }
         }
         report.removed += gone.len() as u64;
-        if !rows.is_empty() || !gone.is_empty() {
-            self.store.write_session_files(&rows, &gone).await?;
+        if rows.is_empty() && gone.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.store.write_session_files(&rows, &gone).await {
+            // Some transactions may have committed: the copy is reloaded at the next look.
+            *slot = None;
+            return Err(e.into());
+        }
+        if let Some(known) = slot {
+            for r in rows {
+                let stamp = Stamp {
+                    size: r.size,
+                    mtime: r.mtime,
+                    hash_current: r.file_hash.is_some(),
+                };
+                known.stamps.insert(r.path, stamp);
+            }
+            for p in &gone {
+                known.stamps.remove(p);
+            }
         }
         Ok(())
     }
-}
 
-/// The files among `present` that need hashing and writing, each with whether it has a row:
-/// new files, files whose size or mtime moved, and files whose hash is not the hash of that
-/// size and mtime (never hashed, or unreadable last time). Removes every present file from
-/// `existing`, so what is left there was not seen.
-fn needing_a_look(
-    present: Vec<Observed>,
-    existing: &mut HashMap<String, SessionFileStamp>,
-) -> Vec<(Observed, bool)> {
-    present
-        .into_iter()
-        .filter_map(|o| match existing.remove(&o.rel) {
-            None => Some((o, false)),
-            Some(row) if row.size != o.size || row.mtime != o.mtime || !row.hash_current => {
-                Some((o, true))
+    /// The in-memory copy of the table, loaded when there is none, or (with `verify`) when
+    /// the table's summary no longer matches it.
+    async fn known<'k>(
+        &self,
+        slot: &'k mut Option<Known>,
+        verify: bool,
+    ) -> Result<&'k mut Known, IndexError> {
+        let load = match slot.as_ref() {
+            None => true,
+            Some(_) if !verify => false,
+            Some(known) => {
+                let stored = self.store.session_files_summary().await?;
+                let differs = stored != known.summary();
+                if differs {
+                    tracing::warn!(
+                        ?stored,
+                        "the session file table changed behind the index; reloading it"
+                    );
+                }
+                differs
             }
-            Some(_) => None,
-        })
-        .collect()
+        };
+        if load {
+            let stamps = self
+                .store
+                .session_file_stamps()
+                .await?
+                .into_iter()
+                .map(|r| {
+                    let stamp = Stamp {
+                        size: r.size,
+                        mtime: r.mtime,
+                        hash_current: r.hash_current,
+                    };
+                    (r.path, stamp)
+                })
+                .collect();
+            *slot = Some(Known { stamps });
+        }
+        Ok(slot.get_or_insert_with(Known::default))
+    }
 }
 
 /// A session file's place under the root.

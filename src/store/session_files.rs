@@ -101,28 +101,6 @@ impl Store {
         Ok(rows.iter().map(stamp_from).collect::<Result<_, _>>()?)
     }
 
-    /// The stamps of these paths (those that have a row), in no particular order.
-    pub async fn session_file_stamps_at(
-        &self,
-        paths: &[String],
-    ) -> Result<Vec<SessionFileStamp>, StoreError> {
-        let mut out = Vec::with_capacity(paths.len());
-        for chunk in paths.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT {STAMP_COLUMNS} FROM session_files WHERE path IN ("
-            ));
-            let mut list = q.separated(", ");
-            for p in chunk {
-                list.push_bind(p);
-            }
-            q.push(")");
-            for r in q.build().fetch_all(&self.pool).await? {
-                out.push(stamp_from(&r)?);
-            }
-        }
-        Ok(out)
-    }
-
     /// The `limit` newest files (by mtime), newest first.
     pub async fn session_files_recent(
         &self,
