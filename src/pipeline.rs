@@ -354,9 +354,9 @@ pub(crate) async fn run(
     let mut recheck = tokio::time::interval(STATUS_EVERY);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     recheck.reset();
+    // Pushes go out at once, then at most one per PUSH_EVERY (the rest coalesce).
     let mut push_due = false;
-    let mut push = tokio::time::interval(PUSH_EVERY);
-    push.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_push = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = cancel.cancelled() => break,
@@ -394,9 +394,10 @@ pub(crate) async fn run(
                 push_due = true;
             }
             _ = recheck.tick() => refresh(&api, p).await,
-            _ = push.tick(), if push_due => {
+            () = tokio::time::sleep_until(next_push), if push_due => {
                 push_due = false;
                 push_view(&api, p).await;
+                next_push = tokio::time::Instant::now() + PUSH_EVERY;
             }
         }
     }
