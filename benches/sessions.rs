@@ -96,7 +96,7 @@ async fn latency(n: usize) {
         None,
     )
     .expect("bench config");
-    let engine = Engine::start(EngineOptions::new(config, &dir.path().join("data")))
+    let engine = Engine::start(EngineOptions::new(config, dir.path().join("data")))
         .await
         .expect("engine starts");
     let api = engine.api().clone();

@@ -85,6 +85,9 @@ impl TrayView {
                 plural(c.providers)
             )
         };
+        if status.pipeline == Some(steward::sessions::status::PipelineLevel::Warning) {
+            line.push_str(", session pipeline behind");
+        }
         match status.pending_proposals {
             0 => {}
             1 => line.push_str(", 1 proposal waiting"),
@@ -384,6 +387,7 @@ mod tests {
             incidents: 0,
             bus: None,
             proposal_ttl_secs: 900,
+            pipeline: None,
         }
     }
 
@@ -397,6 +401,18 @@ mod tests {
             "Steward: degraded — 1 of 5 providers down (probing paused)"
         );
         assert_eq!(v.pause_label(), "Resume probing", "paused offers resume");
+    }
+
+    #[test]
+    fn the_status_line_says_when_the_session_pipeline_is_behind() {
+        let mut s = status(Overall::Degraded, 2, 0, false);
+        s.pipeline = Some(steward::sessions::status::PipelineLevel::Warning);
+        assert_eq!(
+            TrayView::of(&s).line,
+            "Steward: degraded — 2 providers, session pipeline behind"
+        );
+        s.pipeline = Some(steward::sessions::status::PipelineLevel::Info);
+        assert_eq!(TrayView::of(&s).line, "Steward: degraded — 2 providers");
     }
 
     #[test]
