@@ -196,8 +196,8 @@ async fn scan(files: usize) {
         std::fs::write(p, session_body(i)).unwrap();
     }
     println!(
-        "scan: wrote {files} files ({} KiB each) in {users} user dirs in {:.1} s",
-        session_body(0).len() / 1024,
+        "scan: wrote {files} files ({} bytes each) in {users} user dirs in {:.1} s",
+        session_body(0).len(),
         t0.elapsed().as_secs_f64()
     );
     let store = Store::open(&dir.path().join("steward.db")).await.unwrap();
