@@ -573,3 +573,68 @@ async fn push_view(api: &Api, p: &Pipeline) {
         },
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::notice_for;
+
+    fn changed(status: &str, previous: &str) -> EngineEvent {
+        EngineEvent::PipelineStatusChanged {
+            status: status.into(),
+            previous: previous.into(),
+            detail: Some("newest session x/a.jsonl is 2 h old".into()),
+            processor: Some("verification".into()),
+            stuck_file: None,
+        }
+    }
+
+    #[test]
+    fn a_warning_notifies_and_so_does_catching_up_but_an_info_does_not() {
+        let n = notice_for(&changed("warning", "ok")).expect("a warning notifies");
+        assert_eq!(n.title, "Session pipeline is behind");
+        assert!(n.body.contains("2 h old"), "{}", n.body);
+        assert_eq!(n.target.as_deref(), Some("view:pipeline"));
+        let n = notice_for(&changed("ok", "warning")).expect("recovery notifies");
+        assert_eq!(n.title, "Session pipeline caught up");
+        assert!(
+            notice_for(&changed("info", "ok")).is_none(),
+            "a skipped file is for the view, not a notification"
+        );
+        assert!(notice_for(&changed("ok", "info")).is_none());
+        assert_eq!(
+            changed("warning", "ok").severity(),
+            crate::events::Severity::Warning
+        );
+    }
+
+    #[test]
+    fn polling_instead_of_watching_is_said_once() {
+        let polling = EngineEvent::SessionWatchChanged {
+            mode: "polling".into(),
+            previous: "native".into(),
+            detail: Some("inotify watch limit reached".into()),
+        };
+        let n = notice_for(&polling).expect("falling back to polling is news");
+        assert!(n.body.contains("watch limit"));
+        assert!(polling.message().contains("polling"));
+        let native = EngineEvent::SessionWatchChanged {
+            mode: "native".into(),
+            previous: "waiting".into(),
+            detail: None,
+        };
+        assert!(notice_for(&native).is_none());
+    }
+
+    #[test]
+    fn levels_survive_a_restart_as_text() {
+        for level in [
+            PipelineLevel::Ok,
+            PipelineLevel::Info,
+            PipelineLevel::Warning,
+        ] {
+            assert_eq!(parse_level(level.as_str()), level);
+        }
+        assert_eq!(parse_level("junk"), PipelineLevel::Ok);
+    }
+}

@@ -273,6 +273,25 @@ async fn old_session_files_unprocessed_returns_warning_and_the_planner_hears_of_
     let status = lab.get("/api/status").await;
     assert_eq!(status["pipeline"], "warning");
     assert_eq!(status["overall"], "degraded", "the tray shows it too");
+
+    // Another run (still failing) recomputes the status: still a warning, not news again.
+    let first = lab.get("/api/sessions").await["processors"][0]["last_run_finished_at"].clone();
+    let (code, _) = lab.post("/api/sessions/processors/verification/run").await;
+    assert_eq!(code, 202);
+    wait_for("the second run over", || async {
+        let p = &lab.get("/api/sessions").await["processors"][0];
+        p["running"] == false && p["last_run_finished_at"] != first
+    })
+    .await;
+    let warnings = lab
+        .get("/api/events")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "pipeline_status_changed")
+        .count();
+    assert_eq!(warnings, 1, "a transition is told once");
 }
 
 #[tokio::test]
