@@ -2,8 +2,10 @@
 //!
 //! Owns: the database file and every query (one file per table group: `probes` for
 //! breaker state and probe history, `events` for the timeline, `settings` for the few
-//! switches that survive a restart). Writes of probe results are batched by the caller
-//! into one transaction per flush (`Store::write_batch`).
+//! switches that survive a restart, `proposals` and `executions` for plans and their
+//! audit, `session_files` for the session index, `session_state` for what processors
+//! did with each file, their runs and the usage they extracted). Writes of probe results
+//! are batched by the caller into one transaction per flush (`Store::write_batch`).
 //! Does not own: what to store or when (the engine decides).
 
 mod events;
