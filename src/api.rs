@@ -571,7 +571,7 @@ impl Api {
             observer_degraded,
             incidents,
             bus: self.bus_status(),
-            proposal_ttl_secs: crate::executing::executor_settings(self).2.as_secs(),
+            proposal_ttl_secs: crate::executing::proposal_ttl(&config).as_secs(),
             pipeline,
         }
     }

@@ -185,19 +185,28 @@ pub(crate) fn executor_settings(
 ) -> (Option<crate::config::ExecutorConfig>, Duration, Duration) {
     let config = api.config();
     let ex = config.executor.clone();
-    let parse = |v: Option<&String>, d| {
-        v.and_then(|s| humantime::parse_duration(s).ok())
-            .unwrap_or(d)
-    };
-    let timeout = parse(
+    let timeout = duration_or(
         ex.as_ref().and_then(|e| e.timeout.as_ref()),
         DEFAULT_TIMEOUT,
     );
-    let ttl = parse(
-        ex.as_ref().and_then(|e| e.proposal_ttl.as_ref()),
+    (ex, timeout, proposal_ttl(&config))
+}
+
+/// `[executor] proposal_ttl`, else [`DEFAULT_TTL`] (read on every status: no cloning).
+pub(crate) fn proposal_ttl(config: &crate::config::Config) -> Duration {
+    duration_or(
+        config
+            .executor
+            .as_ref()
+            .and_then(|e| e.proposal_ttl.as_ref()),
         DEFAULT_TTL,
-    );
-    (ex, timeout, ttl)
+    )
+}
+
+fn duration_or(value: Option<&String>, default: Duration) -> Duration {
+    value
+        .and_then(|s| humantime::parse_duration(s).ok())
+        .unwrap_or(default)
 }
 
 fn audit(actor: &str, step: &str, detail: Option<String>) -> Execution {

@@ -346,8 +346,7 @@ pub(crate) async fn run(
     let mut runs = p.scheduler.subscribe();
     let mut modes = p.watcher.modes();
     let mut last_mode = watch_view(&modes.borrow_and_update());
-    scan(&api, p).await;
-    refresh(&api, p).await;
+    scan(&api, p).await; // refreshes the status too
     let mut rescan = tokio::time::interval(RESCAN_EVERY);
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     rescan.reset();

@@ -79,16 +79,28 @@ impl Lab {
         store.close().await;
     }
 
-    /// Starts `steward serve` with `processors` (TOML) and extra environment.
+    /// Starts `steward serve` with a `[sessions]` section over the root holding
+    /// `processors` (TOML) and extra environment; answers once the first scan is over.
     async fn serve(&mut self, processors: &str, env: &[(&str, &str)]) {
+        let sessions = format!(
+            "[sessions]\nroot = \"{}\"\n{processors}",
+            self.root().display()
+        );
+        self.start(&sessions, env).await;
+        wait_for("the first scan", || async {
+            self.get("/api/sessions").await["scanned"] == true
+        })
+        .await;
+    }
+
+    /// Starts `steward serve` with `sections` (TOML) after its `[http]`; answers once it
+    /// answers.
+    async fn start(&mut self, sections: &str, env: &[(&str, &str)]) {
         let port = free_port();
         let config = self.dir.path().join("steward.toml");
         std::fs::write(
             &config,
-            format!(
-                "[http]\nlisten = \"127.0.0.1:{port}\"\n\n[sessions]\nroot = \"{}\"\n{processors}",
-                self.root().display()
-            ),
+            format!("[http]\nlisten = \"127.0.0.1:{port}\"\n\n{sections}"),
         )
         .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
@@ -107,21 +119,12 @@ impl Lab {
         }
         self._serve = Some(Serve(cmd.spawn().expect("the steward binary runs")));
         self.base = format!("http://127.0.0.1:{port}");
-        let base = self.base.clone();
-        let client = self.client.clone();
-        wait_for("steward serve answers", || {
-            let (client, base) = (client.clone(), base.clone());
-            async move {
-                client
-                    .get(format!("{base}/api/health"))
-                    .send()
-                    .await
-                    .is_ok()
-            }
-        })
-        .await;
-        wait_for("the first scan", || async {
-            self.get("/api/sessions").await["scanned"] == true
+        wait_for("steward serve answers", || async {
+            self.client
+                .get(format!("{}/api/health", self.base))
+                .send()
+                .await
+                .is_ok()
         })
         .await;
     }
@@ -514,50 +517,15 @@ async fn a_manual_run_while_one_runs_is_a_409_and_a_failed_run_releases_the_lock
 
 #[tokio::test]
 async fn without_sessions_configured_the_pipeline_is_ok_and_says_so() {
-    let lab = Lab::new();
-    let port = free_port();
-    let config = lab.dir.path().join("steward.toml");
-    std::fs::write(&config, format!("[http]\nlisten = \"127.0.0.1:{port}\"\n")).unwrap();
-    let _serve = Serve(
-        Command::new(env!("CARGO_BIN_EXE_steward"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("STEWARD_DATA_DIR", lab.dir.path().join("data"))
-            .env("STEWARD_TOKEN", TOKEN)
-            .env("STEWARD_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    wait_for("steward serve answers", || async {
-        client
-            .get(format!("{base}/api/health"))
-            .send()
-            .await
-            .is_ok()
-    })
-    .await;
-    let body: Value = client
-        .get(format!("{base}/api/health/detailed"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let mut lab = Lab::new();
+    lab.start("", &[]).await;
+    let body = lab.get("/api/health/detailed").await;
     assert_eq!(body["services"]["session_pipeline"]["status"], "ok");
     assert!(body["services"]["session_pipeline"]["detail"]
         .as_str()
         .unwrap()
         .contains("no [sessions]"));
-    let r = client
-        .post(format!("{base}/api/sessions/processors/usage/run"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    let (status, _) = lab.post("/api/sessions/processors/usage/run").await;
+    assert_eq!(status, 404);
+    assert_eq!(lab.get("/api/sessions").await["configured"], false);
 }

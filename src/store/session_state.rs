@@ -232,55 +232,31 @@ impl Store {
         processor: &str,
         path: &str,
     ) -> Result<Option<FileState>, StoreError> {
-        let row = sqlx::query(
-            "SELECT processor_name, session_file, username, processed_at, items_extracted, \
-               file_hash, file_mtime, last_error, last_error_at \
-             FROM session_processor_state WHERE processor_name = ? AND session_file = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {STATE_COLUMNS} FROM session_processor_state \
+             WHERE processor_name = ? AND session_file = ?"
+        ))
         .bind(processor)
         .bind(path)
         .fetch_optional(&self.pool)
         .await?;
-        let Some(r) = row else { return Ok(None) };
-        Ok(Some(FileState {
-            processor: r.try_get("processor_name")?,
-            session_file: r.try_get("session_file")?,
-            username: r.try_get("username")?,
-            processed_at: r.try_get::<Option<i64>, _>("processed_at")?.map(from_ms),
-            items_extracted: u(r.try_get("items_extracted")?),
-            file_hash: r.try_get("file_hash")?,
-            file_mtime: r.try_get::<Option<i64>, _>("file_mtime")?.map(from_ms),
-            last_error: r.try_get("last_error")?,
-            last_error_at: r.try_get::<Option<i64>, _>("last_error_at")?.map(from_ms),
-        }))
+        Ok(row.as_ref().map(file_state_from).transpose()?)
     }
 
     /// Every processor's state for these files.
     pub async fn session_states_of(&self, paths: &[String]) -> Result<Vec<FileState>, StoreError> {
         let mut out = Vec::new();
         for chunk in paths.chunks(500) {
-            let mut q = sqlx::QueryBuilder::new(
-                "SELECT processor_name, session_file, username, processed_at, items_extracted, \
-                   file_hash, file_mtime, last_error, last_error_at \
-                 FROM session_processor_state WHERE session_file IN (",
-            );
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {STATE_COLUMNS} FROM session_processor_state WHERE session_file IN ("
+            ));
             let mut list = q.separated(", ");
             for p in chunk {
                 list.push_bind(p);
             }
             q.push(")");
             for r in q.build().fetch_all(&self.pool).await? {
-                out.push(FileState {
-                    processor: r.try_get("processor_name")?,
-                    session_file: r.try_get("session_file")?,
-                    username: r.try_get("username")?,
-                    processed_at: r.try_get::<Option<i64>, _>("processed_at")?.map(from_ms),
-                    items_extracted: u(r.try_get("items_extracted")?),
-                    file_hash: r.try_get("file_hash")?,
-                    file_mtime: r.try_get::<Option<i64>, _>("file_mtime")?.map(from_ms),
-                    last_error: r.try_get("last_error")?,
-                    last_error_at: r.try_get::<Option<i64>, _>("last_error_at")?.map(from_ms),
-                });
+                out.push(file_state_from(&r)?);
             }
         }
         Ok(out)
@@ -547,6 +523,23 @@ impl Store {
         .await?;
         by_rows(&rows)
     }
+}
+
+const STATE_COLUMNS: &str = "processor_name, session_file, username, processed_at, \
+    items_extracted, file_hash, file_mtime, last_error, last_error_at";
+
+fn file_state_from(r: &sqlx::sqlite::SqliteRow) -> Result<FileState, sqlx::Error> {
+    Ok(FileState {
+        processor: r.try_get("processor_name")?,
+        session_file: r.try_get("session_file")?,
+        username: r.try_get("username")?,
+        processed_at: r.try_get::<Option<i64>, _>("processed_at")?.map(from_ms),
+        items_extracted: u(r.try_get("items_extracted")?),
+        file_hash: r.try_get("file_hash")?,
+        file_mtime: r.try_get::<Option<i64>, _>("file_mtime")?.map(from_ms),
+        last_error: r.try_get("last_error")?,
+        last_error_at: r.try_get::<Option<i64>, _>("last_error_at")?.map(from_ms),
+    })
 }
 
 fn by_rows(rows: &[sqlx::sqlite::SqliteRow]) -> Result<Vec<UsageBy>, StoreError> {
