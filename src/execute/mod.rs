@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`state`]: the pure state machine of a proposal.
 //! - [`runner`]: argv templates from config, run with no shell.
+//! - [`group`]: a command's process group seen through `/proc` (alive, still ours).
 
+pub mod group;
 pub mod runner;
 pub mod state;

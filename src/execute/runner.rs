@@ -259,6 +259,23 @@ impl fmt::Debug for OutputSink {
     }
 }
 
+/// Told the pid of the command right after it started; the command leads its own process
+/// group, so this is also its pgid. Called on the running task: quick, never blocking.
+#[derive(Clone)]
+pub struct SpawnHook(std::sync::Arc<dyn Fn(u32) + Send + Sync>);
+
+impl SpawnHook {
+    pub fn new(f: impl Fn(u32) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(f))
+    }
+}
+
+impl fmt::Debug for SpawnHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SpawnHook")
+    }
+}
+
 /// How to run one command.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -270,6 +287,8 @@ pub struct RunOptions {
     pub env_keep: Vec<String>,
     /// Sees the output while the command runs; the outcome has the tails either way.
     pub on_output: Option<OutputSink>,
+    /// Learns the command's pid (= pgid) as soon as it runs, e.g. to record it.
+    pub on_spawn: Option<SpawnHook>,
 }
 
 impl Default for RunOptions {
@@ -279,6 +298,7 @@ impl Default for RunOptions {
             tail_bytes: DEFAULT_TAIL_BYTES,
             env_keep: DEFAULT_ENV_KEEP.iter().map(|k| (*k).to_owned()).collect(),
             on_output: None,
+            on_spawn: None,
         }
     }
 }
@@ -370,6 +390,9 @@ pub async fn run(
         source,
     })?;
     let pid = child.id();
+    if let (Some(hook), Some(pid)) = (&opts.on_spawn, pid) {
+        (hook.0)(pid);
+    }
     // Declared after `child`, so dropped first: the group is killed while the leader is
     // not reaped yet, which keeps its pid (= the group id) from being reused.
     let mut group = GroupGuard(pid.and_then(|p| i32::try_from(p).ok()));
