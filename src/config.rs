@@ -193,14 +193,19 @@ pub struct BusConfig {
     #[serde(default)]
     pub channels: Vec<String>,
     pub publish_channel: Option<String>,
+    /// Whether events from the bus may run a fix without a click (default `false`: anyone
+    /// who can publish on the bus could otherwise run commands here).
+    #[serde(default)]
+    pub trusted: bool,
 }
 
 /// `[executor]`: what runs for an approved proposal, and what runs without a click.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutorConfig {
-    #[serde(default)]
-    pub auto_execute: Vec<String>,
+    /// Risk levels that run without a click. Absent: the default `["none", "low"]`; an
+    /// explicit empty list: nothing runs by itself (an explicit setting wins over a default).
+    pub auto_execute: Option<Vec<String>>,
     pub timeout: Option<String>,
     pub proposal_ttl: Option<String>,
     #[serde(default)]
@@ -702,7 +707,7 @@ impl<'a> Validator<'a> {
                 index: None,
                 key,
             };
-            for level in &ex.auto_execute {
+            for level in ex.auto_execute.iter().flatten() {
                 if !matches!(level.as_str(), "none" | "low" | "guarded") {
                     self.report(
                         at("auto_execute"),
@@ -1263,12 +1268,14 @@ listen = "127.0.0.1:7878"
 # redis_url = "redis://127.0.0.1:6379"
 # channels = ["health_events", "world_updates"]
 # publish_channel = "steward_events"
+# trusted = false                 # true: bus events may run fixes without a click
 
 # What an approved proposal runs: argv lists, never a shell; {node} and {service} are the
 # only placeholders and only names from [[providers]] are ever put in. Without [executor]
 # nothing runs by itself and approving a restart fails with "no template".
 # [executor]
-# auto_execute = ["none", "low"]  # risk levels that run without a click (3 an hour per service)
+# auto_execute = ["none", "low"]  # risk levels that run without a click (3 an hour per
+#                                 # service; only for enabled providers); [] = never
 # timeout = "60s"                 # then the whole process group is killed
 # proposal_ttl = "15m"            # pending longer: expired
 # [executor.commands]

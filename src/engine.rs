@@ -224,7 +224,7 @@ impl Engine {
             }),
         };
         crate::planning::restore(&api).await?;
-        crate::executing::interrupt_leftovers(&api).await?;
+        crate::executing::recover(&api).await?;
         tracker.spawn(expire_proposals(api.clone(), cancel.clone()));
         tracker.spawn(crate::planning::intake(api.clone(), bus_rx, cancel.clone()));
         tracker.spawn(record(api.clone(), rx, cancel.clone()));

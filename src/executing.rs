@@ -11,9 +11,10 @@
 
 use crate::api::{Api, ApiError, Update};
 use crate::events::EngineEvent;
-use crate::execute::runner::{self, Known, OutputSink, OutputStream, RunOptions, Tail};
+use crate::execute::group;
+use crate::execute::runner::{self, Known, OutputSink, OutputStream, RunOptions, SpawnHook, Tail};
 use crate::execute::state::{next, RunEnd, Status, Step};
-use crate::planner::proposal::{emit_event, FsEvent, Proposal};
+use crate::planner::proposal::{claim_action, emit_event, write_action, Claim, FsEvent, Proposal};
 use crate::store::Execution;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
@@ -23,8 +24,13 @@ use std::time::Duration;
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 /// Default command timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The risk levels that run without a click when `[executor] auto_execute` is absent.
+pub const DEFAULT_AUTO_EXECUTE: &[&str] = &["none", "low"];
+
 /// Automatic runs per service and hour before its proposals wait for a person.
 pub const AUTO_BUDGET: usize = 3;
+/// Services tracked by the auto-run budget at most (see `AutoRuns::take`).
+pub const AUTO_KEYS: usize = 10_000;
 /// The second verification probe comes this long after the first failed one.
 pub const VERIFY_SETTLE: Duration = Duration::from_secs(5);
 
@@ -163,8 +169,24 @@ pub struct RunOutput {
 pub(crate) struct AutoRuns(HashMap<String, VecDeque<DateTime<Utc>>>);
 
 impl AutoRuns {
-    /// Takes one run from the budget of `key`, if any is left.
+    /// Puts back a run found in the audit at start.
+    pub fn restore(&mut self, key: &str, at: DateTime<Utc>) {
+        self.0.entry(key.to_owned()).or_default().push_back(at);
+    }
+
+    /// Takes one run from the budget of `key`, if any is left. The map is keyed by event
+    /// data, so it is bounded: when [`AUTO_KEYS`] services ran by themselves within the
+    /// hour, a new one gets no automatic run (it waits for a person) rather than an old
+    /// one losing its count.
     pub fn take(&mut self, key: &str, now: DateTime<Utc>) -> bool {
+        let hour_ago = now - chrono::Duration::hours(1);
+        if !self.0.contains_key(key) && self.0.len() >= AUTO_KEYS {
+            self.0
+                .retain(|_, runs| runs.back().is_some_and(|t| *t > hour_ago));
+            if self.0.len() >= AUTO_KEYS {
+                return false;
+            }
+        }
         let runs = self.0.entry(key.to_owned()).or_default();
         while runs
             .front()
@@ -218,8 +240,10 @@ fn audit(actor: &str, step: &str, detail: Option<String>) -> Execution {
     }
 }
 
-/// Applies one step to a stored proposal and tells the world. `Conflict` when another
-/// step got there first or the step is not allowed from the stored status.
+/// Applies one step to a stored proposal and tells the world: the action file is
+/// rewritten (where it is now) after every committed change, so a file never says
+/// `pending` or `approved` about a proposal that moved on. `Conflict` when another step
+/// got there first or the step is not allowed from the stored status.
 async fn apply(
     api: &Api,
     p: &Proposal,
@@ -243,12 +267,23 @@ async fn apply(
                 from.as_str()
             ))
         })?;
+    crate::planning::failpoint(api, &format!("after_{}", to.as_str()));
     if from == Status::Pending {
         api.inner
             .planning
             .pending
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
+    // `approved` is written by the claim (`approve`), a handed-off file is not ours.
+    if !matches!(to, Status::Approved | Status::HandedOff) {
+        sync_file(api, &moved).await;
+    }
+    announce(api, &moved).await;
+    Ok(moved)
+}
+
+/// The live update and the `proposal_changed` event of a proposal that changed.
+async fn announce(api: &Api, moved: &Proposal) {
     let _ = api.inner.updates.send(Update::Proposal {
         proposal: Box::new(moved.clone()),
     });
@@ -263,7 +298,19 @@ async fn apply(
     if let Err(e) = crate::engine::publish_event(api, event).await {
         tracing::warn!(error = %e, "cannot record a proposal change");
     }
-    Ok(moved)
+}
+
+/// Rewrites the proposal's action file. A failure is logged; the file is put right at the
+/// next change or at start (`planning::restore`).
+async fn sync_file(api: &Api, p: &Proposal) {
+    let actions = crate::planning::actions_dir(api);
+    let p = p.clone();
+    let id = p.action_id.clone();
+    match tokio::task::spawn_blocking(move || write_action(&actions, &p)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, action_id = %id, "cannot rewrite the action file"),
+        Err(e) => tracing::warn!(error = %e, action_id = %id, "rewriting the action file failed"),
+    }
 }
 
 async fn load(api: &Api, action_id: &str) -> Result<Proposal, ApiError> {
@@ -300,8 +347,11 @@ async fn targets_healthy(api: &Api, ids: &[String]) -> Option<bool> {
 }
 
 impl Api {
-    /// Approves a pending proposal: re-checks the target, then runs its command in the
-    /// background. Answers the proposal after the approval (or `stale`).
+    /// Approves a pending proposal: checks its time to live at the click, claims its
+    /// action file (so no other executor runs it too), re-checks the target, then runs its
+    /// command in the background. Answers the proposal after the approval (or `stale`,
+    /// `handed_off`); `Expired` when its time ran out, even if the expiry tick has not
+    /// come round yet.
     pub async fn approve(
         &self,
         action_id: &str,
@@ -309,6 +359,19 @@ impl Api {
     ) -> Result<serde_json::Value, ApiError> {
         let p = load(self, action_id).await?;
         let now = self.now();
+        if p.status == Status::Expired.as_str() {
+            return Err(ApiError::Expired(format!(
+                "proposal {action_id} expired: {}",
+                p.status_detail.unwrap_or_default()
+            )));
+        }
+        if p.status == Status::Pending.as_str() && is_due(&p, proposal_ttl(&self.config()), now) {
+            let expired = expire_one(self, &p).await?;
+            return Err(ApiError::Expired(format!(
+                "proposal {action_id} expired: {}",
+                expired.status_detail.unwrap_or_default()
+            )));
+        }
         let approved = apply(
             self,
             &p,
@@ -320,6 +383,42 @@ impl Api {
             audit(actor, "approve", None),
         )
         .await?;
+        let actions = crate::planning::actions_dir(self);
+        let to_claim = approved.clone();
+        let claim = tokio::task::spawn_blocking(move || claim_action(&actions, &to_claim))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|c| c);
+        crate::planning::failpoint(self, "after_claim");
+        match claim {
+            Ok(Claim::Ours) => {}
+            Ok(Claim::Taken) => {
+                let detail =
+                    "another executor claimed its action file first: Steward did not run it"
+                        .to_owned();
+                let handed = apply(
+                    self,
+                    &approved,
+                    Step::HandOff,
+                    |p| p.status_detail = Some(detail.clone()),
+                    audit(actor, "hand_off", Some(detail.clone())),
+                )
+                .await?;
+                return Ok(handed.to_action_file());
+            }
+            Err(e) => {
+                // Without a claim another executor could run it too: nothing runs here.
+                let failed = refuse(
+                    self,
+                    &approved,
+                    actor,
+                    "claim_failed",
+                    &format!("cannot claim the action file: {e}"),
+                )
+                .await;
+                return Ok(failed.unwrap_or(approved).to_action_file());
+            }
+        }
         // Re-check at click time: a target that answers again needs nothing.
         let ids = targets(self, &approved);
         if targets_healthy(self, &ids).await == Some(true) {
@@ -388,6 +487,31 @@ impl Api {
     }
 }
 
+/// Ends an approved proposal as `failed` without running anything (approved → running →
+/// failed, so the audit shows the start that was refused and why).
+async fn refuse(
+    api: &Api,
+    p: &Proposal,
+    actor: &str,
+    code: &str,
+    why: &str,
+) -> Result<Proposal, ApiError> {
+    let detail = format!("refused: {why}");
+    tracing::warn!(action_id = %p.action_id, "{detail}");
+    let running = apply(api, p, Step::Start, |_| {}, audit(actor, "start", None)).await?;
+    apply(
+        api,
+        &running,
+        Step::Finish(RunEnd::Failed),
+        |q| q.status_detail = Some(detail.clone()),
+        Execution {
+            detail: Some(format!("{code}: {detail}")),
+            ..audit(actor, "refused", None)
+        },
+    )
+    .await
+}
+
 /// Runs an approved proposal's command, records the outcome, verifies the target.
 async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
     let (ex, timeout, _) = executor_settings(api);
@@ -409,23 +533,8 @@ async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
         ) {
             Ok(argv) => Some(argv),
             Err(refusal) => {
-                let detail = format!("refused: {refusal}");
-                tracing::warn!(action_id = %p.action_id, "{detail}");
-                if let Ok(running) =
-                    apply(api, &p, Step::Start, |_| {}, audit(actor, "start", None)).await
-                {
-                    let _ = apply(
-                        api,
-                        &running,
-                        Step::Finish(RunEnd::Failed),
-                        |q| q.status_detail = Some(detail.clone()),
-                        Execution {
-                            detail: Some(format!("{}: {detail}", refusal.code())),
-                            ..audit(actor, "refused", None)
-                        },
-                    )
-                    .await;
-                }
+                // Ignored on purpose: `refuse` logs, and nothing else is left to do.
+                let _ = refuse(api, &p, actor, refusal.code(), &refusal.to_string()).await;
                 return;
             }
         }
@@ -435,6 +544,7 @@ async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
     let Ok(running) = apply(api, &p, Step::Start, |_| {}, audit(actor, "start", None)).await else {
         return;
     };
+    let mut pgid: Option<u32> = None;
     let (end, detail, row) = match &argv {
         None => {
             // notify / ignore: the notification is the action.
@@ -454,9 +564,14 @@ async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
                     api.inner.planning.live_runs.push(&id, stream, data)
                 })
             };
+            let (spawned_tx, mut spawned) = tokio::sync::mpsc::unbounded_channel();
             let opts = RunOptions {
                 timeout,
                 on_output: Some(sink),
+                on_spawn: Some(SpawnHook::new(move |pid| {
+                    // Ignored on purpose: the receiver only goes away with this run.
+                    let _ = spawned_tx.send(pid);
+                })),
                 ..RunOptions::default()
             };
             let cancel = api.inner.planning.cancel_token();
@@ -468,6 +583,10 @@ async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
             let result = loop {
                 tokio::select! {
                     result = &mut run => break result,
+                    Some(pid) = spawned.recv(), if pgid.is_none() => {
+                        pgid = Some(pid);
+                        record_group(api, &running.action_id, argv, pid).await;
+                    }
                     _ = push.tick() => {
                         if let Some(output) = live.changed(&p.action_id, &mut seen, api.now()) {
                             let _ = api.inner.updates.send(Update::RunOutput { output });
@@ -518,7 +637,7 @@ async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
             }
         }
     };
-    let run_json = serde_json::json!({"argv": argv, "end": format!("{end:?}").to_lowercase(),
+    let run_json = serde_json::json!({"argv": argv, "end": format!("{end:?}").to_lowercase(), "pgid": pgid,
                                       "exit_code": row.exit_code, "duration_ms": row.duration_ms,
                                       "stdout_tail": row.stdout_tail, "stderr_tail": row.stderr_tail});
     let Ok(finished) = apply(
@@ -541,6 +660,34 @@ async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
         finished
     };
     finish_event(api, &outcome).await;
+}
+
+/// Records the process group of a command that just started (its pgid and the leader's
+/// start time, to recognise it after a crash) on the proposal and in its action file.
+async fn record_group(api: &Api, action_id: &str, argv: &[String], pid: u32) {
+    let now = api.now();
+    let run = serde_json::json!({
+        "live": true,
+        "pgid": pid,
+        "pid_start_ticks": group::start_ticks(pid),
+        "started_at": now.to_rfc3339(),
+        "argv": argv,
+    });
+    match api
+        .inner
+        .store
+        .patch_proposal(action_id, Status::Running.as_str(), now, |q| {
+            q.run = Some(run)
+        })
+        .await
+    {
+        Ok(Some(p)) => sync_file(api, &p).await,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, action_id, pgid = pid, "cannot record the command's process group")
+        }
+    }
+    crate::planning::failpoint(api, "after_spawn");
 }
 
 /// The template for one target: `kind:node/service`, else `kind:service`, else `kind`.
@@ -606,10 +753,7 @@ async fn finish_event(api: &Api, p: &Proposal) {
         "info",
         serde_json::json!({"action_id": p.action_id, "status": p.status, "detail": p.status_detail}),
     );
-    let planner = api.config().planner.clone().unwrap_or_default();
-    let events = planner
-        .events_dir
-        .unwrap_or_else(|| api.inner.planning.data_dir().join("events"));
+    let events = crate::planning::events_dir(api);
     let e = FsEvent {
         event_type: "remediation_finished",
         severity: if p.status == "resolved" || p.status == "succeeded" {
@@ -633,12 +777,12 @@ async fn finish_event(api: &Api, p: &Proposal) {
 pub(crate) fn auto_policy(api: &Api, p: &mut Proposal) -> bool {
     let (ex, _, _) = executor_settings(api);
     let Some(ex) = ex else { return false };
-    let allowed = if ex.auto_execute.is_empty() {
-        vec!["none".to_owned(), "low".to_owned()]
-    } else {
-        ex.auto_execute.clone()
+    // Only an absent key takes the default: `auto_execute = []` means never by itself.
+    let allowed = match &ex.auto_execute {
+        Some(levels) => levels.iter().any(|l| *l == p.risk_level),
+        None => DEFAULT_AUTO_EXECUTE.contains(&p.risk_level.as_str()),
     };
-    if p.requires_human || !allowed.contains(&p.risk_level) {
+    if p.requires_human || !allowed {
         return false;
     }
     if !runner::needs_command(&p.kind) {
@@ -665,42 +809,227 @@ pub(crate) async fn auto_run(api: &Api, p: &Proposal) {
     }
 }
 
-/// At start: anything approved or running was cut off; it is never re-run by itself.
-pub(crate) async fn interrupt_leftovers(api: &Api) -> Result<(), crate::store::StoreError> {
-    for status in ["approved", "running"] {
-        for p in api.inner.store.proposals_with_status(status).await? {
-            let detail = "Steward stopped while this was in progress; not run again".to_owned();
-            let _ = apply(
-                api,
-                &p,
-                Step::Interrupt,
-                |q| q.status_detail = Some(detail.clone()),
-                audit("steward", "interrupt", Some(detail.clone())),
-            )
-            .await;
+/// A command's process group as recorded when it started (`run.pgid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RecordedGroup {
+    pgid: i32,
+    start: Option<u64>,
+}
+
+impl RecordedGroup {
+    fn of(p: &Proposal) -> Option<RecordedGroup> {
+        let run = p.run.as_ref()?;
+        Some(RecordedGroup {
+            pgid: i32::try_from(run.get("pgid")?.as_u64()?).ok()?,
+            start: run.get("pid_start_ticks").and_then(|s| s.as_u64()),
+        })
+    }
+
+    async fn alive(self) -> bool {
+        tokio::task::spawn_blocking(move || group::alive(self.pgid, self.start))
+            .await
+            .unwrap_or(false)
+    }
+}
+
+/// How often a command that outlived a crash is checked for its end.
+const ORPHAN_POLL: Duration = Duration::from_secs(1);
+
+/// At start: anything approved or running was cut off by a crash, and is never run again
+/// by itself. Approved: nothing ran. Running, with its recorded process group still alive:
+/// reported on the proposal ("still running as pgid N since …"), watched until it ends,
+/// then `interrupted` and the target re-probed. Running and gone: `interrupted`, then
+/// re-probed. Every finding is an audit row.
+pub(crate) async fn recover(api: &Api) -> Result<(), crate::store::StoreError> {
+    for p in api.inner.store.proposals_with_status("approved").await? {
+        let detail =
+            "Steward stopped after the approval, before the command started; not run again"
+                .to_owned();
+        interrupt(api, &p, detail).await;
+    }
+    for p in api.inner.store.proposals_with_status("succeeded").await? {
+        // The run ended well but its verification was cut off: verify now.
+        let api2 = api.clone();
+        api.inner.planning.tracker().spawn(async move {
+            let outcome = verify(&api2, p, "steward").await;
+            finish_event(&api2, &outcome).await;
+        });
+    }
+    for p in api.inner.store.proposals_with_status("running").await? {
+        match RecordedGroup::of(&p) {
+            Some(g) if g.alive().await => adopt(api, p, g).await,
+            Some(g) => {
+                let detail = format!(
+                    "Steward stopped while its command ran; the command (pgid {}) had ended \
+                     when Steward started again, exit status unknown; not run again",
+                    g.pgid
+                );
+                if let Some(p) = interrupt(api, &p, detail).await {
+                    spawn_verify_after_interrupt(api, p);
+                }
+            }
+            None => {
+                let detail = "Steward stopped while it was starting the command, before its \
+                              process group was recorded; not run again"
+                    .to_owned();
+                interrupt(api, &p, detail).await;
+            }
         }
     }
     Ok(())
 }
 
-/// Expires pending proposals older than the TTL (called periodically).
-pub(crate) async fn expire(api: &Api) {
-    let (_, _, ttl) = executor_settings(api);
-    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15));
-    let now = api.now();
-    let Ok(pending) = api.inner.store.proposals_with_status("pending").await else {
-        return;
-    };
-    for p in pending.into_iter().filter(|p| p.created_at + ttl <= now) {
-        let detail = format!("nobody decided within {} min", ttl.num_minutes());
-        let _ = apply(
-            api,
-            &p,
-            Step::Expire,
+async fn interrupt(api: &Api, p: &Proposal, detail: String) -> Option<Proposal> {
+    match apply(
+        api,
+        p,
+        Step::Interrupt,
+        |q| q.status_detail = Some(detail.clone()),
+        audit("steward", "interrupt", Some(detail.clone())),
+    )
+    .await
+    {
+        Ok(moved) => Some(moved),
+        Err(e) => {
+            tracing::warn!(error = %e, action_id = %p.action_id, "cannot mark a proposal interrupted");
+            None
+        }
+    }
+}
+
+/// Records a finding about a proposal without changing its status (an audit row, the
+/// detail, the file, the live update).
+async fn annotate(api: &Api, p: &Proposal, step: &str, detail: String) -> Option<Proposal> {
+    let changed = api
+        .inner
+        .store
+        .transition(
+            &p.action_id,
+            &p.status,
+            &p.status,
+            api.now(),
             |q| q.status_detail = Some(detail.clone()),
-            audit("steward", "expire", Some(detail.clone())),
+            audit("steward", step, Some(detail.clone())),
         )
         .await;
+    match changed {
+        Ok(Some(moved)) => {
+            sync_file(api, &moved).await;
+            announce(api, &moved).await;
+            Some(moved)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, action_id = %p.action_id, "cannot record a finding");
+            None
+        }
+    }
+}
+
+/// A command still running after a crash: said on the proposal, then watched (never
+/// killed: it may be halfway through a deploy) until its group has ended.
+async fn adopt(api: &Api, p: Proposal, g: RecordedGroup) {
+    let since = p
+        .run
+        .as_ref()
+        .and_then(|r| r.get("started_at"))
+        .and_then(|s| s.as_str())
+        .unwrap_or("an unknown time")
+        .to_owned();
+    let detail = format!(
+        "still running as pgid {} since {since} (Steward restarted meanwhile); watching it \
+         until it ends; not run again",
+        g.pgid
+    );
+    let Some(p) = annotate(api, &p, "adopt", detail).await else {
+        return;
+    };
+    let api2 = api.clone();
+    api.inner.planning.tracker().spawn(async move {
+        let cancel = api2.inner.planning.cancel_token();
+        let mut tick = tokio::time::interval(ORPHAN_POLL);
+        loop {
+            tokio::select! {
+                // Stopping again leaves it `running`: the next start adopts it again.
+                () = cancel.cancelled() => return,
+                _ = tick.tick() => if !g.alive().await { break },
+            }
+        }
+        let detail = format!(
+            "the command ran on as pgid {} after Steward restarted and ended by {}; exit \
+             status unknown; not run again",
+            g.pgid,
+            api2.now().to_rfc3339()
+        );
+        if let Some(p) = interrupt(&api2, &p, detail).await {
+            verify_after_interrupt(&api2, p).await;
+        }
+    });
+}
+
+fn spawn_verify_after_interrupt(api: &Api, p: Proposal) {
+    let api2 = api.clone();
+    api.inner
+        .planning
+        .tracker()
+        .spawn(async move { verify_after_interrupt(&api2, p).await });
+}
+
+/// After a command whose end Steward did not see: re-probe the target and say what was
+/// found (the status stays `interrupted`: the run's own result is unknown).
+async fn verify_after_interrupt(api: &Api, p: Proposal) {
+    let ids = targets(api, &p);
+    let Some(healthy) = targets_healthy(api, &ids).await else {
+        return;
+    };
+    let found = if healthy {
+        format!("{} on {} answers again", p.service, p.node)
+    } else {
+        format!("{} on {} still does not answer", p.service, p.node)
+    };
+    let detail = format!(
+        "{}; re-probed: {found}",
+        p.status_detail.clone().unwrap_or_default()
+    );
+    annotate(api, &p, "verify", detail).await;
+}
+
+/// Whether a pending proposal's time to live has run out at `now`.
+fn is_due(p: &Proposal, ttl: Duration, now: DateTime<Utc>) -> bool {
+    let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15));
+    p.created_at + ttl <= now
+}
+
+/// Expires one pending proposal (by the tick, or at a click that came too late).
+async fn expire_one(api: &Api, p: &Proposal) -> Result<Proposal, ApiError> {
+    let ttl = proposal_ttl(&api.config());
+    let detail = format!("nobody decided within {} min", ttl.as_secs() / 60);
+    apply(
+        api,
+        p,
+        Step::Expire,
+        |q| q.status_detail = Some(detail.clone()),
+        audit("steward", "expire", Some(detail.clone())),
+    )
+    .await
+}
+
+/// Expires pending proposals older than the TTL (called periodically).
+pub(crate) async fn expire(api: &Api) {
+    let ttl = proposal_ttl(&api.config());
+    let now = api.now();
+    let pending = match api.inner.store.proposals_with_status("pending").await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read pending proposals to expire them");
+            return;
+        }
+    };
+    for p in pending.into_iter().filter(|p| is_due(p, ttl, now)) {
+        if let Err(e) = expire_one(api, &p).await {
+            // A decision that got there first is not a problem.
+            tracing::debug!(error = %e, action_id = %p.action_id, "not expired");
+        }
     }
 }
 
@@ -719,7 +1048,6 @@ mod tests {
         for odd in ["", "a b", "x;rm", "$(id)", "é", &"x".repeat(65)] {
             assert_eq!(actor("api", Some(odd)), "api", "{odd:?} is not recorded");
         }
-        assert!(local_user().is_some(), "this process runs as somebody");
     }
 
     #[test]
@@ -748,5 +1076,25 @@ mod tests {
         assert!(!b.take("lab/x", t0));
         assert!(b.take("lab/y", t0), "per service");
         assert!(b.take("lab/x", t0 + chrono::Duration::minutes(61)));
+    }
+
+    #[test]
+    fn the_budget_tracks_a_bounded_number_of_services() {
+        let mut b = AutoRuns::default();
+        let t0 = chrono::Utc::now();
+        for i in 0..AUTO_KEYS {
+            assert!(b.take(&format!("n{i}/s"), t0));
+        }
+        assert!(
+            !b.take("new/s", t0),
+            "full of services that ran this hour: the new one waits for a person"
+        );
+        assert!(b.take("n0/s", t0), "a known one still has its budget");
+        let later = t0 + chrono::Duration::minutes(61);
+        assert!(
+            b.take("new/s", later),
+            "an hour on, the old ones are forgotten"
+        );
+        assert_eq!(b.0.len(), 1);
     }
 }

@@ -16,7 +16,7 @@ use crate::health::incidents::Incidents;
 use crate::planner::gate::{Admission, Flaps, Gate, IntakeCounts};
 use crate::planner::policy::{decide, Rules};
 use crate::planner::prompt::{build_messages, Topology};
-use crate::planner::proposal::{emit_event, write_pending_action, FsEvent, Proposal};
+use crate::planner::proposal::{emit_event, write_action, write_pending_action, FsEvent, Proposal};
 use crate::planner::router::Router;
 use crate::planner::rules::RULES_MODEL;
 use crate::planner::{parse_message, HealthEvent};
@@ -61,6 +61,9 @@ pub(crate) struct Planning {
     /// Output of the commands running now.
     pub(crate) live_runs: crate::executing::LiveRuns,
     data_dir: PathBuf,
+    /// `STEWARD_FAILPOINTS`, read once at start: the crash tests' way to stop the process
+    /// with SIGKILL at a named step (see [`failpoint`]).
+    failpoints: Vec<String>,
     tracker: TaskTracker,
     cancel: CancellationToken,
 }
@@ -90,6 +93,13 @@ impl Planning {
             auto_runs: Mutex::new(Default::default()),
             live_runs: Default::default(),
             data_dir,
+            failpoints: std::env::var("STEWARD_FAILPOINTS")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             tracker,
             cancel,
         }
@@ -105,9 +115,37 @@ impl Planning {
     pub fn cancel_token(&self) -> CancellationToken {
         self.cancel.clone()
     }
+}
 
-    pub fn data_dir(&self) -> &std::path::Path {
-        &self.data_dir
+/// `[planner] actions_dir`, else `<data dir>/actions`.
+pub(crate) fn actions_dir(api: &Api) -> PathBuf {
+    api.config()
+        .planner
+        .as_ref()
+        .and_then(|p| p.actions_dir.clone())
+        .unwrap_or_else(|| api.inner.planning.data_dir.join("actions"))
+}
+
+/// `[planner] events_dir`, else `<data dir>/events`.
+pub(crate) fn events_dir(api: &Api) -> PathBuf {
+    api.config()
+        .planner
+        .as_ref()
+        .and_then(|p| p.events_dir.clone())
+        .unwrap_or_else(|| api.inner.planning.data_dir.join("events"))
+}
+
+/// Stops the process at once (SIGKILL, as `kill -9` would) when `STEWARD_FAILPOINTS`
+/// names `name`. Only the crash tests set it: they need to stop Steward between two
+/// steps that follow each other within microseconds, which no outside `kill` can hit.
+pub(crate) fn failpoint(api: &Api, name: &str) {
+    if api.inner.planning.failpoints.iter().any(|f| f == name) {
+        tracing::warn!(
+            failpoint = name,
+            "STEWARD_FAILPOINTS: stopping with SIGKILL"
+        );
+        // Ignored on purpose: if raising fails, there is nothing better to do than go on.
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
     }
 }
 
@@ -345,6 +383,11 @@ async fn plan_one(api: &Api, event: HealthEvent, dependents: Vec<String>) {
         confidence_threshold: planner.confidence_threshold.unwrap_or(0.7),
         protected_nodes: planner.protected_nodes.clone(),
         flapping: p.flaps.lock().flapping(&key, now),
+        target_enabled: config
+            .providers
+            .iter()
+            .any(|c| c.enabled && c.node == event.node && c.service == event.service),
+        untrusted_source: untrusted_source(&config, &event),
     };
     let d = decide(&event, &content, &rules);
     let model = result
@@ -414,7 +457,7 @@ async fn plan_one(api: &Api, event: HealthEvent, dependents: Vec<String>) {
     record_cooldown(api, &key, now).await;
     p.pending.fetch_add(1, Ordering::SeqCst);
     p.gate.lock().counts.proposals += 1;
-    write_files(api, &planner, &proposal).await;
+    write_files(api, &proposal).await;
     let e = EngineEvent::ProposalCreated {
         action_id: proposal.action_id.clone(),
         action: proposal.action.clone(),
@@ -446,6 +489,20 @@ async fn plan_one(api: &Api, event: HealthEvent, dependents: Vec<String>) {
     }
 }
 
+/// The event's source in words when it may not run a fix by itself: everything but
+/// Steward's own sources (its breakers, its session pipeline, the token-protected API),
+/// that is the Redis bus, unless `[bus] trusted = true`.
+fn untrusted_source(config: &crate::config::Config, event: &HealthEvent) -> Option<String> {
+    let own = matches!(event.raw_channel.as_str(), "breaker" | "sessions" | "api");
+    let trusted = config.bus.as_ref().is_some_and(|b| b.trusted);
+    (!own && !trusted).then(|| {
+        format!(
+            "the Redis bus (channel {:?}; [bus] trusted = false)",
+            event.raw_channel
+        )
+    })
+}
+
 async fn record_cooldown(api: &Api, key: &str, now: DateTime<Utc>) {
     let until = api.inner.planning.gate.lock().cooldowns.record(key, now);
     if let Err(e) = api.inner.store.save_cooldown(key, until).await {
@@ -454,16 +511,9 @@ async fn record_cooldown(api: &Api, key: &str, now: DateTime<Utc>) {
 }
 
 /// The action file and the `remediation_started` event, for external executors.
-async fn write_files(api: &Api, planner: &crate::config::PlannerConfig, proposal: &Proposal) {
-    let data_dir = &api.inner.planning.data_dir;
-    let actions = planner
-        .actions_dir
-        .clone()
-        .unwrap_or_else(|| data_dir.join("actions"));
-    let events = planner
-        .events_dir
-        .clone()
-        .unwrap_or_else(|| data_dir.join("events"));
+async fn write_files(api: &Api, proposal: &Proposal) {
+    let actions = actions_dir(api);
+    let events = events_dir(api);
     let p = proposal.clone();
     let now = api.now();
     let written = tokio::task::spawn_blocking(move || {
@@ -508,12 +558,7 @@ pub(crate) async fn restore(api: &Api) -> Result<(), crate::store::StoreError> {
     // neither: recent proposals hold their keys, pending ones get their file back.
     let period = chrono::Duration::from_std(cooldown_of(&api.config()))
         .unwrap_or(chrono::Duration::minutes(5));
-    let config = api.config();
-    let planner = config.planner.clone().unwrap_or_default();
-    let actions = planner
-        .actions_dir
-        .clone()
-        .unwrap_or_else(|| api.inner.planning.data_dir.join("actions"));
+    let actions = actions_dir(api);
     for p in api.inner.store.proposals(None, 1000).await? {
         let until = p.created_at + period;
         if until > now {
@@ -523,14 +568,52 @@ pub(crate) async fn restore(api: &Api) -> Result<(), crate::store::StoreError> {
                 gate.cooldowns.restore(&key, until);
             }
         }
-        if p.status == "pending" && !actions.join(format!("{}.json", p.action_id)).exists() {
-            match write_pending_action(&actions, &p) {
-                Ok(path) => tracing::info!(path = %path.display(), "rewrote a missing action file"),
-                Err(e) => tracing::warn!(error = %e, "cannot rewrite a missing action file"),
-            }
-        }
+        reconcile_action_file(&actions, &p);
+    }
+    // The budget of automatic runs survives a restart: a crash loop cannot reset it.
+    let recent = api
+        .inner
+        .store
+        .auto_approvals_since(now - chrono::Duration::hours(1))
+        .await?;
+    let mut runs = api.inner.planning.auto_runs.lock();
+    for (key, at) in recent {
+        runs.restore(&key, at);
     }
     Ok(())
+}
+
+/// A crash between a committed change and its file leaves the file behind: at start, a
+/// file that is missing or says another status than the database is written again. A
+/// handed-off proposal's file belongs to the executor that claimed it.
+fn reconcile_action_file(actions: &std::path::Path, p: &Proposal) {
+    use crate::execute::state::Status;
+    // Approved and running proposals are settled by `executing::recover` right after,
+    // which writes their files; a handed-off proposal's file belongs to its claimant.
+    if [Status::HandedOff, Status::Approved, Status::Running]
+        .iter()
+        .any(|s| s.as_str() == p.status)
+    {
+        return;
+    }
+    let path = crate::planner::proposal::action_path(actions, &p.action_id);
+    let on_disk = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let says = on_disk.as_ref().and_then(|v| v["status"].as_str());
+    if says == Some(p.status.as_str()) || (on_disk.is_none() && p.status != "pending") {
+        // In step, or a decided proposal whose file is gone (pruned, or never written):
+        // nothing an executor could act on.
+        return;
+    }
+    match write_action(actions, p) {
+        Ok(path) => {
+            tracing::info!(path = %path.display(), status = %p.status, "rewrote an action file that was behind")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, action_id = %p.action_id, "cannot rewrite an action file")
+        }
+    }
 }
 
 /// The intake task: bus input, timeline batches, pruning.

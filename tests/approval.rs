@@ -228,18 +228,26 @@ async fn a_tripped_service_is_restarted_after_one_click_verified_and_audited() {
     assert_eq!(again.status(), 409);
     let body: Value = again.json().await.unwrap();
     assert_eq!(body["code"], "conflict");
-    let finished = std::fs::read_dir(dir.path().join("events"))
-        .unwrap()
-        .flatten()
-        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
-        .flat_map(|n| std::fs::read_dir(n.path()).unwrap().flatten())
-        .filter(|f| {
-            f.file_name()
-                .to_string_lossy()
-                .contains("remediation_finished")
-        })
-        .count();
-    assert_eq!(finished, 1);
+    let finished = || {
+        std::fs::read_dir(dir.path().join("events"))
+            .unwrap()
+            .flatten()
+            .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+            .flat_map(|n| std::fs::read_dir(n.path()).unwrap().flatten())
+            .filter(|f| {
+                f.file_name()
+                    .to_string_lossy()
+                    .contains("remediation_finished")
+            })
+            .count()
+    };
+    // The finish is told after the last status change is stored.
+    eventually("the finish in the events dir", || async { finished() > 0 }).await;
+    assert_eq!(finished(), 1);
+    eventually("the finish in the timeline", || async {
+        !s.events_of("remediation_finished").await.is_empty()
+    })
+    .await;
     let timeline = s.events_of("remediation_finished").await;
     assert_eq!(timeline.len(), 1);
     assert!(
@@ -459,21 +467,28 @@ async fn a_proposal_nobody_decides_on_expires() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn low_risk_proposals_run_by_themselves_until_the_budget_is_used() {
+/// A service Steward watches with a command probe (up while the file `up` exists, probed
+/// only on demand: interval 1 h), a fix that counts its runs and brings it up, and a
+/// confident model that never asks for a person.
+struct AutoLab {
+    dir: tempfile::TempDir,
+    cfg: PathBuf,
+    _llm: Service,
+}
+
+async fn auto_lab(provider_extra: &str, executor_extra: &str) -> AutoLab {
     let dir = tempfile::tempdir().unwrap();
-    // A service Steward knows from config but does not probe (disabled provider).
-    let counter = dir.path().join("count-runs");
+    let fix = dir.path().join("count-runs");
     std::fs::write(
-        &counter,
+        &fix,
         format!(
-            "#!/bin/sh\necho \"$1\" >> '{}'\n",
-            dir.path().join("runs").display()
+            "#!/bin/sh\necho \"$1\" >> '{d}/runs'\ntouch '{d}/up'\n",
+            d = dir.path().display()
         ),
     )
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&counter, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&fix, std::fs::Permissions::from_mode(0o755)).unwrap();
     let confident = json!({"action": "restart", "reason": "stopped", "confidence": 0.9,
                            "requires_human": false})
     .to_string();
@@ -482,16 +497,31 @@ async fn low_risk_proposals_run_by_themselves_until_the_budget_is_used() {
     })))
     .await;
     let cfg = format!(
-        "[[providers]]\nid = \"batch\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nnode = \"lab\"\nservice = \"batchsvc\"\nenabled = false\n\n\
+        "[[providers]]\nid = \"batch\"\nkind = \"command\"\ncommand = [\"test\", \"-e\", \"{d}/up\"]\nnode = \"lab\"\nservice = \"batchsvc\"\ninterval = \"1h\"\nfailure_threshold = 100\n{provider_extra}\n\n\
          [planner]\ncooldown = \"1s\"\nchain = [\"local\"]\nactions_dir = \"{d}/actions\"\nevents_dir = \"{d}/events\"\n\n\
          [[models]]\nid = \"local\"\napi = \"openai\"\nurl = \"{url}\"\nmodel = \"m\"\n\n\
-         [executor]\nauto_execute = [\"none\", \"low\"]\n[executor.commands]\ncontainer_restart = [\"{c}\", \"{{service}}\"]\n",
+         [executor]\n{executor_extra}\n[executor.commands]\ncontainer_restart = [\"{c}\", \"{{service}}\"]\n",
         d = dir.path().display(),
         url = llm.url("/v1"),
-        c = counter.display()
+        c = fix.display()
     );
-    let s = Steward::start(&write_config(dir.path(), &cfg), &dir.path().join("data")).await;
-    for i in 1..=4 {
+    let cfg = write_config(dir.path(), &cfg);
+    AutoLab {
+        dir,
+        cfg,
+        _llm: llm,
+    }
+}
+
+impl AutoLab {
+    async fn start(&self) -> Steward {
+        Steward::start(&self.cfg, &self.dir.path().join("data")).await
+    }
+
+    /// The service goes down and an event says so; answers the proposal once planned
+    /// (and, when it ran by itself, after its approval was made).
+    async fn outage(&self, s: &Steward) -> Value {
+        let _ = std::fs::remove_file(self.dir.path().join("up"));
         let r = s
             .post(
                 "/api/events",
@@ -499,32 +529,51 @@ async fn low_risk_proposals_run_by_themselves_until_the_budget_is_used() {
             )
             .await;
         let a: Value = r.json().await.unwrap();
-        assert_eq!(a["decision"], "plan", "event {i}: {a}");
-        eventually("the proposal ran by itself", || async {
-            let all = s.get("/api/proposals").await;
-            let all = all.as_array().unwrap();
-            all.len() == i && all.iter().all(|p| p["status"] == "succeeded")
+        assert_eq!(a["decision"], "plan", "{a}");
+        s.engine.as_ref().unwrap().api().planning_idle().await;
+        let all = s.get("/api/proposals").await;
+        all.as_array()
+            .unwrap()
+            .iter()
+            .max_by(|a, b| {
+                a["timestamp"]
+                    .as_f64()
+                    .partial_cmp(&b["timestamp"].as_f64())
+                    .unwrap()
+            })
+            .unwrap()
+            .clone()
+    }
+
+    /// Waits for the proposal to settle: `resolved` (the fix brought the service up), or
+    /// `succeeded` for a notify (nothing to verify); a fix's `succeeded` comes before its
+    /// verification.
+    async fn settled(&self, s: &Steward, id: &str) -> Value {
+        eventually("the run ends", || async {
+            let p = proposal(s, id).await;
+            p["status"] == "resolved" || (p["status"] == "succeeded" && p["type"] == "notify")
         })
         .await;
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // the cooldown
+        proposal(s, id).await
     }
-    assert_eq!(
-        runs(dir.path()),
-        3,
-        "three automatic runs, then the budget is used"
-    );
-    let all = s.get("/api/proposals").await;
-    let fourth = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .max_by(|a, b| {
-            a["timestamp"]
-                .as_f64()
-                .partial_cmp(&b["timestamp"].as_f64())
-                .unwrap()
-        })
-        .unwrap();
+
+    async fn past_the_cooldown(&self) {
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_risk_proposals_run_by_themselves_until_the_budget_is_used() {
+    let lab = auto_lab("", "auto_execute = [\"none\", \"low\"]").await;
+    let s = lab.start().await;
+    for i in 1..=3 {
+        let p = lab.outage(&s).await;
+        assert_eq!(p["decided_by"], "auto", "run {i} went by itself: {p}");
+        let id = p["action_id"].as_str().unwrap();
+        assert_eq!(lab.settled(&s, id).await["status"], "resolved");
+        lab.past_the_cooldown().await;
+    }
+    let fourth = lab.outage(&s).await;
     assert_eq!(fourth["type"], "notify");
     assert_eq!(fourth["decided_by"], "auto");
     assert!(
@@ -534,12 +583,201 @@ async fn low_risk_proposals_run_by_themselves_until_the_budget_is_used() {
             .contains("3 automatic runs for lab/batchsvc"),
         "{fourth}"
     );
+    lab.settled(&s, fourth["action_id"].as_str().unwrap()).await;
+    assert_eq!(
+        runs(lab.dir.path()),
+        3,
+        "three automatic runs, then the budget is used"
+    );
     let audit = s.get("/api/executions").await;
     assert!(audit
         .as_array()
         .unwrap()
         .iter()
         .all(|r| r["actor"] == "auto"));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auto_run_budget_survives_a_restart() {
+    let lab = auto_lab("", "auto_execute = [\"low\"]").await;
+    let s = lab.start().await;
+    for _ in 1..=3 {
+        let p = lab.outage(&s).await;
+        lab.settled(&s, p["action_id"].as_str().unwrap()).await;
+        lab.past_the_cooldown().await;
+    }
+    s.stop().await;
+    // A restart (or a crash loop) does not give the service a fresh budget.
+    let s = lab.start().await;
+    let fourth = lab.outage(&s).await;
+    assert_eq!(fourth["type"], "notify", "{fourth}");
+    assert!(fourth["overrides"][0]
+        .as_str()
+        .unwrap()
+        .contains("3 automatic runs for lab/batchsvc"));
+    assert_eq!(runs(lab.dir.path()), 3);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_explicit_empty_auto_execute_runs_nothing_by_itself() {
+    // `[]` is the admin saying "never by yourself": not the default ["none", "low"].
+    let lab = auto_lab("", "auto_execute = []").await;
+    let s = lab.start().await;
+    let p = lab.outage(&s).await;
+    assert_eq!(p["status"], "pending", "{p}");
+    assert_eq!(
+        p["requires_human"], false,
+        "the model did not ask for a person"
+    );
+    assert!(p["decided_by"].is_null());
+    let audit = s.get("/api/executions").await;
+    assert_eq!(audit.as_array().unwrap().len(), 0, "{audit}");
+    assert_eq!(runs(lab.dir.path()), 0);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_whose_provider_is_disabled_waits_for_a_click() {
+    let lab = auto_lab("enabled = false", "auto_execute = [\"none\", \"low\"]").await;
+    let s = lab.start().await;
+    let p = lab.outage(&s).await;
+    assert_eq!(p["status"], "pending", "{p}");
+    assert_eq!(p["requires_human"], true);
+    assert_eq!(
+        p["overrides"],
+        json!(["requires_human forced: lab/batchsvc matches no enabled provider"])
+    );
+    let audit = s.get("/api/executions").await;
+    assert_eq!(
+        audit.as_array().unwrap().len(),
+        0,
+        "no run by itself: {audit}"
+    );
+    assert_eq!(runs(lab.dir.path()), 0);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_after_the_time_to_live_is_refused_as_expired() {
+    let lab = auto_lab("", "auto_execute = []\nproposal_ttl = \"10m\"").await;
+    let clock = steward::clock::TokioClock::starting_at(chrono::Utc::now());
+    let config = steward::config::Config::load(&lab.cfg).unwrap();
+    let mut opts = steward::engine::EngineOptions::new(config, lab.dir.path().join("data"));
+    opts.clock = Arc::new(clock.clone());
+    let engine = steward::engine::Engine::start(opts).await.unwrap();
+    let api = engine.api().clone();
+    let _ = std::fs::remove_file(lab.dir.path().join("up"));
+    api.submit_event(br#"{"type": "service_unhealthy", "node": "lab", "service": "batchsvc"}"#)
+        .unwrap();
+    api.planning_idle().await;
+    let pending = api.proposals(Some("pending"), 10).await.unwrap();
+    let id = pending[0]["action_id"].as_str().unwrap().to_owned();
+    // Eleven minutes pass in no time: the expiry tick (every 2 s) has not come round.
+    clock.jump(std::time::Duration::from_secs(11 * 60));
+    let err = api.approve(&id, "api").await.unwrap_err();
+    assert_eq!(err.code(), "expired", "{err}");
+    let p = api.proposal(&id).await.unwrap();
+    assert_eq!(p["status"], "expired", "{p}");
+    let audit = api.executions(Some(&id), 10).await.unwrap();
+    let steps: Vec<&str> = audit.iter().map(|r| r.step.as_str()).collect();
+    assert_eq!(steps, ["expire"], "it expired; it was never approved");
+    assert_eq!(runs(lab.dir.path()), 0);
+    // Asking again says the same.
+    assert_eq!(api.approve(&id, "api").await.unwrap_err().code(), "expired");
+    let file: Value = serde_json::from_slice(
+        &std::fs::read(lab.dir.path().join(format!("actions/{id}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(file["status"], "expired", "the action file agrees");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_file_follows_every_decision() {
+    let lab = auto_lab("", "auto_execute = []").await;
+    let s = lab.start().await;
+    let file = |id: &str| -> Value {
+        let actions = lab.dir.path().join("actions");
+        let claimed = actions.join(format!("claimed/{id}.json"));
+        let path = if claimed.exists() {
+            claimed
+        } else {
+            actions.join(format!("{id}.json"))
+        };
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    // Rejected: the file says so, with who and why.
+    let p = lab.outage(&s).await;
+    let rejected = p["action_id"].as_str().unwrap().to_owned();
+    assert_eq!(file(&rejected)["status"], "pending");
+    let r = s
+        .post(
+            &format!("/api/proposals/{rejected}/reject"),
+            json!({"reason": "not now"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let f = file(&rejected);
+    assert_eq!(f["status"], "rejected", "{f:#}");
+    assert_eq!(f["decided_by"], "api");
+    assert!(f["decided_at"].is_string());
+    // Approved and run: claimed, then the result.
+    lab.past_the_cooldown().await;
+    let p = lab.outage(&s).await;
+    let ran = p["action_id"].as_str().unwrap().to_owned();
+    let r = s
+        .post(&format!("/api/proposals/{ran}/approve"), json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let done = lab.settled(&s, &ran).await;
+    assert!(
+        lab.dir
+            .path()
+            .join(format!("actions/claimed/{ran}.json"))
+            .exists(),
+        "Steward claimed it before running it"
+    );
+    assert!(!lab.dir.path().join(format!("actions/{ran}.json")).exists());
+    let f = file(&ran);
+    assert_eq!(f["status"], "resolved", "{f:#}");
+    assert_eq!(f["status"], done["status"]);
+    assert_eq!(f["run"]["exit_code"], 0);
+    assert!(f["run"]["pgid"].is_u64(), "{f:#}");
+    assert_eq!(runs(lab.dir.path()), 1);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_claimed_by_another_executor_is_not_run_by_steward() {
+    let lab = auto_lab("", "auto_execute = []").await;
+    let s = lab.start().await;
+    let p = lab.outage(&s).await;
+    let id = p["action_id"].as_str().unwrap().to_owned();
+    // An external executor claims the file (README, "Action files").
+    let actions = lab.dir.path().join("actions");
+    std::fs::create_dir_all(actions.join("claimed")).unwrap();
+    std::fs::rename(
+        actions.join(format!("{id}.json")),
+        actions.join(format!("claimed/{id}.json")),
+    )
+    .unwrap();
+    let before = std::fs::read(actions.join(format!("claimed/{id}.json"))).unwrap();
+    let r = s
+        .post(&format!("/api/proposals/{id}/approve"), json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let after: Value = r.json().await.unwrap();
+    assert_eq!(after["status"], "handed_off", "{after:#}");
+    assert_eq!(runs(lab.dir.path()), 0, "Steward did not run it too");
+    assert_eq!(
+        std::fs::read(actions.join(format!("claimed/{id}.json"))).unwrap(),
+        before,
+        "the claimant's file is not touched"
+    );
+    let audit = s.get(&format!("/api/executions?action_id={id}")).await;
+    assert_eq!(audit[0]["step"], "hand_off", "{audit:#}");
     s.stop().await;
 }
 

@@ -172,3 +172,73 @@ async fn a_password_in_the_redis_url_reaches_neither_the_api_nor_the_database() 
         "the password is not in the database"
     );
 }
+
+/// A Steward on `redis` that watches piha/mosquitto (probed on demand only), runs a
+/// counting fix for low risks by itself, and trusts the bus or not.
+async fn auto_steward(redis: &RedisServer, dir: &std::path::Path, trusted: bool) -> Steward {
+    let fix = dir.join("fix");
+    std::fs::write(
+        &fix,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> '{}'\n",
+            dir.join("runs").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fix, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = format!(
+        "[[providers]]\nid = \"mqtt\"\nkind = \"command\"\ncommand = [\"false\"]\nnode = \"piha\"\nservice = \"mosquitto\"\ninterval = \"1h\"\nfailure_threshold = 100\n\n\
+         [planner]\nchain = [\"rules\"]\nactions_dir = \"{d}/actions\"\nevents_dir = \"{d}/events\"\n\n\
+         [bus]\nredis_url = \"{url}\"\ntrusted = {trusted}\n\n\
+         [executor]\nauto_execute = [\"none\", \"low\"]\n[executor.commands]\ncontainer_restart = [\"{fix}\", \"{{service}}\"]\n",
+        d = dir.display(),
+        url = redis.url(),
+        fix = fix.display()
+    );
+    let s = Steward::start(&write_config(dir, &cfg), &dir.join("data")).await;
+    eventually("the bus connects", || bus_connected(&s)).await;
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bus_events_never_run_a_fix_by_themselves_unless_the_bus_is_trusted() {
+    let redis = RedisServer::start().await;
+    // Confident enough for the rules planner (exit code 1: restart, 0.75).
+    let event = json!({"type": "service_unhealthy", "node": "piha", "service": "mosquitto",
+                       "payload": {"exit_code": 1}});
+
+    let untrusted = tempfile::tempdir().unwrap();
+    let s = auto_steward(&redis, untrusted.path(), false).await;
+    publish(&redis.url(), "health_events", event.to_string().as_bytes()).await;
+    eventually("a proposal", || async { proposals(&s).await.len() == 1 }).await;
+    s.engine.as_ref().unwrap().api().planning_idle().await;
+    let p = &proposals(&s).await[0];
+    assert_eq!(p["status"], "pending", "{p:#}");
+    assert_eq!(p["requires_human"], true);
+    assert!(
+        p["overrides"][0]
+            .as_str()
+            .unwrap()
+            .contains("came from the Redis bus (channel \"health_events\"; [bus] trusted = false)"),
+        "{p:#}"
+    );
+    assert!(!untrusted.path().join("runs").exists(), "nothing ran");
+    s.stop().await;
+
+    let trusted = tempfile::tempdir().unwrap();
+    let s = auto_steward(&redis, trusted.path(), true).await;
+    publish(&redis.url(), "health_events", event.to_string().as_bytes()).await;
+    eventually("a proposal", || async { proposals(&s).await.len() == 1 }).await;
+    s.engine.as_ref().unwrap().api().planning_idle().await;
+    let p = &proposals(&s).await[0];
+    assert_eq!(
+        p["decided_by"], "auto",
+        "the same event from a trusted bus: {p:#}"
+    );
+    eventually("the fix ran", || async {
+        trusted.path().join("runs").exists()
+    })
+    .await;
+    s.stop().await;
+}

@@ -200,7 +200,370 @@ async fn a_fix_cut_off_by_kill_9_is_interrupted_after_the_restart_and_never_run_
             .await,
         409
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A refused approval spawns nothing: the audit has no second start, and the command
+    // ran once.
+    let audit = api
+        .get(&format!("/api/executions?action_id={id}"))
+        .await
+        .unwrap();
+    let starts = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["step"] == "start")
+        .count();
+    assert_eq!(starts, 1, "{audit:#}");
     assert_eq!(lines(&runs), 1, "the command ran once");
     drop(steward);
+}
+
+/// One run of the crash matrix: a fix for `lab/batchsvc` (an enabled provider that is
+/// down), approved through the API, with Steward stopped by SIGKILL at `failpoint`.
+struct Matrix {
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+    data: std::path::PathBuf,
+    api: Api,
+    id: String,
+}
+
+impl Matrix {
+    fn runs(&self) -> usize {
+        lines(&self.dir.path().join("runs"))
+    }
+
+    fn release_command(&self) {
+        std::fs::write(self.dir.path().join("go"), "").unwrap();
+    }
+
+    fn start(&self, failpoint: Option<&str>) -> Serve {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
+        cmd.args(["serve", "--config"])
+            .arg(&self.config)
+            .env("STEWARD_DATA_DIR", &self.data)
+            .env("STEWARD_TOKEN", TOKEN)
+            .env("STEWARD_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(f) = failpoint {
+            cmd.env("STEWARD_FAILPOINTS", f);
+        }
+        Serve(cmd.spawn().expect("the steward binary runs"))
+    }
+
+    /// The action file wherever it is (claimed or not), parsed.
+    fn action_file(&self) -> Value {
+        let actions = self.dir.path().join("actions");
+        let name = format!("{}.json", self.id);
+        let claimed = actions.join("claimed").join(&name);
+        let path = if claimed.exists() {
+            claimed
+        } else {
+            actions.join(&name)
+        };
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    }
+
+    /// The proposal, its action file and its audit all say `status`.
+    async fn agree_on(&self, status: &str) -> Value {
+        let p = self
+            .api
+            .get(&format!("/api/proposals/{}", self.id))
+            .await
+            .unwrap();
+        assert_eq!(p["status"], status, "the API: {p:#}");
+        let file = self.action_file();
+        assert_eq!(file["status"], status, "the action file: {file:#}");
+        let audit = self
+            .api
+            .get(&format!("/api/executions?action_id={}", self.id))
+            .await
+            .unwrap();
+        assert_eq!(
+            audit[0]["status_after"], status,
+            "the newest audit row: {audit:#}"
+        );
+        p
+    }
+
+    async fn steps(&self) -> Vec<String> {
+        let audit = self
+            .api
+            .get(&format!("/api/executions?action_id={}", self.id))
+            .await
+            .unwrap();
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .map(|r| r["step"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// Sets up, starts Steward with `failpoint`, plans a proposal, approves it, and waits
+/// for the process to stop itself at the failpoint.
+async fn crash_at(failpoint: &str, release_first: bool) -> Matrix {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = dir.path().join("fix");
+    // Counts its runs, then waits for `go` (the test decides when it ends).
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> '{d}/runs'\nwhile [ ! -e '{d}/go' ]; do sleep 0.05; done\n",
+            d = dir.path().display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("steward.toml");
+    // The target is enabled and down (nothing listens on port 9): the click-time
+    // re-check lets the fix run, and the verification finds it still down.
+    std::fs::write(
+        &config,
+        format!(
+            "[http]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [[providers]]\nid = \"batch\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nnode = \"lab\"\nservice = \"batchsvc\"\ninterval = \"1h\"\ntimeout = \"1s\"\n\n\
+             [planner]\nchain = [\"rules\"]\nactions_dir = \"{d}/actions\"\nevents_dir = \"{d}/events\"\n\n\
+             [executor]\nauto_execute = []\ntimeout = \"120s\"\n[executor.commands]\ncontainer_restart = [\"{s}\", \"{{service}}\"]\n",
+            d = dir.path().display(),
+            s = script.display()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let api = Api {
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let mut m = Matrix {
+        dir,
+        config,
+        data,
+        api,
+        id: String::new(),
+    };
+    if release_first {
+        m.release_command();
+    }
+    let mut steward = m.start(Some(failpoint));
+    m.api
+        .wait_for("steward answers", || async {
+            m.api.get("/api/status").await.is_some()
+        })
+        .await;
+    let event = json!({"type": "service_unhealthy", "node": "lab", "service": "batchsvc",
+                       "payload": {"exit_code": 137}});
+    assert_eq!(m.api.post("/api/events", event).await, 202);
+    let pending = || async {
+        m.api
+            .get("/api/proposals?status=pending")
+            .await
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+    };
+    m.api
+        .wait_for("a pending proposal", || async {
+            pending().await.len() == 1
+        })
+        .await;
+    m.id = pending().await[0]["action_id"].as_str().unwrap().to_owned();
+    // The approval answers unless the failpoint comes before the answer; either way
+    // Steward stops itself at the failpoint.
+    let _ = m
+        .api
+        .client
+        .post(format!("{}/api/proposals/{}/approve", m.api.base, m.id))
+        .bearer_auth(TOKEN)
+        .send()
+        .await;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = steward.0.wait().unwrap();
+        std::mem::forget(steward);
+        status
+    })
+    .await
+    .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "stopped by SIGKILL at {failpoint}"
+    );
+    m
+}
+
+async fn restart(m: &Matrix) -> Serve {
+    let s = m.start(None);
+    m.api
+        .wait_for("steward answers again", || async {
+            m.api.get("/api/status").await.is_some()
+        })
+        .await;
+    s
+}
+
+async fn approving_again_is_refused(m: &Matrix) {
+    assert_eq!(
+        m.api
+            .post(&format!("/api/proposals/{}/approve", m.id), json!({}))
+            .await,
+        409,
+        "a proposal is run at most once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_approval_before_the_claim_runs_nothing() {
+    let m = crash_at("after_approved", true).await;
+    let _s = restart(&m).await;
+    let p = m.agree_on("interrupted").await;
+    assert!(p["status_detail"]
+        .as_str()
+        .unwrap()
+        .contains("before the command started"));
+    assert_eq!(m.steps().await, ["approve", "interrupt"]);
+    approving_again_is_refused(&m).await;
+    assert_eq!(m.runs(), 0, "nothing ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_claim_runs_nothing() {
+    let m = crash_at("after_claim", true).await;
+    let _s = restart(&m).await;
+    m.agree_on("interrupted").await;
+    assert!(
+        m.dir
+            .path()
+            .join(format!("actions/claimed/{}.json", m.id))
+            .exists(),
+        "the claimed file stays claimed"
+    );
+    assert_eq!(m.steps().await, ["approve", "interrupt"]);
+    approving_again_is_refused(&m).await;
+    assert_eq!(m.runs(), 0, "nothing ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_start_before_the_spawn_runs_nothing() {
+    let m = crash_at("after_running", true).await;
+    let _s = restart(&m).await;
+    let p = m.agree_on("interrupted").await;
+    assert!(
+        p["status_detail"]
+            .as_str()
+            .unwrap()
+            .contains("before its process group was recorded"),
+        "{p:#}"
+    );
+    assert_eq!(m.steps().await, ["approve", "start", "interrupt"]);
+    approving_again_is_refused(&m).await;
+    assert_eq!(m.runs(), 0, "nothing ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_still_running_after_a_crash_is_reported_watched_and_verified() {
+    let m = crash_at("after_spawn", false).await;
+    m.api
+        .wait_for("the command runs on its own", || async { m.runs() == 1 })
+        .await;
+    let _s = restart(&m).await;
+    let p = m.agree_on("running").await;
+    let pgid = p["run"]["pgid"].as_u64().expect("the pgid was recorded");
+    let detail = p["status_detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("still running as pgid {pgid} since")),
+        "{detail}"
+    );
+    assert_eq!(m.steps().await, ["approve", "start", "adopt"]);
+    approving_again_is_refused(&m).await;
+    // The command ends by itself: Steward sees it, marks it, re-probes the target.
+    m.release_command();
+    m.api
+        .wait_for("the end is seen and verified", || async {
+            m.steps().await.len() == 5
+        })
+        .await;
+    let p = m.agree_on("interrupted").await;
+    let detail = p["status_detail"].as_str().unwrap();
+    assert!(detail.contains("ran on as pgid"), "{detail}");
+    assert!(
+        detail.contains("re-probed: batchsvc on lab still does not answer"),
+        "{detail}"
+    );
+    assert_eq!(
+        m.steps().await,
+        ["approve", "start", "adopt", "interrupt", "verify"]
+    );
+    assert_eq!(m.runs(), 1, "the command ran once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_finished_while_steward_was_down_is_interrupted_and_verified() {
+    let m = crash_at("after_spawn", false).await;
+    m.api
+        .wait_for("the command runs on its own", || async { m.runs() == 1 })
+        .await;
+    m.release_command();
+    let pgid = m.action_file()["run"]["pgid"].as_i64().unwrap();
+    // Wait until the group is gone (its processes were reparented and collected).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), None).is_ok() {
+        assert!(Instant::now() < deadline, "the command never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _s = restart(&m).await;
+    m.api
+        .wait_for("verified", || async { m.steps().await.len() == 4 })
+        .await;
+    let p = m.agree_on("interrupted").await;
+    let detail = p["status_detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("(pgid {pgid}) had ended")),
+        "{detail}"
+    );
+    assert_eq!(m.steps().await, ["approve", "start", "interrupt", "verify"]);
+    approving_again_is_refused(&m).await;
+    assert_eq!(m.runs(), 1, "the command ran once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_run_finished_verifies_at_the_restart_without_running_again() {
+    let m = crash_at("after_succeeded", true).await;
+    assert_eq!(m.runs(), 1);
+    let _s = restart(&m).await;
+    m.api
+        .wait_for("verified after the restart", || async {
+            m.steps().await.len() == 4
+        })
+        .await;
+    m.agree_on("unresolved").await;
+    assert_eq!(m.steps().await, ["approve", "start", "run", "verify"]);
+    approving_again_is_refused(&m).await;
+    assert_eq!(m.runs(), 1, "the command ran once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_the_verification_puts_the_file_right_at_the_restart() {
+    let m = crash_at("after_unresolved", true).await;
+    assert_eq!(
+        m.action_file()["status"],
+        "succeeded",
+        "the crash came before the file was rewritten"
+    );
+    let _s = restart(&m).await;
+    m.agree_on("unresolved").await;
+    assert_eq!(m.steps().await, ["approve", "start", "run", "verify"]);
+    approving_again_is_refused(&m).await;
+    assert_eq!(m.runs(), 1, "the command ran once");
 }

@@ -57,8 +57,11 @@ fn planner_config(dir: &Path, model_url: Option<&str>, model_name: &str, extra: 
     } else {
         "[\"rules\"]"
     };
+    // piha/mosquitto is watched (an enabled provider, probed on demand only): a fix for a
+    // target no enabled provider watches always waits for a person.
     format!(
-        "[planner]\ncooldown = \"5m\"\nconfidence_threshold = 0.7\nprotected_nodes = [\"chelsty*\"]\n\
+        "[[providers]]\nid = \"mqtt\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nnode = \"piha\"\nservice = \"mosquitto\"\ninterval = \"1h\"\nfailure_threshold = 100\n\n\
+         [planner]\ncooldown = \"5m\"\nconfidence_threshold = 0.7\nprotected_nodes = [\"chelsty*\"]\n\
          chain = {chain}\nactions_dir = \"{}\"\nevents_dir = \"{}\"\n{extra}\n\n{model}",
         dir.join("actions").display(),
         dir.join("events").display(),

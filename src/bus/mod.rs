@@ -470,6 +470,7 @@ mod tests {
             redis_url: "redis://127.0.0.1:6379".into(),
             channels: vec![],
             publish_channel: None,
+            trusted: false,
         });
         assert_eq!(opts.channels, ["health_events", "world_updates"]);
         assert_eq!(opts.publish_channel.as_deref(), Some("steward_events"));
@@ -484,6 +485,7 @@ mod tests {
             redis_url: "redis://h".into(),
             channels: vec!["alerts".into()],
             publish_channel: Some("mine".into()),
+            trusted: false,
         });
         assert_eq!(opts.channels, ["alerts"]);
         assert_eq!(opts.publish_channel.as_deref(), Some("mine"));
@@ -491,6 +493,7 @@ mod tests {
             redis_url: "redis://h".into(),
             channels: vec![],
             publish_channel: Some(String::new()),
+            trusted: false,
         });
         assert_eq!(off.publish_channel, None);
     }

@@ -26,6 +26,12 @@ pub struct Rules {
     pub protected_nodes: Vec<String>,
     /// Fresh trips of this service within the last hour, when it is flapping.
     pub flapping: Option<usize>,
+    /// Whether an enabled provider watches the event's node and service. A fix for a
+    /// target Steward does not watch (or no longer watches) always waits for a person.
+    pub target_enabled: bool,
+    /// Where the event came from when that source may not run fixes by itself (the
+    /// Redis bus unless `[bus] trusted = true`), in words.
+    pub untrusted_source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -120,6 +126,21 @@ pub fn decide(event: &HealthEvent, answer: &Value, rules: &Rules) -> Decision {
             requires_human = true;
         }
     }
+    if !requires_human && !rules.target_enabled {
+        overrides.push(format!(
+            "requires_human forced: {} matches no enabled provider",
+            event.svc_key()
+        ));
+        requires_human = true;
+    }
+    if !requires_human {
+        if let Some(source) = &rules.untrusted_source {
+            overrides.push(format!(
+                "requires_human forced: the event came from {source}, which is not trusted to run fixes"
+            ));
+            requires_human = true;
+        }
+    }
     let (kind, risk_level) = map_action_to_executor_type(&action);
     let reason = match said("reason").trim() {
         "" => "no reason given".to_owned(),
@@ -183,7 +204,55 @@ mod tests {
             confidence_threshold: 0.7,
             protected_nodes: vec!["chelsty*".into()],
             flapping: None,
+            target_enabled: true,
+            untrusted_source: None,
         }
+    }
+
+    #[test]
+    fn a_target_no_enabled_provider_watches_always_waits_for_a_person() {
+        let r = Rules {
+            target_enabled: false,
+            ..rules()
+        };
+        let d = decide(
+            &event("piha", "service_unhealthy"),
+            &answer("restart", 0.95, false),
+            &r,
+        );
+        assert!(d.requires_human, "high confidence does not matter");
+        assert_eq!(d.action, "restart", "the fix is still proposed");
+        assert_eq!(
+            d.overrides,
+            ["requires_human forced: piha/mosquitto matches no enabled provider"]
+        );
+    }
+
+    #[test]
+    fn an_untrusted_source_never_runs_a_fix_by_itself() {
+        let r = Rules {
+            untrusted_source: Some("the Redis bus (health_events)".into()),
+            ..rules()
+        };
+        let d = decide(
+            &event("piha", "service_unhealthy"),
+            &answer("restart", 0.95, false),
+            &r,
+        );
+        assert!(d.requires_human);
+        assert_eq!(
+            d.overrides,
+            ["requires_human forced: the event came from the Redis bus (health_events), which is not trusted to run fixes"]
+        );
+        let trusted = decide(
+            &event("piha", "service_unhealthy"),
+            &answer("restart", 0.95, false),
+            &rules(),
+        );
+        assert!(
+            !trusted.requires_human,
+            "the same answer from a trusted source"
+        );
     }
 
     fn answer(action: &str, confidence: f64, requires_human: bool) -> Value {

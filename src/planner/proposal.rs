@@ -118,32 +118,114 @@ impl Proposal {
     }
 }
 
-/// Writes `value` to `dir/name` atomically: a temp file in the same directory, fsync,
-/// then rename over the target.
+/// Writes `value` to `dir/name` atomically: a temp file created exclusively (random name,
+/// mode 0600, never through a symlink) in the same directory, fsync, rename over the
+/// target (which replaces a symlink there rather than following it), fsync of the
+/// directory. A reader never sees half a file; a crash leaves the old file or the new one.
 pub fn write_atomic(dir: &Path, name: &str, value: &Value) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(dir)?;
+    create_private_dir(dir)?;
     let target = dir.join(name);
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        serde_json::to_writer_pretty(&mut f, value)?;
-        f.write_all(b"\n")?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &target)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    serde_json::to_writer_pretty(tmp.as_file_mut(), value)?;
+    tmp.as_file_mut().write_all(b"\n")?;
+    tmp.as_file().sync_all()?;
+    // On error the temp file is removed when `tmp` is dropped.
+    tmp.persist(&target).map_err(|e| e.error)?;
+    sync_dir(dir);
+    Ok(target)
+}
+
+/// `create_dir_all` with 0700 for what it creates: action and event files carry payloads.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Makes a rename in `dir` durable. Best effort: some filesystems refuse to fsync a
+/// directory, and the file itself is already complete either way.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        // Ignored on purpose: see above.
+        let _ = d.sync_all();
     }
-    result.map(|()| target)
+}
+
+/// Where claimed action files go (README, "Action files"): `<actions_dir>/claimed/`.
+pub const CLAIMED_DIR: &str = "claimed";
+
+fn file_name(action_id: &str) -> String {
+    format!("{action_id}.json")
+}
+
+/// The action file of `action_id` where it is now: `claimed/<id>.json` once claimed,
+/// else `<id>.json`.
+pub fn action_path(actions_dir: &Path, action_id: &str) -> PathBuf {
+    let claimed = actions_dir.join(CLAIMED_DIR).join(file_name(action_id));
+    if claimed.symlink_metadata().is_ok() {
+        claimed
+    } else {
+        actions_dir.join(file_name(action_id))
+    }
 }
 
 /// Writes the pending action file `<actions_dir>/<action_id>.json`.
 pub fn write_pending_action(actions_dir: &Path, p: &Proposal) -> std::io::Result<PathBuf> {
-    write_atomic(
-        actions_dir,
-        &format!("{}.json", p.action_id),
-        &p.to_action_file(),
-    )
+    write_atomic(actions_dir, &file_name(&p.action_id), &p.to_action_file())
+}
+
+/// Rewrites a proposal's action file where it is now (claimed or not), so it always says
+/// what the database says.
+pub fn write_action(actions_dir: &Path, p: &Proposal) -> std::io::Result<PathBuf> {
+    let path = action_path(actions_dir, &p.action_id);
+    let dir = path.parent().unwrap_or(actions_dir);
+    write_atomic(dir, &file_name(&p.action_id), &p.to_action_file())
+}
+
+/// What [`claim_action`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The file is ours (moved into `claimed/`): this executor runs the proposal.
+    Ours,
+    /// Another executor claimed it first: do not run it.
+    Taken,
+}
+
+/// Claims a proposal for running, the way every executor must (README, "Action files"):
+/// an atomic rename of `<id>.json` into `claimed/`. Two executors renaming the same file:
+/// exactly one succeeds. A file that was never written (a failed write) is claimed by
+/// creating `claimed/<id>.json` exclusively, which also loses to a rename that got there
+/// first. The claimed file then holds `p` (the proposal as it is now).
+pub fn claim_action(actions_dir: &Path, p: &Proposal) -> std::io::Result<Claim> {
+    let claimed_dir = actions_dir.join(CLAIMED_DIR);
+    create_private_dir(&claimed_dir)?;
+    let name = file_name(&p.action_id);
+    let claimed = claimed_dir.join(&name);
+    if claimed.symlink_metadata().is_ok() {
+        return Ok(Claim::Taken);
+    }
+    match std::fs::rename(actions_dir.join(&name), &claimed) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&claimed)
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(Claim::Taken),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(e) => return Err(e),
+    }
+    write_atomic(&claimed_dir, &name, &p.to_action_file())?;
+    Ok(Claim::Ours)
 }
 
 /// One filesystem event, as other homelab tools write them.
@@ -338,6 +420,92 @@ mod tests {
         )
         .unwrap();
         assert_eq!(kept["action_id"], "plan-piha-mosquitto-123");
+    }
+
+    #[test]
+    fn files_are_private_and_written_through_no_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.json");
+        std::fs::write(&outside, "precious").unwrap();
+        let actions = dir.path().join("actions");
+        std::fs::create_dir(&actions).unwrap();
+        std::os::unix::fs::symlink(&outside, actions.join("plan-x.json")).unwrap();
+        let p = Proposal {
+            action_id: "plan-x".into(),
+            ..sample()
+        };
+        let path = write_pending_action(&actions, &p).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&outside).unwrap(),
+            "precious",
+            "the link was replaced, not followed"
+        );
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn exactly_one_of_two_executors_claims_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = sample();
+        write_pending_action(dir.path(), &p).unwrap();
+        assert_eq!(claim_action(dir.path(), &p).unwrap(), Claim::Ours);
+        assert_eq!(
+            claim_action(dir.path(), &p).unwrap(),
+            Claim::Taken,
+            "a second claim loses"
+        );
+        assert!(!dir.path().join("plan-piha-mosquitto-123.json").exists());
+        assert_eq!(
+            action_path(dir.path(), &p.action_id),
+            dir.path().join("claimed/plan-piha-mosquitto-123.json")
+        );
+    }
+
+    #[test]
+    fn a_file_claimed_by_another_executor_is_not_claimed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = sample();
+        write_pending_action(dir.path(), &p).unwrap();
+        // What an external executor does (README, "Action files").
+        std::fs::create_dir(dir.path().join("claimed")).unwrap();
+        std::fs::rename(
+            dir.path().join("plan-piha-mosquitto-123.json"),
+            dir.path().join("claimed/plan-piha-mosquitto-123.json"),
+        )
+        .unwrap();
+        assert_eq!(claim_action(dir.path(), &p).unwrap(), Claim::Taken);
+    }
+
+    #[test]
+    fn a_file_that_was_never_written_is_claimed_by_an_exclusive_create() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = sample();
+        assert_eq!(claim_action(dir.path(), &p).unwrap(), Claim::Ours);
+        let data: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("claimed/plan-piha-mosquitto-123.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(data["action_id"], "plan-piha-mosquitto-123");
+    }
+
+    #[test]
+    fn a_rewrite_goes_where_the_file_is_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = sample();
+        write_pending_action(dir.path(), &p).unwrap();
+        claim_action(dir.path(), &p).unwrap();
+        p.status = "running".into();
+        let path = write_action(dir.path(), &p).unwrap();
+        assert_eq!(
+            path,
+            dir.path().join("claimed/plan-piha-mosquitto-123.json")
+        );
+        assert!(!dir.path().join("plan-piha-mosquitto-123.json").exists());
+        let data: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(data["status"], "running");
     }
 
     // TestEmitEvent

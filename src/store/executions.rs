@@ -37,7 +37,33 @@ impl Store {
         to: &str,
         at: DateTime<Utc>,
         patch: impl FnOnce(&mut Proposal),
-        mut audit: Execution,
+        audit: Execution,
+    ) -> Result<Option<Proposal>, StoreError> {
+        self.change(action_id, from, to, at, patch, Some(audit))
+            .await
+    }
+
+    /// Applies `patch` to a proposal that is still `status`, without an audit row (e.g.
+    /// the pgid of a command that just started). `None` when it is not `status` any more.
+    pub async fn patch_proposal(
+        &self,
+        action_id: &str,
+        status: &str,
+        at: DateTime<Utc>,
+        patch: impl FnOnce(&mut Proposal),
+    ) -> Result<Option<Proposal>, StoreError> {
+        self.change(action_id, status, status, at, patch, None)
+            .await
+    }
+
+    async fn change(
+        &self,
+        action_id: &str,
+        from: &str,
+        to: &str,
+        at: DateTime<Utc>,
+        patch: impl FnOnce(&mut Proposal),
+        audit: Option<Execution>,
     ) -> Result<Option<Proposal>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // The compare-and-set comes first: it takes the write lock (waiting for another
@@ -68,6 +94,10 @@ impl Store {
             .bind(action_id)
             .execute(&mut *tx)
             .await?;
+        let Some(mut audit) = audit else {
+            tx.commit().await?;
+            return Ok(Some(p));
+        };
         audit.action_id = action_id.to_owned();
         audit.at = at;
         audit.status_before = from.to_owned();
@@ -137,6 +167,31 @@ impl Store {
                 stdout_tail: r.get(12),
                 stderr_tail: r.get(13),
                 detail: r.get(14),
+            })
+            .collect())
+    }
+
+    /// `(node/service, at)` of every automatic approval since `since`, oldest first: the
+    /// auto-run budget, rebuilt from the audit at start.
+    pub async fn auto_approvals_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.node, p.service, e.at FROM executions e \
+             JOIN proposals p ON p.action_id = e.action_id \
+             WHERE e.actor = 'auto' AND e.step = 'approve' AND e.at >= ? ORDER BY e.at",
+        )
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    format!("{}/{}", r.get::<String, _>(0), r.get::<String, _>(1)),
+                    from_ms(r.get(2)),
+                )
             })
             .collect())
     }

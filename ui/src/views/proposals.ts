@@ -472,12 +472,17 @@ async function decide(id: string, verb: 'approve' | 'reject', reason?: string): 
     addProposal(after);
   } catch (e) {
     inflight.delete(id);
+    const expired = e instanceof ApiError && e.code === 'expired';
     const conflict = e instanceof ApiError && (e.code === 'conflict' || e.status === 409);
     const message = e instanceof Error ? e.message : String(e);
     const done = verb === 'approve' ? 'approved' : 'rejected';
     notices.set(
       id,
-      conflict ? `Not ${done}: someone decided first (${message}).` : `Could not ${verb}: ${message}`,
+      expired
+        ? `Not ${done}: its time ran out before the click (${message}).`
+        : conflict
+          ? `Not ${done}: someone decided first (${message}).`
+          : `Could not ${verb}: ${message}`,
     );
     if (conflict) {
       rejecting.delete(id);
