@@ -779,7 +779,7 @@ pub(crate) fn auto_policy(api: &Api, p: &mut Proposal) -> bool {
     let Some(ex) = ex else { return false };
     // Only an absent key takes the default: `auto_execute = []` means never by itself.
     let allowed = match &ex.auto_execute {
-        Some(levels) => levels.iter().any(|l| *l == p.risk_level),
+        Some(levels) => levels.contains(&p.risk_level),
         None => DEFAULT_AUTO_EXECUTE.contains(&p.risk_level.as_str()),
     };
     if p.requires_human || !allowed {
