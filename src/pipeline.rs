@@ -121,6 +121,10 @@ pub struct WatchView {
     /// (the root does not exist yet).
     pub mode: &'static str,
     pub detail: Option<String>,
+    /// Directories watched: the root and its real user directories (never anything behind
+    /// a symlink). Only in `GET /api/sessions`; a change of mode is what is news.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watched_dirs: Option<usize>,
 }
 
 fn watch_view(mode: &WatchMode) -> WatchView {
@@ -128,14 +132,17 @@ fn watch_view(mode: &WatchMode) -> WatchView {
         WatchMode::Native => WatchView {
             mode: "native",
             detail: None,
+            watched_dirs: None,
         },
         WatchMode::Polling { reason } => WatchView {
             mode: "polling",
             detail: Some(reason.clone()),
+            watched_dirs: None,
         },
         WatchMode::Waiting => WatchView {
             mode: "waiting",
             detail: Some("the session root does not exist yet".into()),
+            watched_dirs: None,
         },
     }
 }
@@ -296,7 +303,10 @@ impl Api {
         Ok(SessionsView {
             configured: true,
             root: Some(p.root.clone()),
-            watch: Some(watch_view(&p.watcher.mode())),
+            watch: Some(WatchView {
+                watched_dirs: Some(p.watcher.watched_dirs()),
+                ..watch_view(&p.watcher.mode())
+            }),
             scanned: p.scanned.load(Ordering::SeqCst),
             last_scan,
             status,

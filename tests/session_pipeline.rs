@@ -397,6 +397,64 @@ async fn fifo_check_threshold_env_override() {
 }
 
 // ---------------------------------------------------------------------------------------
+// A fresh file is never stale (issue 10)
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_first_file_in_an_empty_root_is_not_called_stale_before_it_was_processed() {
+    let mut lab = Lab::new();
+    // `/bin/false`: the file is attempted and never processed, so the pipeline stays in
+    // "never processed" for as long as this test looks at it.
+    lab.serve(VERIFICATION, &[]).await;
+    lab.detailed(0).await;
+
+    std::fs::write(lab.root().join("x/fresh.jsonl"), "{}\n").unwrap();
+    // Indexed (the status is recomputed then), then attempted by the run the change
+    // triggers (and recomputed again when that run ends).
+    wait_for("fresh.jsonl indexed and attempted", || async {
+        let s = lab.get("/api/sessions").await;
+        s["files"]["list"][0]["processors"][0]["last_error"].is_string()
+    })
+    .await;
+
+    let body = lab.get("/api/health/detailed").await;
+    let sp = &body["services"]["session_pipeline"];
+    assert_eq!(sp["status"], "ok", "a file 0 s old is never stale: {sp}");
+    assert!(
+        sp["detail"]
+            .as_str()
+            .unwrap()
+            .contains("waiting for its first processing"),
+        "{sp}"
+    );
+    assert_eq!(body["status"], "ok", "{body:#}");
+    assert_eq!(lab.get("/api/status").await["pipeline"], "ok");
+    let events = lab.get("/api/events").await;
+    let warned: Vec<&Value> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["type"] == "pipeline_status_changed" || e.to_string().contains("pipeline_stale")
+        })
+        .collect();
+    assert!(
+        warned.is_empty(),
+        "no warning was ever told, not even for a moment: {warned:?}"
+    );
+    let stale: Vec<Value> = lab
+        .get("/api/proposals")
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["service"] == "session_pipeline")
+        .cloned()
+        .collect();
+    assert!(stale.is_empty(), "nothing for the planner: {stale:?}");
+}
+
+// ---------------------------------------------------------------------------------------
 // The pipeline at work
 // ---------------------------------------------------------------------------------------
 

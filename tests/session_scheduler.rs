@@ -633,6 +633,101 @@ async fn the_usage_processor_counts_a_real_log_and_never_double_counts_it() {
     lab.shut_down().await;
 }
 
+/// A session line with `input` input tokens of model `m`.
+fn usage_line(id: &str, input: u64) -> String {
+    format!(
+        "{{\"type\":\"assistant\",\"requestId\":\"r-{id}\",\"message\":{{\"id\":\"{id}\",\"model\":\"m\",\"usage\":{{\"input_tokens\":{input},\"output_tokens\":1}}}}}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_or_user_directory_swapped_for_a_symlink_after_indexing_is_not_followed() {
+    let lab = lab().await;
+    lab.session("ann/a.jsonl", &usage_line("a", 10)).await;
+    lab.session("ann/b.jsonl", &usage_line("b", 20)).await;
+    lab.session("bob/c.jsonl", &usage_line("c", 30)).await;
+    // Outside the root, look-alikes with other content.
+    let outside = lab.dir.path().join("outside");
+    std::fs::create_dir_all(outside.join("bob")).unwrap();
+    std::fs::write(outside.join("secret.jsonl"), usage_line("s", 999_999)).unwrap();
+    std::fs::write(outside.join("bob/c.jsonl"), usage_line("t", 888_888)).unwrap();
+    // After indexing: ann/a.jsonl becomes a link to the secret, and bob's directory a link
+    // to the outside one (the file name stays the same, only a directory on the way moved).
+    std::fs::remove_file(lab.root.join("ann/a.jsonl")).unwrap();
+    std::os::unix::fs::symlink(outside.join("secret.jsonl"), lab.root.join("ann/a.jsonl")).unwrap();
+    std::fs::rename(lab.root.join("bob"), lab.dir.path().join("bob-was-here")).unwrap();
+    std::os::unix::fs::symlink(outside.join("bob"), lab.root.join("bob")).unwrap();
+
+    let log = lab.log("verify.log");
+    let record = lab.script("record.sh", "echo \"$2\" >> \"$1\"");
+    let h = lab.start(vec![
+        ProcessorSpec {
+            name: "usage".into(),
+            processor: Processor::Usage,
+            cadence: HOUR,
+            enabled: true,
+        },
+        command(
+            "verify",
+            &["/bin/sh", &record, log.to_str().unwrap(), "{file}"],
+            HOUR,
+            true,
+        ),
+    ]);
+    let mut rx = h.subscribe();
+    let mut finished = Vec::new();
+    while finished.len() < 2 {
+        if let SchedulerEvent::RunFinished {
+            processor,
+            outcome,
+            processed,
+            failed,
+            ..
+        } = next(&mut rx, |e| matches!(e, SchedulerEvent::RunFinished { .. })).await
+        {
+            finished.push((processor, outcome, processed, failed));
+        }
+    }
+    finished.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        finished,
+        [
+            ("usage".to_owned(), ProcessorOutcome::Failed, 1, 2),
+            ("verify".to_owned(), ProcessorOutcome::Failed, 1, 2)
+        ],
+        "each run processes the real file and records the two links as failures, and ends"
+    );
+
+    let totals = lab.store.session_usage_totals().await.unwrap();
+    assert_eq!(
+        (totals.files, totals.tokens.input),
+        (1, 20),
+        "only ann/b.jsonl was read: nothing behind the links"
+    );
+    assert_eq!(
+        lines(&log),
+        [lab.root.join("ann/b.jsonl").to_str().unwrap()],
+        "the command was never invoked for a path through a link"
+    );
+    for processor in ["usage", "verify"] {
+        for (rel, link) in [("ann/a.jsonl", "ann/a.jsonl"), ("bob/c.jsonl", "bob")] {
+            let st = lab
+                .store
+                .session_file_state(processor, rel)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{processor}: {rel} has a state row"));
+            assert_eq!(st.processed_at, None, "{processor}: {rel}");
+            assert_eq!(
+                st.last_error.as_deref(),
+                Some(format!("{link} is a symbolic link: not followed").as_str()),
+                "{processor}: {rel}: the error names the link"
+            );
+        }
+    }
+    lab.shut_down().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_past_its_timeout_is_that_files_error_and_shutdown_stops_a_run() {
     let lab = lab().await;

@@ -41,13 +41,23 @@ impl Lab {
     /// A watcher on `<tmp>/sessions` (created first when `root_exists`), its batches applied
     /// to the index as they come.
     async fn start(root_exists: bool, backend: Backend) -> Lab {
+        Lab::prepared(backend, |tmp| {
+            let root = tmp.join("sessions");
+            if root_exists {
+                std::fs::create_dir(&root).unwrap();
+            }
+            root
+        })
+        .await
+    }
+
+    /// A watcher on the root that `prepare` lays out in `<tmp>` (next to `<tmp>/outside`,
+    /// which exists) and returns, started once it is laid out.
+    async fn prepared(backend: Backend, prepare: impl FnOnce(&Path) -> PathBuf) -> Lab {
         let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("sessions");
         let outside = tmp.path().join("outside");
         std::fs::create_dir(&outside).unwrap();
-        if root_exists {
-            std::fs::create_dir(&root).unwrap();
-        }
+        let root = prepare(tmp.path());
         let store = Store::open(&tmp.path().join("steward.db")).await.unwrap();
         let index = FileIndex::new(store, &root);
         let cancel = CancellationToken::new();
@@ -536,6 +546,360 @@ async fn dropping_the_watcher_stops_its_task() {
     );
 }
 
+// Symbolic links: nothing below the root is ever followed.
+
+/// A tree outside the root that a symlinked user directory must not cost anything: 300
+/// directories, each holding a session-looking file, and one more such file at its top.
+/// Returns every directory in it.
+fn big_tree(top: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![top.to_path_buf()];
+    std::fs::create_dir_all(top).unwrap();
+    std::fs::write(top.join("top.jsonl"), b"{\"outside\":true}\n").unwrap();
+    for i in 0..300 {
+        let dir = top.join(format!("d{i:03}"));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("s.jsonl"), b"{\"outside\":true}\n").unwrap();
+        dirs.push(dir);
+    }
+    dirs
+}
+
+/// The (device, inode) of every directory or file the kernel's inotify instances of this
+/// process watch, read from `/proc/self/fdinfo`: what is really watched, whatever the
+/// watcher says. Tests run in parallel in one process, so other tests' watches are in it
+/// too; callers only ask whether particular inodes are among them.
+fn inotify_watched() -> std::collections::HashSet<(u64, u64)> {
+    let mut watched = std::collections::HashSet::new();
+    for fd in std::fs::read_dir("/proc/self/fd").unwrap().flatten() {
+        let is_inotify =
+            std::fs::read_link(fd.path()).is_ok_and(|l| l.to_str() == Some("anon_inode:inotify"));
+        if !is_inotify {
+            continue;
+        }
+        let info = std::path::Path::new("/proc/self/fdinfo").join(fd.file_name());
+        let Ok(text) = std::fs::read_to_string(info) else {
+            continue;
+        };
+        for line in text.lines().filter(|l| l.starts_with("inotify wd:")) {
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|f| f.strip_prefix(name))
+                    .and_then(|v| u64::from_str_radix(v, 16).ok())
+            };
+            if let (Some(ino), Some(sdev)) = (field("ino:"), field("sdev:")) {
+                watched.insert((sdev, ino));
+            }
+        }
+    }
+    watched
+}
+
+/// `path`'s (device, inode) as `/proc/self/fdinfo` spells them: the kernel's own device
+/// number, `major << 20 | minor`, not `st_dev`'s encoding.
+fn kernel_id(path: &Path) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).unwrap();
+    let dev = m.dev();
+    let major = ((dev >> 32) & 0xffff_f000) | ((dev >> 8) & 0xfff);
+    let minor = ((dev >> 12) & 0xffff_ff00) | (dev & 0xff);
+    ((major << 20) | minor, m.ino())
+}
+
+fn indexed_paths(files: &[IndexedFile]) -> Vec<&str> {
+    files.iter().map(|f| f.path.as_str()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_directory_linked_to_a_big_tree_outside_the_root_is_never_watched_nor_listed() {
+    let mut outside_dirs = Vec::new();
+    let lab = Lab::prepared(Backend::Native, |tmp| {
+        let root = tmp.join("sessions");
+        outside_dirs = big_tree(&tmp.join("outside/big"));
+        std::fs::create_dir_all(root.join("alice")).unwrap();
+        std::fs::write(root.join("alice/a.jsonl"), b"{}\n").unwrap();
+        // There when watching starts (the issue's /usr/share case).
+        std::os::unix::fs::symlink(tmp.join("outside/big"), root.join("linked")).unwrap();
+        root
+    })
+    .await;
+    lab.until_watching(WatchMode::Native).await;
+    lab.until_row("alice/a.jsonl", "indexed by the first rescan", |_| true)
+        .await;
+    let real_dirs = [lab.root.clone(), lab.path("alice")];
+    assert_eq!(
+        lab.watcher.watched_dirs(),
+        real_dirs.len(),
+        "the root and its one real user directory, nothing behind the link"
+    );
+
+    // One made while watching, and a real file after it: once the file is indexed, the
+    // batch that reported the link has been applied too.
+    std::os::unix::fs::symlink(lab.outside.join("big"), lab.path("late")).unwrap();
+    lab.write("alice/b.jsonl", b"{}\n");
+    lab.until_row("alice/b.jsonl", "a file written after the link", |_| true)
+        .await;
+
+    let files = lab.index.files().await.unwrap();
+    assert_eq!(
+        indexed_paths(&files),
+        ["alice/a.jsonl", "alice/b.jsonl"],
+        "nothing from behind a link is indexed"
+    );
+    for link in ["linked", "late"] {
+        for rel in ["top.jsonl", "d000/s.jsonl"] {
+            assert_eq!(
+                lab.changes_for(&lab.path(link).join(rel)),
+                (0, 0),
+                "{link}/{rel}: the watcher does not even list a linked directory"
+            );
+        }
+    }
+    let watched = inotify_watched();
+    let followed = outside_dirs
+        .iter()
+        .filter(|d| watched.contains(&kernel_id(d)))
+        .count();
+    assert_eq!(
+        followed, 0,
+        "the kernel watches none of the 301 directories behind the links"
+    );
+    for dir in &real_dirs {
+        assert!(
+            watched.contains(&kernel_id(dir)),
+            "{} is watched by the kernel",
+            dir.display()
+        );
+    }
+    assert_eq!(
+        lab.watcher.watched_dirs(),
+        real_dirs.len(),
+        "the links made while watching added no watch either"
+    );
+    assert!(
+        lab.failed_applies().is_empty(),
+        "{:?}",
+        lab.failed_applies()
+    );
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_polling_a_user_directory_linked_outside_the_root_is_never_walked() {
+    let lab = Lab::prepared(Backend::NativeFails, |tmp| {
+        let root = tmp.join("sessions");
+        big_tree(&tmp.join("outside/big"));
+        std::fs::create_dir_all(root.join("alice")).unwrap();
+        std::fs::write(root.join("alice/a.jsonl"), b"{}\n").unwrap();
+        std::os::unix::fs::symlink(tmp.join("outside/big"), root.join("linked")).unwrap();
+        root
+    })
+    .await;
+    eventually(SOON, "polling, with its first rescan applied", || {
+        let ok =
+            matches!(lab.watcher.mode(), WatchMode::Polling { .. }) && lab.rescans_applied() > 0;
+        async move { ok.then_some(()) }
+    })
+    .await;
+    lab.until_row("alice/a.jsonl", "indexed by the first rescan", |_| true)
+        .await;
+    assert_eq!(
+        lab.watcher.watched_dirs(),
+        2,
+        "the poller looks at the root and alice, not at the 301 directories behind the link"
+    );
+
+    // A change behind the link (a later mtime: the poller compares whole seconds). A poller
+    // that walked the link would report it as `linked/top.jsonl`.
+    let behind = lab.outside.join("big/top.jsonl");
+    std::fs::write(&behind, b"{\"outside\":\"changed\"}\n").unwrap();
+    let later = std::time::SystemTime::now() + Duration::from_secs(10);
+    filetime::set_file_mtime(&behind, filetime::FileTime::from_system_time(later)).unwrap();
+    // Three poll passes later, each marked by a file in a real directory, anything that
+    // pass saw has been reported and applied.
+    for i in 0..3 {
+        let rel = format!("alice/mark{i}.jsonl");
+        lab.write(&rel, b"{}\n");
+        lab.until_row(&rel, "seen by the poller", |_| true).await;
+    }
+    assert_eq!(
+        lab.changes_for(&lab.path("linked/top.jsonl")),
+        (0, 0),
+        "the poller never walked behind the link"
+    );
+    let files = lab.index.files().await.unwrap();
+    assert_eq!(
+        indexed_paths(&files),
+        [
+            "alice/a.jsonl",
+            "alice/mark0.jsonl",
+            "alice/mark1.jsonl",
+            "alice/mark2.jsonl"
+        ]
+    );
+    assert_eq!(lab.watcher.watched_dirs(), 2);
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_session_file_is_never_indexed_wherever_it_points() {
+    let lab = Lab::watching().await;
+    lab.write("alice/a.jsonl", b"{}\n");
+    lab.until_row("alice/a.jsonl", "indexed", |_| true).await;
+    std::fs::write(lab.outside.join("secret.jsonl"), b"{\"secret\":1}\n").unwrap();
+    let links = [
+        (lab.outside.join("secret.jsonl"), "alice/escape.jsonl"),
+        (lab.path("alice/a.jsonl"), "alice/inside.jsonl"),
+        (PathBuf::from("a.jsonl"), "alice/relative.jsonl"),
+    ];
+    for (target, link) in &links {
+        std::os::unix::fs::symlink(target, lab.path(link)).unwrap();
+    }
+    lab.write("alice/b.jsonl", b"{}\n");
+    lab.until_row("alice/b.jsonl", "a file written after the links", |_| true)
+        .await;
+    let files = lab.index.files().await.unwrap();
+    assert_eq!(
+        indexed_paths(&files),
+        ["alice/a.jsonl", "alice/b.jsonl"],
+        "a link is not a session file, even one pointing inside the root"
+    );
+    let report = lab.index.rescan().await.unwrap();
+    assert_eq!(
+        (report.seen, report.new, report.removed),
+        (2, 0, 0),
+        "the rescan agrees: {report:?}"
+    );
+    assert!(report.ignored >= 3, "the links are ignored: {report:?}");
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn symlink_loops_under_the_root_do_not_hang_watching_polling_or_rescanning() {
+    for backend in [Backend::Native, Backend::NativeFails] {
+        let lab = Lab::prepared(backend, |tmp| {
+            let root = tmp.join("sessions");
+            std::fs::create_dir_all(root.join("alice")).unwrap();
+            // A user directory linking to its parent, one linking to itself, and a
+            // directory inside a user directory linking back up.
+            std::os::unix::fs::symlink(&root, root.join("loop")).unwrap();
+            std::os::unix::fs::symlink(root.join("self"), root.join("self")).unwrap();
+            std::os::unix::fs::symlink("..", root.join("alice/up")).unwrap();
+            root
+        })
+        .await;
+        eventually(SOON, &format!("{backend:?}: watching"), || {
+            let ok = lab.watcher.mode() != WatchMode::Waiting && lab.rescans_applied() > 0;
+            async move { ok.then_some(()) }
+        })
+        .await;
+        lab.write("alice/a.jsonl", b"{}\n");
+        lab.until_row("alice/a.jsonl", "indexed", |_| true).await;
+        assert_eq!(lab.watcher.watched_dirs(), 2, "{backend:?}: root and alice");
+        let report = lab.index.rescan().await.unwrap();
+        assert_eq!(report.seen, 1, "{backend:?}: {report:?}");
+        assert_eq!(
+            indexed_paths(&lab.index.files().await.unwrap()),
+            ["alice/a.jsonl"]
+        );
+        lab.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_given_as_a_symlink_is_followed_and_nothing_below_it_is() {
+    let lab = Lab::prepared(Backend::Native, |tmp| {
+        let real = tmp.join("real-sessions");
+        std::fs::create_dir_all(real.join("alice")).unwrap();
+        std::os::unix::fs::symlink(tmp.join("outside"), real.join("linked")).unwrap();
+        let root = tmp.join("sessions");
+        std::os::unix::fs::symlink(&real, &root).unwrap();
+        root
+    })
+    .await;
+    lab.until_watching(WatchMode::Native).await;
+    std::fs::write(lab.outside.join("o.jsonl"), b"{}\n").unwrap();
+    lab.write("alice/a.jsonl", b"{}\n");
+    let row = lab
+        .until_row(
+            "alice/a.jsonl",
+            "reported under the root as configured",
+            |_| true,
+        )
+        .await;
+    assert_eq!(row.username, "alice");
+    assert_eq!(
+        indexed_paths(&lab.index.files().await.unwrap()),
+        ["alice/a.jsonl"],
+        "the link below the root is still not followed"
+    );
+    assert_eq!(lab.watcher.watched_dirs(), 2);
+
+    // The link re-pointed (replaced atomically, as `ln -sfn` does) to another directory:
+    // within a second the watch is on the directory the root names now.
+    let other = lab.root.parent().unwrap().join("other-sessions");
+    std::fs::create_dir_all(other.join("bob")).unwrap();
+    let next = lab.root.parent().unwrap().join("sessions.next");
+    std::os::unix::fs::symlink(&other, &next).unwrap();
+    std::fs::rename(&next, &lab.root).unwrap();
+    eventually(SOON, "alice's file gone with the old target", || async {
+        lab.row("alice/a.jsonl").await.is_none().then_some(())
+    })
+    .await;
+    lab.write("bob/b.jsonl", b"{}\n");
+    lab.until_row("bob/b.jsonl", "written in the new target", |_| true)
+        .await;
+    assert_eq!(lab.watcher.watched_dirs(), 2, "the root and bob");
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_user_directory_is_watched_under_its_new_name_and_one_turned_into_a_link_is_dropped(
+) {
+    let lab = Lab::watching().await;
+    lab.write("alice/a.jsonl", b"{}\n");
+    lab.write("dora/d.jsonl", b"{}\n");
+    lab.until_row("alice/a.jsonl", "indexed", |_| true).await;
+    lab.until_row("dora/d.jsonl", "indexed", |_| true).await;
+    assert_eq!(lab.watcher.watched_dirs(), 3);
+
+    std::fs::rename(lab.path("alice"), lab.path("carol")).unwrap();
+    lab.until_row("carol/a.jsonl", "found under the new name", |_| true)
+        .await;
+    lab.write("carol/new.jsonl", b"{}\n");
+    lab.until_row("carol/new.jsonl", "written after the rename", |_| true)
+        .await;
+    assert!(
+        lab.row("alice/a.jsonl").await.is_none(),
+        "the old name is gone"
+    );
+    assert_eq!(lab.watcher.watched_dirs(), 3, "carol instead of alice");
+
+    // dora's directory moved out of the root and replaced by a link to a big tree.
+    std::fs::rename(lab.path("dora"), lab.outside.join("dora")).unwrap();
+    let big = lab.outside.join("big");
+    big_tree(&big);
+    std::os::unix::fs::symlink(&big, lab.path("dora")).unwrap();
+    eventually(SOON, "dora's file gone from the index", || async {
+        lab.row("dora/d.jsonl").await.is_none().then_some(())
+    })
+    .await;
+    lab.write("carol/later.jsonl", b"{}\n");
+    lab.until_row("carol/later.jsonl", "written after the link", |_| true)
+        .await;
+    assert_eq!(
+        lab.watcher.watched_dirs(),
+        2,
+        "the root and carol: the link took the place of a watched directory, not its watch"
+    );
+    assert_eq!(lab.changes_for(&lab.path("dora/top.jsonl")), (0, 0));
+    let files = lab.index.files().await.unwrap();
+    assert_eq!(
+        indexed_paths(&files),
+        ["carol/a.jsonl", "carol/later.jsonl", "carol/new.jsonl"]
+    );
+    lab.stop().await;
+}
+
 // The index on its own: rescans.
 
 async fn index_on(files: &[(&str, &[u8])]) -> (TempDir, PathBuf, FileIndex) {
@@ -630,6 +994,7 @@ async fn a_rescan_skips_what_is_not_a_session_file() {
     ])
     .await;
     // Symlinks: one staying inside the root, one leaving it, one user directory leaving it.
+    // None is followed.
     std::fs::write(tmp.path().join("secret.jsonl"), b"{}\n").unwrap();
     std::fs::create_dir(tmp.path().join("elsewhere")).unwrap();
     std::fs::write(tmp.path().join("elsewhere/f.jsonl"), b"{}\n").unwrap();
@@ -649,12 +1014,13 @@ async fn a_rescan_skips_what_is_not_a_session_file() {
         .collect();
     assert_eq!(
         paths,
-        ["u/a.jsonl", "u/inside.jsonl"],
-        "regular session files and symlinks that stay inside the root only"
+        ["u/a.jsonl"],
+        "regular files in real user directories only: no symlink below the root is \
+         followed, not even one staying inside it"
     );
-    assert_eq!(report.seen, 2);
+    assert_eq!(report.seen, 1);
     assert!(
-        report.ignored >= 8,
+        report.ignored >= 9,
         "the rest is counted as ignored: {report:?}"
     );
 
@@ -662,6 +1028,7 @@ async fn a_rescan_skips_what_is_not_a_session_file() {
     let applied = index
         .apply(&[
             Change::Upsert(root.join("u/escape.jsonl")),
+            Change::Upsert(root.join("u/inside.jsonl")),
             Change::Upsert(root.join("v/f.jsonl")),
             Change::Upsert(root.join("u/dir.jsonl")),
             Change::Upsert(root.join("u/sub/d.jsonl")),
@@ -674,10 +1041,10 @@ async fn a_rescan_skips_what_is_not_a_session_file() {
         applied,
         ScanReport {
             seen: 1,
-            ignored: 5,
+            ignored: 6,
             ..ScanReport::default()
         },
-        "five ignored, and the one real file unchanged"
+        "six ignored, and the one real file unchanged"
     );
 }
 

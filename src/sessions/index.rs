@@ -2,7 +2,9 @@
 //! hash computed only when size or mtime changed since the last hash.
 //!
 //! Owns: what a session file is (`<root>/<user>/<name>.jsonl`, no dotfiles, no temp files,
-//! regular files only, symlinks only when they stay inside the root), the full rescan, and
+//! regular files only, in a real user directory: no symbolic link below the root is ever
+//! followed, neither a linked file nor a linked user directory, wherever it points; the
+//! root itself may be a link, followed as configured), the full rescan, and
 //! applying the watcher's [`Change`]s. Every look re-reads the file system: a `Change` is a
 //! hint of *where* to look, so a stale or reordered hint cannot corrupt the index (an
 //! `Upsert` of a file that is gone removes its row; a `Remove` of a file that is back keeps
@@ -40,7 +42,7 @@ pub struct ScanReport {
     /// Files whose content was hashed.
     pub hashed: u64,
     /// Paths that are not session files: outside the root, wrong depth or name, not a
-    /// regular file, or a symlink that leaves the root.
+    /// regular file, a symlink, or in a user directory that is a symlink.
     pub ignored: u64,
 }
 
@@ -213,13 +215,11 @@ impl FileIndex {
         if targets.is_empty() {
             return Ok(report);
         }
-        let root = self.root.clone();
         let looked = tokio::task::spawn_blocking(move || {
-            let canon = CanonicalRoot::new(&root);
             targets
                 .into_iter()
                 .map(|(sp, abs)| {
-                    let look = look(&canon, &abs, None);
+                    let look = look(&abs);
                     (sp, abs, look)
                 })
                 .collect::<Vec<_>>()
@@ -469,34 +469,8 @@ enum Look {
     },
     /// Not there (or not stat-able).
     Gone,
-    /// There, but not a regular file, or a symlink out of the root.
+    /// There, but not a regular file, or a symlink, or in a symlinked user directory.
     NotSession,
-}
-
-/// The canonical root, computed once and only when a symlink needs checking.
-struct CanonicalRoot<'a> {
-    root: &'a Path,
-    canonical: std::cell::OnceCell<Option<PathBuf>>,
-}
-
-impl<'a> CanonicalRoot<'a> {
-    fn new(root: &'a Path) -> Self {
-        CanonicalRoot {
-            root,
-            canonical: Default::default(),
-        }
-    }
-
-    /// Whether `path` (whose components may be symlinks) resolves to inside the root.
-    fn contains(&self, path: &Path) -> bool {
-        let Some(root) = self
-            .canonical
-            .get_or_init(|| std::fs::canonicalize(self.root).ok())
-        else {
-            return false;
-        };
-        std::fs::canonicalize(path).is_ok_and(|p| p.starts_with(root))
-    }
 }
 
 fn mtime_of(meta: &std::fs::Metadata) -> DateTime<Utc> {
@@ -510,30 +484,18 @@ fn mtime_of(meta: &std::fs::Metadata) -> DateTime<Utc> {
     from_ms(ms)
 }
 
-/// Stats `abs` (a path that passed the naming rules). `dir_is_link` says whether the user
-/// directory is a symlink when the caller knows already (the walk); otherwise it is checked.
-fn look(canon: &CanonicalRoot<'_>, abs: &Path, dir_is_link: Option<bool>) -> Look {
+/// Looks at `abs` (a path that passed the naming rules) without following any symlink
+/// below the root: its user directory must be a real directory and it a regular file.
+fn look(abs: &Path) -> Look {
     let meta = match std::fs::symlink_metadata(abs) {
         Ok(m) => m,
         Err(_) => return Look::Gone,
     };
-    let dir_is_link = dir_is_link.unwrap_or_else(|| {
-        abs.parent()
-            .and_then(|d| std::fs::symlink_metadata(d).ok())
-            .is_some_and(|m| m.file_type().is_symlink())
-    });
-    let meta = if meta.file_type().is_symlink() || dir_is_link {
-        if !canon.contains(abs) {
-            return Look::NotSession;
-        }
-        match std::fs::metadata(abs) {
-            Ok(m) => m,
-            Err(_) => return Look::Gone,
-        }
-    } else {
-        meta
-    };
-    if !meta.is_file() {
+    let dir_is_real = abs
+        .parent()
+        .and_then(|d| std::fs::symlink_metadata(d).ok())
+        .is_some_and(|m| m.file_type().is_dir());
+    if !dir_is_real || !meta.file_type().is_file() {
         return Look::NotSession;
     }
     Look::File {
@@ -561,7 +523,6 @@ fn walk(root: &Path) -> Result<Walk, IndexError> {
         }
         Err(e) => return Err(io_err(root)(e)),
     }
-    let canon = CanonicalRoot::new(root);
     let mut out = Walk {
         files: Vec::new(),
         ignored: 0,
@@ -574,13 +535,9 @@ fn walk(root: &Path) -> Result<Walk, IndexError> {
         };
         let Ok(ft) = entry.file_type() else { continue };
         let dir = entry.path();
-        let dir_is_link = ft.is_symlink();
-        let is_dir = if dir_is_link {
-            canon.contains(&dir) && dir.is_dir()
-        } else {
-            ft.is_dir()
-        };
-        if !is_user_name(&user) || !is_dir {
+        // `file_type` does not follow a symlink: a linked user directory is not a directory
+        // here, and is never listed.
+        if !is_user_name(&user) || !ft.is_dir() {
             out.ignored += 1;
             continue;
         }
@@ -596,16 +553,18 @@ fn walk(root: &Path) -> Result<Walk, IndexError> {
                 continue;
             };
             let abs = entry.path();
-            // The cheap path: a plain file in a plain directory needs one lstat.
+            // One lstat (`DirEntry::metadata` does not follow a symlink either).
             let look = match entry.file_type() {
-                Ok(ft) if ft.is_file() && !dir_is_link => match entry.metadata() {
-                    Ok(m) => Look::File {
+                Ok(ft) if ft.is_file() => match entry.metadata() {
+                    Ok(m) if m.file_type().is_file() => Look::File {
                         size: m.len(),
                         mtime: mtime_of(&m),
                     },
+                    Ok(_) => Look::NotSession,
                     Err(_) => Look::Gone,
                 },
-                _ => look(&canon, &abs, Some(dir_is_link)),
+                Ok(_) => Look::NotSession,
+                Err(_) => Look::Gone,
             };
             match look {
                 Look::File { size, mtime } => out.files.push(Observed {
@@ -623,11 +582,105 @@ fn walk(root: &Path) -> Result<Walk, IndexError> {
     Ok(out)
 }
 
+/// Components of a session file's path below the root: `<user>/<name>.jsonl`.
+const SESSION_DEPTH: usize = 2;
+
+/// Why [`open_no_follow`] or [`no_link_below_root`] refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NoFollow {
+    /// A symbolic link `up` levels above the file's path (0: the file itself, 1: its user
+    /// directory).
+    #[error("a symbolic link ({up} level(s) above the file): not followed")]
+    Link { up: usize },
+    #[error(transparent)]
+    Io(io::Error),
+}
+
+/// `(device, inode)` of the directories on a path.
+type DirIds = Vec<(u64, u64)>;
+
+/// Looks at the last `below` components of `abs` (those below the root: 2 for a session
+/// file), the top one first, without following anything: each directory must be a real
+/// directory and the file a regular file. Answers the directories' identities.
+pub fn no_link_below_root(abs: &Path, below: usize) -> Result<DirIds, NoFollow> {
+    use std::os::unix::fs::MetadataExt;
+    let mut ids = Vec::with_capacity(below.saturating_sub(1));
+    for up in (1..below).rev() {
+        let Some(dir) = abs.ancestors().nth(up) else {
+            return Err(NoFollow::Io(io::Error::other("the path is too short")));
+        };
+        let meta = std::fs::symlink_metadata(dir).map_err(NoFollow::Io)?;
+        if meta.file_type().is_symlink() {
+            return Err(NoFollow::Link { up });
+        }
+        if !meta.is_dir() {
+            return Err(NoFollow::Io(io::Error::other(format!(
+                "{} is not a directory",
+                dir.display()
+            ))));
+        }
+        ids.push((meta.dev(), meta.ino()));
+    }
+    let meta = std::fs::symlink_metadata(abs).map_err(NoFollow::Io)?;
+    if meta.file_type().is_symlink() {
+        return Err(NoFollow::Link { up: 0 });
+    }
+    if !meta.is_file() {
+        return Err(NoFollow::Io(io::Error::other("not a regular file")));
+    }
+    Ok(ids)
+}
+
+/// Opens the file `abs`, whose last `below` components are below the root, for reading
+/// without following a symbolic link below the root (the root itself, and what is above
+/// it, are followed as configured).
+///
+/// The file is opened with `O_NOFOLLOW` (a link swapped in after any earlier look fails
+/// the open itself) and `O_NONBLOCK` (a FIFO swapped in cannot hang it), and must be a
+/// regular file. `O_NOFOLLOW` covers the last component only, so the directories are
+/// looked at before and after the open and must be the same real directories: a
+/// directory swapped for a link during the open is refused. What remains is a swap to a
+/// link and back between those two looks; closing that needs `openat` on each component,
+/// which std does not offer without `unsafe`.
+pub fn open_no_follow(abs: &Path, below: usize) -> Result<std::fs::File, NoFollow> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let before = no_link_below_root(abs, below)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+        .open(abs)
+        .map_err(|e| match e.raw_os_error() {
+            Some(nix::libc::ELOOP) => NoFollow::Link { up: 0 },
+            _ => NoFollow::Io(e),
+        })?;
+    if !file.metadata().map_err(NoFollow::Io)?.is_file() {
+        return Err(NoFollow::Io(io::Error::other("not a regular file")));
+    }
+    let after = no_link_below_root(abs, below)?;
+    if after != before {
+        return Err(NoFollow::Io(io::Error::other(
+            "a directory on its path was replaced while it was opened",
+        )));
+    }
+    Ok(file)
+}
+
 const HASH_CHUNK: usize = 64 * 1024;
 
-/// BLAKE3 of a file, read in 64 KiB chunks into `buf` (never the whole file in memory).
+/// BLAKE3 of a session file, read in 64 KiB chunks into `buf` (never the whole file in
+/// memory), never through a symbolic link: a link swapped in after the look is no session
+/// file, so it reads as gone.
 fn hash_file(path: &Path, buf: &mut [u8]) -> io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
+    let mut file = match open_no_follow(path, SESSION_DEPTH) {
+        Ok(file) => file,
+        Err(NoFollow::Io(e)) => return Err(e),
+        Err(NoFollow::Link { .. }) => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "a symbolic link: not followed",
+            ))
+        }
+    };
     let mut hasher = blake3::Hasher::new();
     loop {
         match file.read(buf) {

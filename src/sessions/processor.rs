@@ -5,6 +5,15 @@
 //! with `{file}` replaced by the file's absolute path, run by [`runner::run`]: no shell, a
 //! clean environment, a timeout that kills the process group), and the [`ProcessFile`] seam
 //! for processors written in Rust.
+//!
+//! Neither built-in processor follows a symbolic link below the root, even one swapped in
+//! after the file was indexed: `usage` opens the file with `O_NOFOLLOW` and checks its user
+//! directory around the open ([`index::open_no_follow`]); `command` checks the file and its
+//! directory right before starting the program (which opens the path itself, so a swap in
+//! between remains possible: see [`process_command`]). Such a file is that file's error,
+//! "<path> is a symbolic link: not followed", and the run goes on.
+//!
+//! [`index::open_no_follow`]: super::index::open_no_follow
 //! Does not own: which files are due, when runs happen, the per-file state or the lock (the
 //! scheduler), nor the index of files (the watcher and index).
 //!
@@ -27,6 +36,7 @@
 //! - A file's result replaces the previous one (`Store::replace_session_usage`), so totals
 //!   never count a file twice.
 
+use super::index::{self, NoFollow};
 use crate::config::{SessionProcessorConfig, SESSION_FILE_PLACEHOLDER};
 use crate::execute::runner::{self, RunError, RunOptions};
 use crate::store::{Store, StoreError};
@@ -92,6 +102,10 @@ pub enum ProcessError {
         #[source]
         source: std::io::Error,
     },
+    /// The file, or a directory on its way below the root, is a symbolic link (`link` is
+    /// that path, relative to the root).
+    #[error("{link} is a symbolic link: not followed")]
+    SymbolicLink { link: String },
     #[error("cannot store the result: {0}")]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -119,6 +133,7 @@ impl ProcessError {
     pub fn code(&self) -> &'static str {
         match self {
             ProcessError::Read { .. } => "read_failed",
+            ProcessError::SymbolicLink { .. } => "symbolic_link",
             ProcessError::Store(_) => "store_failed",
             ProcessError::Run(e) => e.code(),
             ProcessError::Command { .. } => "command_failed",
@@ -279,6 +294,34 @@ pub fn items_from_stdout(stdout: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The error for a [`NoFollow`] about `file`.
+fn no_follow_error(file: &SessionFile, e: NoFollow) -> ProcessError {
+    match e {
+        NoFollow::Link { up } => ProcessError::SymbolicLink {
+            link: Path::new(&file.path)
+                .ancestors()
+                .nth(up)
+                .unwrap_or(Path::new(&file.path))
+                .display()
+                .to_string(),
+        },
+        NoFollow::Io(source) => ProcessError::Read {
+            path: file.path.clone(),
+            source,
+        },
+    }
+}
+
+/// How many components of `file`'s path are below the root (2 for `<user>/<name>.jsonl`).
+fn below_root(file: &SessionFile) -> usize {
+    Path::new(&file.path).components().count()
+}
+
+/// Runs the command on `file`. The program gets a path, not an open file, so the check
+/// that nothing on it below the root is a symbolic link is made right before the start:
+/// a link swapped in between that check and the program's own open (microseconds, by
+/// someone who can write in the session root) is not caught here. The program should
+/// open what it is given with `O_NOFOLLOW` if that matters to it.
 async fn process_command(
     template: &[String],
     timeout: Duration,
@@ -293,6 +336,13 @@ async fn process_command(
         ),
     })?;
     let argv = command_argv(template, abs);
+    let (path, below) = (file.abs_path.clone(), below_root(file));
+    match tokio::task::spawn_blocking(move || index::no_link_below_root(&path, below)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(no_follow_error(file, e)),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => return Err(ProcessError::Cancelled),
+    }
     let opts = RunOptions {
         timeout,
         ..RunOptions::default()
@@ -423,14 +473,20 @@ pub fn read_usage(mut reader: impl BufRead, file_day: NaiveDate) -> std::io::Res
     }
 }
 
-/// Reads the session log at `path`; records without a timestamp count on the day of
-/// `mtime`. Blocking.
-pub fn read_usage_file(path: &Path, mtime: DateTime<Utc>) -> std::io::Result<FileUsage> {
-    let file = std::fs::File::open(path)?;
+/// Reads the session log at `path` (whose last `below` components are below the root),
+/// never through a symbolic link below the root; records without a timestamp count on the
+/// day of `mtime`. Blocking.
+pub fn read_usage_file(
+    path: &Path,
+    below: usize,
+    mtime: DateTime<Utc>,
+) -> Result<FileUsage, NoFollow> {
+    let file = index::open_no_follow(path, below)?;
     read_usage(
         BufReader::with_capacity(64 * 1024, file),
         mtime.date_naive(),
     )
+    .map_err(NoFollow::Io)
 }
 
 fn read_line(line: &[u8], file_day: NaiveDate, seen: &mut RecentIds, usage: &mut FileUsage) {
@@ -561,13 +617,10 @@ async fn process_usage(
     file: &SessionFile,
     ctx: &ProcessContext,
 ) -> Result<Processed, ProcessError> {
-    let (path, mtime) = (file.abs_path.clone(), file.mtime);
-    let read = tokio::task::spawn_blocking(move || read_usage_file(&path, mtime)).await;
+    let (path, below, mtime) = (file.abs_path.clone(), below_root(file), file.mtime);
+    let read = tokio::task::spawn_blocking(move || read_usage_file(&path, below, mtime)).await;
     let usage = match read {
-        Ok(read) => read.map_err(|source| ProcessError::Read {
-            path: file.path.clone(),
-            source,
-        })?,
+        Ok(read) => read.map_err(|e| no_follow_error(file, e))?,
         // A panic while reading is this file's panic: the scheduler catches it.
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         Err(_) => return Err(ProcessError::Cancelled),

@@ -2,7 +2,9 @@
 //! store knows and `now` (design.md "Session pipeline", seed 003).
 //!
 //! Owns: the freshness check (the newest file against the newest `processed_at` + grace,
-//! grace = 2 × cadence), the stuck-file check (the oldest never-processed file against the
+//! grace = 2 × cadence; for a processor that never processed a file, the file that has
+//! waited longest against the grace: a file younger than the grace is never stale),
+//! the stuck-file check (the oldest never-processed file against the
 //! stuck grace, by default 4 × grace), how several processors combine (the worst wins), and
 //! the words a person reads. A `warning` makes the overall status `degraded`, an `info`
 //! does not (the caller applies that).
@@ -175,11 +177,24 @@ fn finding(
         if p.first_run_pending {
             return None;
         }
+        // Never processed anything: as with every other finding, that is news only once a
+        // file has waited longer than the grace (issue 10: the first file in an empty root
+        // is 0 s old, before the processor had its chance, and must not be called stale).
+        // The wait that counts is the longest one, the oldest unprocessed file's, so a
+        // fresh upload never hides an old one. Seed 003's "files but the processor never
+        // ran → warning" holds: its file is 2 h old, four times the default grace.
+        let (path, mtime) = match &p.oldest_unprocessed {
+            Some(o) => (&o.path, o.mtime),
+            None => (&newest.path, newest.mtime),
+        };
+        let waited = clock::since(now, mtime);
+        if waited <= grace(p.cadence) {
+            return None;
+        }
         return Some(warning(format!(
-            "the {name} processor has never processed a session file; newest session {} \
-             is {} old — check the {name} job",
-            newest.path,
-            human(clock::since(now, newest.mtime)),
+            "the {name} processor has never processed a session file; session {path} has \
+             waited {} — check the {name} job",
+            human(waited),
         )));
     };
     if newest.mtime > clock::add(last, grace(p.cadence)) {
@@ -238,14 +253,20 @@ fn all_clear(files: u64, processors: &[ProcessorProgress], now: DateTime<Utc>) -
     let waiting: Vec<String> = processors
         .iter()
         .filter(|p| p.unprocessed > 0)
-        .map(|p| match &p.oldest_unprocessed {
-            Some(o) => format!(
-                "{}: {} waiting (oldest {} old)",
-                p.name,
-                p.unprocessed,
-                human(clock::since(now, o.mtime))
-            ),
-            None => format!("{}: {} waiting", p.name, p.unprocessed),
+        .map(|p| {
+            let first = match p.last_processed_at {
+                None => " for its first processing",
+                Some(_) => "",
+            };
+            match &p.oldest_unprocessed {
+                Some(o) => format!(
+                    "{}: {} waiting{first} (oldest {} old)",
+                    p.name,
+                    p.unprocessed,
+                    human(clock::since(now, o.mtime))
+                ),
+                None => format!("{}: {} waiting{first}", p.name, p.unprocessed),
+            }
         })
         .collect();
     if waiting.is_empty() {
@@ -404,16 +425,65 @@ mod tests {
             "{}",
             detail(&s)
         );
-        assert!(detail(&s).contains("x/neverprocessed.jsonl is 2 h old"));
+        assert!(detail(&s).contains("x/neverprocessed.jsonl has waited 2 h"));
     }
 
     #[test]
-    fn never_processed_warns_even_when_the_file_is_brand_new() {
-        // No processed_at at all is the "processor never ran" case: no grace applies.
-        let p = with_unprocessed(verification(None), "x/new.jsonl", 5);
-        let s = status(&input(1, file("x/new.jsonl", 5), vec![p]));
+    fn a_brand_new_file_never_processed_is_ok_and_said_to_be_waiting() {
+        // Issue 10: the first file in an empty root, before the processor had its chance.
+        for secs in [0, 5] {
+            let p = with_unprocessed(verification(None), "x/fresh.jsonl", secs);
+            let s = status(&input(1, file("x/fresh.jsonl", secs), vec![p]));
+            assert_eq!(
+                s.status,
+                PipelineLevel::Ok,
+                "{secs} s old is never stale: {s:?}"
+            );
+            assert_eq!(
+                detail(&s),
+                format!(
+                    "1 session file; verification: 1 waiting for its first processing \
+                     (oldest {secs} s old)"
+                )
+            );
+            assert_eq!(s.processor, None);
+        }
+    }
+
+    #[test]
+    fn never_processed_is_a_warning_only_past_the_grace_exactly_as_staleness_is() {
+        // Grace 30 min: a file waiting exactly that long is still ok, a second more warns.
+        let at = |secs| {
+            let p = with_unprocessed(verification(None), "x/first.jsonl", secs);
+            status(&input(1, file("x/first.jsonl", secs), vec![p]))
+        };
+        assert_eq!(at(30 * MIN).status, PipelineLevel::Ok, "{:?}", at(30 * MIN));
+        let s = at(30 * MIN + 1);
         assert_eq!(s.status, PipelineLevel::Warning, "{s:?}");
-        assert!(detail(&s).contains("is 5 s old"), "{}", detail(&s));
+        assert_eq!(
+            detail(&s),
+            "the verification processor has never processed a session file; session \
+             x/first.jsonl has waited 30 min — check the verification job"
+        );
+        // A longer cadence is a longer grace.
+        let mut p = with_unprocessed(verification(None), "x/first.jsonl", HOUR);
+        p.cadence = Duration::from_secs(HOUR);
+        let s = status(&input(1, file("x/first.jsonl", HOUR), vec![p]));
+        assert_eq!(s.status, PipelineLevel::Ok, "1 h < a 2 h grace: {s:?}");
+    }
+
+    #[test]
+    fn never_processed_warns_for_a_long_waiting_file_even_when_a_fresh_one_just_came() {
+        // The age that counts is the longest wait: a new upload does not hide the old one.
+        let mut p = with_unprocessed(verification(None), "x/old.jsonl", 2 * HOUR);
+        p.unprocessed = 2;
+        let s = status(&input(2, file("x/fresh.jsonl", 0), vec![p]));
+        assert_eq!(s.status, PipelineLevel::Warning, "{s:?}");
+        assert!(
+            detail(&s).contains("session x/old.jsonl has waited 2 h"),
+            "{}",
+            detail(&s)
+        );
     }
 
     // --- seed 003, TestSessionPipelineFIFOCheck ---------------------------------------

@@ -2,12 +2,25 @@
 //! `notify`'s threads into tokio without dropping events.
 //!
 //! Owns: the `notify` watcher (through `notify-debouncer-full`, so a burst of writes to one
-//! file is one report a little after it settles), its lifecycle (waiting for a root that
-//! does not exist yet, re-watching a root that was removed and comes back, falling back to
-//! polling when the OS refuses native watches), and translating notify's events into
-//! [`Change`]s about `<root>/<user>/*.jsonl`.
+//! file is one report a little after it settles), which directories it watches, its
+//! lifecycle (waiting for a root that does not exist yet, re-watching a root that was
+//! removed and comes back, falling back to polling when the OS refuses native watches),
+//! and translating notify's events into [`Change`]s about `<root>/<user>/*.jsonl`.
 //! Does not own: what a change means for the index (`index::FileIndex::apply` looks at the
 //! file again), nor the periodic safety-net rescan (the caller's schedule).
+//!
+//! What is watched: the root and each *real* user directory, each with its own
+//! non-recursive watch. Session files are only ever `<root>/<user>/*.jsonl`, so nothing
+//! deeper is watched, and no symbolic link below the root is ever followed, natively or by
+//! the poller: a user directory that is a symlink (to `/usr/share`, to `/`, to its own
+//! parent) costs no watch and is never listed or walked. [`SessionWatcher::watched_dirs`]
+//! says how many directories are watched (the root plus its real user directories).
+//! The root itself is taken as configured: when it is a symlink, it is followed, like any
+//! component above it (whoever wrote the config chose it), and when it is re-pointed or
+//! replaced the watch is set up again on the directory it names now. A directory swapped
+//! for a symlink between our look at it and the kernel's `inotify_add_watch` (which follows
+//! links) would cost one watch on the link's target, which is dropped when the look after
+//! the watch sees the link; nothing there is ever walked.
 //!
 //! Guarantees:
 //! - Every batch is sent with a blocking send on a bounded channel: while the consumer is
@@ -15,10 +28,11 @@
 //!   nothing is dropped. A batch is abandoned only when its watch is being torn down, and
 //!   every new watch starts with a [`Change::Rescan`], so even that loses nothing.
 //! - Whenever the kernel says events were lost (inotify queue overflow: notify's rescan
-//!   flag) or notify reports an error, a [`Change::Rescan`] is sent.
-//! - Files written into a user directory before notify added its watch are reported: when a
-//!   user directory appears (created or renamed in), its session files are listed and sent
-//!   as [`Change::Upsert`]s.
+//!   flag) or notify reports an error, a [`Change::Rescan`] is sent, and the watched user
+//!   directories are made to match the disk again.
+//! - Files written into a user directory before its watch was added are reported: when a
+//!   user directory appears (created or renamed in), it is watched first and then listed,
+//!   and its session files are sent as [`Change::Upsert`]s.
 //! - A failing native watch (e.g. the inotify watch limit) is logged as a warning and
 //!   replaced by notify's `PollWatcher`; [`SessionWatcher::mode`] says so, with the reason.
 //!   The poller sees mtimes to the second only, so polling also sends a rescan every
@@ -36,10 +50,14 @@ use notify_debouncer_full::notify::{
 };
 use notify_debouncer_full::{
     new_debouncer_opt, DebounceEventHandler, DebounceEventResult, DebouncedEvent, Debouncer,
-    NoCache, RecommendedCache,
+    NoCache,
 };
-use std::collections::HashMap;
+use parking_lot::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -53,7 +71,8 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// the mtime moves to a later second, so an append in the same second as its previous look
 /// would wait for the next write.
 pub const POLLING_RESCAN: Duration = Duration::from_secs(60);
-/// How often a missing root is looked for, and a watched one checked for still being there.
+/// How often a missing root is looked for, and a watched one checked for still being there
+/// (and still being the same directory).
 const ROOT_CHECK: Duration = Duration::from_secs(1);
 /// Batches in flight before notify's thread waits for the consumer.
 const CHANNEL_BATCHES: usize = 64;
@@ -97,6 +116,7 @@ pub enum Backend {
 /// it was started with).
 pub struct SessionWatcher {
     mode: watch::Receiver<WatchMode>,
+    watched: Arc<AtomicUsize>,
     _stop: DropGuard,
 }
 
@@ -121,8 +141,10 @@ impl SessionWatcher {
         let root = std::path::absolute(&root).unwrap_or(root);
         let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
         let (mode_tx, mode_rx) = watch::channel(WatchMode::Waiting);
+        let watched = Arc::new(AtomicUsize::new(0));
         let stop = cancel.child_token();
         let supervisor = Supervisor {
+            watches: Arc::new(Mutex::new(Watches::new(root.clone(), watched.clone()))),
             root,
             tx,
             mode: mode_tx,
@@ -133,6 +155,7 @@ impl SessionWatcher {
         (
             SessionWatcher {
                 mode: mode_rx,
+                watched,
                 _stop: stop.drop_guard(),
             },
             rx,
@@ -148,6 +171,12 @@ impl SessionWatcher {
     pub fn modes(&self) -> watch::Receiver<WatchMode> {
         self.mode.clone()
     }
+
+    /// How many directories are watched now: the root and its real user directories (0
+    /// while waiting for the root). Never more: nothing behind a symlink, nothing deeper.
+    pub fn watched_dirs(&self) -> usize {
+        self.watched.load(Ordering::SeqCst)
+    }
 }
 
 /// Why the notify side asks the supervisor to replace the watch.
@@ -157,14 +186,199 @@ enum Trouble {
     WatchLimit(String),
 }
 
-/// One watch, native or polling; dropping it stops it.
+/// One watch, native or polling; dropping it stops it. No file-id cache: on Linux notify's
+/// recommended cache is none anyway, and elsewhere it walks the tree following symlinks.
 enum Active {
-    Native(#[allow(dead_code)] Debouncer<RecommendedWatcher, RecommendedCache>),
-    Polling(#[allow(dead_code)] Debouncer<PollWatcher, NoCache>),
+    Native(Debouncer<RecommendedWatcher, NoCache>),
+    Polling(Debouncer<PollWatcher, NoCache>),
+}
+
+impl Active {
+    fn watch(&mut self, dir: &Path) -> notify::Result<()> {
+        match self {
+            Active::Native(d) => d.watch(dir, RecursiveMode::NonRecursive),
+            Active::Polling(d) => d.watch(dir, RecursiveMode::NonRecursive),
+        }
+    }
+
+    /// Stops watching `dir`. notify has often dropped it already (inotify forgets a watch
+    /// whose directory was removed or moved away): that error is the expected outcome.
+    fn unwatch(&mut self, dir: &Path) {
+        let _ = match self {
+            Active::Native(d) => d.unwatch(dir),
+            Active::Polling(d) => d.unwatch(dir),
+        };
+    }
+
+    fn is_native(&self) -> bool {
+        matches!(self, Active::Native(_))
+    }
+}
+
+/// `(device, inode)` of a directory.
+type DirId = (u64, u64);
+
+/// `path`'s identity when it is a directory itself, not a symlink to one.
+fn real_dir(path: &Path) -> Option<DirId> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    meta.file_type().is_dir().then(|| (meta.dev(), meta.ino()))
+}
+
+/// The directories of the current watch: the root and the real user directories, each
+/// watched non-recursively. Shared by the supervisor (which sets the watch up and tears
+/// it down) and the handler (which adds and drops user directories as they come and go).
+/// The handler's reference to it is a cycle (the watch owns the handler): tearing down,
+/// which every way out of the supervisor does, breaks it.
+struct Watches {
+    root: PathBuf,
+    active: Option<Active>,
+    /// The supervisor's generation of `active`.
+    generation: u64,
+    /// The user directories watched, with their identity when they were.
+    dirs: HashMap<PathBuf, DirId>,
+    /// What [`SessionWatcher::watched_dirs`] reads.
+    count: Arc<AtomicUsize>,
+}
+
+impl Watches {
+    fn new(root: PathBuf, count: Arc<AtomicUsize>) -> Watches {
+        Watches {
+            root,
+            active: None,
+            generation: 0,
+            dirs: HashMap::new(),
+            count,
+        }
+    }
+
+    /// Makes `active` the watch: the root, then every real user directory. Blocking (the
+    /// poller takes its first look at each directory here).
+    fn install(&mut self, mut active: Active, generation: u64) -> notify::Result<()> {
+        self.tear_down();
+        active.watch(&self.root)?;
+        self.active = Some(active);
+        self.generation = generation;
+        if let Err(e) = self.sync() {
+            self.tear_down();
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Ends the watch; the caller drops what it returns (dropping never blocks).
+    fn tear_down(&mut self) -> Option<Active> {
+        self.dirs.clear();
+        let active = self.active.take();
+        self.update_count();
+        active
+    }
+
+    /// Whether the handler of (`generation`, `native`) is the current watch's.
+    fn is_current(&self, generation: u64, native: bool) -> bool {
+        self.generation == generation
+            && self
+                .active
+                .as_ref()
+                .is_some_and(|a| a.is_native() == native)
+    }
+
+    /// Makes the watched user directories the real ones on disk now (after lost events).
+    /// Natively every one is watched again (inotify merges a repeated watch into the
+    /// existing one, and a directory replaced under the same name needs a new one); the
+    /// poller would take a new first look and miss what changed since its last, so an
+    /// unchanged directory is left as it is.
+    fn sync(&mut self) -> notify::Result<()> {
+        let Some(native) = self.active.as_ref().map(Active::is_native) else {
+            return Ok(());
+        };
+        let entries = std::fs::read_dir(&self.root)
+            .map_err(|e| notify::Error::io(e).add_path(self.root.clone()))?;
+        let mut present = HashSet::new();
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            if user_dir(&self.root, &dir).is_none() {
+                continue;
+            }
+            let unchanged = real_dir(&dir).is_some_and(|id| self.dirs.get(&dir) == Some(&id));
+            if (unchanged && !native) || self.refresh(&dir)? {
+                present.insert(dir);
+            }
+        }
+        let gone: Vec<PathBuf> = self
+            .dirs
+            .keys()
+            .filter(|d| !present.contains(*d))
+            .cloned()
+            .collect();
+        for dir in gone {
+            self.forget(&dir);
+        }
+        Ok(())
+    }
+
+    /// Looks at the user directory `dir` again (it appeared, went away, or was replaced):
+    /// watched when it is a real directory now, forgotten when it is not (gone, a file, a
+    /// symlink). `Ok(true)` when it is watched.
+    fn refresh(&mut self, dir: &Path) -> notify::Result<bool> {
+        let Some(active) = self.active.as_mut() else {
+            return Ok(false);
+        };
+        let id = match real_dir(dir) {
+            Some(_) => {
+                active.watch(dir)?;
+                // A symlink swapped in between the look and the watch was followed by the
+                // kernel: that watch is on something else, and goes below.
+                real_dir(dir)
+            }
+            None => None,
+        };
+        let watched = match id {
+            Some(id) => {
+                self.dirs.insert(dir.to_path_buf(), id);
+                true
+            }
+            None => {
+                active.unwatch(dir);
+                self.dirs.remove(dir);
+                false
+            }
+        };
+        self.update_count();
+        Ok(watched)
+    }
+
+    fn forget(&mut self, dir: &Path) {
+        if self.dirs.remove(dir).is_some() {
+            if let Some(active) = self.active.as_mut() {
+                active.unwatch(dir);
+            }
+        }
+        self.update_count();
+    }
+
+    fn update_count(&self) {
+        let n = match self.active {
+            Some(_) => 1 + self.dirs.len(),
+            None => 0,
+        };
+        self.count.store(n, Ordering::SeqCst);
+    }
+}
+
+/// Tears the watch down when the supervisor ends, however it ends (its future may be
+/// dropped without running to its end when the runtime shuts down).
+struct TearDownOnDrop(Arc<Mutex<Watches>>);
+
+impl Drop for TearDownOnDrop {
+    fn drop(&mut self) {
+        let active = self.0.lock().tear_down();
+        drop(active);
+    }
 }
 
 struct Supervisor {
     root: PathBuf,
+    watches: Arc<Mutex<Watches>>,
     tx: mpsc::Sender<Vec<Change>>,
     mode: watch::Sender<WatchMode>,
     stop: CancellationToken,
@@ -173,6 +387,7 @@ struct Supervisor {
 
 impl Supervisor {
     async fn run(self) {
+        let _tear_down = TearDownOnDrop(self.watches.clone());
         // Once the native watch has failed, stay on polling: the limit does not go away.
         let mut polling: Option<String> = None;
         let (trouble_tx, mut trouble_rx) = mpsc::unbounded_channel::<(u64, Trouble)>();
@@ -195,8 +410,11 @@ impl Supervisor {
 
             generation += 1;
             let run = self.stop.child_token();
+            // What the root names now (a symlinked root may be re-pointed later).
+            let root_id = root_identity(&root);
             let handler = |native| Handler {
                 root: root.clone(),
+                watches: self.watches.clone(),
                 tx: self.tx.clone(),
                 run: run.clone(),
                 trouble: trouble_tx.clone(),
@@ -204,13 +422,20 @@ impl Supervisor {
                 native,
             };
             let (native_handler, polling_handler) = (handler(true), handler(false));
-            let (backend, reason, root2) = (self.backend, polling.clone(), root.clone());
+            let (backend, reason, watches) = (self.backend, polling.clone(), self.watches.clone());
             let started = tokio::task::spawn_blocking(move || {
-                start_watch(&root2, backend, reason, native_handler, polling_handler)
+                start_watch(
+                    &watches,
+                    generation,
+                    backend,
+                    reason,
+                    native_handler,
+                    polling_handler,
+                )
             })
             .await;
-            let (active, mode) = match started {
-                Ok(Ok(started)) => started,
+            let mode = match started {
+                Ok(Ok(mode)) => mode,
                 Ok(Err(e)) => {
                     if !root.is_dir() {
                         continue;
@@ -255,7 +480,6 @@ impl Supervisor {
                     }
                     _ = self.stop.cancelled() => {
                         run.cancel();
-                        drop(active);
                         return;
                     }
                     _ = self.tx.closed() => {
@@ -278,15 +502,23 @@ impl Supervisor {
                         }
                         None => {}
                     },
-                    _ = check.tick() => if !root.is_dir() {
-                        tracing::warn!(root = %root.display(), "the session root went away");
-                        break;
+                    _ = check.tick() => match root_identity(&root) {
+                        None => {
+                            tracing::warn!(root = %root.display(), "the session root went away");
+                            break;
+                        }
+                        Some(id) if Some(id) != root_id => {
+                            tracing::warn!(root = %root.display(), "the session root now names another directory; watching it instead");
+                            break;
+                        }
+                        Some(_) => {}
                     }
                 }
             }
             // Tear down; the next watch starts with a rescan, which covers whatever this
             // one had not delivered.
             run.cancel();
+            let active = self.watches.lock().tear_down();
             drop(active);
         }
     }
@@ -314,20 +546,30 @@ impl Supervisor {
     }
 }
 
+/// The identity of the directory `root` names (following the root itself when it is a
+/// symlink); `None` when there is none.
+fn root_identity(root: &Path) -> Option<DirId> {
+    let meta = std::fs::metadata(root).ok()?;
+    meta.is_dir().then(|| (meta.dev(), meta.ino()))
+}
+
 /// Starts the native watch, or polling when the native one fails (or failed before:
-/// `polling` holds the reason). Blocking: both walk the tree to add their watches.
+/// `polling` holds the reason). Blocking: both look at every user directory.
 fn start_watch(
-    root: &Path,
+    watches: &Mutex<Watches>,
+    generation: u64,
     backend: Backend,
     polling: Option<String>,
     native: Handler,
     poller: Handler,
-) -> notify::Result<(Active, WatchMode)> {
+) -> notify::Result<WatchMode> {
+    let mut watches = watches.lock();
     let reason = match polling {
         Some(reason) => reason,
-        None => match start_native(root, backend, native) {
-            Ok(d) => return Ok((Active::Native(d), WatchMode::Native)),
+        None => match start_native(&mut watches, generation, backend, native) {
+            Ok(()) => return Ok(WatchMode::Native),
             Err(e) => {
+                let root = watches.root.clone();
                 if !root.is_dir() {
                     return Err(e);
                 }
@@ -342,35 +584,38 @@ fn start_watch(
             }
         },
     };
-    let config = notify::Config::default().with_poll_interval(POLL_INTERVAL);
-    let mut d =
-        new_debouncer_opt::<_, PollWatcher, NoCache>(DEBOUNCE, None, poller, NoCache, config)?;
-    d.watch(root, RecursiveMode::Recursive)?;
-    Ok((Active::Polling(d), WatchMode::Polling { reason }))
+    let config = notify::Config::default()
+        .with_poll_interval(POLL_INTERVAL)
+        .with_follow_symlinks(false);
+    let d = new_debouncer_opt::<_, PollWatcher, NoCache>(DEBOUNCE, None, poller, NoCache, config)?;
+    watches.install(Active::Polling(d), generation)?;
+    Ok(WatchMode::Polling { reason })
 }
 
 fn start_native(
-    root: &Path,
+    watches: &mut Watches,
+    generation: u64,
     backend: Backend,
     handler: Handler,
-) -> notify::Result<Debouncer<RecommendedWatcher, RecommendedCache>> {
-    let mut d = new_debouncer_opt::<_, RecommendedWatcher, RecommendedCache>(
-        DEBOUNCE,
-        None,
-        handler,
-        RecommendedCache::new(),
-        notify::Config::default(),
+) -> notify::Result<()> {
+    // Every watch is non-recursive, so notify never walks anything; not following
+    // symlinks is said anyway, for any walk a later notify might add.
+    let config = notify::Config::default().with_follow_symlinks(false);
+    let d = new_debouncer_opt::<_, RecommendedWatcher, NoCache>(
+        DEBOUNCE, None, handler, NoCache, config,
     )?;
     if backend == Backend::NativeFails {
-        return Err(notify::Error::new(ErrorKind::MaxFilesWatch).add_path(root.to_path_buf()));
+        let root = watches.root.clone();
+        return Err(notify::Error::new(ErrorKind::MaxFilesWatch).add_path(root));
     }
-    d.watch(root, RecursiveMode::Recursive)?;
-    Ok(d)
+    watches.install(Active::Native(d), generation)
 }
 
-/// Runs on the debouncer's thread: turns each debounced batch into one `Vec<Change>`.
+/// Runs on the debouncer's thread: turns each debounced batch into one `Vec<Change>`, and
+/// keeps the watched user directories up with the ones that come and go.
 struct Handler {
     root: PathBuf,
+    watches: Arc<Mutex<Watches>>,
     tx: mpsc::Sender<Vec<Change>>,
     /// Cancelled when this watch is torn down.
     run: CancellationToken,
@@ -384,19 +629,25 @@ impl DebounceEventHandler for Handler {
         if self.run.is_cancelled() {
             return;
         }
-        let changes = match result {
+        let mut batch = match result {
             Ok(events) => translate(&self.root, &events, |t| self.report(t)),
-            Err(errors) => errors
-                .into_iter()
-                .map(|e| self.error(e))
-                .collect::<Vec<_>>(),
+            Err(errors) => {
+                let mut batch = Batch::default();
+                for e in errors {
+                    batch.rescan(self.error(e));
+                }
+                // An error may hide a directory that came or went.
+                batch.lost = true;
+                batch
+            }
         };
-        if changes.is_empty() {
+        self.follow_dirs(&mut batch);
+        if batch.changes.is_empty() {
             return;
         }
         // Waits while the channel is full (back-pressure; the debouncer keeps queueing raw
         // events meanwhile) and gives up only when this watch is being torn down.
-        let send = std::pin::pin!(self.tx.send(changes));
+        let send = std::pin::pin!(self.tx.send(batch.changes));
         let torn_down = std::pin::pin!(self.run.cancelled());
         let _ = futures::executor::block_on(futures::future::select(send, torn_down));
     }
@@ -420,15 +671,52 @@ impl Handler {
             reason: format!("watch error: {e}"),
         }
     }
+
+    /// Watches the user directories that appeared and forgets those that went (all of them
+    /// after lost events), then lists the new ones: a file written before its directory's
+    /// watch was in place has no event of its own.
+    fn follow_dirs(&self, batch: &mut Batch) {
+        if batch.dirs.is_empty() && !batch.lost {
+            return;
+        }
+        let mut listed = Vec::new();
+        {
+            let mut watches = self.watches.lock();
+            if !watches.is_current(self.generation, self.native) {
+                return;
+            }
+            if batch.lost {
+                if let Err(e) = watches.sync() {
+                    batch.rescan(self.error(e));
+                }
+            } else {
+                for dir in std::mem::take(&mut batch.dirs) {
+                    match watches.refresh(&dir) {
+                        Ok(true) => listed.push(dir),
+                        Ok(false) => {}
+                        Err(e) => batch.rescan(self.error(e)),
+                    }
+                }
+            }
+        }
+        for dir in listed {
+            list_sessions(&self.root, &dir, batch);
+        }
+    }
 }
 
 /// Collects changes, one per path (the latest wins, the first position is kept), and at
-/// most one rescan.
+/// most one rescan; and the user directories to look at again.
 #[derive(Default)]
 struct Batch {
     changes: Vec<Change>,
     at: HashMap<PathBuf, usize>,
     rescan: bool,
+    /// User directories that appeared or went away (by name: what they are is looked at
+    /// when the watch is updated).
+    dirs: Vec<PathBuf>,
+    /// Events were lost: every user directory is looked at again.
+    lost: bool,
 }
 
 impl Batch {
@@ -451,10 +739,17 @@ impl Batch {
             self.changes.push(change);
         }
     }
+
+    fn dir(&mut self, dir: &Path) {
+        if !self.dirs.iter().any(|d| d == dir) {
+            self.dirs.push(dir.to_path_buf());
+        }
+    }
 }
 
-/// Translates one debounced batch. `trouble` is told when the root itself went away.
-fn translate(root: &Path, events: &[DebouncedEvent], trouble: impl Fn(Trouble)) -> Vec<Change> {
+/// Translates one debounced batch (by paths alone: what a user directory is, is looked at
+/// by [`Handler::follow_dirs`]). `trouble` is told when the root itself went away.
+fn translate(root: &Path, events: &[DebouncedEvent], trouble: impl Fn(Trouble)) -> Batch {
     let mut batch = Batch::default();
     for ev in events {
         if ev.need_rescan() {
@@ -462,6 +757,7 @@ fn translate(root: &Path, events: &[DebouncedEvent], trouble: impl Fn(Trouble)) 
             batch.rescan(Change::Rescan {
                 reason: "file events were lost (the OS event queue overflowed)".into(),
             });
+            batch.lost = true;
             continue;
         }
         match ev.kind {
@@ -490,7 +786,7 @@ fn translate(root: &Path, events: &[DebouncedEvent], trouble: impl Fn(Trouble)) 
             }
             EventKind::Modify(ModifyKind::Name(_)) => {
                 for p in &ev.paths {
-                    if p.exists() {
+                    if p.symlink_metadata().is_ok() {
                         arrived(root, p, &mut batch);
                     } else {
                         left(root, p, None, &mut batch, &trouble);
@@ -510,7 +806,7 @@ fn translate(root: &Path, events: &[DebouncedEvent], trouble: impl Fn(Trouble)) 
             }
         }
     }
-    batch.changes
+    batch
 }
 
 /// A path was written or touched.
@@ -520,21 +816,13 @@ fn touched(root: &Path, p: &Path, batch: &mut Batch) {
     }
 }
 
-/// A path appeared (created or renamed in). A user directory that appears may already hold
-/// files written before notify watched it: list them.
+/// A path appeared (created or renamed in). A user directory that appears is to be watched,
+/// and listed (it may already hold files written before its watch).
 fn arrived(root: &Path, p: &Path, batch: &mut Batch) {
     if session_path(root, p).is_some() {
         batch.path(Change::Upsert(p.to_path_buf()));
-    } else if user_dir(root, p).is_some() && p.is_dir() {
-        let Ok(entries) = std::fs::read_dir(p) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let file = entry.path();
-            if session_path(root, &file).is_some() {
-                batch.path(Change::Upsert(file));
-            }
-        }
+    } else if user_dir(root, p).is_some() {
+        batch.dir(p);
     }
 }
 
@@ -552,11 +840,27 @@ fn left(
         batch.path(Change::Remove(p.to_path_buf()));
     } else if kind != Some(RemoveKind::File) {
         if let Some(user) = user_dir(root, p) {
+            batch.dir(p);
             // Removing a directory drops the pending events of the files in it (the
             // debouncer keeps only the directory's): rescan rather than guess.
             batch.rescan(Change::Rescan {
                 reason: format!("user directory {user} was removed or renamed away"),
             });
+        }
+    }
+}
+
+/// Sends an upsert for each session file in the user directory `dir`: regular files only,
+/// a symlink is nobody's session file.
+fn list_sessions(root: &Path, dir: &Path, batch: &mut Batch) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.path();
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if regular && session_path(root, &file).is_some() {
+            batch.path(Change::Upsert(file));
         }
     }
 }
@@ -577,11 +881,11 @@ mod tests {
 
     fn run(events: &[DebouncedEvent]) -> (Vec<Change>, usize) {
         let gone = RefCell::new(0);
-        let changes = translate(Path::new("/r"), events, |t| {
+        let batch = translate(Path::new("/r"), events, |t| {
             assert!(matches!(t, Trouble::RootGone));
             *gone.borrow_mut() += 1;
         });
-        (changes, gone.into_inner())
+        (batch.changes, gone.into_inner())
     }
 
     fn up(p: &str) -> Change {
@@ -683,21 +987,73 @@ mod tests {
     }
 
     #[test]
-    fn a_user_directory_that_appears_is_listed() {
+    fn user_directories_that_come_or_go_are_looked_at_again_and_nothing_deeper() {
+        let batch = translate(
+            Path::new("/r"),
+            &[
+                ev(EventKind::Create(CreateKind::Folder), &["/r/late"]),
+                ev(EventKind::Create(CreateKind::Any), &["/r/link"]),
+                ev(EventKind::Remove(RemoveKind::Folder), &["/r/gone"]),
+                ev(EventKind::Create(CreateKind::Folder), &["/r/late/sub"]),
+                ev(EventKind::Create(CreateKind::Folder), &["/r/.hidden"]),
+                ev(EventKind::Create(CreateKind::Folder), &["/r/late"]),
+            ],
+            |_| {},
+        );
+        assert_eq!(
+            batch.dirs,
+            [
+                PathBuf::from("/r/late"),
+                PathBuf::from("/r/link"),
+                PathBuf::from("/r/gone")
+            ],
+            "each user directory once, whatever it turns out to be; never a deeper one"
+        );
+        assert!(!batch.lost);
+        let overflow = DebouncedEvent::new(
+            Event::new(EventKind::Other).set_flag(notify::event::Flag::Rescan),
+            std::time::Instant::now(),
+        );
+        assert!(
+            translate(Path::new("/r"), &[overflow], |_| {}).lost,
+            "after lost events every user directory is looked at again"
+        );
+    }
+
+    #[test]
+    fn a_listed_user_directory_yields_its_regular_session_files_only() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir(root.join("late")).unwrap();
         std::fs::write(root.join("late/a.jsonl"), "{}\n").unwrap();
         std::fs::write(root.join("late/.b.jsonl"), "{}\n").unwrap();
-        let events = [DebouncedEvent::new(
-            notify::Event::new(EventKind::Create(CreateKind::Folder)).add_path(root.join("late")),
-            std::time::Instant::now(),
-        )];
-        let changes = translate(root, &events, |_| {});
+        std::fs::create_dir(root.join("late/d.jsonl")).unwrap();
+        std::os::unix::fs::symlink(root.join("late/a.jsonl"), root.join("late/c.jsonl")).unwrap();
+        let mut batch = Batch::default();
+        list_sessions(root, &root.join("late"), &mut batch);
         assert_eq!(
-            changes,
+            batch.changes,
             vec![Change::Upsert(root.join("late/a.jsonl"))],
-            "files written before the directory was watched are reported"
+            "files written before the directory was watched are reported; a symlink, a \
+             dotfile and a directory are not"
+        );
+    }
+
+    #[test]
+    fn only_real_directories_are_watched() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir(root.join("real")).unwrap();
+        std::os::unix::fs::symlink(root.join("real"), root.join("link")).unwrap();
+        std::fs::write(root.join("file"), "").unwrap();
+        assert!(real_dir(&root.join("real")).is_some());
+        assert_eq!(real_dir(&root.join("link")), None, "a link to a directory");
+        assert_eq!(real_dir(&root.join("file")), None);
+        assert_eq!(real_dir(&root.join("missing")), None);
+        assert_eq!(
+            root_identity(&root.join("link")),
+            real_dir(&root.join("real")),
+            "the root itself is followed when it is a link"
         );
     }
 }

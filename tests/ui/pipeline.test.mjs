@@ -317,7 +317,7 @@ cadence = "15m"
     await waitAttr(page, '#pipeline-status', 'data-status', 'warning');
     assert.equal(await text(page, '#pipeline-badge'), 'WARNING');
     assert.equal(await text(page, '#pipeline-detail'),
-      'the check processor has never processed a session file; newest session carol/late.jsonl is 2 h old — check the check job');
+      'the check processor has never processed a session file; session carol/late.jsonl has waited 2 h — check the check job');
     assert.equal(await text(page, '#pipeline-stuck'), 'Processor: check', 'which processor it is about');
     await waitAttr(page, proc('check'), 'data-outcome', 'failed');
     assert.match(await text(page, `${proc('check')} .p-last`), /^\d+s ago FAILED 1 of 1 files failed; first: carol\/late\.jsonl: exited with code 1$/);
