@@ -606,12 +606,25 @@ impl Api {
         }
     }
 
-    /// Proposals, pending first; `status` filters.
+    /// Proposals, pending first; `status` filters (`all`, as the CLI says, or absent: every
+    /// status); an unknown status is a `BadRequest` naming the known ones.
     pub async fn proposals(
         &self,
         status: Option<&str>,
         limit: u32,
     ) -> Result<Vec<serde_json::Value>, ApiError> {
+        use crate::execute::state::{Status, ALL};
+        let status = match status {
+            None | Some("all") => None,
+            Some(s) if Status::parse(s).is_some() => Some(s),
+            Some(s) => {
+                let known: Vec<&str> = ALL.iter().map(|st| st.as_str()).collect();
+                return Err(ApiError::BadRequest(format!(
+                    "unknown status {s:?}: expected all or one of {}",
+                    known.join(", ")
+                )));
+            }
+        };
         let rows = self
             .inner
             .store
