@@ -35,6 +35,9 @@ pub enum ApiError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
+    /// The input is larger than its limit (HTTP 413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// Shutting down, or a part that is not running.
     #[error("{0}")]
     Unavailable(String),
@@ -49,6 +52,7 @@ impl ApiError {
             ApiError::UnknownProvider(_) | ApiError::NotFound(_) => "not_found",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Store(_) => "internal",
         }

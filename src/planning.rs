@@ -19,7 +19,7 @@ use crate::planner::prompt::{build_messages, Topology};
 use crate::planner::proposal::{emit_event, write_pending_action, FsEvent, Proposal};
 use crate::planner::router::Router;
 use crate::planner::rules::RULES_MODEL;
-use crate::planner::{parse_message, HealthEvent};
+use crate::planner::{parse_message, HealthEvent, Rejected};
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -601,7 +601,12 @@ impl Api {
             Ok(event) => Ok(admit(self, event, Vec::new())),
             Err(why) => {
                 self.inner.planning.gate.lock().rejected(&why);
-                Err(ApiError::BadRequest(format!("event refused: {why}")))
+                Err(match why {
+                    Rejected::TooLarge(_) => {
+                        ApiError::PayloadTooLarge(format!("event refused: {why}"))
+                    }
+                    _ => ApiError::BadRequest(format!("event refused: {why}")),
+                })
             }
         }
     }
