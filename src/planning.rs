@@ -253,16 +253,19 @@ fn admit_raw(api: &Api, channel: &str, data: &[u8]) {
             }
             admit(api, event, Vec::new());
         }
-        Err(why) => {
-            let mut gate = api.inner.planning.gate.lock();
-            gate.rejected(&why);
-            let n = gate.counts.rejected_total;
-            drop(gate);
-            // The first few are worth a line each; after that, every thousandth.
-            if n <= 10 || n % 1000 == 0 {
-                tracing::warn!(channel, rejected_total = n, "dropped bus message: {why}");
-            }
-        }
+        Err(why) => refuse_raw(api, channel, why),
+    }
+}
+
+/// A refused bus message: counted by reason, never fatal.
+fn refuse_raw(api: &Api, channel: &str, why: Rejected) {
+    let mut gate = api.inner.planning.gate.lock();
+    gate.rejected(&why);
+    let n = gate.counts.rejected_total;
+    drop(gate);
+    // The first few are worth a line each; after that, every thousandth.
+    if n <= 10 || n % 1000 == 0 {
+        tracing::warn!(channel, rejected_total = n, "dropped bus message: {why}");
     }
 }
 
@@ -550,6 +553,9 @@ pub(crate) async fn intake(
             _ = cancel.cancelled() => break,
             got = async { bus_rx.as_mut()?.recv().await }, if bus_rx.is_some() => match got {
                 Some(BusInput::Message { channel, data }) => admit_raw(&api, &channel, &data),
+                Some(BusInput::Oversized { channel, bytes }) => {
+                    refuse_raw(&api, &channel, Rejected::TooLarge(bytes))
+                }
                 Some(BusInput::Connected) => {
                     let url = api.bus_status().map(|s| s.url).unwrap_or_default();
                     let _ = crate::engine::publish_event(&api, EngineEvent::BusConnected { url }).await;
