@@ -38,6 +38,9 @@ pub enum ApiError {
     /// The proposal's time to live ran out (a `409` with code `expired`).
     #[error("{0}")]
     Expired(String),
+    /// The input is larger than its limit (HTTP 413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// Shutting down, or a part that is not running.
     #[error("{0}")]
     Unavailable(String),
@@ -53,6 +56,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Conflict(_) => "conflict",
             ApiError::Expired(_) => "expired",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Store(_) => "internal",
         }

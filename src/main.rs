@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -207,7 +208,7 @@ async fn serve(
     let cancel = CancellationToken::new();
     let path = if demo {
         data_dir = data_dir.join("demo");
-        std::fs::create_dir_all(&data_dir)
+        steward::store::private_dir(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let listen = listen
             .clone()
@@ -243,14 +244,19 @@ async fn serve(
         tracing::warn!("the UI is not built (npm --prefix ui ci && npm --prefix ui run build)");
     }
     let url = format!("http://{local}/");
-    match (&created, demo) {
-        (Some(_), _) | (None, true) => {
-            println!("Steward is running at {url}#token={}", token.expose())
-        }
-        (None, false) => println!(
-            "Steward is running at {url} (API token: $STEWARD_TOKEN or {})",
-            data_dir.join("token").display()
-        ),
+    let from_env = std::env::var("STEWARD_TOKEN").is_ok_and(|t| !t.trim().is_empty());
+    // The token goes to a person at a terminal only: piped or under a service manager,
+    // stdout ends up in a log (journald) that others may read.
+    let show_token = (created.is_some() || demo) && std::io::stdout().is_terminal();
+    if show_token {
+        println!("Steward is running at {url}#token={}", token.expose());
+    } else if from_env {
+        println!("Steward is running at {url} (API token: $STEWARD_TOKEN)");
+    } else {
+        println!(
+            "Steward is running at {url} (API token in {})",
+            steward::http::token_file(&data_dir).display()
+        );
     }
     if let Some(file) = created {
         println!(

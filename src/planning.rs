@@ -19,7 +19,7 @@ use crate::planner::prompt::{build_messages, Topology};
 use crate::planner::proposal::{emit_event, write_action, write_pending_action, FsEvent, Proposal};
 use crate::planner::router::Router;
 use crate::planner::rules::RULES_MODEL;
-use crate::planner::{parse_message, HealthEvent};
+use crate::planner::{parse_message, HealthEvent, Rejected};
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -291,16 +291,19 @@ fn admit_raw(api: &Api, channel: &str, data: &[u8]) {
             }
             admit(api, event, Vec::new());
         }
-        Err(why) => {
-            let mut gate = api.inner.planning.gate.lock();
-            gate.rejected(&why);
-            let n = gate.counts.rejected_total;
-            drop(gate);
-            // The first few are worth a line each; after that, every thousandth.
-            if n <= 10 || n % 1000 == 0 {
-                tracing::warn!(channel, rejected_total = n, "dropped bus message: {why}");
-            }
-        }
+        Err(why) => refuse_raw(api, channel, why),
+    }
+}
+
+/// A refused bus message: counted by reason, never fatal.
+fn refuse_raw(api: &Api, channel: &str, why: Rejected) {
+    let mut gate = api.inner.planning.gate.lock();
+    gate.rejected(&why);
+    let n = gate.counts.rejected_total;
+    drop(gate);
+    // The first few are worth a line each; after that, every thousandth.
+    if n <= 10 || n % 1000 == 0 {
+        tracing::warn!(channel, rejected_total = n, "dropped bus message: {why}");
     }
 }
 
@@ -633,6 +636,9 @@ pub(crate) async fn intake(
             _ = cancel.cancelled() => break,
             got = async { bus_rx.as_mut()?.recv().await }, if bus_rx.is_some() => match got {
                 Some(BusInput::Message { channel, data }) => admit_raw(&api, &channel, &data),
+                Some(BusInput::Oversized { channel, bytes }) => {
+                    refuse_raw(&api, &channel, Rejected::TooLarge(bytes))
+                }
                 Some(BusInput::Connected) => {
                     let url = api.bus_status().map(|s| s.url).unwrap_or_default();
                     let _ = crate::engine::publish_event(&api, EngineEvent::BusConnected { url }).await;
@@ -684,17 +690,35 @@ impl Api {
             Ok(event) => Ok(admit(self, event, Vec::new())),
             Err(why) => {
                 self.inner.planning.gate.lock().rejected(&why);
-                Err(ApiError::BadRequest(format!("event refused: {why}")))
+                Err(match why {
+                    Rejected::TooLarge(_) => {
+                        ApiError::PayloadTooLarge(format!("event refused: {why}"))
+                    }
+                    _ => ApiError::BadRequest(format!("event refused: {why}")),
+                })
             }
         }
     }
 
-    /// Proposals, pending first; `status` filters.
+    /// Proposals, pending first; `status` filters (`all`, as the CLI says, or absent: every
+    /// status); an unknown status is a `BadRequest` naming the known ones.
     pub async fn proposals(
         &self,
         status: Option<&str>,
         limit: u32,
     ) -> Result<Vec<serde_json::Value>, ApiError> {
+        use crate::execute::state::{Status, ALL};
+        let status = match status {
+            None | Some("all") => None,
+            Some(s) if Status::parse(s).is_some() => Some(s),
+            Some(s) => {
+                let known: Vec<&str> = ALL.iter().map(|st| st.as_str()).collect();
+                return Err(ApiError::BadRequest(format!(
+                    "unknown status {s:?}: expected all or one of {}",
+                    known.join(", ")
+                )));
+            }
+        };
         let rows = self
             .inner
             .store

@@ -308,6 +308,104 @@ async fn messages_on_both_channels_arrive_as_raw_bytes() {
 }
 
 #[tokio::test]
+async fn a_20_mb_message_is_refused_uncopied_and_counted_and_the_next_one_arrives() {
+    let server = RedisServer::start().await;
+    let mut bus = Running::start(quick(server.url()));
+    bus.expect_connected().await;
+    let mut conn = client(&server.url()).await;
+
+    let huge = vec![b'x'; 20 * 1024 * 1024];
+    assert_eq!(publish(&mut conn, "health_events", &huge).await, 1);
+    let normal = br#"{"type":"service_unhealthy","node":"piha"}"#;
+    assert_eq!(publish(&mut conn, "health_events", normal).await, 1);
+
+    match bus.next().await {
+        BusInput::Oversized { channel, bytes } => {
+            assert_eq!((channel.as_str(), bytes), ("health_events", huge.len()))
+        }
+        BusInput::Message { data, .. } => panic!(
+            "the {} bytes were copied and passed on: only the size should be",
+            data.len()
+        ),
+        other => panic!("expected Oversized, got {other:?}"),
+    }
+    assert_eq!(
+        bus.expect_message().await,
+        ("health_events".into(), normal.to_vec()),
+        "the connection survives: the next message arrives as usual"
+    );
+    let status = bus.status();
+    assert_eq!(status.oversized, 1, "the refusal is counted");
+    assert_eq!(status.received, 2);
+    assert!(status.connected);
+    assert_eq!(status.reconnects, 0, "refusing is not a reconnect");
+
+    // The limit is the planner's: a message exactly that large still goes through.
+    let limit = steward::planner::event::MAX_EVENT_BYTES;
+    assert_eq!(BusOptions::new("redis://x").max_message, limit);
+    let at_limit = vec![b' '; limit];
+    publish(&mut conn, "world_updates", &at_limit).await;
+    assert_eq!(bus.expect_message().await.1.len(), limit);
+}
+
+#[tokio::test]
+async fn the_readme_acl_lets_steward_subscribe_and_publish_and_nothing_else() {
+    let server = RedisServer::start().await;
+    let mut admin = client(&server.url()).await;
+    // README, "Securing the bus", verbatim.
+    let _: () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "steward",
+            "reset",
+            "on",
+            ">s3cret",
+            "resetchannels",
+            "&health_events",
+            "&world_updates",
+            "+subscribe",
+            "+unsubscribe",
+            "+ping",
+            "(+publish &steward_events)",
+        ])
+        .query_async(&mut admin)
+        .await
+        .expect("the README's ACL is valid for this redis-server");
+    let url = format!("redis://steward:s3cret@127.0.0.1:{}", server.port);
+    let mut watcher = subscriber(&server.url(), "steward_events").await;
+    let mut bus = Running::start(quick(url.clone()));
+    bus.expect_connected().await;
+
+    assert_eq!(publish(&mut admin, "world_updates", b"in").await, 1);
+    assert_eq!(
+        bus.expect_message().await,
+        ("world_updates".into(), b"in".to_vec())
+    );
+    bus.bus.publish(&json!({"type": "proposal_created"}));
+    assert_eq!(
+        next_json(&mut watcher).await,
+        json!({"type": "proposal_created"})
+    );
+
+    // With the same credentials nothing else is allowed: no forged events, no keys.
+    let mut as_steward = client(&url).await;
+    let forged: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+        .arg("health_events")
+        .arg("forged")
+        .query_async(&mut as_steward)
+        .await;
+    assert!(
+        forged.is_err(),
+        "publishing on a subscribed channel is refused"
+    );
+    let get: redis::RedisResult<Option<String>> = redis::cmd("GET")
+        .arg("k")
+        .query_async(&mut as_steward)
+        .await;
+    assert!(get.is_err(), "no key access");
+}
+
+#[tokio::test]
 async fn reports_connected_then_disconnected_when_the_server_dies_and_reconnects_when_it_returns() {
     let mut server = RedisServer::start().await;
     let mut bus = Running::start(quick(server.url()));

@@ -2,7 +2,9 @@
 //!
 //! Owns:
 //! - subscribing to the configured channels (default `health_events`, `world_updates`) and
-//!   forwarding every message as raw bytes ([`BusInput::Message`]) to the engine's sink;
+//!   forwarding every message as raw bytes ([`BusInput::Message`]) to the engine's sink,
+//!   except one larger than `max_message`: that one is refused unread and uncopied
+//!   ([`BusInput::Oversized`]);
 //! - publishing Steward's own events (JSON) on `publish_channel` (default `steward_events`)
 //!   from a bounded queue that never blocks the caller;
 //! - reconnecting both connections forever, with exponential backoff and jitter, until
@@ -56,6 +58,10 @@ pub struct BusOptions {
     pub publish_queue: usize,
     /// Events waiting longer than this (publisher disconnected) are dropped (default 5 min).
     pub publish_max_age: Duration,
+    /// Messages larger than this are refused before they are copied or parsed (default the
+    /// planner's `MAX_EVENT_BYTES`, 64 KiB). Redis has already sent the whole message by
+    /// then: its own bound is `client-output-buffer-limit pubsub` (README, "Securing the bus").
+    pub max_message: usize,
 }
 
 impl BusOptions {
@@ -71,6 +77,7 @@ impl BusOptions {
             keepalive: Duration::from_secs(15),
             publish_queue: 10_000,
             publish_max_age: Duration::from_secs(300),
+            max_message: crate::planner::event::MAX_EVENT_BYTES,
         }
     }
 
@@ -95,6 +102,8 @@ impl BusOptions {
 pub enum BusInput {
     /// A message on a subscribed channel: the payload exactly as published, unparsed.
     Message { channel: String, data: Vec<u8> },
+    /// A message larger than `max_message`, refused unread: only its size is passed on.
+    Oversized { channel: String, bytes: usize },
     /// Subscribed (first time or after an outage).
     Connected,
     /// The subscription broke or could not be made; sent once per outage, not per retry.
@@ -118,8 +127,10 @@ pub struct BusStatus {
     pub reconnects: u64,
     /// Subscriber connection attempts that failed (each retry counts).
     pub failed_connects: u64,
-    /// Messages forwarded to the engine.
+    /// Messages received on the subscribed channels (oversized ones included).
     pub received: u64,
+    /// Messages refused for their size before being copied or parsed.
+    pub oversized: u64,
     /// Events the server accepted (PUBLISH answered).
     pub published: u64,
     /// Events dropped: queue full, too old, or refused by the server.
@@ -147,6 +158,7 @@ struct Shared {
     publish_channel: Option<String>,
     live: Mutex<Live>,
     received: AtomicU64,
+    oversized: AtomicU64,
     reconnects: AtomicU64,
     failed_connects: AtomicU64,
     published: AtomicU64,
@@ -175,6 +187,7 @@ impl Shared {
             publish_channel: opts.publish_channel.clone(),
             live: Mutex::new(Live::default()),
             received: AtomicU64::new(0),
+            oversized: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             failed_connects: AtomicU64::new(0),
             published: AtomicU64::new(0),
@@ -230,6 +243,7 @@ impl Bus {
             reconnects: s.reconnects.load(Ordering::Relaxed),
             failed_connects: s.failed_connects.load(Ordering::Relaxed),
             received: s.received.load(Ordering::Relaxed),
+            oversized: s.oversized.load(Ordering::Relaxed),
             published: s.published.load(Ordering::Relaxed),
             publish_dropped: s.publish_dropped.load(Ordering::Relaxed),
             connected_since: live.connected_since,

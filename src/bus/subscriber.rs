@@ -140,10 +140,17 @@ async fn session(
                 shared
                     .last_message_us
                     .store(Utc::now().timestamp_micros(), Ordering::Relaxed);
-                let input = BusInput::Message {
-                    channel: msg.get_channel_name().to_owned(),
-                    data: msg.get_payload_bytes().to_vec(),
+                // redis-rs hands over a message it has read whole; the one copy we would make
+                // (and the parsing) is skipped for one too large to be an event.
+                let payload = msg.get_payload_bytes();
+                let channel = msg.get_channel_name().to_owned();
+                let input = if payload.len() > opts.max_message {
+                    shared.oversized.fetch_add(1, Ordering::Relaxed);
+                    BusInput::Oversized { channel, bytes: payload.len() }
+                } else {
+                    BusInput::Message { channel, data: payload.to_vec() }
                 };
+                drop(msg);
                 // Awaiting is the backpressure: redis-rs buffers behind us meanwhile.
                 if !deliver(sink, input, cancel).await {
                     return End::Stop;

@@ -40,21 +40,22 @@ impl Token {
     }
 }
 
-/// `STEWARD_TOKEN`, else the token file in the data dir, created (0600) on first run.
-/// Returns the token and, when it was just created, the file it was written to.
+/// `STEWARD_TOKEN`, else the token file in the data dir, created (0600, in a 0700 data dir)
+/// on first run. Returns the token and, when it was just created, the file it was written to.
 pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<(Token, Option<PathBuf>)> {
     if let Ok(t) = std::env::var("STEWARD_TOKEN") {
         if !t.trim().is_empty() {
             return Ok((Token::new(t.trim()), None));
         }
     }
-    let path = data_dir.join("token");
+    let path = token_file(data_dir);
     if let Ok(t) = std::fs::read_to_string(&path) {
         if !t.trim().is_empty() {
+            crate::store::private_file(&path)?;
             return Ok((Token::new(t.trim()), None));
         }
     }
-    std::fs::create_dir_all(data_dir)?;
+    crate::store::private_dir(data_dir)?;
     use rand::RngCore;
     let mut bytes = [0u8; 24];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
@@ -68,7 +69,14 @@ pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<(Token, Option<P
         .mode(0o600)
         .open(&path)?;
     f.write_all(token.as_bytes())?;
+    // `mode` applies only to a file it creates: an empty one left behind keeps its mode.
+    crate::store::private_file(&path)?;
     Ok((Token::new(token), Some(path)))
+}
+
+/// Where the API token is kept when `STEWARD_TOKEN` is not set.
+pub fn token_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("token")
 }
 
 #[derive(Clone)]

@@ -8,7 +8,7 @@
 mod auth;
 mod routes;
 
-pub use auth::{load_or_create_token, Token};
+pub use auth::{load_or_create_token, token_file, Token};
 pub use routes::USER_HEADER;
 
 use crate::api::Api;

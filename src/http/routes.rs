@@ -3,9 +3,10 @@
 use super::auth::{check_host, require_token, Guard};
 use super::ServerOptions;
 use crate::api::{Api, ApiError, Update};
-use axum::extract::rejection::JsonRejection;
+use crate::planner::event::MAX_EVENT_BYTES;
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +18,23 @@ use std::net::SocketAddr;
 use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 use tokio_util::sync::CancellationToken;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// The built UI loads only its own bundled files (no inline script, no style attribute, no
+/// CDN; its views set `element.style` properties, which a policy does not restrict) and talks
+/// only to this origin, so `'self'` is the whole policy; no page may frame it.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; frame-ancestors 'none'";
+
+/// Headers on every answer (API, UI files, errors, the event stream): no framing
+/// (clickjacking of the Approve button), no MIME sniffing, no token-bearing URL in a Referer.
+fn security_headers() -> [(header::HeaderName, &'static str); 4] {
+    [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ]
+}
 
 pub(super) fn error_response(
     status: StatusCode,
@@ -36,6 +54,7 @@ impl IntoResponse for ApiError {
             ApiError::UnknownProvider(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Conflict(_) | ApiError::Expired(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -81,7 +100,8 @@ pub(super) fn router(
             "/api/events",
             get(events)
                 .post(submit_event)
-                .layer(axum::extract::DefaultBodyLimit::max(256 * 1024)),
+                // Above MAX_EVENT_BYTES the Api refuses (and counts) it; far above, this does.
+                .layer(axum::extract::DefaultBodyLimit::max(4 * MAX_EVENT_BYTES)),
         )
         .route("/api/proposals", get(proposals))
         .route("/api/proposals/{action_id}", get(proposal))
@@ -111,7 +131,7 @@ pub(super) fn router(
             )
         }),
     };
-    Router::new()
+    let mut app = Router::new()
         .route(
             "/api/health",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
@@ -120,6 +140,40 @@ pub(super) fn router(
         .with_state(state)
         .merge(ui)
         .layer(middleware::from_fn_with_state(guard, check_host))
+        .layer(middleware::map_response(payload_too_large_as_json));
+    for (name, value) in security_headers() {
+        app = app.layer(SetResponseHeaderLayer::overriding(
+            name,
+            HeaderValue::from_static(value),
+        ));
+    }
+    app
+}
+
+/// A body an extractor refused: too large (413) or not what the route takes (400).
+fn body_refused(status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge(format!("the request body is too large ({text})"))
+    } else {
+        ApiError::BadRequest(text)
+    }
+}
+
+/// Every body-limit refusal as `413 {code: "payload_too_large", message}`: axum's body
+/// extractors answer a text/plain 413 on their own (with or without `Content-Length`).
+async fn payload_too_large_as_json(resp: Response) -> Response {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE || is_json {
+        return resp;
+    }
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "the request body is larger than this route accepts",
+    )
 }
 
 async fn api_not_found() -> Response {
@@ -162,7 +216,14 @@ async fn events(
     reply(s.api.events(limit).await)
 }
 
-async fn submit_event(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+async fn submit_event(
+    State(s): State<AppState>,
+    body: Result<axum::body::Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_refused(e.status(), e.body_text()).into_response(),
+    };
     match s.api.submit_event(&body) {
         Ok(a) => (StatusCode::ACCEPTED, Json(a)).into_response(),
         Err(e) => e.into_response(),
@@ -306,7 +367,7 @@ async fn snooze(
 ) -> Response {
     let minutes = match body {
         Ok(Json(b)) => b.minutes,
-        Err(e) => return ApiError::BadRequest(e.body_text()).into_response(),
+        Err(e) => return body_refused(e.status(), e.body_text()).into_response(),
     };
     reply(s.api.snooze(minutes).await)
 }

@@ -93,6 +93,11 @@ pub enum Rejected {
     MissingType,
     #[error("field {field:?}: {why}")]
     BadField { field: &'static str, why: String },
+    /// A control character (newline, NUL, DEL, …) or an invisible format character (bidi
+    /// overrides, zero-width spaces, BOM) in a text field: it could forge log lines or
+    /// make the UI show another name than the one stored.
+    #[error("field {field:?}: contains the control or format character U+{:04X}", u32::from(*found))]
+    ControlCharacter { field: &'static str, found: char },
 }
 
 impl Rejected {
@@ -106,6 +111,7 @@ impl Rejected {
             Rejected::MissingNode => "missing_node",
             Rejected::MissingType => "missing_type",
             Rejected::BadField { .. } => "bad_field",
+            Rejected::ControlCharacter { .. } => "control_characters",
         }
     }
 }
@@ -150,7 +156,10 @@ pub fn parse_event(
                 field,
                 why: "longer than 200 characters".into(),
             }),
-            Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+            Some(Value::String(s)) => match s.chars().find(|c| is_forbidden_in_text(*c)) {
+                Some(found) => Err(Rejected::ControlCharacter { field, found }),
+                None => Ok(Some(s.trim().to_owned())),
+            },
             Some(other) => Err(Rejected::BadField {
                 field,
                 why: format!("must be a string, not {}", json_kind(other)),
@@ -195,6 +204,20 @@ pub fn parse_event(
         timestamp,
         raw_channel: channel.to_owned(),
     })
+}
+
+/// Characters no name or type may hold: controls (`Cc`: C0 with newline and NUL, DEL, C1),
+/// format characters (`Cf`: bidi embeddings, overrides and isolates, U+061C, LRM/RLM,
+/// zero-width spaces and joiners, BOM, …) and the line/paragraph separators.
+pub fn is_forbidden_in_text(c: char) -> bool {
+    use unicode_general_category::{get_general_category, GeneralCategory};
+    c.is_control()
+        || matches!(
+            get_general_category(c),
+            GeneralCategory::Format
+                | GeneralCategory::LineSeparator
+                | GeneralCategory::ParagraphSeparator
+        )
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -416,6 +439,47 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn control_and_bidi_characters_in_text_fields_are_refused_naming_the_field() {
+        let forged = [
+            '\n', '\r', '\0', '\u{1b}', '\u{7f}', '\u{85}', '\u{61c}', '\u{200b}', '\u{200c}',
+            '\u{200d}', '\u{200e}', '\u{200f}', '\u{2028}', '\u{202a}', '\u{202e}', '\u{2066}',
+            '\u{2069}', '\u{feff}',
+        ];
+        for field in ["type", "event_type", "node", "service", "severity"] {
+            for c in forged {
+                let mut raw = json!({"node": "piha", "severity": "error"});
+                if field != "type" && field != "event_type" {
+                    raw["type"] = json!("service_unhealthy");
+                }
+                raw[field] = json!(format!("pi{c}ha"));
+                let r = parse_event(&raw, "h", now());
+                assert_eq!(
+                    r,
+                    Err(Rejected::ControlCharacter { field, found: c }),
+                    "{field} with U+{:04X}",
+                    u32::from(c)
+                );
+                let why = r.unwrap_err();
+                assert_eq!(why.kind(), "control_characters");
+                assert!(why.to_string().contains(&format!("{field:?}")), "{why}");
+            }
+        }
+        // A newline only at the edge would have been trimmed away: still refused.
+        let edge = parse_event(&json!({"type": "x", "node": "piha\n"}), "h", now());
+        assert!(matches!(
+            edge,
+            Err(Rejected::ControlCharacter { field: "node", .. })
+        ));
+        // Ordinary non-ASCII text is fine.
+        let e = parse_event(
+            &json!({"type": "x", "node": "nœud-é", "service": "サービス"}),
+            "h",
+            now(),
+        );
+        assert_eq!(e.unwrap().svc_key(), "nœud-é/サービス");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 mod events;
 mod executions;
+mod permissions;
 mod probes;
 mod proposals;
 mod session_files;
@@ -17,6 +18,7 @@ mod session_state;
 mod settings;
 
 pub use executions::Execution;
+pub use permissions::{private_dir, private_file};
 pub use probes::{Batch, HourlyRow, Sample};
 pub use session_files::{SessionFileRow, SessionFileStamp, SessionFilesSummary};
 pub use session_state::{DueFile, FileState, FileUsageRow, ProcessorRun, UsageBy, UsageTotals};
@@ -38,6 +40,11 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
     #[error("cannot create the data directory {path}: {source}")]
     Dir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot make {path} private (0600): {source}")]
+    Private {
         path: String,
         source: std::io::Error,
     },
@@ -64,15 +71,37 @@ pub(crate) fn from_ms(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
 }
 
+/// Creates the database file empty and 0600 before SQLite opens it (SQLite would create it
+/// with the process umask, usually 0644); an existing one of ours is tightened to 0600.
+fn create_private_database(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => private_file(path),
+        Err(e) => Err(e),
+    }
+}
+
 impl Store {
-    /// Opens (creating when needed) the database file and migrates it.
+    /// Opens (creating when needed) the database file and migrates it. The directory is
+    /// made 0700 and the database 0600 (see [`private_dir`]).
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+        let private_error = |p: &Path, source| StoreError::Private {
+            path: p.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            private_dir(dir).map_err(|source| StoreError::Dir {
                 path: dir.display().to_string(),
                 source,
             })?;
         }
+        create_private_database(path).map_err(|e| private_error(path, e))?;
         let opts = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
@@ -85,6 +114,13 @@ impl Store {
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        // SQLite creates `-wal` and `-shm` with the database file's mode, so these are 0600
+        // already; ones left by an older Steward (0644) are tightened here.
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            private_file(Path::new(&side)).map_err(|e| private_error(Path::new(&side), e))?;
+        }
         Ok(Store {
             pool,
             stats: Default::default(),

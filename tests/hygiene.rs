@@ -1,0 +1,611 @@
+//! Input and output hygiene, against real servers and real files: what the API accepts
+//! (status filters, text without control or bidi characters, bodies within their limits),
+//! what it answers (security headers on everything, `{code, message}` for a too-large body),
+//! what `steward serve` prints (no token unless a person is at a terminal), and who may read
+//! the data dir (only its owner).
+
+mod common;
+#[path = "common/redis.rs"]
+mod redis_server;
+
+use common::*;
+use parking_lot::Mutex;
+use redis_server::RedisServer;
+use serde_json::{json, Value};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The permission bits in octal, as `ls -l` would be read: "700", "600".
+fn mode(path: &Path) -> String {
+    let bits = std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode();
+    format!("{:o}", bits & 0o7777)
+}
+
+/// A real `steward serve` with its stdout and stderr collected.
+struct Serve {
+    child: tokio::process::Child,
+    base: String,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+fn collect(
+    mut from: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+) -> (Arc<Mutex<String>>, tokio::task::JoinHandle<()>) {
+    let text = Arc::new(Mutex::new(String::new()));
+    let t = Arc::clone(&text);
+    let task = tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = from.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            t.lock().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    (text, task)
+}
+
+impl Serve {
+    /// Starts `steward serve` on a free port with `data` as its data dir and a config of
+    /// just `[http]` in `dir`; answers once its startup lines are printed and it answers.
+    async fn start(dir: &Path, data: &Path, env: &[(&str, &str)]) -> Serve {
+        let port = free_port();
+        let config = dir.join("steward.toml");
+        std::fs::write(&config, format!("[http]\nlisten = \"127.0.0.1:{port}\"\n")).unwrap();
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_steward"));
+        cmd.args(["serve", "--config"])
+            .arg(&config)
+            .env("STEWARD_DATA_DIR", data)
+            .env_remove("STEWARD_TOKEN")
+            .env_remove("STEWARD_UI_DIR")
+            .env("STEWARD_LOG", "steward=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("the steward binary runs");
+        let (stdout, out_task) = collect(child.stdout.take().unwrap());
+        let (stderr, err_task) = collect(child.stderr.take().unwrap());
+        let s = Serve {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            stdout,
+            stderr,
+            readers: vec![out_task, err_task],
+        };
+        let client = reqwest::Client::new();
+        eventually("steward serve prints its address and answers", || async {
+            s.stdout.lock().contains("Config: ")
+                && client
+                    .get(format!("{}/api/health", s.base))
+                    .send()
+                    .await
+                    .is_ok()
+        })
+        .await;
+        s
+    }
+
+    /// SIGTERM, then everything it printed: `(stdout, stderr)`.
+    async fn stop(mut self) -> (String, String) {
+        let pid = self.child.id().expect("still running") as i32;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("steward serve stops on SIGTERM")
+            .unwrap();
+        assert!(status.success(), "clean exit: {status:?}");
+        for r in self.readers.drain(..) {
+            r.await.unwrap();
+        }
+        let out = self.stdout.lock().clone();
+        let err = self.stderr.lock().clone();
+        (out, err)
+    }
+}
+
+/// A raw HTTP/1.1 request: the head as given, then `body_len` bytes (as one body with
+/// `Content-Length`, or in 16 KiB chunks with `Transfer-Encoding: chunked`), written while
+/// the answer is read, because a server may answer (and close) before the body is all sent.
+/// The write side stays open until the answer is in: hyper ends a request whose client
+/// half-closes. Answers `(status, head, body)`.
+async fn raw_post(base: &str, path: &str, body_len: usize, chunked: bool) -> (u16, String, String) {
+    let addr = base.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_owned()
+    } else {
+        format!("Content-Length: {body_len}")
+    };
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n"
+    );
+    let writer = tokio::spawn(async move {
+        // Errors are expected once the server has answered and closed.
+        let _ = send(&mut wr, &head, body_len, chunked).await;
+        wr
+    });
+    let mut answer = Vec::new();
+    // A reset after the answer (the server closed with our body unread) ends the read.
+    let _ = tokio::time::timeout(Duration::from_secs(20), rd.read_to_end(&mut answer)).await;
+    writer.abort();
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("an HTTP answer to POST {path}: {text:?}"));
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head.to_owned(), body.to_owned())
+}
+
+async fn send(
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    head: &str,
+    body_len: usize,
+    chunked: bool,
+) -> std::io::Result<()> {
+    wr.write_all(head.as_bytes()).await?;
+    let chunk = vec![b' '; 16 * 1024];
+    let mut left = body_len;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        if chunked {
+            wr.write_all(format!("{n:x}\r\n").as_bytes()).await?;
+            wr.write_all(&chunk[..n]).await?;
+            wr.write_all(b"\r\n").await?;
+        } else {
+            wr.write_all(&chunk[..n]).await?;
+        }
+        left -= n;
+    }
+    if chunked {
+        wr.write_all(b"0\r\n\r\n").await?;
+    }
+    wr.flush().await
+}
+
+/// A header's value in a raw answer's head; empty when absent.
+fn header(head: &str, name: &str) -> String {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+        .unwrap_or_default()
+}
+
+async fn rules_steward(dir: &Path) -> Steward {
+    Steward::start(
+        &write_config(dir, "[planner]\nchain = [\"rules\"]\n"),
+        &dir.join("data"),
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Specifications
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_status_all_lists_every_proposal_and_an_unknown_status_is_a_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = rules_steward(dir.path()).await;
+    for service in ["web", "db"] {
+        let r = s
+            .post(
+                "/api/events",
+                json!({"type": "service_unhealthy", "node": "lab", "service": service,
+                       "payload": {"exit_code": 137}}),
+            )
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    eventually("two pending proposals", || async {
+        s.api().proposals(Some("pending"), 100).await.unwrap().len() == 2
+    })
+    .await;
+    let pending = s.get("/api/proposals?status=pending").await;
+    let id = pending[0]["action_id"].as_str().unwrap().to_owned();
+    let r = s
+        .post(&format!("/api/proposals/{id}/reject"), json!({}))
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let all = s.get("/api/proposals?status=all").await;
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        2,
+        "`all`, the CLI's word, means every status: {all}"
+    );
+    let mut statuses: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["pending", "rejected"]);
+    assert_eq!(s.get("/api/proposals").await, all, "absent is all too");
+    assert_eq!(
+        s.get("/api/proposals?status=rejected").await[0]["action_id"],
+        id.as_str()
+    );
+
+    let r = s
+        .client
+        .get(format!("{}/api/proposals?status=pendng", s.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a typo is not an empty list");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "bad_request");
+    let message = body["message"].as_str().unwrap();
+    for allowed in [
+        "all",
+        "pending",
+        "approved",
+        "rejected",
+        "expired",
+        "unresolved",
+    ] {
+        assert!(message.contains(allowed), "names {allowed}: {message}");
+    }
+    s.stop().await;
+}
+
+/// Newline, CR, NUL, ESC, DEL, C1 NEL, ALM, ZWSP, ZWJ, LRM, RLM, LINE SEPARATOR, LRE, RLO,
+/// LRI, PDI, BOM.
+const FORGED: [char; 17] = [
+    '\n', '\r', '\0', '\u{1b}', '\u{7f}', '\u{85}', '\u{61c}', '\u{200b}', '\u{200d}', '\u{200e}',
+    '\u{200f}', '\u{2028}', '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}', '\u{feff}',
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_and_bidi_characters_in_event_text_are_a_400_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = rules_steward(dir.path()).await;
+    let mut refused = 0;
+    for field in ["node", "service", "type", "event_type", "severity"] {
+        for c in FORGED {
+            let mut event = json!({"node": "lab", "service": "web", "severity": "error"});
+            if field != "event_type" {
+                event["type"] = json!("service_unhealthy");
+            }
+            event[field] = json!(format!("we{c}b"));
+            let r = s.post("/api/events", event.clone()).await;
+            assert_eq!(r.status(), 400, "{field} with U+{:04X}", u32::from(c));
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body["code"], "bad_request");
+            let message = body["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("\"{field}\"")),
+                "the message names the field: {message}"
+            );
+            refused += 1;
+        }
+    }
+    let intake = s.get("/api/intake").await;
+    assert_eq!(
+        intake["intake"]["rejected"]["control_characters"], refused,
+        "counted under their own reason: {intake}"
+    );
+    // A forged "node" never became a proposal, nor an event in the timeline.
+    assert!(s.api().proposals(None, 100).await.unwrap().is_empty());
+    // Plain non-ASCII names are still welcome.
+    let r = s
+        .post(
+            "/api/events",
+            json!({"type": "service_unhealthy", "node": "nœud", "service": "サービス"}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_characters_and_oversized_messages_on_the_bus_are_dropped_and_counted() {
+    let redis = RedisServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = format!(
+        "[planner]\nchain = [\"rules\"]\n\n[bus]\nredis_url = \"{}\"\npublish_channel = \"\"\n",
+        redis.url()
+    );
+    let s = Steward::start(&write_config(dir.path(), &cfg), &dir.path().join("data")).await;
+    eventually("the bus connects", || async {
+        s.get("/api/status").await["bus"]["connected"] == true
+    })
+    .await;
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let messages = [
+        json!({"type": "service_unhealthy", "node": "lab\u{202e}bew", "service": "web"})
+            .to_string(),
+        json!({"type": "service_unhealthy\nforged line", "node": "lab", "service": "db"})
+            .to_string(),
+        // 20 MB: refused by the bus before it is copied, counted with the other refusals.
+        " ".repeat(20 * 1024 * 1024),
+        // Messages are handled in order: once this one is planned, those before were judged.
+        json!({"type": "service_unhealthy", "node": "lab", "service": "web"}).to_string(),
+    ];
+    for data in messages {
+        let n: i64 = redis::cmd("PUBLISH")
+            .arg("health_events")
+            .arg(data)
+            .query_async(&mut c)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "steward is subscribed");
+    }
+    eventually("the clean event is planned", || async {
+        !s.api().proposals(None, 100).await.unwrap().is_empty()
+    })
+    .await;
+    let proposals = s.api().proposals(None, 100).await.unwrap();
+    assert_eq!(proposals.len(), 1, "only the clean one: {proposals:?}");
+    assert_eq!(proposals[0]["node"], "lab");
+    assert_eq!(proposals[0]["service"], "web");
+    let intake = s.get("/api/intake").await;
+    assert_eq!(
+        intake["intake"]["rejected"]["control_characters"], 2,
+        "{intake}"
+    );
+    assert_eq!(intake["intake"]["rejected"]["too_large"], 1, "{intake}");
+    assert_eq!(
+        intake["bus"]["oversized"], 1,
+        "refused by the bus itself: {intake}"
+    );
+    assert_eq!(intake["bus"]["connected"], true, "and still connected");
+    assert_eq!(s.get("/api/status").await["events_rejected"], 3);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_dir_is_0700_and_the_database_and_token_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fresh/data");
+    let serve = Serve::start(dir.path(), &data, &[]).await;
+    let db = data.join("steward.db");
+    let side = |suffix: &str| PathBuf::from(format!("{}{suffix}", db.display()));
+    assert_eq!(mode(&data), "700", "a new data dir is private");
+    assert_eq!(mode(&db), "600", "the database holds command output");
+    assert_eq!(mode(&side("-wal")), "600", "so does its write-ahead log");
+    assert_eq!(mode(&side("-shm")), "600");
+    assert_eq!(mode(&data.join("token")), "600", "the API's key");
+    serve.stop().await;
+
+    // Left wide by an older Steward (or a umask): tightened at the next start.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(data.join("token"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let serve = Serve::start(dir.path(), &data, &[]).await;
+    assert_eq!(mode(&data), "700");
+    assert_eq!(mode(&db), "600");
+    assert_eq!(mode(&side("-wal")), "600");
+    assert_eq!(mode(&side("-shm")), "600");
+    assert_eq!(mode(&data.join("token")), "600");
+    serve.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_is_never_printed_when_stdout_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+
+    // First run, no STEWARD_TOKEN: a token is generated into the data dir.
+    let data = dir.path().join("data");
+    let serve = Serve::start(dir.path(), &data, &[]).await;
+    let base = serve.base.clone();
+    let (out, err) = serve.stop().await;
+    let token_file = data.join("token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    assert!(token.trim().len() >= 32, "a generated token: {token:?}");
+    assert!(
+        !out.contains(token.trim()) && !err.contains(token.trim()),
+        "the new token stays out of logs:\n{out}\n{err}"
+    );
+    assert!(
+        out.contains(&format!("{base}/")),
+        "the URL is printed: {out}"
+    );
+    assert!(
+        out.contains(&token_file.display().to_string()),
+        "and where the token is: {out}"
+    );
+
+    // A token from the environment is not echoed either.
+    const KNOWN: &str = "hygiene-known-token-5f1e0c";
+    let serve = Serve::start(
+        dir.path(),
+        &dir.path().join("data2"),
+        &[("STEWARD_TOKEN", KNOWN)],
+    )
+    .await;
+    let r = reqwest::Client::new()
+        .get(format!("{}/api/status", serve.base))
+        .bearer_auth(KNOWN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the known token is the one in use");
+    let (out, err) = serve.stop().await;
+    assert!(!out.contains(KNOWN) && !err.contains(KNOWN), "{out}\n{err}");
+    assert!(
+        out.contains("$STEWARD_TOKEN"),
+        "says where it comes from: {out}"
+    );
+}
+
+const SECURITY_HEADERS: [(&str, &str); 4] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_the_security_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ui = dir.path().join("ui");
+    std::fs::create_dir_all(ui.join("assets")).unwrap();
+    std::fs::write(
+        ui.join("index.html"),
+        "<!doctype html><title>Steward</title>",
+    )
+    .unwrap();
+    std::fs::write(ui.join("assets/app.js"), "console.log('ok');").unwrap();
+    let serve = Serve::start(
+        dir.path(),
+        &dir.path().join("data"),
+        &[
+            ("STEWARD_TOKEN", TOKEN),
+            ("STEWARD_UI_DIR", ui.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let base = &serve.base;
+    let requests: Vec<(&str, reqwest::RequestBuilder, u16)> = vec![
+        ("the UI", client.get(format!("{base}/")), 200),
+        (
+            "a UI asset",
+            client.get(format!("{base}/assets/app.js")),
+            200,
+        ),
+        ("a UI route", client.get(format!("{base}/overview")), 200),
+        ("health", client.get(format!("{base}/api/health")), 200),
+        (
+            "an API answer",
+            client.get(format!("{base}/api/status")).bearer_auth(TOKEN),
+            200,
+        ),
+        ("no token", client.get(format!("{base}/api/status")), 401),
+        (
+            "an unknown API route",
+            client.get(format!("{base}/api/nope")).bearer_auth(TOKEN),
+            404,
+        ),
+        (
+            "a wrong method",
+            client
+                .delete(format!("{base}/api/status"))
+                .bearer_auth(TOKEN),
+            405,
+        ),
+        (
+            "a bad request",
+            client
+                .post(format!("{base}/api/events"))
+                .bearer_auth(TOKEN)
+                .body("{not json"),
+            400,
+        ),
+        (
+            "a foreign Host",
+            client
+                .get(format!("{base}/api/health"))
+                .header("host", "evil.example"),
+            403,
+        ),
+        (
+            "the event stream",
+            client.get(format!("{base}/api/stream?access_token={TOKEN}")),
+            200,
+        ),
+    ];
+    for (what, request, status) in requests {
+        let r = request.send().await.unwrap();
+        assert_eq!(r.status(), status, "{what}");
+        for (name, value) in SECURITY_HEADERS {
+            assert_eq!(
+                r.headers().get(name).and_then(|v| v.to_str().ok()),
+                Some(value),
+                "{what} ({status}) carries {name}"
+            );
+        }
+    }
+    let (status, head, _) = raw_post(base, "/api/events", 300 * 1024, false).await;
+    assert_eq!(status, 413, "a body too large");
+    for (name, value) in SECURITY_HEADERS {
+        assert_eq!(
+            header(&head, name),
+            value,
+            "a body too large carries {name}"
+        );
+    }
+    serve.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_body_limit_rejection_is_a_json_413() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = rules_steward(dir.path()).await;
+    let cases = [
+        // Over the event limit (64 KiB), within the route's body limit: the parser refuses.
+        ("/api/events", 100 * 1024, false),
+        ("/api/events", 100 * 1024, true),
+        // Over the route's body limit: the extractor refuses.
+        ("/api/events", 300 * 1024, false),
+        ("/api/events", 300 * 1024, true),
+        // A JSON route and a bytes route with axum's default limit (2 MB).
+        ("/api/notifications/snooze", 3 * 1024 * 1024, false),
+        ("/api/notifications/snooze", 3 * 1024 * 1024, true),
+        ("/api/proposals/plan-x-y-1/reject", 3 * 1024 * 1024, false),
+        ("/api/proposals/plan-x-y-1/reject", 3 * 1024 * 1024, true),
+    ];
+    for (path, len, chunked) in cases {
+        let what = format!("{len} bytes to {path}, chunked: {chunked}");
+        let (status, head, body) = raw_post(&s.base, path, len, chunked).await;
+        assert_eq!(status, 413, "{what}: {body}");
+        let content_type = header(&head, "content-type");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{what}: {content_type}"
+        );
+        let body: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
+        assert_eq!(body["code"], "payload_too_large", "{what}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
+    }
+    let intake = s.get("/api/intake").await;
+    assert_eq!(
+        intake["intake"]["rejected"]["too_large"], 2,
+        "events the parser refused are still counted: {intake}"
+    );
+    s.stop().await;
+}
