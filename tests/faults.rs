@@ -420,6 +420,7 @@ async fn flood(url: String, limit: u64) -> Flood {
         .expect("the flood connects");
     let mut out = Flood::default();
     let mut pace = tokio::time::interval(Duration::from_millis(5));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut i = 0u64;
     while out.answered < limit {
         pace.tick().await;
