@@ -58,6 +58,7 @@ impl ApiError {
             ApiError::Expired(_) => "expired",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Store(e) if e.unavailable().is_some() => "storage_unavailable",
             ApiError::Store(_) => "internal",
         }
     }
@@ -142,6 +143,8 @@ pub struct StatusView {
     /// The session pipeline's level (`None` without `[sessions]` or before the first scan);
     /// a `warning` makes the overall state `degraded`.
     pub pipeline: Option<crate::sessions::status::PipelineLevel>,
+    /// Whether the database takes writes; not `ok` makes the overall state `degraded`.
+    pub storage: crate::store::StorageView,
 }
 
 /// What adapters push to the UI, live.
@@ -550,10 +553,12 @@ impl Api {
         }
         let enabled = counts.providers - counts.disabled;
         let pipeline = self.inner.pipeline.as_ref().and_then(|p| p.level());
+        let storage = self.storage();
         let overall = if counts.error > 0 && counts.error * 2 >= enabled {
             Overall::Down
         } else if counts.error + counts.warning > 0
             || pipeline == Some(crate::sessions::status::PipelineLevel::Warning)
+            || !storage.ok
         {
             Overall::Degraded
         } else {
@@ -581,7 +586,17 @@ impl Api {
             bus: self.bus_status(),
             proposal_ttl_secs: crate::executing::proposal_ttl(&config).as_secs(),
             pipeline,
+            storage,
         }
+    }
+
+    /// Whether the database takes writes, with the events waiting in memory while it does not.
+    pub fn storage(&self) -> crate::store::StorageView {
+        let mut storage = self.inner.store.health().view();
+        if !storage.ok {
+            storage.unwritten_events = crate::planning::unwritten_records(self);
+        }
+        storage
     }
 
     /// `GET /api/health/detailed`: an open breaker is `error`; any `warning` or `error`
@@ -634,6 +649,8 @@ impl Api {
         });
         let observer = self.inner.planning.incidents.lock().observer_degraded();
         degraded |= observer;
+        let storage = self.storage();
+        degraded |= !storage.ok;
         // A `warning` degrades the whole; an `info` (a skipped file) does not.
         let pipeline = match self.pipeline_status().await {
             Ok(s) => serde_json::to_value(&s).unwrap_or_default(),
@@ -648,6 +665,7 @@ impl Api {
             "services": services,
             "config_errors": config_errors,
             "bus": bus,
+            "storage": storage,
             "planner": {
                 "pending_proposals": self.pending_proposals(),
                 "observer_degraded": observer,

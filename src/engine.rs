@@ -35,6 +35,9 @@ use tokio_util::task::TaskTracker;
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// A batch this large is written at once.
 const FLUSH_AT: usize = 5000;
+/// Most probe samples held while the database cannot be written (about 10 MB); beyond it
+/// the oldest are dropped and counted in the status (`storage.dropped_samples`).
+const BACKLOG_SAMPLES: usize = 100_000;
 /// Hourly aggregates and events are kept this long.
 const LONG_RETENTION: chrono::Duration = chrono::Duration::days(90);
 
@@ -285,12 +288,27 @@ pub(crate) async fn settle(api: &Api) {
     }
 }
 
-/// Stores an event at once and pushes it to subscribers.
+/// Stores an event at once and pushes it to subscribers. When the database cannot be
+/// written, the event joins the intake's timeline queue and is written (and pushed) when
+/// writes succeed again; an error only when that queue is full too.
 pub(crate) async fn publish_event(api: &Api, event: EngineEvent) -> Result<(), StoreError> {
-    let record = api.inner.store.insert_event(api.now(), &event).await?;
-    let _ = api.inner.updates.send(Update::Event { record, event });
-    publish_status(api);
-    Ok(())
+    let at = api.now();
+    match api.inner.store.insert_event(at, &event).await {
+        Ok(record) => {
+            let _ = api.inner.updates.send(Update::Event { record, event });
+            publish_status(api);
+            Ok(())
+        }
+        Err(e) if e.unavailable().is_some() => {
+            publish_status(api);
+            if crate::planning::hold_record(api, at, event) {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Pushes the status when it changed since the last push.
@@ -648,12 +666,11 @@ async fn flush(api: &Api, batch: &mut Batch) {
     if batch.is_empty() {
         return;
     }
-    let pending = std::mem::take(batch);
-    let events = pending.events.clone();
-    let samples = pending.samples.len();
+    let samples = batch.samples.len();
     let started = std::time::Instant::now();
-    match api.inner.store.write_batch(pending).await {
+    match api.inner.store.write_batch_ref(batch).await {
         Ok(records) => {
+            let events = std::mem::take(batch).events;
             tracing::debug!(
                 samples,
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -669,8 +686,22 @@ async fn flush(api: &Api, batch: &mut Batch) {
                 let _ = api.inner.updates.send(Update::Event { record, event });
             }
         }
-        // The database is unavailable: keep the results and retry on the next flush.
-        Err(e) => tracing::error!(error = %e, samples, "writing probe results failed; will retry"),
+        // The database is unavailable: keep the results (the oldest samples beyond a
+        // bound go, counted) and retry on the next flush. Events and breaker states are few
+        // and all kept: they are what the timeline must not lose.
+        Err(e) if e.unavailable().is_some() => {
+            tracing::debug!(error = %e, samples, "writing probe results failed; will retry");
+            if batch.samples.len() > BACKLOG_SAMPLES {
+                let n = batch.samples.len() - BACKLOG_SAMPLES;
+                batch.samples.drain(..n);
+                api.inner.store.health().dropped_samples(n as u64);
+            }
+        }
+        // Anything else would fail again the same way: drop this batch, keep recording.
+        Err(e) => {
+            *batch = Batch::default();
+            tracing::error!(error = %e, samples, "writing probe results failed; dropped them");
+        }
     }
     publish_status(api);
 }
@@ -695,7 +726,10 @@ async fn record(api: Api, mut rx: mpsc::Receiver<MonitorEvent>, cancel: Cancella
                         track_incidents(&api, &api.config(), &mut fleets, &r, &mut batch);
                     }
                     apply(&api, r, &mut batch);
-                    if transitions || batch.samples.len() >= FLUSH_AT {
+                    // While writes fail, only the tick retries (not every report).
+                    if (transitions || batch.samples.len() >= FLUSH_AT)
+                        && api.inner.store.health().is_ok()
+                    {
                         flush(&api, &mut batch).await;
                     }
                 }

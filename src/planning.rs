@@ -20,6 +20,7 @@ use crate::planner::proposal::{emit_event, write_action, write_pending_action, F
 use crate::planner::router::Router;
 use crate::planner::rules::RULES_MODEL;
 use crate::planner::{parse_message, HealthEvent, Rejected};
+use crate::store::StoreError;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -237,7 +238,9 @@ pub(crate) fn admit(api: &Api, event: HealthEvent, dependents: Vec<String>) -> A
     }
     if record {
         let mut records = p.records.lock();
-        if records.len() < RECORD_QUEUE {
+        // An event answered `202` over HTTP is always queued (`submit_event` refuses with
+        // 503 when the queue is full, so this overshoots by at most the requests racing).
+        if records.len() < RECORD_QUEUE || event.raw_channel == "api" {
             records.push((
                 event.timestamp.min(now),
                 EngineEvent::HealthReceived {
@@ -668,24 +671,77 @@ pub(crate) async fn intake(
     write_records(&api).await;
 }
 
+/// Writes the accepted events waiting for the timeline. When the database cannot be
+/// written (full disk, I/O error) they go back in front of the queue, in order, and are
+/// tried again on the next tick: an event answered `202` is written once the disk takes
+/// writes again (or lost with the process only). The queue may then hold up to twice
+/// `RECORD_QUEUE`. With nothing waiting, a failed storage is re-checked by a one-row write,
+/// so the status learns of the recovery.
 async fn write_records(api: &Api) {
+    let store = &api.inner.store;
+    let was_ok = store.health().is_ok();
     let batch = std::mem::take(&mut *api.inner.planning.records.lock());
     if batch.is_empty() {
-        return;
-    }
-    match api.inner.store.insert_events(&batch).await {
-        Ok(records) => {
-            for (record, (_, event)) in records.into_iter().zip(batch) {
-                let _ = api.inner.updates.send(Update::Event { record, event });
-            }
+        if !was_ok {
+            let _ = store.check_writable().await;
         }
-        Err(e) => tracing::warn!(error = %e, events = batch.len(), "cannot record events"),
+    } else {
+        match store.insert_events(&batch).await {
+            Ok(records) => {
+                for (record, (_, event)) in records.into_iter().zip(batch) {
+                    let _ = api.inner.updates.send(Update::Event { record, event });
+                }
+            }
+            Err(e) if e.unavailable().is_some() => {
+                tracing::debug!(error = %e, events = batch.len(), "cannot record events yet");
+                let mut queue = api.inner.planning.records.lock();
+                let newer = std::mem::replace(&mut *queue, batch);
+                queue.extend(newer);
+            }
+            // Anything else would fail again the same way.
+            Err(e) => tracing::warn!(error = %e, events = batch.len(), "cannot record events"),
+        }
     }
+    if store.health().is_ok() != was_ok {
+        crate::engine::push_status(api);
+    }
+}
+
+/// Queues an event for the timeline (written by the intake task). False when the queue is
+/// full.
+pub(crate) fn hold_record(api: &Api, at: DateTime<Utc>, event: EngineEvent) -> bool {
+    let mut records = api.inner.planning.records.lock();
+    if records.len() >= RECORD_QUEUE {
+        return false;
+    }
+    records.push((at, event));
+    true
+}
+
+/// Events waiting to be written to the timeline.
+pub(crate) fn unwritten_records(api: &Api) -> usize {
+    api.inner.planning.records.lock().len()
 }
 
 impl Api {
     /// `POST /api/events`: parses, gates, and answers at once; planning goes on behind.
+    /// A `202` means the event is taken: planned as decided and on the timeline (unless it
+    /// repeats one recorded within the cooldown). While the database cannot be written, or
+    /// the timeline queue is full, the answer is `503 storage_unavailable` and nothing of the
+    /// event is kept, so the sender knows to send it again.
     pub fn submit_event(&self, body: &[u8]) -> Result<Accepted, ApiError> {
+        if let Some(why) = self.inner.store.health().error() {
+            return Err(StoreError::Unavailable(format!(
+                "the database cannot be written ({why}); the event was not accepted, send it again later"
+            ))
+            .into());
+        }
+        if unwritten_records(self) >= RECORD_QUEUE {
+            return Err(StoreError::Unavailable(format!(
+                "{RECORD_QUEUE} events are waiting to be written; the event was not accepted, send it again later"
+            ))
+            .into());
+        }
         match parse_message(body, "api", self.now()) {
             Ok(event) => Ok(admit(self, event, Vec::new())),
             Err(why) => {

@@ -435,6 +435,10 @@ async fn reports_connected_then_disconnected_when_the_server_dies_and_reconnects
     let status = bus.status();
     assert!(status.connected, "connected again");
     assert!(status.reconnects >= 1, "the reconnect is counted");
+    assert_eq!(
+        status.disconnects, 1,
+        "one lost session, however many retries"
+    );
     assert_eq!(status.received, 1);
 }
 
@@ -531,7 +535,22 @@ async fn publishing_while_disconnected_queues_then_delivers_the_newest_and_count
     .await;
     let status = bus.status();
     assert_eq!(status.publish_dropped, 3);
+    assert_eq!(
+        (
+            status.publish_overflow,
+            status.publish_expired,
+            status.publish_refused
+        ),
+        (3, 0, 0),
+        "dropped because the queue was full while disconnected, and said so"
+    );
     assert_eq!(status.publish_queued, 0);
+    assert_eq!(
+        status.publish_requested,
+        status.published + status.publish_dropped,
+        "every event handed to the bus is either published or counted as dropped"
+    );
+    assert_eq!(status.publish_requested, 9);
     assert!(status.publisher_connected);
 }
 

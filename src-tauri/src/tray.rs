@@ -388,6 +388,7 @@ mod tests {
             bus: None,
             proposal_ttl_secs: 900,
             pipeline: None,
+            storage: Default::default(),
         }
     }
 

@@ -125,6 +125,11 @@ pub struct BusStatus {
     pub last_error: Option<String>,
     /// Successful subscriber connections after the first one.
     pub reconnects: u64,
+    /// Subscribed sessions lost (server gone, connection broken). Redis keeps nothing for
+    /// a subscriber that is not connected: whatever was published meanwhile, or was still in
+    /// the server's output buffer when it died, never reaches Steward and cannot be counted
+    /// here. Messages published while Steward is subscribed all arrive (`received`).
+    pub disconnects: u64,
     /// Subscriber connection attempts that failed (each retry counts).
     pub failed_connects: u64,
     /// Messages received on the subscribed channels (oversized ones included).
@@ -133,8 +138,19 @@ pub struct BusStatus {
     pub oversized: u64,
     /// Events the server accepted (PUBLISH answered).
     pub published: u64,
-    /// Events dropped: queue full, too old, or refused by the server.
+    /// Events dropped: queue full, too old, or refused by the server (the sum of the three
+    /// below).
     pub publish_dropped: u64,
+    /// Events handed to the publisher since start: `published + publish_dropped +
+    /// publish_queued`, plus a batch in flight.
+    pub publish_requested: u64,
+    /// Dropped because the queue was full (the oldest go first; the queue fills while the
+    /// publisher is disconnected).
+    pub publish_overflow: u64,
+    /// Dropped because they waited longer than the queue's maximum age (disconnected).
+    pub publish_expired: u64,
+    /// Dropped because the server answered PUBLISH with an error (ACL, …).
+    pub publish_refused: u64,
     pub connected_since: Option<DateTime<Utc>>,
     pub last_message_at: Option<DateTime<Utc>>,
     /// The publisher holds a connection. It learns of a dead server on its next PUBLISH.
@@ -161,8 +177,10 @@ struct Shared {
     oversized: AtomicU64,
     reconnects: AtomicU64,
     failed_connects: AtomicU64,
+    disconnects: AtomicU64,
     published: AtomicU64,
-    publish_dropped: AtomicU64,
+    publish_requested: AtomicU64,
+    publish_refused: AtomicU64,
     /// Microseconds since the epoch; 0 = never.
     last_message_us: AtomicI64,
     queue: Mutex<PublishQueue>,
@@ -190,8 +208,10 @@ impl Shared {
             oversized: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             failed_connects: AtomicU64::new(0),
+            disconnects: AtomicU64::new(0),
             published: AtomicU64::new(0),
-            publish_dropped: AtomicU64::new(0),
+            publish_requested: AtomicU64::new(0),
+            publish_refused: AtomicU64::new(0),
             last_message_us: AtomicI64::new(0),
             queue: Mutex::new(PublishQueue::new(opts.publish_queue, opts.publish_max_age)),
             queued: Notify::new(),
@@ -233,6 +253,11 @@ impl Bus {
         let s = &self.shared;
         let live = s.live.lock();
         let last_us = s.last_message_us.load(Ordering::Relaxed);
+        let (queued, overflow, expired) = {
+            let q = s.queue.lock();
+            (q.len() as u64, q.overflow, q.expired)
+        };
+        let refused = s.publish_refused.load(Ordering::Relaxed);
         BusStatus {
             configured: true,
             connected: live.connected,
@@ -244,32 +269,36 @@ impl Bus {
             failed_connects: s.failed_connects.load(Ordering::Relaxed),
             received: s.received.load(Ordering::Relaxed),
             oversized: s.oversized.load(Ordering::Relaxed),
+            disconnects: s.disconnects.load(Ordering::Relaxed),
             published: s.published.load(Ordering::Relaxed),
-            publish_dropped: s.publish_dropped.load(Ordering::Relaxed),
+            publish_dropped: overflow + expired + refused,
+            publish_requested: s.publish_requested.load(Ordering::Relaxed),
+            publish_overflow: overflow,
+            publish_expired: expired,
+            publish_refused: refused,
             connected_since: live.connected_since,
             last_message_at: (last_us != 0)
                 .then(|| DateTime::from_timestamp_micros(last_us))
                 .flatten(),
             publisher_connected: live.publisher_connected,
-            publish_queued: s.queue.lock().len() as u64,
+            publish_queued: queued,
         }
     }
 
     /// Non-blocking: queues `value` (as JSON text) for PUBLISH on the publish channel. When
     /// the queue is full the oldest waiting event is dropped and counted in
-    /// `publish_dropped`. No-op when there is no publish channel.
+    /// `publish_overflow` (expired ones in `publish_expired`). No-op when there is no
+    /// publish channel.
     pub fn publish(&self, value: &serde_json::Value) {
         let s = &self.shared;
         if s.publish_channel.is_none() {
             return;
         }
-        let dropped = s
-            .queue
+        s.publish_requested.fetch_add(1, Ordering::Relaxed);
+        // The queue counts what it drops (`overflow`, `expired`).
+        s.queue
             .lock()
             .push(tokio::time::Instant::now(), value.to_string());
-        if dropped > 0 {
-            s.publish_dropped.fetch_add(dropped, Ordering::Relaxed);
-        }
         s.queued.notify_one();
     }
 }

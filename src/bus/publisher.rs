@@ -80,10 +80,8 @@ async fn drain(
     cancel: &CancellationToken,
 ) -> Option<String> {
     loop {
-        let (batch, expired) = shared.queue.lock().take(Instant::now(), BATCH);
-        if expired > 0 {
-            shared.publish_dropped.fetch_add(expired, Ordering::Relaxed);
-        }
+        // Expired events are counted by the queue.
+        let (batch, _expired) = shared.queue.lock().take(Instant::now(), BATCH);
         if batch.is_empty() {
             tokio::select! {
                 biased;
@@ -108,7 +106,7 @@ async fn drain(
             }
             // The server answered with an error (ACL, …): retrying would not help.
             Err(e) if matches!(e.kind(), ErrorKind::Server(_)) => {
-                shared.publish_dropped.fetch_add(n, Ordering::Relaxed);
+                shared.publish_refused.fetch_add(n, Ordering::Relaxed);
                 tracing::warn!(
                     channel,
                     error = %shared.scrub(e.to_string()),
@@ -117,10 +115,8 @@ async fn drain(
                 );
             }
             Err(e) => {
-                let dropped = shared.queue.lock().put_back(batch);
-                if dropped > 0 {
-                    shared.publish_dropped.fetch_add(dropped, Ordering::Relaxed);
-                }
+                // Beyond capacity the oldest go, counted by the queue as overflow.
+                shared.queue.lock().put_back(batch);
                 return Some(shared.scrub(e.to_string()));
             }
         }
@@ -134,11 +130,16 @@ pub(super) struct Queued {
 }
 
 /// The bounded, age-limited queue between [`super::Bus::publish`] and the publisher. Pure:
-/// callers pass `now`; every method returns how many events it dropped.
+/// callers pass `now`; every method returns how many events it dropped, and the queue keeps
+/// the totals by reason.
 pub(super) struct PublishQueue {
     items: VecDeque<Queued>,
     capacity: usize,
     max_age: Duration,
+    /// Dropped since start because the queue was full.
+    pub(super) overflow: u64,
+    /// Dropped since start because they waited longer than `max_age`.
+    pub(super) expired: u64,
 }
 
 impl PublishQueue {
@@ -147,6 +148,8 @@ impl PublishQueue {
             items: VecDeque::new(),
             capacity: capacity.max(1),
             max_age,
+            overflow: 0,
+            expired: 0,
         }
     }
 
@@ -160,6 +163,7 @@ impl PublishQueue {
         self.items.push_back(Queued { at: now, text });
         while self.items.len() > self.capacity {
             self.items.pop_front();
+            self.overflow += 1;
             dropped += 1;
         }
         dropped
@@ -180,6 +184,7 @@ impl PublishQueue {
         let mut dropped = 0;
         while self.items.len() > self.capacity {
             self.items.pop_front();
+            self.overflow += 1;
             dropped += 1;
         }
         dropped
@@ -195,6 +200,7 @@ impl PublishQueue {
             self.items.pop_front();
             dropped += 1;
         }
+        self.expired += dropped;
         dropped
     }
 }
@@ -213,6 +219,7 @@ mod tests {
         let mut q = PublishQueue::new(3, Duration::from_secs(60));
         let dropped: u64 = (1..=5).map(|i| q.push(now, i.to_string())).sum();
         assert_eq!(dropped, 2);
+        assert_eq!((q.overflow, q.expired), (2, 0), "counted as overflow");
         let (batch, expired) = q.take(now, 10);
         assert_eq!(
             texts(&batch),
@@ -237,6 +244,7 @@ mod tests {
             1,
             "a push also drops expired events, so the count is current while disconnected"
         );
+        assert_eq!((q.overflow, q.expired), (0, 2), "counted as expired");
     }
 
     #[test]

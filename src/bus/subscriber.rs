@@ -75,7 +75,10 @@ pub(super) async fn run(
                 }
                 match end {
                     End::Stop => return,
-                    End::Lost(error) => error,
+                    End::Lost(error) => {
+                        shared.disconnects.fetch_add(1, Ordering::Relaxed);
+                        error
+                    }
                 }
             }
             Ok(Err(e)) => {

@@ -53,6 +53,14 @@ impl Store {
         at: DateTime<Utc>,
         event: &EngineEvent,
     ) -> Result<EventRecord, StoreError> {
+        self.health.observe(self.insert_event_once(at, event).await)
+    }
+
+    async fn insert_event_once(
+        &self,
+        at: DateTime<Utc>,
+        event: &EngineEvent,
+    ) -> Result<EventRecord, StoreError> {
         let mut tx = self.pool.begin().await?;
         let rec = insert(&mut tx, at, event).await?;
         tx.commit().await?;
@@ -61,6 +69,13 @@ impl Store {
 
     /// Stores many events in one transaction (the intake's batches).
     pub async fn insert_events(
+        &self,
+        events: &[(DateTime<Utc>, EngineEvent)],
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        self.health.observe(self.insert_events_once(events).await)
+    }
+
+    async fn insert_events_once(
         &self,
         events: &[(DateTime<Utc>, EngineEvent)],
     ) -> Result<Vec<EventRecord>, StoreError> {

@@ -6,11 +6,15 @@
 //! audit, `session_files` for the session index, `session_state` for what processors
 //! did with each file, their runs and the usage they extracted). Writes of probe results
 //! are batched by the caller into one transaction per flush (`Store::write_batch`).
+//! Every write reports its outcome to `health` (`StorageHealth`): whether the disk takes
+//! writes now, read by the status. A connection left inside a transaction by a failed
+//! COMMIT (SQLite may roll back by itself on a full disk) is closed, not reused.
 //! Does not own: what to store or when (the engine decides).
 
 mod events;
 mod executions;
 mod permissions;
+mod health;
 mod probes;
 mod proposals;
 mod session_files;
@@ -19,6 +23,7 @@ mod settings;
 
 pub use executions::Execution;
 pub use permissions::{private_dir, private_file};
+pub use health::{StorageHealth, StorageView};
 pub use probes::{Batch, HourlyRow, Sample};
 pub use session_files::{SessionFileRow, SessionFileStamp, SessionFilesSummary};
 pub use session_state::{DueFile, FileState, FileUsageRow, ProcessorRun, UsageBy, UsageTotals};
@@ -38,6 +43,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("corrupt stored value: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// The database is known not to take writes now (see `StorageHealth`).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     #[error("cannot create the data directory {path}: {source}")]
     Dir {
         path: String,
@@ -54,6 +62,7 @@ pub enum StoreError {
 pub struct Store {
     pool: SqlitePool,
     stats: std::sync::Arc<WriteStats>,
+    health: std::sync::Arc<StorageHealth>,
 }
 
 /// Counters of what `write_batch` did, to show (and test) that writes are batched.
@@ -111,6 +120,14 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // sqlx keeps its own transaction depth; after a COMMIT that failed (disk full)
+            // it can disagree with SQLite's and the next `begin` would nest in a stale
+            // transaction forever. Such a connection is closed; the pool opens a fresh one.
+            .before_acquire(|conn, _| {
+                use sqlx::Connection;
+                let clean = !conn.is_in_transaction();
+                Box::pin(async move { Ok(clean) })
+            })
             .connect_with(opts)
             .await?;
         sqlx::migrate!("./migrations").run(&pool).await?;
@@ -124,6 +141,7 @@ impl Store {
         Ok(Store {
             pool,
             stats: Default::default(),
+            health: std::sync::Arc::new(StorageHealth::new()),
         })
     }
 
@@ -142,5 +160,17 @@ impl Store {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Whether writes succeed now; every write path reports here.
+    pub fn health(&self) -> &StorageHealth {
+        &self.health
+    }
+
+    /// A write of one small row, to learn whether the disk takes writes again when nothing
+    /// else is waiting to be written.
+    pub async fn check_writable(&self) -> Result<(), StoreError> {
+        self.set_setting("storage_checked_at", Some(&Utc::now().to_rfc3339()))
+            .await
     }
 }

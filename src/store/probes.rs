@@ -46,6 +46,21 @@ impl Store {
         &self,
         batch: Batch,
     ) -> Result<Vec<crate::events::EventRecord>, StoreError> {
+        self.write_batch_ref(&batch).await
+    }
+
+    /// The same, leaving the batch with the caller (to keep it when the write fails).
+    pub async fn write_batch_ref(
+        &self,
+        batch: &Batch,
+    ) -> Result<Vec<crate::events::EventRecord>, StoreError> {
+        self.health.observe(self.write_batch_once(batch).await)
+    }
+
+    async fn write_batch_once(
+        &self,
+        batch: &Batch,
+    ) -> Result<Vec<crate::events::EventRecord>, StoreError> {
         let batch_samples = batch.samples.len();
         let mut tx = self.pool.begin().await?;
         // Multi-row inserts: SQLite allows 32766 bound parameters; 6 per sample.
@@ -66,8 +81,8 @@ impl Store {
         let now = ms(Utc::now());
         let states: Vec<(String, String)> = batch
             .states
-            .into_iter()
-            .map(|(id, s)| Ok((id, serde_json::to_string(&s)?)))
+            .iter()
+            .map(|(id, s)| Ok((id.clone(), serde_json::to_string(s)?)))
             .collect::<Result<_, serde_json::Error>>()?;
         for chunk in states.chunks(5000) {
             let mut q = sqlx::QueryBuilder::new(

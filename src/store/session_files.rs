@@ -122,6 +122,15 @@ impl Store {
         upserts: &[SessionFileRow],
         removes: &[String],
     ) -> Result<(), StoreError> {
+        self.health
+            .observe(self.write_session_files_once(upserts, removes).await)
+    }
+
+    async fn write_session_files_once(
+        &self,
+        upserts: &[SessionFileRow],
+        removes: &[String],
+    ) -> Result<(), StoreError> {
         for batch in upserts.chunks(ROWS_PER_TRANSACTION) {
             let mut tx = self.pool.begin().await?;
             for chunk in batch.chunks(ROWS_PER_STATEMENT) {

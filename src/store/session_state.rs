@@ -180,6 +180,19 @@ impl Store {
         items: u64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.health.observe(
+            self.record_session_processed_once(processor, file, items, at)
+                .await,
+        )
+    }
+
+    async fn record_session_processed_once(
+        &self,
+        processor: &str,
+        file: &DueFile,
+        items: u64,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO session_processor_state (processor_name, session_file, username, \
                processed_at, items_extracted, file_hash, file_mtime, last_error, last_error_at) \
@@ -204,6 +217,19 @@ impl Store {
     /// `processor` failed on `file`: the error is kept; `processed_at`, the hash and the
     /// items of an earlier success are left as they were.
     pub async fn record_session_failed(
+        &self,
+        processor: &str,
+        file: &DueFile,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.health.observe(
+            self.record_session_failed_once(processor, file, error, at)
+                .await,
+        )
+    }
+
+    async fn record_session_failed_once(
         &self,
         processor: &str,
         file: &DueFile,
@@ -268,6 +294,15 @@ impl Store {
         processor: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.health
+            .observe(self.record_run_started_once(processor, at).await)
+    }
+
+    async fn record_run_started_once(
+        &self,
+        processor: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO session_processors (processor_name, last_run_started_at) VALUES (?, ?) \
              ON CONFLICT (processor_name) DO UPDATE SET \
@@ -282,6 +317,11 @@ impl Store {
 
     /// A run of `processor` ended (`run.last_run_started_at` is left as recorded).
     pub async fn record_run_finished(&self, run: &ProcessorRun) -> Result<(), StoreError> {
+        self.health
+            .observe(self.record_run_finished_once(run).await)
+    }
+
+    async fn record_run_finished_once(&self, run: &ProcessorRun) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO session_processors (processor_name, last_run_started_at, \
                last_run_finished_at, last_outcome, last_error, files_processed, files_failed) \
@@ -405,6 +445,19 @@ impl Store {
     /// Replaces what the usage processor stored for `session_file` (one transaction), so a
     /// file processed again is never counted twice.
     pub async fn replace_session_usage(
+        &self,
+        session_file: &str,
+        username: &str,
+        usage: &FileUsage,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.health.observe(
+            self.replace_session_usage_once(session_file, username, usage, at)
+                .await,
+        )
+    }
+
+    async fn replace_session_usage_once(
         &self,
         session_file: &str,
         username: &str,

@@ -1,6 +1,7 @@
 // The status bar: overall state, counts, pause and snooze switches, connection state, the
-// bus, the session pipeline in warning (a link to its view), refused input, a degraded
-// observer, config errors, and a short-lived notice line. Its elements are built once and
+// bus, a database that takes no writes (full disk), the session pipeline in warning (a link
+// to its view), refused input, a degraded observer, config errors, and a short-lived notice
+// line. Its elements are built once and
 // updated in place, so a focused button keeps focus across updates.
 
 import { api, type Connection } from './api';
@@ -19,6 +20,8 @@ const snooze = el('span', { class: 'snooze' });
 const conn = el('span', { class: 'conn' });
 const config = el('span', { class: 'warn' });
 const bus = el('span', { id: 'bus-state', class: 'bus', hidden: '' });
+/** The database cannot be written (full disk, I/O error): shown only then. */
+const storage = el('span', { id: 'storage-state', class: 'warn', role: 'alert', hidden: '' });
 /** The session pipeline in warning: a link to its view. */
 const pipeline = el('a', { id: 'pipeline-state', class: 'warn', href: '#/pipeline', hidden: '' }, 'pipeline: warning');
 const observer = el(
@@ -84,6 +87,7 @@ export function initStatusBar(host: HTMLElement, apply: (s: StatusView) => void)
     probing,
     snooze,
     conn,
+    storage,
     bus,
     pipeline,
     observer,
@@ -139,6 +143,7 @@ function render(): void {
     ? `notifications snoozed until ${clock(s.snoozed_until, false)}`
     : 'notifications on';
   renderBus(s);
+  renderStorage(s);
   observer.hidden = !s.observer_degraded;
   pipeline.hidden = s.pipeline !== 'warning';
   const refused = s.events_rejected ?? 0;
@@ -162,10 +167,25 @@ function renderBus(s: StatusView): void {
     b.url,
     `channels: ${b.channels.join(', ') || 'none'}`,
     b.publish_channel ? `publishing to ${b.publish_channel}` : 'not publishing',
-    `${b.received} received, ${b.published} published, ${b.publish_dropped} dropped, ${b.reconnects} reconnects`,
+    `${b.received} received, ${b.published} published, ${b.publish_dropped} dropped, ${b.reconnects} reconnects, ${b.disconnects ?? 0} disconnects`,
   ];
   if (b.connected && b.connected_since) facts.push(`connected since ${clock(b.connected_since)}`);
   if (b.last_message_at) facts.push(`last message ${clock(b.last_message_at)}`);
   if (b.last_error) facts.push(`last error: ${b.last_error}`);
   bus.title = facts.join('\n');
+}
+
+function renderStorage(s: StatusView): void {
+  const st = s.storage;
+  storage.hidden = !st || st.ok;
+  if (!st || st.ok) return;
+  const waiting = st.unwritten_events ? `, ${st.unwritten_events} events waiting` : '';
+  storage.textContent = `storage: ${st.error ?? 'cannot write'}${waiting}`;
+  const facts = [
+    `The database cannot be written${st.since ? ` since ${clock(st.since)}` : ''}: ${st.error ?? 'unknown error'}.`,
+    'Probing goes on; new events are refused (503) until writes succeed again.',
+    `${st.failed_writes} failed writes`,
+  ];
+  if (st.dropped_samples) facts.push(`${st.dropped_samples} probe samples dropped`);
+  storage.title = facts.join('\n');
 }

@@ -75,6 +75,25 @@ export interface StatusView {
   proposal_ttl_secs: number;
   /** The session pipeline's level; `null` without `[sessions]` or before its first scan. */
   pipeline?: PipelineLevel | null;
+  /** Whether the database takes writes; not `ok` makes the overall state `degraded`. */
+  storage?: StorageView;
+}
+
+/** The database's health: a full disk, an I/O error, … and what waits to be written. */
+export interface StorageView {
+  ok: boolean;
+  /** SQLite's words, e.g. "database or disk is full"; `null` when ok. */
+  error: string | null;
+  /** When the current outage began. */
+  since: string | null;
+  /** Writes that failed since start (every retry counts). */
+  failed_writes: number;
+  outages: number;
+  recovered_at: string | null;
+  /** Accepted events held in memory until they can be written. */
+  unwritten_events: number;
+  /** Probe samples dropped from the recorder's bounded backlog during outages. */
+  dropped_samples: number;
 }
 
 export interface BusStatus {
@@ -88,6 +107,13 @@ export interface BusStatus {
   received: number;
   published: number;
   publish_dropped: number;
+  /** Subscribed sessions lost (server gone); what Redis had not yet sent is gone with it. */
+  disconnects?: number;
+  /** Steward's own messages handed to the publisher: published + dropped + queued. */
+  publish_requested?: number;
+  publish_overflow?: number;
+  publish_expired?: number;
+  publish_refused?: number;
   connected_since: string | null;
   last_message_at: string | null;
 }
