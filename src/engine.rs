@@ -35,7 +35,8 @@ use tokio_util::task::TaskTracker;
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// A batch this large is written at once.
 const FLUSH_AT: usize = 5000;
-/// Hourly aggregates and events are kept this long.
+/// Hourly probe aggregates are kept this long (events, proposals and their files: `[store]
+/// keep`, see `retention`).
 const LONG_RETENTION: chrono::Duration = chrono::Duration::days(90);
 
 #[derive(Debug, thiserror::Error)]
@@ -737,12 +738,15 @@ async fn expire_proposals(api: Api, cancel: CancellationToken) {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tick.tick() => crate::executing::expire(&api).await,
+            _ = tick.tick() => {
+                crate::executing::expire(&api).await;
+            }
         }
     }
 }
 
-/// Folds old samples into hourly rows and prunes the timeline, hourly.
+/// Folds old samples into hourly rows and applies `[store] keep` (`retention`): at start,
+/// then hourly.
 async fn retain(api: Api, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -758,8 +762,10 @@ async fn retain(api: Api, cancel: CancellationToken) {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "compacting probe history failed"),
                 }
-                if let Err(e) = api.inner.store.prune_events(now - LONG_RETENTION).await {
-                    tracing::warn!(error = %e, "pruning events failed");
+                match crate::retention::prune(&api, now).await {
+                    Ok(p) if !p.is_empty() => tracing::info!(?p, "pruned old history"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning old history failed"),
                 }
             }
         }

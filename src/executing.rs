@@ -684,14 +684,28 @@ pub(crate) async fn interrupt_leftovers(api: &Api) -> Result<(), crate::store::S
 }
 
 /// Expires pending proposals older than the TTL (called periodically).
-pub(crate) async fn expire(api: &Api) {
+/// Proposals one expiry tick handles at most (the rest wait for the next tick, 2 s on).
+pub const EXPIRE_BATCH: u32 = 500;
+
+/// One expiry tick: reads only the pending proposals that are due (`created_at <= now -
+/// ttl`, through the `(status, created_at)` index), so its cost follows the number due,
+/// not the number pending. Answers how many rows it read.
+pub(crate) async fn expire(api: &Api) -> usize {
     let (_, _, ttl) = executor_settings(api);
     let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15));
     let now = api.now();
-    let Ok(pending) = api.inner.store.proposals_with_status("pending").await else {
-        return;
+    let planning = &api.inner.planning;
+    planning
+        .expiry_ticks
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let Ok(due) = api.inner.store.due_proposals(now - ttl, EXPIRE_BATCH).await else {
+        return 0;
     };
-    for p in pending.into_iter().filter(|p| p.created_at + ttl <= now) {
+    let read = due.len();
+    planning
+        .expiry_rows_read
+        .fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
+    for p in due {
         let detail = format!("nobody decided within {} min", ttl.num_minutes());
         let _ = apply(
             api,
@@ -701,6 +715,33 @@ pub(crate) async fn expire(api: &Api) {
             audit("steward", "expire", Some(detail.clone())),
         )
         .await;
+    }
+    read
+}
+
+/// What the expiry ticks did since start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ExpiryStats {
+    pub ticks: u64,
+    /// Proposals read by all ticks: the due ones, never the merely pending.
+    pub rows_read: u64,
+}
+
+impl Api {
+    /// Runs one expiry tick now (what the engine does every 2 s); answers the number of
+    /// proposals it read, which is the number due, whatever the number pending.
+    pub async fn expire_due(&self) -> usize {
+        expire(self).await
+    }
+
+    pub fn expiry_stats(&self) -> ExpiryStats {
+        let p = &self.inner.planning;
+        ExpiryStats {
+            ticks: p.expiry_ticks.load(std::sync::atomic::Ordering::Relaxed),
+            rows_read: p
+                .expiry_rows_read
+                .load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 }
 

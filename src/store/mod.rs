@@ -18,6 +18,7 @@ mod settings;
 
 pub use executions::Execution;
 pub use probes::{Batch, HourlyRow, Sample};
+pub use proposals::{DUE_PROPOSALS_SQL, PRUNABLE_PROPOSALS_SQL};
 pub use session_files::{SessionFileRow, SessionFileStamp, SessionFilesSummary};
 pub use session_state::{DueFile, FileState, FileUsageRow, ProcessorRun, UsageBy, UsageTotals};
 
