@@ -683,13 +683,13 @@ pub(crate) async fn interrupt_leftovers(api: &Api) -> Result<(), crate::store::S
     Ok(())
 }
 
-/// Expires pending proposals older than the TTL (called periodically).
 /// Proposals one expiry tick handles at most (the rest wait for the next tick, 2 s on).
 pub const EXPIRE_BATCH: u32 = 500;
 
-/// One expiry tick: reads only the pending proposals that are due (`created_at <= now -
-/// ttl`, through the `(status, created_at)` index), so its cost follows the number due,
-/// not the number pending. Answers how many rows it read.
+/// Expires pending proposals older than the TTL (called periodically). One tick reads
+/// only the pending proposals that are due (`created_at <= now - ttl`, through the
+/// `(status, created_at)` index), so its cost follows the number due, not the number
+/// pending. Answers how many rows it read.
 pub(crate) async fn expire(api: &Api) -> usize {
     let (_, _, ttl) = executor_settings(api);
     let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15));

@@ -63,7 +63,10 @@ async fn only_decided_proposals_older_than_the_cutoff_go_and_their_audit_with_th
     for status in all {
         for (age, at) in [("old", t0()), ("new", t0() + Duration::days(10))] {
             let id = format!("p-{status}-{age}");
-            store.insert_proposal(&proposal(&id, status, at)).await.unwrap();
+            store
+                .insert_proposal(&proposal(&id, status, at))
+                .await
+                .unwrap();
         }
     }
     // Two that went through a real transition, with an audit row each.
@@ -108,7 +111,10 @@ async fn only_decided_proposals_older_than_the_cutoff_go_and_their_audit_with_th
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(store.executions(Some("flow-new"), 10).await.unwrap().len(), 1);
+    assert_eq!(
+        store.executions(Some("flow-new"), 10).await.unwrap().len(),
+        1
+    );
     // A second pass finds nothing more.
     let (again, _) = store
         .prune_decided_proposals(&TERMINAL, cutoff)
@@ -156,14 +162,27 @@ async fn the_expiry_query_reads_the_due_proposals_whatever_the_number_pending() 
     assert_eq!(store.count_proposals("pending").await.unwrap(), 10_010);
     let read = store.due_proposals(cutoff, 500).await.unwrap();
     assert_eq!(read.len(), 10, "the due ones, not the 10,010 pending");
-    assert_eq!(store.due_proposals(cutoff, 3).await.unwrap().len(), 3, "a tick's batch");
+    assert_eq!(
+        store.due_proposals(cutoff, 3).await.unwrap().len(),
+        3,
+        "a tick's batch"
+    );
     // How SQLite runs it: a range on (status, created_at), no scan, no sort.
-    let plan = store.query_plan(DUE_PROPOSALS_SQL).await.unwrap().join("\n");
+    let plan = store
+        .query_plan(DUE_PROPOSALS_SQL)
+        .await
+        .unwrap()
+        .join("\n");
     assert!(
-        plan.contains("SEARCH proposals USING INDEX proposals_status_created (status=? AND created_at<?)"),
+        plan.contains(
+            "SEARCH proposals USING INDEX proposals_status_created (status=? AND created_at<?)"
+        ),
         "{plan}"
     );
-    assert!(!plan.contains("SCAN") && !plan.contains("TEMP B-TREE"), "{plan}");
+    assert!(
+        !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
+        "{plan}"
+    );
     store.close().await;
 }
 
@@ -232,11 +251,7 @@ async fn keep_deletes_old_decided_work_and_its_files_but_never_pending_or_throug
     let day0 = day_dir(&data, t0());
     assert!(day0.is_dir(), "the remediation_started file's folder");
     std::os::unix::fs::symlink(&outside, day0.join("link-to-outside")).unwrap();
-    std::os::unix::fs::symlink(
-        outside.join("precious.json"),
-        day0.join("file-link.json"),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink(outside.join("precious.json"), day0.join("file-link.json")).unwrap();
     let linked_day = data.join("events").join("2025-06-01");
     std::os::unix::fs::symlink(&outside, &linked_day).unwrap();
 
@@ -254,7 +269,10 @@ async fn keep_deletes_old_decided_work_and_its_files_but_never_pending_or_throug
     let pruned = api.prune_history().await.unwrap();
     assert_eq!(pruned.proposals, 1, "{pruned:?}");
     assert!(pruned.executions >= 1, "{pruned:?}");
-    assert_eq!(pruned.action_files, 2, "the action file and the claimed one: {pruned:?}");
+    assert_eq!(
+        pruned.action_files, 2,
+        "the action file and the claimed one: {pruned:?}"
+    );
     assert_eq!(pruned.event_dirs, 1, "day 0's folder: {pruned:?}");
     assert!(pruned.events >= 1, "day 0's timeline: {pruned:?}");
 
@@ -298,9 +316,11 @@ async fn keep_deletes_old_decided_work_and_its_files_but_never_pending_or_throug
     );
     let events = s.get("/api/events?limit=5000").await;
     let cutoff = t0() + Duration::days(1);
-    assert!(events.as_array().unwrap().iter().all(|e| {
-        DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap() >= cutoff
-    }));
+    assert!(events
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| { DateTime::parse_from_rfc3339(e["at"].as_str().unwrap()).unwrap() >= cutoff }));
     s.stop().await;
 }
 
