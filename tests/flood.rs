@@ -181,7 +181,7 @@ async fn a_flood_of_unknown_targets_is_rate_limited_counted_and_bounded() {
     eventually("the first 20 expired", || async { pending(&s).await == 20 }).await;
     let after = api.expiry_stats();
     eventually("another expiry tick", || async {
-        api.expiry_stats().ticks >= after.ticks + 1
+        api.expiry_stats().ticks > after.ticks
     })
     .await;
     assert_eq!(
