@@ -12,7 +12,8 @@
 //! Growth: every collection here that event data can grow is bounded — the gate's and
 //! the flaps' maps by their caps (`planner::gate::MAX_*`), the timeline queue by
 //! `RECORD_QUEUE`, the plan queue by `PLAN_QUEUE`; `deferred` holds at most one entry per
-//! incident root, i.e. per configured provider (only breaker trips add to it).
+//! incident root, i.e. per configured provider (only breaker trips add to it), and the
+//! incidents' maps and the router's per-model stats are keyed by config ids.
 
 use crate::api::{Api, ApiError, Update};
 use crate::bus::{Bus, BusInput, BusStatus};
