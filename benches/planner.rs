@@ -85,7 +85,9 @@ async fn latency() {
     for chain in ["[\"stub\"]", "[\"rules\"]"] {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
-            "[planner]\nchain = {chain}\nactions_dir = \"{0}/actions\"\nevents_dir = \"{0}/events\"\n\n\
+            // 2,000 targets that are not in [[providers]]: lift their rate limit.
+            "[planner]\nchain = {chain}\nunknown_target_rate = 1000000\n\
+             actions_dir = \"{0}/actions\"\nevents_dir = \"{0}/events\"\n\n\
              [[models]]\nid = \"stub\"\napi = \"openai\"\nurl = \"{url}\"\nmodel = \"stub\"\n",
             dir.path().display()
         );

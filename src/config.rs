@@ -99,6 +99,14 @@ struct RawConfig {
     bus: Option<BusConfig>,
     executor: Option<ExecutorConfig>,
     sessions: Option<SessionsConfig>,
+    #[serde(default)]
+    store: RawStore,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    keep: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -170,6 +178,34 @@ pub struct PlannerConfig {
     pub chain: Vec<String>,
     pub actions_dir: Option<PathBuf>,
     pub events_dir: Option<PathBuf>,
+    /// New plans a minute for targets not in `[[providers]]` (default 20); checked ≥ 1.
+    pub unknown_target_rate: Option<i64>,
+}
+
+impl PlannerConfig {
+    /// `unknown_target_rate` with its default (a rejected value never gets here).
+    pub fn unknown_target_rate(&self) -> u32 {
+        self.unknown_target_rate
+            .and_then(|r| u32::try_from(r).ok())
+            .filter(|r| *r >= 1)
+            .unwrap_or(crate::planner::gate::DEFAULT_UNKNOWN_TARGET_RATE)
+    }
+}
+
+/// Default `[store] keep`.
+pub const DEFAULT_KEEP: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// `[store]`: how long decided proposals, their audit, the timeline and the action and
+/// event files are kept (pending work is never dropped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    pub keep: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { keep: DEFAULT_KEEP }
+    }
 }
 
 /// `[[models]]`: the LLMs the router can ask (`planner::router`).
@@ -372,6 +408,7 @@ pub struct Config {
     pub bus: Option<BusConfig>,
     pub executor: Option<ExecutorConfig>,
     pub sessions: Option<SessionsConfig>,
+    pub store: StoreConfig,
     /// Provider id → position in `providers` (lookups happen per probe result).
     index: HashMap<String, usize>,
 }
@@ -390,6 +427,7 @@ impl Default for Config {
             bus: None,
             executor: None,
             sessions: None,
+            store: StoreConfig::default(),
             index: HashMap::new(),
         }
     }
@@ -647,7 +685,32 @@ impl<'a> Validator<'a> {
                     Duration::ZERO,
                 );
             }
+            if let Some(r) = planner.unknown_target_rate {
+                if !(1..=i64::from(u32::MAX)).contains(&r) {
+                    self.report(
+                        At {
+                            table: "planner",
+                            index: None,
+                            key: "unknown_target_rate",
+                        },
+                        format!(
+                            "must be a whole number of proposals per minute, at least 1, not {r}"
+                        ),
+                    );
+                }
+            }
         }
+        let store = StoreConfig {
+            keep: self.duration(
+                At {
+                    table: "store",
+                    index: None,
+                    key: "keep",
+                },
+                raw.store.keep.as_deref(),
+                DEFAULT_KEEP,
+            ),
+        };
         let mut model_ids = HashSet::new();
         for (i, m) in raw.models.iter().enumerate() {
             let at = |key| At {
@@ -790,6 +853,7 @@ impl<'a> Validator<'a> {
             bus: raw.bus,
             executor: raw.executor,
             sessions: raw.sessions,
+            store,
             index: HashMap::new(),
         }
     }
@@ -1252,6 +1316,8 @@ listen = "127.0.0.1:7878"
 # chain = ["local", "rules"]      # models asked in order; default: every model, then rules
 # actions_dir = "/srv/actions"    # default: <data dir>/actions (one JSON file per proposal)
 # events_dir = "/srv/events"      # default: <data dir>/events/YYYY-MM-DD/<node>/
+# unknown_target_rate = 20        # new proposals a minute for targets not in [[providers]];
+#                                 # beyond it events are counted (unknown_target_limited)
 
 # [[models]]
 # id = "local"
@@ -1282,6 +1348,11 @@ listen = "127.0.0.1:7878"
 # container_restart = ["docker", "restart", "{service}"]
 # redeploy = ["ssh", "{node}", "deploy", "{service}"]
 # "container_restart:mosquitto" = ["systemctl", "restart", "mosquitto"]   # per service
+
+# How long history is kept: decided proposals (not pending, approved or running) with
+# their audit rows and action files, the timeline, and the event files' date folders.
+# [store]
+# keep = "90d"                    # a duration: "90d", "2w", "720h"
 
 # Session logs under <root>/<user>/*.jsonl: watched, handed to processors, and the
 # pipeline's health (stale after 2 × cadence; a file left unprocessed is reported).
@@ -1319,6 +1390,57 @@ mod tests {
         assert_eq!(c.probe, ProbeDefaults::default());
         assert_eq!(c.listen.to_string(), "127.0.0.1:7878");
         assert!(c.providers.is_empty());
+    }
+
+    #[test]
+    fn the_unknown_target_rate_is_a_whole_number_of_at_least_one() {
+        let rate = |v: &str| parse(&format!("[planner]\nunknown_target_rate = {v}\n"));
+        assert_eq!(rate("5").unwrap().planner.unwrap().unknown_target_rate(), 5);
+        assert_eq!(
+            parse("[planner]\n")
+                .unwrap()
+                .planner
+                .unwrap()
+                .unknown_target_rate(),
+            20,
+            "20 a minute by default"
+        );
+        for bad in ["0", "-3"] {
+            let msg = rate(bad).expect_err(bad).to_string();
+            assert!(
+                msg.contains("steward.toml:2: planner.unknown_target_rate: must be a whole number")
+                    && msg.contains(&format!("not {bad}")),
+                "{msg}"
+            );
+        }
+        let msg = rate("2.5").expect_err("a fraction").to_string();
+        assert!(msg.contains("steward.toml:2"), "{msg}");
+        let msg = rate("\"20\"").expect_err("a string").to_string();
+        assert!(msg.contains("steward.toml:2"), "{msg}");
+    }
+
+    #[test]
+    fn store_keep_is_a_human_duration_of_ninety_days_by_default() {
+        assert_eq!(parse("").unwrap().store.keep, DEFAULT_KEEP);
+        assert_eq!(DEFAULT_KEEP, Duration::from_secs(90 * 86_400));
+        let c = parse("[store]\nkeep = \"2w\"\n").unwrap();
+        assert_eq!(c.store.keep, Duration::from_secs(14 * 86_400));
+        let msg = errors("[store]\nkeep = \"forever\"\n");
+        assert!(
+            msg.contains("steward.toml:2: store.keep: \"forever\" is not a duration"),
+            "{msg}"
+        );
+        let msg = errors("[store]\nkeep = \"0d\"\n");
+        assert!(msg.contains("store.keep: must be greater than 0"), "{msg}");
+        assert!(errors("[store]\nkept = \"1d\"\n").contains("unknown field"));
+        // The commented example in the default config is valid once uncommented.
+        let block: String = DEFAULT_CONFIG
+            .lines()
+            .skip_while(|l| !l.starts_with("# [store]"))
+            .take_while(|l| !l.is_empty())
+            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+            .collect();
+        assert_eq!(parse(&block).unwrap().store.keep, DEFAULT_KEEP, "{block}");
     }
 
     #[test]

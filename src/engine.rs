@@ -38,7 +38,8 @@ const FLUSH_AT: usize = 5000;
 /// Most probe samples held while the database cannot be written (about 10 MB); beyond it
 /// the oldest are dropped and counted in the status (`storage.dropped_samples`).
 const BACKLOG_SAMPLES: usize = 100_000;
-/// Hourly aggregates and events are kept this long.
+/// Hourly probe aggregates are kept this long (events, proposals and their files: `[store]
+/// keep`, see `retention`).
 const LONG_RETENTION: chrono::Duration = chrono::Duration::days(90);
 
 #[derive(Debug, thiserror::Error)]
@@ -771,12 +772,15 @@ async fn expire_proposals(api: Api, cancel: CancellationToken) {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tick.tick() => crate::executing::expire(&api).await,
+            _ = tick.tick() => {
+                crate::executing::expire(&api).await;
+            }
         }
     }
 }
 
-/// Folds old samples into hourly rows and prunes the timeline, hourly.
+/// Folds old samples into hourly rows and applies `[store] keep` (`retention`): at start,
+/// then hourly.
 async fn retain(api: Api, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -792,8 +796,10 @@ async fn retain(api: Api, cancel: CancellationToken) {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "compacting probe history failed"),
                 }
-                if let Err(e) = api.inner.store.prune_events(now - LONG_RETENTION).await {
-                    tracing::warn!(error = %e, "pruning events failed");
+                match crate::retention::prune(&api, now).await {
+                    Ok(p) if !p.is_empty() => tracing::info!(?p, "pruned old history"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning old history failed"),
                 }
             }
         }

@@ -22,6 +22,8 @@
 //!   (`usage`, `command`), scheduler, pipeline status (pure).
 //! - [`pipeline`]: the session pipeline wired into the engine: watcher → index →
 //!   processors, status transitions, `pipeline_stale` to the planner, the sessions API.
+//! - [`retention`]: `[store] keep`: decided proposals, their audit and files, the
+//!   timeline and event files, deleted once older (never pending work).
 //! - [`engine`]: wires the parts, owns the tasks, reloads config; `Engine::start`.
 //! - [`api`]: the facade every adapter calls: queries, commands, live updates.
 //! - [`http`]: axum adapter for headless mode (routes call `api` only).
@@ -41,6 +43,7 @@ pub mod http;
 pub mod pipeline;
 pub mod planner;
 pub mod planning;
+pub mod retention;
 pub mod sessions;
 pub mod store;
 

@@ -8,12 +8,18 @@
 //! file, timeline event, live update, bus message.
 //! Does not own: decisions. The gate, the router, the policy and the incidents decide;
 //! this module carries their results to the store and the world.
+//!
+//! Growth: every collection here that event data can grow is bounded — the gate's and
+//! the flaps' maps by their caps (`planner::gate::MAX_*`), the timeline queue by
+//! `RECORD_QUEUE`, the plan queue by `PLAN_QUEUE`; `deferred` holds at most one entry per
+//! incident root, i.e. per configured provider (only breaker trips add to it), and the
+//! incidents' maps and the router's per-model stats are keyed by config ids.
 
 use crate::api::{Api, ApiError, Update};
 use crate::bus::{Bus, BusInput, BusStatus};
 use crate::events::EngineEvent;
 use crate::health::incidents::Incidents;
-use crate::planner::gate::{Admission, Flaps, Gate, IntakeCounts};
+use crate::planner::gate::{Admission, Flaps, Gate, IntakeCounts, Target};
 use crate::planner::policy::{decide, Rules};
 use crate::planner::prompt::{build_messages, Topology};
 use crate::planner::proposal::{emit_event, write_action, write_pending_action, FsEvent, Proposal};
@@ -52,10 +58,14 @@ pub(crate) struct Planning {
     pub pending: AtomicI64,
     pub overload: std::sync::atomic::AtomicU64,
     pub echoes: std::sync::atomic::AtomicU64,
+    /// Expiry ticks run and proposals they read (`executing::expire`).
+    pub(crate) expiry_ticks: std::sync::atomic::AtomicU64,
+    pub(crate) expiry_rows_read: std::sync::atomic::AtomicU64,
     slots: Arc<Semaphore>,
     queued: AtomicUsize,
     records: Mutex<Vec<(DateTime<Utc>, EngineEvent)>>,
-    /// New incidents waiting a moment before they are planned: (when, root, event).
+    /// New incidents waiting a moment before they are planned: (when, root, event). One
+    /// per incident root (a configured provider), so bounded by the config.
     pub deferred: Mutex<Vec<(DateTime<Utc>, String, HealthEvent)>>,
     /// Automatic runs per service in the last hour (the auto-execution budget).
     pub(crate) auto_runs: Mutex<crate::executing::AutoRuns>,
@@ -87,6 +97,8 @@ impl Planning {
             pending: AtomicI64::new(0),
             overload: Default::default(),
             echoes: Default::default(),
+            expiry_ticks: Default::default(),
+            expiry_rows_read: Default::default(),
             slots: Arc::new(Semaphore::new(PLAN_SLOTS)),
             queued: AtomicUsize::new(0),
             records: Mutex::new(Vec::new()),
@@ -178,7 +190,9 @@ pub fn chain_of(config: &crate::config::Config) -> Vec<String> {
 pub struct Accepted {
     pub status: &'static str,
     pub svc_key: String,
-    /// `plan`, `benign`, `cooldown`, `in_flight`, `suppressed` or `overload`.
+    /// `plan`, `benign`, `cooldown`, `in_flight`, `suppressed`, `overload`,
+    /// `unknown_target_limited` (a target not in the config, over `[planner]
+    /// unknown_target_rate`), `cooldowns_full` or `in_flight_full` (the gate's caps).
     pub decision: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cooldown_remaining_secs: Option<f64>,
@@ -195,6 +209,11 @@ pub struct IntakeView {
     pub cooldowns: usize,
     pub cooldown_secs: u64,
     pub observer_degraded: bool,
+    /// Flap histories forgotten early (`planner::gate::MAX_FLAP_KEYS`).
+    pub dropped_flaps: u64,
+    /// Plans for targets not in the config in the last minute, and the limit.
+    pub unknown_targets_last_minute: usize,
+    pub unknown_target_rate: u32,
 }
 
 /// Why an event was not planned even though the gate let it through.
@@ -202,24 +221,50 @@ fn suppressed(api: &Api) -> bool {
     api.inner.planning.incidents.lock().observer_degraded()
 }
 
+/// `[planner] unknown_target_rate`, else the default.
+pub fn unknown_target_rate_of(config: &crate::config::Config) -> u32 {
+    config
+        .planner
+        .as_ref()
+        .map_or(crate::planner::gate::DEFAULT_UNKNOWN_TARGET_RATE, |p| {
+            p.unknown_target_rate()
+        })
+}
+
+/// Whether the config names `event`'s target: a `[[providers]]` node/service pair
+/// (enabled or not), or this workstation's session pipeline when `[sessions]` is set.
+/// Anything else is an unknown target, rate-limited by `unknown_target_rate`.
+pub fn target_of(config: &crate::config::Config, event: &HealthEvent) -> Target {
+    let known = config
+        .providers
+        .iter()
+        .any(|p| p.node == event.node && p.service == event.service)
+        || (config.sessions.is_some()
+            && event.service == crate::pipeline::SERVICE
+            && event.node == crate::config::node_name());
+    if known {
+        Target::Known
+    } else {
+        Target::Unknown {
+            rate_per_min: unknown_target_rate_of(config),
+        }
+    }
+}
+
 /// The one door for every event. Decides at once; planning continues in the background.
 pub(crate) fn admit(api: &Api, event: HealthEvent, dependents: Vec<String>) -> Accepted {
     let p = &api.inner.planning;
     let now = api.now();
     let key = event.svc_key();
+    let target = target_of(&api.config(), &event);
     p.flaps.lock().note(&key, event.is_benign(), now);
     let (admission, record) = {
         let mut gate = p.gate.lock();
-        let a = gate.admit(&event, now);
+        let a = gate.admit_target(&event, target, now);
         let record = event.raw_channel != "breaker" && gate.should_record(&event, &a, now);
         (a, record)
     };
-    let mut decision = match &admission {
-        Admission::Plan => "plan",
-        Admission::Benign => "benign",
-        Admission::Cooldown { .. } => "cooldown",
-        Admission::InFlight => "in_flight",
-    };
+    let mut decision = admission.as_str();
     if admission == Admission::Plan {
         if suppressed(api) {
             let mut gate = p.gate.lock();
@@ -815,6 +860,7 @@ impl Api {
     pub fn intake(&self) -> IntakeView {
         let p = &self.inner.planning;
         let observer_degraded = p.incidents.lock().observer_degraded();
+        let dropped_flaps = p.flaps.lock().dropped;
         let gate = p.gate.lock();
         IntakeView {
             counts: gate.counts.clone(),
@@ -824,6 +870,9 @@ impl Api {
             cooldowns: gate.cooldowns.len(),
             cooldown_secs: gate.cooldowns.period().as_secs(),
             observer_degraded,
+            dropped_flaps,
+            unknown_targets_last_minute: gate.unknown_in_window(self.now()),
+            unknown_target_rate: unknown_target_rate_of(&self.config()),
         }
     }
 

@@ -4,18 +4,48 @@
 //! of keys being planned right now (a second event for the same key while the first is
 //! with a model is a duplicate), the decision which events are worth a timeline row (the
 //! first of a kind per key per window; floods are counted, not stored), and the counters
-//! shown in the API and UI. Pure: every method takes `now`; persistence is the caller's.
+//! shown in the API and UI, the rate limit on plans for targets the config does not
+//! name (`UnknownTargets`), and the flap history per key (`Flaps`).
+//! Every map here is keyed by event data (a `svc_key` anybody can invent), so each has a
+//! cap (`MAX_*`) and counts what it drops or refuses (`dropped_*` in `IntakeCounts`).
+//! Pure: every method takes `now`; persistence is the caller's.
 
 use super::event::{HealthEvent, Rejected};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+
+/// Keys in cooldown at most. A new key is refused (not planned, counted as
+/// `dropped_cooldowns_full`) while this many cooldowns are live: forgetting a live one
+/// instead would let its key be planned again inside its cooldown, so a flood of new keys
+/// could buy repeated proposals for one target.
+pub const MAX_COOLDOWNS: usize = 10_000;
+/// Keys being planned at once at most (planning bounds this far lower; this is the
+/// gate's own guard). Beyond it a new key is refused, never an entry evicted: evicting
+/// one would let a second plan for a key start while the first is with a model.
+pub const MAX_IN_FLIGHT: usize = 10_000;
+/// (key, type) pairs remembered for the timeline at most. Forgetting one costs at most
+/// one more timeline row, so the oldest are evicted.
+pub const MAX_RECORD_MARKS: usize = 10_000;
+/// Keys with a flap history at most; the least recently heard of are evicted.
+pub const MAX_FLAP_KEYS: usize = 10_000;
+/// Default of `[planner] unknown_target_rate`: plans per minute for targets that are not
+/// in the config's `[[providers]]`.
+pub const DEFAULT_UNKNOWN_TARGET_RATE: u32 = 20;
+/// The window of `unknown_target_rate`.
+pub const UNKNOWN_TARGET_WINDOW: Duration = Duration::minutes(1);
+
+/// When a capped map is full and eviction is allowed, this share of it goes at once (the
+/// oldest), so a flood pays for one selection per `1/EVICT_SHARE` inserts, not per insert.
+const EVICT_SHARE: usize = 8;
 
 /// Cooldown per `svc_key`: a key in cooldown is not planned again.
 #[derive(Debug, Clone)]
 pub struct Cooldowns {
     period: Duration,
     until: HashMap<String, DateTime<Utc>>,
+    /// No entry ends before this (a lower bound): pruning before it finds nothing.
+    earliest: Option<DateTime<Utc>>,
 }
 
 impl Cooldowns {
@@ -23,6 +53,7 @@ impl Cooldowns {
         Cooldowns {
             period: Duration::from_std(period).unwrap_or(Duration::seconds(300)),
             until: HashMap::new(),
+            earliest: None,
         }
     }
 
@@ -37,13 +68,33 @@ impl Cooldowns {
     /// Records a plan for `key` at `now`; answers when its cooldown ends.
     pub fn record(&mut self, key: &str, now: DateTime<Utc>) -> DateTime<Utc> {
         let until = now + self.period;
-        self.until.insert(key.to_owned(), until);
+        self.insert(key, until);
         until
     }
 
     /// Restores a cooldown saved before a restart.
     pub fn restore(&mut self, key: &str, until: DateTime<Utc>) {
+        self.insert(key, until);
+    }
+
+    /// Never refuses: a cooldown that was earned is kept until it ends (the cap is
+    /// enforced where new keys come in, `Gate::admit_target`).
+    fn insert(&mut self, key: &str, until: DateTime<Utc>) {
+        self.earliest = Some(self.earliest.map_or(until, |e| e.min(until)));
         self.until.insert(key.to_owned(), until);
+    }
+
+    /// Whether a cooldown for a new key fits under `MAX_COOLDOWNS` (after dropping the
+    /// ended ones, which costs a scan only when one has ended). `reserved`: keys that may
+    /// record one soon (those in flight).
+    fn has_room(&mut self, key: &str, reserved: usize, now: DateTime<Utc>) -> bool {
+        if self.until.contains_key(key) {
+            return true;
+        }
+        if self.until.len() + reserved >= MAX_COOLDOWNS && self.earliest.is_some_and(|e| e <= now) {
+            self.prune(now);
+        }
+        self.until.len() + reserved < MAX_COOLDOWNS
     }
 
     pub fn is_ready(&self, key: &str, now: DateTime<Utc>) -> bool {
@@ -64,6 +115,7 @@ impl Cooldowns {
     /// Forgets expired entries (memory stays bounded by the keys in cooldown).
     pub fn prune(&mut self, now: DateTime<Utc>) {
         self.until.retain(|_, u| *u > now);
+        self.earliest = self.until.values().min().copied();
     }
 
     pub fn len(&self) -> usize {
@@ -86,6 +138,74 @@ pub enum Admission {
     Cooldown { remaining_secs: f64 },
     /// The key is with a model right now.
     InFlight,
+    /// A target the config does not name, over `[planner] unknown_target_rate`.
+    UnknownTargetLimited,
+    /// A new key while `MAX_COOLDOWNS` cooldowns are live.
+    CooldownsFull,
+    /// A new key while `MAX_IN_FLIGHT` keys are being planned.
+    InFlightFull,
+}
+
+impl Admission {
+    /// The word for it in `POST /api/events` answers.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Admission::Plan => "plan",
+            Admission::Benign => "benign",
+            Admission::Cooldown { .. } => "cooldown",
+            Admission::InFlight => "in_flight",
+            Admission::UnknownTargetLimited => "unknown_target_limited",
+            Admission::CooldownsFull => "cooldowns_full",
+            Admission::InFlightFull => "in_flight_full",
+        }
+    }
+}
+
+/// Whether an event's target is one the config names (`[[providers]]` node/service, or
+/// Steward's own session pipeline). Unknown targets are rate-limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Known,
+    /// Not in the config: at most `rate_per_min` new plans a minute for all of them.
+    Unknown {
+        rate_per_min: u32,
+    },
+}
+
+/// The rate limit for unknown targets: a sliding window of the plans admitted in the last
+/// `UNKNOWN_TARGET_WINDOW` (so no minute, wherever it starts, has more than the rate; a
+/// token bucket would allow up to twice the rate in the first minute). Holds at most
+/// `rate` instants. A plan counts when admitted, whatever it turns into (proposal, ignore,
+/// failure), so the rate bounds proposals.
+#[derive(Debug, Default, Clone)]
+pub struct UnknownTargets {
+    admitted: VecDeque<DateTime<Utc>>,
+}
+
+impl UnknownTargets {
+    /// Takes one plan from the budget at `now`, when there is one left.
+    pub fn try_take(&mut self, rate_per_min: u32, now: DateTime<Utc>) -> bool {
+        while self
+            .admitted
+            .front()
+            .is_some_and(|t| now - *t >= UNKNOWN_TARGET_WINDOW)
+        {
+            self.admitted.pop_front();
+        }
+        if self.admitted.len() >= rate_per_min as usize {
+            return false;
+        }
+        self.admitted.push_back(now);
+        true
+    }
+
+    /// Plans counted in the window ending at `now`.
+    pub fn in_window(&self, now: DateTime<Utc>) -> usize {
+        self.admitted
+            .iter()
+            .filter(|t| now - **t < UNKNOWN_TARGET_WINDOW)
+            .count()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -107,6 +227,15 @@ pub struct IntakeCounts {
     pub planning_failed: u64,
     /// Accepted events not written to the timeline because one like it was, recently.
     pub not_recorded: u64,
+    /// Not planned: the target is not in the config and `unknown_target_rate` was used up.
+    pub unknown_target_limited: u64,
+    /// Not planned: a new key while `MAX_COOLDOWNS` cooldowns were live.
+    pub dropped_cooldowns_full: u64,
+    /// Not planned: a new key while `MAX_IN_FLIGHT` keys were being planned.
+    pub dropped_in_flight_full: u64,
+    /// Timeline marks forgotten early (`MAX_RECORD_MARKS`): such an event may get one more
+    /// timeline row than it would have.
+    pub dropped_record_marks: u64,
 }
 
 /// The gate's state.
@@ -116,6 +245,7 @@ pub struct Gate {
     in_flight: HashSet<String>,
     /// (svc_key, type) → when such an event was last written to the timeline.
     recorded: HashMap<(String, String), DateTime<Utc>>,
+    unknown: UnknownTargets,
     pub counts: IntakeCounts,
 }
 
@@ -125,6 +255,7 @@ impl Gate {
             cooldowns: Cooldowns::new(cooldown),
             in_flight: HashSet::new(),
             recorded: HashMap::new(),
+            unknown: UnknownTargets::default(),
             counts: IntakeCounts::default(),
         }
     }
@@ -139,8 +270,21 @@ impl Gate {
             .or_default() += 1;
     }
 
-    /// Decides for one parsed event and updates the counters.
+    /// Decides for one parsed event about a known target and updates the counters.
     pub fn admit(&mut self, event: &HealthEvent, now: DateTime<Utc>) -> Admission {
+        self.admit_target(event, Target::Known, now)
+    }
+
+    /// Decides for one parsed event and updates the counters. In order: good news is
+    /// not planned; a key in cooldown or in flight is not planned twice; a new key needs
+    /// room in the capped maps; an unknown target needs room in the rate (checked last,
+    /// so an event refused for another reason does not use it up).
+    pub fn admit_target(
+        &mut self,
+        event: &HealthEvent,
+        target: Target,
+        now: DateTime<Utc>,
+    ) -> Admission {
         self.counts.received += 1;
         self.counts.accepted += 1;
         let key = event.svc_key();
@@ -154,12 +298,32 @@ impl Gate {
                 remaining_secs: self.cooldowns.remaining_seconds(&key, now),
             };
         }
-        if !self.in_flight.insert(key) {
+        if self.in_flight.contains(&key) {
             self.counts.suppressed_in_flight += 1;
             return Admission::InFlight;
         }
+        if self.in_flight.len() >= MAX_IN_FLIGHT {
+            self.counts.dropped_in_flight_full += 1;
+            return Admission::InFlightFull;
+        }
+        if !self.cooldowns.has_room(&key, self.in_flight.len(), now) {
+            self.counts.dropped_cooldowns_full += 1;
+            return Admission::CooldownsFull;
+        }
+        if let Target::Unknown { rate_per_min } = target {
+            if !self.unknown.try_take(rate_per_min, now) {
+                self.counts.unknown_target_limited += 1;
+                return Admission::UnknownTargetLimited;
+            }
+        }
+        self.in_flight.insert(key);
         self.counts.planned += 1;
         Admission::Plan
+    }
+
+    /// Plans for unknown targets admitted in the window ending at `now`.
+    pub fn unknown_in_window(&self, now: DateTime<Utc>) -> usize {
+        self.unknown.in_window(now)
     }
 
     /// Planning of `key` ended (whatever the outcome).
@@ -185,12 +349,30 @@ impl Gate {
             None => true,
         };
         if *admission == Admission::Plan || fresh {
+            if !self.recorded.contains_key(&k) && self.recorded.len() >= MAX_RECORD_MARKS {
+                self.make_room_for_marks(now);
+            }
             self.recorded.insert(k, now);
             true
         } else {
             self.counts.not_recorded += 1;
             false
         }
+    }
+
+    /// Drops the marks that no longer matter, then, if that is not enough, the oldest
+    /// `1/EVICT_SHARE` of them (counted: each may cost one more timeline row).
+    fn make_room_for_marks(&mut self, now: DateTime<Utc>) {
+        let period = self.cooldowns.period;
+        self.recorded.retain(|_, at| now - *at < period);
+        if self.recorded.len() < MAX_RECORD_MARKS {
+            return;
+        }
+        let oldest = oldest_keys(&self.recorded, |at| *at, MAX_RECORD_MARKS / EVICT_SHARE);
+        for k in &oldest {
+            self.recorded.remove(k);
+        }
+        self.counts.dropped_record_marks += oldest.len() as u64;
     }
 
     /// Drops expired cooldowns and record marks (called periodically).
@@ -205,27 +387,85 @@ impl Gate {
     }
 }
 
+/// The `n` keys of `map` with the smallest `age_of` (earliest instants), in no order.
+fn oldest_keys<K: Clone, V>(
+    map: &HashMap<K, V>,
+    age_of: impl Fn(&V) -> DateTime<Utc>,
+    n: usize,
+) -> Vec<K> {
+    let n = n.clamp(1, map.len().max(1));
+    let mut entries: Vec<(DateTime<Utc>, &K)> = map.iter().map(|(k, v)| (age_of(v), k)).collect();
+    if entries.len() > n {
+        entries.select_nth_unstable_by_key(n - 1, |(at, _)| *at);
+        entries.truncate(n);
+    }
+    entries.into_iter().map(|(_, k)| k.clone()).collect()
+}
+
 /// Trips within this window count towards flapping.
 pub const FLAP_WINDOW: Duration = Duration::hours(1);
 /// This many trips within the window make a service flapping.
 pub const FLAP_TRIPS: usize = 3;
 
+/// Trips remembered per key at most (the newest); `flapping` needs only `FLAP_TRIPS`.
+pub const MAX_TRIPS_PER_KEY: usize = 64;
+
 /// Counts fresh failures per `svc_key`: a failure after good news (or the first one).
+/// Bounded: at most `MAX_FLAP_KEYS` keys (the least recently heard of are forgotten first,
+/// counted in `dropped`) and `MAX_TRIPS_PER_KEY` trips per key; good news about a key it
+/// does not know adds nothing (the default is "healthy").
 #[derive(Debug, Default)]
 pub struct Flaps {
-    trips: HashMap<String, std::collections::VecDeque<DateTime<Utc>>>,
-    healthy: HashMap<String, bool>,
+    keys: HashMap<String, FlapHistory>,
+    /// Histories forgotten early because `MAX_FLAP_KEYS` was reached. Forgetting one can
+    /// hide a flapping service for up to an hour (it counts from zero again).
+    pub dropped: u64,
+}
+
+#[derive(Debug)]
+struct FlapHistory {
+    healthy: bool,
+    trips: VecDeque<DateTime<Utc>>,
+    last_seen: DateTime<Utc>,
+}
+
+impl FlapHistory {
+    /// Forgetting it changes nothing that matters: no trip within the window, and either
+    /// good news last or no news for a whole window (a failure after that counts as one
+    /// trip, which alone is never flapping).
+    fn is_spent(&self, now: DateTime<Utc>) -> bool {
+        self.trips.back().is_none_or(|at| now - *at > FLAP_WINDOW)
+            && (self.healthy || now - self.last_seen > FLAP_WINDOW)
+    }
 }
 
 impl Flaps {
     /// Notes an event's news for its key.
     pub fn note(&mut self, key: &str, healthy: bool, now: DateTime<Utc>) {
-        let was_healthy = self.healthy.insert(key.to_owned(), healthy).unwrap_or(true);
+        if !self.keys.contains_key(key) {
+            if healthy {
+                return;
+            }
+            if self.keys.len() >= MAX_FLAP_KEYS {
+                self.make_room(now);
+            }
+        }
+        let h = self
+            .keys
+            .entry(key.to_owned())
+            .or_insert_with(|| FlapHistory {
+                healthy: true,
+                trips: VecDeque::new(),
+                last_seen: now,
+            });
+        let was_healthy = std::mem::replace(&mut h.healthy, healthy);
+        h.last_seen = h.last_seen.max(now);
         if !healthy && was_healthy {
-            let trips = self.trips.entry(key.to_owned()).or_default();
-            trips.push_back(now);
-            while trips.front().is_some_and(|t| now - *t > FLAP_WINDOW) {
-                trips.pop_front();
+            h.trips.push_back(now);
+            while h.trips.len() > MAX_TRIPS_PER_KEY
+                || h.trips.front().is_some_and(|t| now - *t > FLAP_WINDOW)
+            {
+                h.trips.pop_front();
             }
         }
     }
@@ -233,18 +473,43 @@ impl Flaps {
     /// `Some(trips)` when `key` tripped `FLAP_TRIPS` times or more within the last hour.
     pub fn flapping(&self, key: &str, now: DateTime<Utc>) -> Option<usize> {
         let n = self
-            .trips
+            .keys
             .get(key)
-            .map(|t| t.iter().filter(|at| now - **at <= FLAP_WINDOW).count())
+            .map(|h| {
+                h.trips
+                    .iter()
+                    .filter(|at| now - **at <= FLAP_WINDOW)
+                    .count()
+            })
             .unwrap_or(0);
         (n >= FLAP_TRIPS).then_some(n)
     }
 
+    /// Forgets the spent histories (called periodically).
     pub fn prune(&mut self, now: DateTime<Utc>) {
-        self.trips
-            .retain(|_, t| t.back().is_some_and(|at| now - *at <= FLAP_WINDOW));
-        let trips = &self.trips;
-        self.healthy.retain(|k, h| !*h || trips.contains_key(k));
+        self.keys.retain(|_, h| !h.is_spent(now));
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// At the cap: the spent histories go first, then the least recently heard of
+    /// `1/EVICT_SHARE` (counted).
+    fn make_room(&mut self, now: DateTime<Utc>) {
+        self.prune(now);
+        if self.keys.len() < MAX_FLAP_KEYS {
+            return;
+        }
+        let oldest = oldest_keys(&self.keys, |h| h.last_seen, MAX_FLAP_KEYS / EVICT_SHARE);
+        for k in &oldest {
+            self.keys.remove(k);
+        }
+        self.dropped += oldest.len() as u64;
     }
 }
 
@@ -400,7 +665,7 @@ mod tests {
             "the first trip aged out"
         );
         f.prune(t0() + Duration::hours(3));
-        assert!(f.trips.is_empty());
+        assert!(f.is_empty());
     }
 
     #[test]
@@ -416,5 +681,252 @@ mod tests {
         assert_eq!(g.tracked_keys(), 200);
         g.prune(t0() + Duration::seconds(61));
         assert_eq!(g.tracked_keys(), 0);
+    }
+
+    fn unhealthy_at(node: &str) -> HealthEvent {
+        parse_event(
+            &json!({"type": "service_unhealthy", "node": node, "service": "s"}),
+            "t",
+            t0(),
+        )
+        .unwrap()
+    }
+
+    const UNKNOWN: Target = Target::Unknown { rate_per_min: 20 };
+
+    #[test]
+    fn no_minute_has_more_unknown_target_plans_than_the_rate() {
+        let mut u = UnknownTargets::default();
+        // One attempt every 100 ms for five minutes: whichever minute we look at, at most
+        // 20 were let through, and the budget comes back as the window slides.
+        let mut taken = Vec::new();
+        for i in 0..3000 {
+            let at = t0() + Duration::milliseconds(100 * i);
+            if u.try_take(20, at) {
+                taken.push(at);
+            }
+        }
+        assert_eq!(
+            &taken[..20],
+            &(0..20)
+                .map(|i| t0() + Duration::milliseconds(100 * i))
+                .collect::<Vec<_>>()[..]
+        );
+        for (i, start) in taken.iter().enumerate() {
+            let in_minute = taken[i..]
+                .iter()
+                .take_while(|t| **t - *start < Duration::minutes(1))
+                .count();
+            assert!(
+                in_minute <= 20,
+                "{in_minute} plans in the minute from {start}"
+            );
+        }
+        assert_eq!(taken.len(), 100, "20 a minute for five minutes");
+        assert!(u.admitted.len() <= 20, "memory is bounded by the rate");
+    }
+
+    #[test]
+    fn unknown_targets_beyond_the_rate_are_counted_not_planned_and_known_ones_never() {
+        let mut g = Gate::new(secs(300));
+        let decisions: Vec<Admission> = (0..100)
+            .map(|i| g.admit_target(&unhealthy_at(&format!("ghost{i}")), UNKNOWN, t0()))
+            .collect();
+        assert_eq!(
+            decisions.iter().filter(|a| **a == Admission::Plan).count(),
+            20
+        );
+        assert!(decisions[20..]
+            .iter()
+            .all(|a| *a == Admission::UnknownTargetLimited));
+        assert_eq!(g.counts.unknown_target_limited, 80);
+        assert_eq!(g.counts.planned, 20);
+        assert_eq!(
+            Admission::UnknownTargetLimited.as_str(),
+            "unknown_target_limited"
+        );
+        for i in 0..1000 {
+            let a = g.admit_target(&unhealthy_at(&format!("known{i}")), Target::Known, t0());
+            assert_eq!(a, Admission::Plan, "a known target is never rate-limited");
+        }
+        // A minute later the budget is back.
+        let later = t0() + Duration::minutes(1);
+        assert_eq!(
+            g.admit_target(&unhealthy_at("ghost-late"), UNKNOWN, later),
+            Admission::Plan
+        );
+        assert_eq!(g.unknown_in_window(later), 1);
+    }
+
+    #[test]
+    fn an_event_refused_for_another_reason_does_not_use_the_rate() {
+        let mut g = Gate::new(secs(300));
+        let e = unhealthy_at("ghost");
+        assert_eq!(g.admit_target(&e, UNKNOWN, t0()), Admission::Plan);
+        for _ in 0..50 {
+            assert_eq!(g.admit_target(&e, UNKNOWN, t0()), Admission::InFlight);
+        }
+        g.cooldowns.record(&e.svc_key(), t0());
+        g.finish(&e.svc_key());
+        for _ in 0..50 {
+            assert!(matches!(
+                g.admit_target(&e, UNKNOWN, t0()),
+                Admission::Cooldown { .. }
+            ));
+        }
+        assert_eq!(g.unknown_in_window(t0()), 1, "only the one plan counted");
+        assert_eq!(g.counts.unknown_target_limited, 0);
+    }
+
+    #[test]
+    fn a_full_cooldown_map_refuses_new_keys_and_forgets_no_live_cooldown() {
+        let mut g = Gate::new(secs(300));
+        for i in 0..MAX_COOLDOWNS {
+            g.cooldowns.record(&format!("n{i}/s"), t0());
+        }
+        let a = g.admit(&unhealthy_at("newcomer"), t0() + Duration::seconds(10));
+        assert_eq!(a, Admission::CooldownsFull);
+        assert_eq!(g.counts.dropped_cooldowns_full, 1);
+        assert_eq!(g.counts.planned, 0);
+        assert_eq!(g.cooldowns.len(), MAX_COOLDOWNS, "nothing was evicted");
+        assert!(
+            (0..MAX_COOLDOWNS).all(|i| !g.cooldowns.is_ready(&format!("n{i}/s"), t0())),
+            "every live cooldown still holds its key"
+        );
+        // A key already in cooldown answers as before.
+        assert!(matches!(
+            g.admit(&unhealthy_at("n7"), t0()),
+            Admission::Cooldown { .. }
+        ));
+        // Once they end there is room again (without waiting for the periodic prune).
+        let after = t0() + Duration::seconds(301);
+        assert_eq!(g.admit(&unhealthy_at("newcomer"), after), Admission::Plan);
+        assert_eq!(
+            g.cooldowns.len(),
+            0,
+            "the ended ones were dropped to make room"
+        );
+    }
+
+    #[test]
+    fn keys_in_flight_count_against_the_cooldown_cap() {
+        let mut g = Gate::new(secs(300));
+        for i in 0..MAX_COOLDOWNS - 1 {
+            g.cooldowns.record(&format!("n{i}/s"), t0());
+        }
+        assert_eq!(g.admit(&unhealthy_at("a"), t0()), Admission::Plan);
+        assert_eq!(
+            g.admit(&unhealthy_at("b"), t0()),
+            Admission::CooldownsFull,
+            "`a` will record a cooldown when its plan ends"
+        );
+    }
+
+    #[test]
+    fn a_full_in_flight_set_refuses_new_keys_and_evicts_none() {
+        let mut g = Gate::new(secs(300));
+        for i in 0..MAX_IN_FLIGHT {
+            assert_eq!(
+                g.admit(&unhealthy_at(&format!("n{i}")), t0()),
+                Admission::Plan
+            );
+        }
+        assert_eq!(
+            g.admit(&unhealthy_at("one-more"), t0()),
+            Admission::InFlightFull
+        );
+        assert_eq!(g.counts.dropped_in_flight_full, 1);
+        assert_eq!(
+            g.admit(&unhealthy_at("n0"), t0()),
+            Admission::InFlight,
+            "a key in flight stays in flight"
+        );
+        g.finish("n0/s");
+        assert_eq!(g.admit(&unhealthy_at("one-more"), t0()), Admission::Plan);
+        assert_eq!(g.in_flight(), MAX_IN_FLIGHT);
+    }
+
+    #[test]
+    fn timeline_marks_are_capped_and_the_evicted_ones_counted() {
+        let mut g = Gate::new(secs(300));
+        for i in 0..MAX_RECORD_MARKS {
+            let e = unhealthy_at(&format!("n{i}"));
+            let at = t0() + Duration::milliseconds(i as i64);
+            assert!(g.should_record(&e, &Admission::InFlight, at));
+        }
+        assert_eq!(g.recorded.len(), MAX_RECORD_MARKS);
+        let last = t0() + Duration::seconds(20);
+        assert!(g.should_record(&unhealthy_at("newest"), &Admission::InFlight, last));
+        assert!(g.recorded.len() <= MAX_RECORD_MARKS);
+        assert_eq!(
+            g.counts.dropped_record_marks,
+            (MAX_RECORD_MARKS / EVICT_SHARE) as u64
+        );
+        // The oldest went: the first key gets a row again, a recent one still does not.
+        assert!(g.should_record(&unhealthy_at("n0"), &Admission::InFlight, last));
+        let recent = unhealthy_at(&format!("n{}", MAX_RECORD_MARKS - 1));
+        assert!(!g.should_record(&recent, &Admission::InFlight, last));
+    }
+
+    #[test]
+    fn flap_histories_are_capped_and_the_least_recent_forgotten() {
+        let mut f = Flaps::default();
+        for i in 0..MAX_FLAP_KEYS {
+            f.note(
+                &format!("n{i}/s"),
+                false,
+                t0() + Duration::milliseconds(i as i64),
+            );
+        }
+        assert_eq!(f.len(), MAX_FLAP_KEYS);
+        let now = t0() + Duration::seconds(20);
+        let hot = "n9999/s";
+        f.note(hot, true, now);
+        f.note(hot, false, now);
+        f.note(hot, true, now);
+        f.note("newest/s", false, now);
+        assert!(f.len() <= MAX_FLAP_KEYS);
+        assert_eq!(f.dropped, (MAX_FLAP_KEYS / EVICT_SHARE) as u64);
+        assert!(
+            !f.keys.contains_key("n0/s"),
+            "the least recently heard of went first"
+        );
+        f.note(hot, false, now);
+        assert_eq!(
+            f.flapping(hot, now),
+            Some(3),
+            "a recent history is kept whole"
+        );
+    }
+
+    #[test]
+    fn good_news_about_strangers_adds_nothing_and_old_outages_are_forgotten() {
+        let mut f = Flaps::default();
+        for i in 0..1000 {
+            f.note(&format!("n{i}/s"), true, t0());
+        }
+        assert!(f.is_empty(), "healthy is the default: nothing to remember");
+        // An outage reported once and never again: gone after an hour (it used to stay).
+        f.note("down/s", false, t0());
+        f.prune(t0() + Duration::minutes(30));
+        assert_eq!(f.len(), 1);
+        f.prune(t0() + Duration::minutes(61));
+        assert!(f.is_empty());
+        assert_eq!(f.dropped, 0, "pruning spent histories is not dropping");
+    }
+
+    #[test]
+    fn one_key_keeps_a_bounded_number_of_trips() {
+        let mut f = Flaps::default();
+        for i in 0..1000 {
+            let at = t0() + Duration::milliseconds(i);
+            f.note("k/s", false, at);
+            f.note("k/s", true, at);
+        }
+        assert_eq!(f.keys["k/s"].trips.len(), MAX_TRIPS_PER_KEY);
+        assert_eq!(
+            f.flapping("k/s", t0() + Duration::seconds(1)),
+            Some(MAX_TRIPS_PER_KEY)
+        );
     }
 }

@@ -201,6 +201,41 @@ impl Steward {
         }
     }
 
+    /// The same, with the engine reading wall time from `clock` (decisions that take
+    /// `now`: cooldowns, rate limits, expiry, retention), and no config watcher.
+    pub async fn start_with_clock(
+        config_path: &Path,
+        data_dir: &Path,
+        clock: steward::clock::SharedClock,
+    ) -> Steward {
+        let config = Config::load(config_path).expect("test config is valid");
+        let mut opts = EngineOptions::new(config, data_dir);
+        opts.clock = clock;
+        opts.watch = None;
+        let engine = Engine::start(opts).await.expect("engine starts");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let cancel = CancellationToken::new();
+        let server = tokio::spawn(steward::http::serve(
+            engine.api().clone(),
+            listener,
+            ServerOptions {
+                token: Token::new(TOKEN),
+                ui_dir: None,
+            },
+            cancel.clone(),
+        ));
+        Steward {
+            engine: Some(engine),
+            base,
+            client: reqwest::Client::new(),
+            config_path: config_path.to_owned(),
+            data_dir: data_dir.to_owned(),
+            cancel,
+            server: Some(server),
+        }
+    }
+
     pub fn api(&self) -> &steward::api::Api {
         self.engine.as_ref().unwrap().api()
     }
@@ -341,4 +376,44 @@ impl Drop for StreamLog {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A wall clock that stands still until a test moves it (decisions read `now` from it;
+/// timers still run on tokio's clock).
+#[derive(Clone)]
+pub struct ManualClock(Arc<Mutex<chrono::DateTime<chrono::Utc>>>);
+
+impl ManualClock {
+    pub fn at(t: chrono::DateTime<chrono::Utc>) -> ManualClock {
+        ManualClock(Arc::new(Mutex::new(t)))
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        *self.0.lock() += by;
+    }
+
+    pub fn shared(&self) -> steward::clock::SharedClock {
+        Arc::new(self.clone())
+    }
+}
+
+impl steward::clock::Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock()
+    }
+}
+
+/// Bytes of every regular file under `dir` (symlinks not followed).
+pub fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
 }
