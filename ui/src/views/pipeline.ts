@@ -14,7 +14,8 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { api, ApiError } from '../api';
-import { ago, busy, clock, countdown, el } from '../format';
+import { busy, el } from '../dom';
+import { ago, clock, countdown } from '../format';
 import type {
   EventRecord,
   PipelineLevel,

@@ -11,7 +11,8 @@
 // on the proposal, in words, wherever it moves.
 
 import { api, ApiError } from '../api';
-import { ago, clock, countdown, el } from '../format';
+import { el } from '../dom';
+import { ago, clock, countdown } from '../format';
 import type { Execution, LiveRun, LlmAttempt, Proposal, RunResult } from '../types';
 
 const EMPTY = 'No proposals. When something breaks, Steward plans a fix here.';
