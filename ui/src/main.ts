@@ -17,7 +17,6 @@ import {
   setProposalTtl,
   setRunOutput,
   setProposals,
-  tickProposals,
 } from './views/proposals';
 import {
   applyPipelineUpdate,
@@ -172,9 +171,6 @@ async function start(): Promise<void> {
 
 window.addEventListener('hashchange', route);
 startTicker();
-// Until those views leave their own ticking to the ticker.
-setInterval(() => {
-  tickProposals();
-  tickPipeline();
-}, 1000);
+// Until the pipeline view leaves its own ticking to the ticker.
+setInterval(() => tickPipeline(), 1000);
 void start();
