@@ -25,7 +25,6 @@ import {
   refreshPipeline,
   renderPipeline,
   setPipelineFromStatus,
-  tickPipeline,
 } from './views/pipeline';
 import { renderOverview, setProviders, updateProvider } from './views/overview';
 
@@ -171,6 +170,4 @@ async function start(): Promise<void> {
 
 window.addEventListener('hashchange', route);
 startTicker();
-// Until the pipeline view leaves its own ticking to the ticker.
-setInterval(() => tickPipeline(), 1000);
 void start();
