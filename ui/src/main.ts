@@ -2,10 +2,12 @@
 
 import './locale'; // must run before uPlot loads
 import { api, ApiError, hasToken, isDesktop, setToken, type Connection } from './api';
-import { el } from './format';
+import { el } from './dom';
 import { initStatusBar, setConnection, setStatus } from './statusbar';
 import './style.css';
+import { startTicker } from './ticker';
 import type { StatusView, Update } from './types';
+import { renderConfigErrors } from './views/banners';
 import { addEvent, renderEvents, setEvents } from './views/events';
 import {
   addProposal,
@@ -15,7 +17,6 @@ import {
   setProposalTtl,
   setRunOutput,
   setProposals,
-  tickProposals,
 } from './views/proposals';
 import {
   applyPipelineUpdate,
@@ -24,15 +25,8 @@ import {
   refreshPipeline,
   renderPipeline,
   setPipelineFromStatus,
-  tickPipeline,
 } from './views/pipeline';
-import {
-  renderConfigErrors,
-  renderOverview,
-  setProviders,
-  tick,
-  updateProvider,
-} from './views/overview';
+import { renderOverview, setProviders, updateProvider } from './views/overview';
 
 /** The views, by URL hash (`#/name`; the older `#name` works too). A new view is one entry
  *  here: its nav link is made from it, in this order. The first is the default. */
@@ -175,9 +169,5 @@ async function start(): Promise<void> {
 }
 
 window.addEventListener('hashchange', route);
-setInterval(() => {
-  tick();
-  tickProposals();
-  tickPipeline();
-}, 1000);
+startTicker();
 void start();

@@ -1,53 +1,72 @@
 // The status bar: overall state, counts, pause and snooze switches, connection state, the
 // bus, a database that takes no writes (full disk), the session pipeline in warning (a link
 // to its view), refused input, a degraded observer, config errors, and a short-lived notice
-// line. Its elements are built once and
-// updated in place, so a focused button keeps focus across updates.
+// line. One template rendered again on every change: its buttons stay the same elements, so
+// a focused button keeps focus across updates.
 
 import { api, type Connection } from './api';
-import { busy, clock, el } from './format';
+import { busy, html, nothing, render } from './dom';
+import { clock, plural } from './format';
 import type { StatusView } from './types';
 
 let status: StatusView | null = null;
 let connection: Connection = 'connecting';
 let onStatus: (s: StatusView) => void = () => {};
+let host: HTMLElement | null = null;
+let note: { text: string; error: boolean } = { text: '', error: true };
 let noticeTimer = 0;
 
-const overall = el('span', { class: 'overall' });
-const counts = el('span', { class: 'counts' });
-const probing = el('span', { class: 'probing' });
-const snooze = el('span', { class: 'snooze' });
-const conn = el('span', { class: 'conn' });
-const config = el('span', { class: 'warn' });
-const bus = el('span', { id: 'bus-state', class: 'bus', hidden: '' });
-/** The database cannot be written (full disk, I/O error): shown only then. */
-const storage = el('span', { id: 'storage-state', class: 'warn', role: 'alert', hidden: '' });
-/** The session pipeline in warning: a link to its view. */
-const pipeline = el('a', { id: 'pipeline-state', class: 'warn', href: '#/pipeline', hidden: '' }, 'pipeline: warning');
-const observer = el(
-  'span',
-  {
-    id: 'observer-state',
-    class: 'warn',
-    hidden: '',
-    title:
-      'Most providers on several nodes failed at once, so the cause is likely this machine or its network. ' +
-      'No fixes are planned until it clears.',
-  },
-  'observer degraded',
-);
-/** Refused input (invalid JSON, missing node or type): a button that asks the intake why. */
-const rejected = el('button', {
-  type: 'button',
-  id: 'rejected-count',
-  class: 'linkish warn',
-  hidden: '',
-  title:
-    'Events Steward refused since it started (invalid JSON, no node or type, …). ' +
-    'Click for the reasons; the full counters are at GET /api/intake.',
-});
-rejected.addEventListener('click', () =>
-  busy(rejected, async () => {
+const OBSERVER_WHY =
+  'Most providers on several nodes failed at once, so the cause is likely this machine or its network. ' +
+  'No fixes are planned until it clears.';
+const REFUSED_WHY =
+  'Events Steward refused since it started (invalid JSON, no node or type, …). ' +
+  'Click for the reasons; the full counters are at GET /api/intake.';
+
+/** Mounts the bar; `apply` receives the status that the bar's own buttons get back. */
+export function initStatusBar(bar: HTMLElement, apply: (s: StatusView) => void): void {
+  onStatus = apply;
+  host = bar;
+  update();
+}
+
+export function setStatus(s: StatusView): void {
+  status = s;
+  update();
+}
+
+export function setConnection(c: Connection): void {
+  connection = c;
+  update();
+}
+
+/** Shows a message in the bar for a few seconds (as an error unless `error` is false). */
+export function notice(message: string, error = true): void {
+  note = { text: message, error };
+  clearTimeout(noticeTimer);
+  noticeTimer = window.setTimeout(() => {
+    note = { text: '', error: true };
+    update();
+  }, 8000);
+  update();
+}
+
+/** A button that sends `run` (once at a time) and applies the status it answers. */
+function act(run: () => Promise<StatusView>) {
+  return (e: Event) => {
+    const b = e.currentTarget as HTMLButtonElement;
+    void busy(b, async () => {
+      try {
+        onStatus(await run());
+      } catch (err) {
+        notice(`${b.textContent} failed: ${(err as Error).message}`);
+      }
+    });
+  };
+}
+
+async function explainRefused(e: Event): Promise<void> {
+  await busy(e.currentTarget as HTMLButtonElement, async () => {
     try {
       const { intake } = await api.intake();
       const why = Object.entries(intake.rejected)
@@ -55,114 +74,70 @@ rejected.addEventListener('click', () =>
         .map(([reason, n]) => `${reason.replace(/_/g, ' ')} ${n}`)
         .join(', ');
       notice(`Refused input: ${why || 'none'} (details: GET /api/intake)`, false);
-    } catch (e) {
-      notice(`Could not read the intake counters: ${(e as Error).message}`);
+    } catch (err) {
+      notice(`Could not read the intake counters: ${(err as Error).message}`);
     }
-  }),
-);
-const note = el('span', { class: 'notice', role: 'status' });
-const pauseButton = action(() => (status?.paused ? api.resume() : api.pause()));
-const snoozeButton = action(() => api.snooze(status?.snoozed_until ? 0 : 60));
-
-function action(run: () => Promise<StatusView>): HTMLButtonElement {
-  const b = el('button', { type: 'button' });
-  b.addEventListener('click', () =>
-    busy(b, async () => {
-      try {
-        onStatus(await run());
-      } catch (e) {
-        notice(`${b.textContent} failed: ${(e as Error).message}`);
-      }
-    }),
-  );
-  return b;
+  });
 }
 
-/** Mounts the bar; `apply` receives the status that the bar's own buttons get back. */
-export function initStatusBar(host: HTMLElement, apply: (s: StatusView) => void): void {
-  onStatus = apply;
-  host.replaceChildren(
-    overall,
-    counts,
-    probing,
-    snooze,
-    conn,
-    storage,
-    bus,
-    pipeline,
-    observer,
-    rejected,
-    config,
-    note,
-    el('span', { class: 'spacer' }),
-    pauseButton,
-    snoozeButton,
-  );
-  render();
-}
-
-export function setStatus(s: StatusView): void {
-  status = s;
-  render();
-}
-
-export function setConnection(c: Connection): void {
-  connection = c;
-  render();
-}
-
-/** Shows a message in the bar for a few seconds (as an error unless `error` is false). */
-export function notice(message: string, error = true): void {
-  note.textContent = message;
-  note.classList.toggle('info', !error);
-  clearTimeout(noticeTimer);
-  noticeTimer = window.setTimeout(() => (note.textContent = ''), 8000);
-}
-
-function render(): void {
-  conn.className = `conn ${connection}`;
-  conn.textContent = connection;
-  pauseButton.hidden = snoozeButton.hidden = !status;
-  const bar = overall.parentElement;
-  if (!bar || !status) return;
+function update(): void {
+  if (!host) return;
   const s = status;
+  if (s) {
+    host.dataset.overall = s.overall;
+    host.dataset.paused = String(s.paused);
+  }
+  render(
+    html`${s ? facts(s) : nothing}<span class="conn ${connection}">${connection}</span>${s ? warnings(s) : nothing}<span
+        class="notice ${note.error ? '' : 'info'}"
+        role="status"
+        >${note.text}</span
+      ><span class="spacer"></span>${s ? switches(s) : nothing}`,
+    host,
+  );
+}
+
+/** Pause and snooze. */
+function switches(s: StatusView) {
+  const pause = act(() => (status?.paused ? api.resume() : api.pause()));
+  const snooze = act(() => api.snooze(status?.snoozed_until ? 0 : 60));
+  return html`<button type="button" @click=${pause}>${s.paused ? 'Resume probing' : 'Pause probing'}</button
+    ><button type="button" @click=${snooze}>${s.snoozed_until ? 'Unsnooze' : 'Snooze 1 h'}</button>`;
+}
+
+/** Overall state, counts, probing and snooze: before the connection state. */
+function facts(s: StatusView) {
   const c = s.counts;
-  bar.dataset.overall = s.overall;
-  bar.dataset.paused = String(s.paused);
-  overall.className = `overall ${s.overall}`;
-  overall.replaceChildren(el('span', { class: 'dot', 'aria-hidden': 'true' }), s.overall.toUpperCase());
-  const parts = [`${c.providers} provider${c.providers === 1 ? '' : 's'}`, `${c.ok} ok`];
+  const parts = [plural(c.providers, 'provider'), `${c.ok} ok`];
   if (c.warning) parts.push(`${c.warning} degraded`);
   if (c.error) parts.push(`${c.error} down`);
   if (c.disabled) parts.push(`${c.disabled} disabled`);
-  counts.textContent = parts.join(' · ');
-  probing.className = s.paused ? 'probing warn' : 'probing';
-  probing.textContent = s.paused ? 'probing paused' : 'probing';
-  snooze.className = s.snoozed_until ? 'snooze warn' : 'snooze';
-  snooze.textContent = s.snoozed_until
-    ? `notifications snoozed until ${clock(s.snoozed_until, false)}`
-    : 'notifications on';
-  renderBus(s);
-  renderStorage(s);
-  observer.hidden = !s.observer_degraded;
-  pipeline.hidden = s.pipeline !== 'warning';
-  const refused = s.events_rejected ?? 0;
-  rejected.hidden = refused === 0;
-  rejected.textContent = `${refused} event${refused === 1 ? '' : 's'} refused`;
-  const n = s.config_errors.length;
-  config.hidden = n === 0;
-  config.textContent = n ? `${n} config error${n > 1 ? 's' : ''}` : '';
-  pauseButton.textContent = s.paused ? 'Resume probing' : 'Pause probing';
-  snoozeButton.textContent = s.snoozed_until ? 'Unsnooze' : 'Snooze 1 h';
+  return html`<span class="overall ${s.overall}"><span class="dot" aria-hidden="true"></span>${s.overall.toUpperCase()}</span
+    ><span class="counts">${parts.join(' · ')}</span
+    ><span class="probing ${s.paused ? 'warn' : ''}">${s.paused ? 'probing paused' : 'probing'}</span
+    ><span class="snooze ${s.snoozed_until ? 'warn' : ''}"
+      >${s.snoozed_until ? `notifications snoozed until ${clock(s.snoozed_until, false)}` : 'notifications on'}</span
+    >`;
 }
 
-function renderBus(s: StatusView): void {
+/** Storage, bus, pipeline, observer, refused input, config errors: each shown only when it says something. */
+function warnings(s: StatusView) {
+  const st = s.storage;
+  const down = st && !st.ok;
+  const refused = s.events_rejected ?? 0;
+  const n = s.config_errors.length;
+  return html`<span id="storage-state" class="warn" role="alert" ?hidden=${!down} title=${down ? storageFacts(s) : ''}
+      >${down ? `storage: ${st.error ?? 'cannot write'}${st.unwritten_events ? `, ${st.unwritten_events} events waiting` : ''}` : ''}</span
+    >${bus(s)}<a id="pipeline-state" class="warn" href="#/pipeline" ?hidden=${s.pipeline !== 'warning'}>pipeline: warning</a
+    ><span id="observer-state" class="warn" ?hidden=${!s.observer_degraded} title=${OBSERVER_WHY}>observer degraded</span
+    ><button type="button" id="rejected-count" class="linkish warn" ?hidden=${refused === 0} title=${REFUSED_WHY}
+      @click=${explainRefused}>${plural(refused, 'event')} refused</button
+    ><span class="warn" ?hidden=${n === 0}>${n ? plural(n, 'config error') : ''}</span>`;
+}
+
+function bus(s: StatusView) {
   const b = s.bus;
-  bus.hidden = !b;
-  if (!b) return;
-  bus.dataset.bus = b.connected ? 'connected' : 'disconnected';
-  bus.className = b.connected ? 'bus' : 'bus warn';
-  bus.textContent = b.connected ? 'bus: connected' : `bus: reconnecting…${b.last_error ? ` ${b.last_error}` : ''}`;
+  if (!b) return html`<span id="bus-state" class="bus" hidden></span>`;
   const facts = [
     b.url,
     `channels: ${b.channels.join(', ') || 'none'}`,
@@ -172,20 +147,22 @@ function renderBus(s: StatusView): void {
   if (b.connected && b.connected_since) facts.push(`connected since ${clock(b.connected_since)}`);
   if (b.last_message_at) facts.push(`last message ${clock(b.last_message_at)}`);
   if (b.last_error) facts.push(`last error: ${b.last_error}`);
-  bus.title = facts.join('\n');
+  return html`<span
+    id="bus-state"
+    class=${b.connected ? 'bus' : 'bus warn'}
+    data-bus=${b.connected ? 'connected' : 'disconnected'}
+    title=${facts.join('\n')}
+    >${b.connected ? 'bus: connected' : `bus: reconnecting…${b.last_error ? ` ${b.last_error}` : ''}`}</span
+  >`;
 }
 
-function renderStorage(s: StatusView): void {
-  const st = s.storage;
-  storage.hidden = !st || st.ok;
-  if (!st || st.ok) return;
-  const waiting = st.unwritten_events ? `, ${st.unwritten_events} events waiting` : '';
-  storage.textContent = `storage: ${st.error ?? 'cannot write'}${waiting}`;
-  const facts = [
+function storageFacts(s: StatusView): string {
+  const st = s.storage!;
+  const out = [
     `The database cannot be written${st.since ? ` since ${clock(st.since)}` : ''}: ${st.error ?? 'unknown error'}.`,
     'Probing goes on; new events are refused (503) until writes succeed again.',
     `${st.failed_writes} failed writes`,
   ];
-  if (st.dropped_samples) facts.push(`${st.dropped_samples} probe samples dropped`);
-  storage.title = facts.join('\n');
+  if (st.dropped_samples) out.push(`${st.dropped_samples} probe samples dropped`);
+  return out.join('\n');
 }

@@ -1,92 +1,85 @@
-// Overview: one row per provider, each updated in place from live updates (its cells and
-// its "Probe now" button survive, so focus is never lost); a detail panel on expand with
-// the latency chart, breaker facts and hourly aggregates; the incident and config-error
-// banners above every view.
+// Overview: one row per provider, kept by its id across live updates (its cells and its
+// "Probe now" button stay the same elements, so focus is never lost); a detail panel on
+// expand with the latency chart, breaker facts and hourly aggregates.
 
 import { api } from '../api';
 import { latencyChart, type LatencyChart } from '../chart';
-import { ago, busy, clock, countdown, el, ms, percent, stateLabel, stateTone } from '../format';
+import { busy, html, keyed, nothing, render } from '../dom';
+import { clock, ms, percent, plural, stateLabel, stateTone } from '../format';
 import { sparkline } from '../sparkline';
 import { notice } from '../statusbar';
-import type { HourlyRow, ProviderDetail, ProviderView, StatusView } from '../types';
+import { timeAgo, timeCountdown } from '../ticker';
+import type { HourlyRow, ProviderDetail, ProviderView } from '../types';
+import { renderIncident } from './banners';
 
 const COLUMNS = ['State', 'Provider', 'Kind', 'Latency', 'Last hour', 'Uptime 24 h', 'Checked', 'Last error', ''];
+const EMPTY = 'No providers configured yet. Add [[providers]] to the config file; Steward reloads it on save.';
 
-/** One provider's row and the cells that change. */
-interface Row {
-  tr: HTMLTableRowElement;
-  badge: HTMLSpanElement;
-  sub: HTMLSpanElement;
-  where: HTMLSpanElement;
-  inlineError: HTMLSpanElement;
-  kind: HTMLTableCellElement;
-  latency: HTMLTableCellElement;
-  spark: HTMLTableCellElement;
-  uptime: HTMLTableCellElement;
-  checked: HTMLTableCellElement;
-  error: HTMLTableCellElement;
-}
-
-/** The expanded provider's panel; the chart is kept and fed new samples. */
+/** The expanded provider's panel; its chart lives in `chartHost` and is fed new samples. */
 interface Detail {
   id: string;
-  cell: HTMLTableCellElement;
-  chart: LatencyChart | null;
+  data: ProviderDetail | null;
+  error: string | null;
   loading: boolean;
+  chartHost: HTMLDivElement;
+  chart: LatencyChart | null;
 }
 
 const providers = new Map<string, ProviderView>();
-const rows = new Map<string, Row>();
-let body: HTMLTableSectionElement | null = null;
+/** The rows' order (down first, then by node and id): set when the list is loaded or shown
+ *  and when a provider appears, not on every update, so rows do not move under the pointer. */
+let order: string[] = [];
 let detail: Detail | null = null;
+/** The view's element, kept across visits (lit-html keeps its state on it). */
+const mount = document.createElement('div');
+mount.className = 'table-wrap';
 
 export function setProviders(list: ProviderView[]): void {
   providers.clear();
   for (const p of list) providers.set(p.id, p);
-  renderRows();
-  renderIncident();
+  if (detail && !providers.has(detail.id)) closeDetail();
+  sort();
+  update();
+  renderIncident(providers.values());
 }
 
 export function updateProvider(p: ProviderView): void {
   const before = providers.get(p.id);
   providers.set(p.id, p);
-  const row = rows.get(p.id);
-  if (row) fillRow(row, p);
-  else renderRows();
-  if (!before || before.state !== p.state || before.last_error !== p.last_error) renderIncident();
+  if (!before) sort();
+  update();
+  if (!before || before.state !== p.state || before.last_error !== p.last_error) renderIncident(providers.values());
   if (detail?.id === p.id && before?.last_checked_at !== p.last_checked_at) void loadDetail();
 }
 
 export function renderOverview(root: HTMLElement): void {
-  const head = el('thead', {}, el('tr', {}, ...COLUMNS.map((h) => el('th', { scope: 'col' }, h))));
-  body = el('tbody');
-  const table = el('table', { class: 'providers', 'aria-label': 'Providers' }, head, body);
-  root.replaceChildren(el('div', { class: 'table-wrap' }, table));
-  renderRows();
+  root.replaceChildren(mount);
+  sort();
+  update();
 }
 
-/** Builds every row again (first render, a new provider list); the expanded one stays open. */
-function renderRows(): void {
-  const expanded = detail?.id;
-  closeDetail();
-  rows.clear();
-  if (!body || !body.isConnected) return;
-  const sorted = [...providers.values()].sort(
-    (a, b) => rank(a) - rank(b) || a.node.localeCompare(b.node) || a.id.localeCompare(b.id),
+function sort(): void {
+  order = [...providers.values()]
+    .sort((a, b) => rank(a) - rank(b) || a.node.localeCompare(b.node) || a.id.localeCompare(b.id))
+    .map((p) => p.id);
+}
+
+function update(): void {
+  if (!mount.isConnected) return;
+  const sorted = order.map((id) => providers.get(id)!);
+  render(
+    html`<table class="providers" aria-label="Providers">
+      <thead>
+        <tr>${COLUMNS.map((h) => html`<th scope="col">${h}</th>`)}</tr>
+      </thead>
+      <tbody>
+        ${keyed(sorted, (p) => p.id, (p) => html`${row(p)}${detail?.id === p.id ? detailRow(detail) : nothing}`)}
+        ${sorted.length ? nothing : html`<tr><td colspan=${COLUMNS.length} class="empty">${EMPTY}</td></tr>`}
+      </tbody>
+    </table>`,
+    mount,
   );
-  const out: HTMLTableRowElement[] = [];
-  for (const p of sorted) {
-    const row = makeRow(p.id);
-    fillRow(row, p);
-    rows.set(p.id, row);
-    out.push(row.tr);
-  }
-  if (sorted.length === 0) {
-    const hint = 'No providers configured yet. Add [[providers]] to the config file; Steward reloads it on save.';
-    out.push(el('tr', {}, el('td', { colspan: String(COLUMNS.length), class: 'empty' }, hint)));
-  }
-  body.replaceChildren(...out);
-  if (expanded && rows.has(expanded)) toggle(expanded);
+  syncChart();
 }
 
 function rank(p: ProviderView): number {
@@ -94,44 +87,46 @@ function rank(p: ProviderView): number {
   return { error: 0, warning: 1, ok: 2, disabled: 3 }[p.status] ?? 2;
 }
 
-function makeRow(id: string): Row {
-  const td = (cls = '') => el('td', cls ? { class: cls } : {});
-  const r: Row = {
-    tr: el('tr', { tabindex: '0', 'aria-expanded': 'false', 'data-provider-id': id }),
-    badge: el('span', { class: 'badge' }),
-    sub: el('span', { class: 'state-sub' }),
-    where: el('span', { class: 'sub' }),
-    inlineError: el('span', { class: 'inline-error' }),
-    kind: td('kind'),
-    latency: td('num'),
-    spark: td(),
-    uptime: td('num'),
-    checked: td('ago'),
-    error: td('error'),
-  };
-  const probe = el('button', { type: 'button', class: 'probe', 'aria-label': `Probe now: ${id}` }, 'Probe now');
-  probe.addEventListener('click', () => void probeNow(id, probe));
-  r.tr.append(
-    el('td', { class: 'state' }, r.badge, r.sub),
-    el('td', { class: 'name' }, el('strong', {}, id), r.where, r.inlineError),
-    r.kind,
-    r.latency,
-    r.spark,
-    r.uptime,
-    r.checked,
-    r.error,
-    el('td', { class: 'actions' }, probe),
-  );
-  r.tr.addEventListener('click', (e) => {
-    if (!(e.target as HTMLElement).closest('button')) toggle(id);
-  });
-  r.tr.addEventListener('keydown', (e) => {
-    if (e.target === r.tr && (e.key === 'Enter' || e.key === ' ')) {
+function row(p: ProviderView) {
+  const tone = stateTone(p.state, p.status);
+  const error = p.healthy ? '' : (p.last_error ?? '');
+  const onKey = (e: KeyboardEvent) => {
+    if (e.target === e.currentTarget && (e.key === 'Enter' || e.key === ' ')) {
       e.preventDefault();
-      toggle(id);
+      toggle(p.id);
     }
-  });
-  return r;
+  };
+  return html`<tr
+    class="provider tone-${tone}"
+    tabindex="0"
+    aria-expanded=${String(detail?.id === p.id)}
+    data-provider-id=${p.id}
+    data-state=${p.state}
+    data-status=${p.status}
+    @click=${(e: Event) => !(e.target as HTMLElement).closest('button') && toggle(p.id)}
+    @keydown=${onKey}
+  >
+    <td class="state"><span class="badge ${tone}">${stateLabel(p.state, p.status)}</span><span class="state-sub"
+        >${subLine(p)}</span></td>
+    <td class="name"><strong>${p.id}</strong><span class="sub">${p.node} / ${p.service}</span><span
+        class="inline-error" title=${p.last_error ?? ''}>${error}</span></td>
+    <td class="kind">${p.kind}</td>
+    <td class="num">${ms(p.last_latency_ms)}</td>
+    <td>${sparkline(p.spark)}</td>
+    <td class="num">${percent(p.uptime_24h)}</td>
+    <td class="ago" data-at=${p.last_checked_at ?? ''} title=${p.last_checked_at ? clock(p.last_checked_at) : ''}
+      >${p.last_checked_at ? timeAgo(p.last_checked_at) : 'never'}</td>
+    <td class="error" title=${p.last_error ?? ''}>${error}</td>
+    <td class="actions"><button type="button" class="probe" aria-label="Probe now: ${p.id}"
+        @click=${(e: Event) => probeNow(p.id, e.currentTarget as HTMLButtonElement)}>Probe now</button></td>
+  </tr>`;
+}
+
+/** Under the badge: the countdown to the next half-open trial, or that one is under way. */
+function subLine(p: ProviderView) {
+  if (p.state === 'open') return p.open_until ? html`retry in ${timeCountdown(p.open_until)}` : nothing;
+  if (p.state === 'half_open') return 'trial probe';
+  return nothing;
 }
 
 async function probeNow(id: string, button: HTMLButtonElement): Promise<void> {
@@ -144,50 +139,22 @@ async function probeNow(id: string, button: HTMLButtonElement): Promise<void> {
   });
 }
 
-function fillRow(r: Row, p: ProviderView): void {
-  const tone = stateTone(p.state, p.status);
-  r.tr.dataset.state = p.state;
-  r.tr.dataset.status = p.status;
-  r.tr.className = `provider tone-${tone}`;
-  r.badge.className = `badge ${tone}`;
-  r.badge.textContent = stateLabel(p.state, p.status);
-  r.sub.dataset.until = p.state === 'open' && p.open_until ? p.open_until : '';
-  r.sub.textContent = subLine(p);
-  r.where.textContent = `${p.node} / ${p.service}`;
-  r.kind.textContent = p.kind;
-  r.latency.textContent = ms(p.last_latency_ms);
-  r.spark.replaceChildren(sparkline(p.spark));
-  r.uptime.textContent = percent(p.uptime_24h);
-  r.checked.dataset.at = p.last_checked_at ?? '';
-  r.checked.textContent = ago(p.last_checked_at);
-  r.checked.title = p.last_checked_at ? clock(p.last_checked_at) : '';
-  r.error.textContent = r.inlineError.textContent = p.healthy ? '' : (p.last_error ?? '');
-  r.error.title = r.inlineError.title = p.last_error ?? '';
-}
-
-function subLine(p: ProviderView, now = Date.now()): string {
-  if (p.state === 'open') return p.open_until ? `retry in ${countdown(p.open_until, now)}` : '';
-  if (p.state === 'half_open') return 'trial probe';
-  return '';
-}
+// ---- the detail panel ----------------------------------------------------------------------
 
 function toggle(id: string): void {
   const open = detail?.id !== id;
   closeDetail();
-  for (const [rid, r] of rows) r.tr.setAttribute('aria-expanded', String(open && rid === id));
-  if (!open) return;
-  const row = rows.get(id);
-  if (!row) return;
-  const cell = el('td', { colspan: String(COLUMNS.length), class: 'detail', id: `detail-${id}` }, 'Loading history…');
-  row.tr.after(el('tr', { class: 'detail-row' }, cell));
-  detail = { id, cell, chart: null, loading: false };
-  void loadDetail();
+  if (open && providers.has(id)) {
+    const chartHost = document.createElement('div');
+    chartHost.className = 'chart';
+    detail = { id, data: null, error: null, loading: false, chartHost, chart: null };
+    void loadDetail();
+  }
+  update();
 }
 
 function closeDetail(): void {
-  if (!detail) return;
-  detail.chart?.destroy();
-  detail.cell.parentElement?.remove();
+  detail?.chart?.destroy();
   detail = null;
 }
 
@@ -197,114 +164,82 @@ async function loadDetail(): Promise<void> {
   d.loading = true;
   try {
     const p = await api.provider(d.id);
-    if (detail === d) showDetail(d, p);
+    d.data = p;
+    d.error = null;
   } catch (e) {
-    if (detail === d) d.cell.textContent = `Could not load history: ${(e as Error).message}`;
+    d.error = (e as Error).message;
   } finally {
     d.loading = false;
   }
+  if (detail === d) update();
 }
 
-function showDetail(d: Detail, p: ProviderDetail): void {
-  const facts = el(
-    'dl',
-    { class: 'facts' },
-    el('dt', {}, 'Breaker'),
-    el('dd', {}, `${p.state.replace('_', '-')}, ${p.consecutive_failures} consecutive failure(s)`),
-    el('dt', {}, 'Last checked'),
-    el('dd', {}, p.last_checked_at ? `${ago(p.last_checked_at)} (${clock(p.last_checked_at)})` : 'never'),
-    el('dt', {}, 'Last success'),
-    el('dd', {}, p.last_success_at ? `${ago(p.last_success_at)} (${clock(p.last_success_at)})` : 'never'),
-    el('dt', {}, 'Last failure'),
-    el('dd', {}, p.last_failure_at ? `${ago(p.last_failure_at)} (${clock(p.last_failure_at)})` : 'never'),
-    el('dt', {}, 'Last outcome'),
-    el('dd', {}, p.last_outcome ?? '—'),
-    el('dt', {}, 'Last error'),
-    el('dd', { class: 'full-error' }, p.last_error ?? '—'),
-  );
-  const heading = el('h3', {}, `Latency, last 24 h (${p.history.length} samples)`);
-  let host = d.cell.querySelector<HTMLElement>('.chart');
-  if (!host) {
-    host = el('div', { class: 'chart' });
-    d.cell.replaceChildren(facts, heading, host, hourlyTable(p.hourly));
-  } else {
-    d.cell.querySelector('.facts')?.replaceWith(facts);
-    d.cell.querySelector('h3')?.replaceWith(heading);
-    d.cell.querySelector('.hourly')?.replaceWith(hourlyTable(p.hourly));
-  }
-  if (p.history.length < 2) {
+function detailRow(d: Detail) {
+  return html`<tr class="detail-row">
+    <td colspan=${COLUMNS.length} class="detail" id="detail-${d.id}">
+      ${d.error ? html`<p class="notice">Could not load history: ${d.error}</p>` : nothing}
+      ${d.data ? detailBody(d.data, d.chartHost) : d.error ? nothing : 'Loading history…'}
+    </td>
+  </tr>`;
+}
+
+function detailBody(p: ProviderDetail, chartHost: HTMLElement) {
+  const when = (iso: string | null) => (iso ? html`${timeAgo(iso)} (${clock(iso)})` : 'never');
+  return html`<dl class="facts">
+      <dt>Breaker</dt>
+      <dd>${p.state.replace('_', '-')}, ${plural(p.consecutive_failures, 'consecutive failure')}</dd>
+      <dt>Last checked</dt>
+      <dd>${when(p.last_checked_at)}</dd>
+      <dt>Last success</dt>
+      <dd>${when(p.last_success_at)}</dd>
+      <dt>Last failure</dt>
+      <dd>${when(p.last_failure_at)}</dd>
+      <dt>Last outcome</dt>
+      <dd>${p.last_outcome ?? '—'}</dd>
+      <dt>Last error</dt>
+      <dd class="full-error">${p.last_error ?? '—'}</dd>
+    </dl>
+    <h3>Latency, last 24 h (${p.history.length} samples)</h3>
+    ${chartHost} ${hourlyTable(p.hourly)}`;
+}
+
+/** Makes, feeds or removes the expanded provider's chart, once its host is in the page. */
+function syncChart(): void {
+  const d = detail;
+  if (!d?.data || !d.chartHost.isConnected) return;
+  const history = d.data.history;
+  if (history.length < 2) {
     d.chart?.destroy();
     d.chart = null;
-    host.textContent = 'Not enough samples for a chart yet.';
+    d.chartHost.textContent = 'Not enough samples for a chart yet.';
   } else if (d.chart) {
-    d.chart.update(p.history);
+    d.chart.update(history);
   } else {
-    host.replaceChildren();
-    d.chart = latencyChart(host, p.history);
+    d.chartHost.replaceChildren();
+    d.chart = latencyChart(d.chartHost, history);
   }
 }
 
-function hourlyTable(hourly: HourlyRow[]): HTMLElement {
-  if (hourly.length === 0) return el('div', { class: 'hourly' });
-  const head = ['Hour', 'Samples', 'Up', 'Avg', 'Max'].map((h) => el('th', { scope: 'col' }, h));
-  const body = [...hourly].reverse().map((h) =>
-    el(
-      'tr',
-      {},
-      el('td', {}, clock(h.hour, false)),
-      el('td', { class: 'num' }, String(h.samples)),
-      el('td', { class: 'num' }, percent(h.samples ? (100 * h.ok) / h.samples : null)),
-      el('td', { class: 'num' }, ms(h.avg_latency_ms)),
-      el('td', { class: 'num' }, ms(h.max_latency_ms)),
-    ),
-  );
-  return el(
-    'div',
-    { class: 'hourly' },
-    el('h3', {}, 'Older, per hour'),
-    el('table', { 'aria-label': 'Hourly aggregates, newest first' }, el('thead', {}, el('tr', {}, ...head)), el('tbody', {}, ...body)),
-  );
-}
-
-/** Re-renders the ticking text (relative times, countdowns) once a second. */
-export function tick(): void {
-  const now = Date.now();
-  for (const [id, r] of rows) {
-    r.checked.textContent = ago(r.checked.dataset.at || null, now);
-    const p = providers.get(id);
-    if (p && r.sub.dataset.until) r.sub.textContent = subLine(p, now);
-  }
-}
-
-function renderIncident(): void {
-  const host = document.getElementById('incident');
-  if (!host) return;
-  const down = [...providers.values()].filter((p) => p.state === 'open');
-  host.hidden = down.length === 0;
-  if (down.length === 0) {
-    host.replaceChildren();
-    return;
-  }
-  const list = down.map((p) => `${p.id} (${p.last_error ?? p.last_outcome ?? 'down'})`).join(', ');
-  host.replaceChildren(
-    el('strong', {}, `${down.length} provider${down.length > 1 ? 's' : ''} down: `),
-    document.createTextNode(list),
-  );
-}
-
-export function renderConfigErrors(status: StatusView): void {
-  const host = document.getElementById('config-errors');
-  if (!host) return;
-  const issues = status.config_errors;
-  host.hidden = issues.length === 0;
-  if (issues.length === 0) {
-    host.replaceChildren();
-    return;
-  }
-  const where = (i: (typeof issues)[number]) =>
-    `${i.file ?? status.config_path ?? 'config'}${i.line !== null ? `:${i.line}` : ''}`;
-  host.replaceChildren(
-    el('strong', {}, `The config file has ${issues.length === 1 ? 'an error' : `${issues.length} errors`}; running with the last good config.`),
-    el('ul', {}, ...issues.map((i) => el('li', {}, `${where(i)} ${i.field ? `${i.field}: ` : ''}${i.message}`))),
-  );
+function hourlyTable(hourly: HourlyRow[]) {
+  if (hourly.length === 0) return html`<div class="hourly"></div>`;
+  const rows = [...hourly].reverse();
+  return html`<div class="hourly">
+    <h3>Older, per hour</h3>
+    <table aria-label="Hourly aggregates, newest first">
+      <thead>
+        <tr>${['Hour', 'Samples', 'Up', 'Avg', 'Max'].map((h) => html`<th scope="col">${h}</th>`)}</tr>
+      </thead>
+      <tbody>
+        ${rows.map(
+          (h) => html`<tr>
+            <td>${clock(h.hour, false)}</td>
+            <td class="num">${h.samples}</td>
+            <td class="num">${percent(h.samples ? (100 * h.ok) / h.samples : null)}</td>
+            <td class="num">${ms(h.avg_latency_ms)}</td>
+            <td class="num">${ms(h.max_latency_ms)}</td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>
+  </div>`;
 }
