@@ -13,8 +13,8 @@
 
 mod events;
 mod executions;
-mod permissions;
 mod health;
+mod permissions;
 mod probes;
 mod proposals;
 mod session_files;
@@ -22,8 +22,8 @@ mod session_state;
 mod settings;
 
 pub use executions::Execution;
-pub use permissions::{private_dir, private_file};
 pub use health::{StorageHealth, StorageView};
+pub use permissions::{private_dir, private_file};
 pub use probes::{Batch, HourlyRow, Sample};
 pub use session_files::{SessionFileRow, SessionFileStamp, SessionFilesSummary};
 pub use session_state::{DueFile, FileState, FileUsageRow, ProcessorRun, UsageBy, UsageTotals};
