@@ -31,9 +31,15 @@ enum Command {
         /// Start real demo services on loopback and monitor those.
         #[arg(long)]
         demo: bool,
-        /// Listen address (overrides [http] listen).
+        /// Listen address (overrides [http] listen). Port 0 picks a free port: see
+        /// --address-file.
         #[arg(long)]
         listen: Option<String>,
+        /// Once the engine runs, write the address it listens on (e.g. 127.0.0.1:43121,
+        /// a valid --listen) to this file, atomically (a temp file renamed): how scripts
+        /// and tests find the port chosen for `--listen 127.0.0.1:0`.
+        #[arg(long, value_name = "PATH")]
+        address_file: Option<PathBuf>,
     },
     /// Probe every enabled provider once; exit 0 when all are up, 1 when any is down,
     /// 2 on a config error.
@@ -115,7 +121,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Check => check(cli.config).await,
             Command::Proposals { url, command } => proposals::run(cli.config, url, command).await,
-            Command::Serve { demo, listen } => match serve(cli.config, demo, listen).await {
+            Command::Serve {
+                demo,
+                listen,
+                address_file,
+            } => match serve(cli.config, demo, listen, address_file).await {
                 Ok(code) => code,
                 Err(e) => {
                     eprintln!("steward: {e:#}");
@@ -203,6 +213,7 @@ async fn serve(
     config_path: Option<PathBuf>,
     demo: bool,
     listen: Option<String>,
+    address_file: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {
     let mut data_dir = config::data_dir();
     let cancel = CancellationToken::new();
@@ -266,6 +277,13 @@ async fn serve(
     }
     println!("Config: {}   Data: {}", path.display(), data_dir.display());
 
+    // The listener is bound and the engine runs: a request sent from now on is answered.
+    if let Some(file) = &address_file {
+        if let Err(e) = write_address(file, local) {
+            engine.shutdown().await;
+            return Err(anyhow::Error::new(e).context(format!("--address-file {}", file.display())));
+        }
+    }
     let server = tokio::spawn(steward::http::serve(
         engine.api().clone(),
         listener,
@@ -278,6 +296,16 @@ async fn serve(
     let _ = server.await;
     engine.shutdown().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `addr` and a newline to `file` through a temp file in the same directory, so a
+/// reader sees either no file or the whole address.
+fn write_address(file: &std::path::Path, addr: std::net::SocketAddr) -> std::io::Result<()> {
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, format!("{addr}\n"))?;
+    std::fs::rename(&tmp, file)
 }
 
 async fn shutdown_signal() {

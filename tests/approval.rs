@@ -9,6 +9,14 @@ use common::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
+use steward::clock::TokioClock;
+use steward::engine::EngineOptions;
+
+/// Probes every 300 ms and a model on loopback: a trip and its proposal come within moments.
+const SOON: Duration = Duration::from_secs(10);
+/// A real fix: a script that may start a real service, then the re-probe that verifies it.
+const A_RUN: Duration = Duration::from_secs(30);
 
 /// A script that (re)starts a real HTTP service (python's http.server) on `port`, detached
 /// from the runner's process group, and counts its runs in `runs`.
@@ -100,6 +108,11 @@ struct Lab {
 }
 
 async fn lab(serving: bool, extra: &str) -> Lab {
+    lab_with(serving, extra, |_| {}).await
+}
+
+/// The same, with the engine's options adjusted (a clock to jump).
+async fn lab_with(serving: bool, extra: &str, adjust: impl FnOnce(&mut EngineOptions)) -> Lab {
     let dir = tempfile::tempdir().unwrap();
     let port = dead_port().await;
     let script = restart_script(dir.path(), port);
@@ -115,7 +128,7 @@ async fn lab(serving: bool, extra: &str) -> Lab {
         dir.path(),
         &config(dir.path(), port, &script, &llm.url("/v1"), extra),
     );
-    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    let s = Steward::start_with(&cfg, &dir.path().join("data"), adjust).await;
     Lab {
         _service: KillOnDrop(dir.path().to_owned()),
         dir,
@@ -127,7 +140,7 @@ async fn lab(serving: bool, extra: &str) -> Lab {
 
 /// The id of the first pending proposal, once there is one.
 async fn first_pending(s: &Steward) -> String {
-    eventually("a pending proposal", || async {
+    expect_update(s.api(), "a pending proposal", SOON, || async {
         !pending(s).await.is_empty()
     })
     .await;
@@ -158,13 +171,13 @@ async fn a_tripped_service_is_restarted_after_one_click_verified_and_audited() {
         _llm,
         _service,
     } = lab(true, "").await;
-    eventually("web up", || async {
+    expect_update(s.api(), "web up", SOON, || async {
         s.provider("web").await["last_outcome"] == "up"
     })
     .await;
 
     kill_service(dir.path());
-    eventually("a pending proposal for the trip", || async {
+    expect_update(s.api(), "a pending proposal for the trip", SOON, || async {
         !pending(&s).await.is_empty()
     })
     .await;
@@ -181,7 +194,7 @@ async fn a_tripped_service_is_restarted_after_one_click_verified_and_audited() {
     assert_eq!(after["status"], "approved");
     assert_eq!(after["decided_by"], "api");
 
-    eventually("resolved", || async {
+    expect_update(s.api(), "resolved", A_RUN, || async {
         proposal(&s, &id).await["status"] == "resolved"
     })
     .await;
@@ -242,9 +255,12 @@ async fn a_tripped_service_is_restarted_after_one_click_verified_and_audited() {
             .count()
     };
     // The finish is told after the last status change is stored.
-    eventually("the finish in the events dir", || async { finished() > 0 }).await;
+    eventually("the finish in the events dir", SOON, || async {
+        finished() > 0
+    })
+    .await;
     assert_eq!(finished(), 1);
-    eventually("the finish in the timeline", || async {
+    expect_update(s.api(), "the finish in the timeline", SOON, || async {
         !s.events_of("remediation_finished").await.is_empty()
     })
     .await;
@@ -280,7 +296,7 @@ async fn many_concurrent_approvals_run_the_command_once() {
         .collect();
     assert_eq!(codes.iter().filter(|c| **c == 200).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == 409).count(), 19, "{codes:?}");
-    eventually("resolved", || async {
+    expect_update(s.api(), "resolved", A_RUN, || async {
         proposal(&s, &id).await["status"] == "resolved"
     })
     .await;
@@ -392,7 +408,7 @@ async fn names_from_events_never_reach_a_command() {
             .await;
         assert_eq!(r.status(), 202);
     }
-    eventually("six pending proposals", || async {
+    expect_update(s.api(), "six pending proposals", SOON, || async {
         pending(&s)
             .await
             .iter()
@@ -411,7 +427,7 @@ async fn names_from_events_never_reach_a_command() {
             .post(&format!("/api/proposals/{id}/approve"), json!({}))
             .await;
         assert_eq!(r.status(), 200);
-        eventually("refused and failed", || async {
+        expect_update(s.api(), "refused and failed", SOON, || async {
             proposal(&s, id).await["status"] == "failed"
         })
         .await;
@@ -435,13 +451,17 @@ async fn names_from_events_never_reach_a_command() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proposal_nobody_decides_on_expires() {
+    let clock = TokioClock::starting_at(chrono::Utc::now());
     let Lab {
         s,
         dir: _dir,
         _llm,
         _service,
         ..
-    } = lab(false, "proposal_ttl = \"1s\"").await;
+    } = lab_with(false, "proposal_ttl = \"10m\"", |o| {
+        o.clock = Arc::new(clock.clone())
+    })
+    .await;
     let r = s
         .post(
             "/api/events",
@@ -449,7 +469,10 @@ async fn a_proposal_nobody_decides_on_expires() {
         )
         .await;
     assert_eq!(r.status(), 202);
-    eventually("expired", || async {
+    first_pending(&s).await;
+    // Eleven minutes pass in no time; the expiry tick (every 2 s) finds it past its TTL.
+    clock.jump(Duration::from_secs(11 * 60));
+    expect_update(s.api(), "expired", SOON, || async {
         s.get("/api/proposals?status=expired")
             .await
             .as_array()
@@ -473,6 +496,8 @@ async fn a_proposal_nobody_decides_on_expires() {
 struct AutoLab {
     dir: tempfile::TempDir,
     cfg: PathBuf,
+    /// The engine's wall clock: the cooldown passes when the test moves it.
+    clock: TokioClock,
     _llm: Service,
 }
 
@@ -509,13 +534,18 @@ async fn auto_lab(provider_extra: &str, executor_extra: &str) -> AutoLab {
     AutoLab {
         dir,
         cfg,
+        clock: TokioClock::starting_at(chrono::Utc::now()),
         _llm: llm,
     }
 }
 
 impl AutoLab {
+    /// Steward on the lab's clock (a restart goes on from where the last run left it).
     async fn start(&self) -> Steward {
-        Steward::start(&self.cfg, &self.dir.path().join("data")).await
+        Steward::start_with(&self.cfg, &self.dir.path().join("data"), |o| {
+            o.clock = Arc::new(self.clock.clone())
+        })
+        .await
     }
 
     /// The service goes down and an event says so; answers the proposal once planned
@@ -549,7 +579,7 @@ impl AutoLab {
     /// `succeeded` for a notify (nothing to verify); a fix's `succeeded` comes before its
     /// verification.
     async fn settled(&self, s: &Steward, id: &str) -> Value {
-        eventually("the run ends", || async {
+        expect_update(s.api(), "the run ends", A_RUN, || async {
             let p = proposal(s, id).await;
             p["status"] == "resolved" || (p["status"] == "succeeded" && p["type"] == "notify")
         })
@@ -557,8 +587,9 @@ impl AutoLab {
         proposal(s, id).await
     }
 
-    async fn past_the_cooldown(&self) {
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    /// The one-second cooldown passes, in no time.
+    fn past_the_cooldown(&self) {
+        self.clock.jump(Duration::from_millis(1100));
     }
 }
 
@@ -571,7 +602,7 @@ async fn low_risk_proposals_run_by_themselves_until_the_budget_is_used() {
         assert_eq!(p["decided_by"], "auto", "run {i} went by itself: {p}");
         let id = p["action_id"].as_str().unwrap();
         assert_eq!(lab.settled(&s, id).await["status"], "resolved");
-        lab.past_the_cooldown().await;
+        lab.past_the_cooldown();
     }
     let fourth = lab.outage(&s).await;
     assert_eq!(fourth["type"], "notify");
@@ -605,7 +636,7 @@ async fn the_auto_run_budget_survives_a_restart() {
     for _ in 1..=3 {
         let p = lab.outage(&s).await;
         lab.settled(&s, p["action_id"].as_str().unwrap()).await;
-        lab.past_the_cooldown().await;
+        lab.past_the_cooldown();
     }
     s.stop().await;
     // A restart (or a crash loop) does not give the service a fresh budget.
@@ -662,9 +693,9 @@ async fn a_target_whose_provider_is_disabled_waits_for_a_click() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_after_the_time_to_live_is_refused_as_expired() {
     let lab = auto_lab("", "auto_execute = []\nproposal_ttl = \"10m\"").await;
-    let clock = steward::clock::TokioClock::starting_at(chrono::Utc::now());
+    let clock = lab.clock.clone();
     let config = steward::config::Config::load(&lab.cfg).unwrap();
-    let mut opts = steward::engine::EngineOptions::new(config, lab.dir.path().join("data"));
+    let mut opts = EngineOptions::new(config, lab.dir.path().join("data"));
     opts.clock = Arc::new(clock.clone());
     let engine = steward::engine::Engine::start(opts).await.unwrap();
     let api = engine.api().clone();
@@ -724,7 +755,7 @@ async fn the_action_file_follows_every_decision() {
     assert_eq!(f["decided_by"], "api");
     assert!(f["decided_at"].is_string());
     // Approved and run: claimed, then the result.
-    lab.past_the_cooldown().await;
+    lab.past_the_cooldown();
     let p = lab.outage(&s).await;
     let ran = p["action_id"].as_str().unwrap().to_owned();
     let r = s
@@ -809,29 +840,33 @@ async fn the_output_shows_while_the_command_runs_and_the_audit_names_the_person(
         "who clicked, not only where"
     );
 
-    eventually("the first line, while the command still runs", || async {
-        let p = proposal(&s, &id).await;
-        p["status"] == "running"
-            && p["run"]["live"] == true
-            && p["run"]["stdout_tail"]
-                .as_str()
-                .is_some_and(|t| t.contains("restarting websvc"))
-    })
+    expect_update(
+        s.api(),
+        "the first line, while the command still runs",
+        A_RUN,
+        || async {
+            let p = proposal(&s, &id).await;
+            p["status"] == "running"
+                && p["run"]["live"] == true
+                && p["run"]["stdout_tail"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("restarting websvc"))
+        },
+    )
     .await;
-    eventually("the same output on the live stream", || async {
-        stream.has(|m| {
+    stream
+        .expect("the same output on the live stream", SOON, |m| {
             m["type"] == "run_output"
                 && m["output"]["action_id"] == id.as_str()
                 && m["output"]["stdout_tail"]
                     .as_str()
                     .is_some_and(|t| t.contains("restarting websvc"))
         })
-    })
-    .await;
+        .await;
     assert_eq!(proposal(&s, &id).await["status"], "running");
 
     std::fs::remove_file(dir.path().join("hold")).unwrap();
-    eventually("the run ends", || async {
+    expect_update(s.api(), "the run ends", A_RUN, || async {
         proposal(&s, &id).await["status"] != "running"
     })
     .await;

@@ -16,8 +16,10 @@ use tokio::time::{timeout, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod common;
 #[path = "common/redis.rs"]
 mod redis_server;
+use common::wait::eventually;
 use redis_server::RedisServer;
 
 /// How long any awaited condition may take before the test fails.
@@ -26,15 +28,6 @@ const PATIENCE: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------
-
-/// Polls `cond` until it holds; panics after [`PATIENCE`] naming `what`.
-async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 /// A bus under test with its sink's receiving end; cancels its tasks when dropped.
 struct Running {
@@ -418,7 +411,10 @@ async fn reports_connected_then_disconnected_when_the_server_dies_and_reconnects
     assert!(!bus.status().connected);
     assert!(bus.status().last_error.is_some());
 
-    eventually("a few failed retries", || bus.status().failed_connects >= 3).await;
+    eventually("a few failed retries", PATIENCE, || async {
+        bus.status().failed_connects >= 3
+    })
+    .await;
     server.restart().await;
     assert_eq!(
         bus.next().await,
@@ -462,7 +458,10 @@ async fn publishes_own_events_on_the_publish_channel() {
             "published as JSON, in order"
         );
     }
-    eventually("the published counter", || bus.status().published == 2).await;
+    eventually("the published counter", PATIENCE, || async {
+        bus.status().published == 2
+    })
+    .await;
     let status = bus.status();
     assert_eq!(status.publish_channel.as_deref(), Some("steward_events"));
     assert_eq!(status.publish_dropped, 0);
@@ -510,12 +509,12 @@ async fn publishing_while_disconnected_queues_then_delivers_the_newest_and_count
     for seq in 1..=8 {
         bus.bus.publish(&json!({ "seq": seq }));
     }
-    eventually("the oldest three dropped, five kept", || {
+    eventually("the oldest three dropped, five kept", PATIENCE, || async {
         let s = bus.status();
         s.publish_dropped == 3 && s.publish_queued == 5
     })
     .await;
-    eventually("the publisher to notice the outage", || {
+    eventually("the publisher to notice the outage", PATIENCE, || async {
         !bus.status().publisher_connected
     })
     .await;
@@ -529,7 +528,7 @@ async fn publishing_while_disconnected_queues_then_delivers_the_newest_and_count
             "the newest five, in order, after the reconnect"
         );
     }
-    eventually("all queued events published", || {
+    eventually("all queued events published", PATIENCE, || async {
         bus.status().published == 6
     })
     .await;
@@ -597,7 +596,10 @@ async fn a_password_in_the_url_never_appears_in_status() {
     let mut good = Running::start(quick(good_url));
     good.expect_connected().await;
     good.bus.publish(&json!({"type": "hello"}));
-    eventually("the event published", || good.status().published == 1).await;
+    eventually("the event published", PATIENCE, || async {
+        good.status().published == 1
+    })
+    .await;
 
     let bad_url = format!("redis://steward:{WRONG}@127.0.0.1:{}", server.port);
     let mut bad = Running::start(quick(bad_url));
@@ -607,7 +609,7 @@ async fn a_password_in_the_url_never_appears_in_status() {
         "the error names no password: {error}"
     );
     bad.bus.publish(&json!({"type": "never"}));
-    eventually("the bad publisher to fail too", || {
+    eventually("the bad publisher to fail too", PATIENCE, || async {
         String::from_utf8_lossy(&logs.lock()).contains("publisher disconnected")
     })
     .await;
@@ -669,7 +671,7 @@ async fn stops_promptly_when_cancelled() {
     bus.expect_disconnected().await;
     // The publisher has something to do and nowhere to send it.
     bus.bus.publish(&json!({"type": "stranded"}));
-    eventually("the publisher to notice the outage", || {
+    eventually("the publisher to notice the outage", PATIENCE, || async {
         !bus.status().publisher_connected
     })
     .await;
@@ -687,9 +689,11 @@ async fn stops_promptly_when_cancelled_mid_connect_to_a_silent_server() {
         connect_timeout: Duration::from_secs(60),
         ..BusOptions::new(proxy.url())
     });
-    eventually("both connections to hang at the silent proxy", || {
-        proxy.state.lock().held.len() >= 2
-    })
+    eventually(
+        "both connections to hang at the silent proxy",
+        PATIENCE,
+        || async { proxy.state.lock().held.len() >= 2 },
+    )
     .await;
     let took = bus.stop().await;
     eprintln!("stopped {took:?} after cancellation, while connecting");

@@ -9,6 +9,12 @@ use common::*;
 use futures::StreamExt;
 use redis_server::RedisServer;
 use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A message through a Redis server on loopback, then a plan by the rules planner.
+const SOON: Duration = Duration::from_secs(10);
+/// A reconnection waits out the bus's backoff (500 ms, doubling, with jitter).
+const RECONNECT: Duration = Duration::from_secs(30);
 
 async fn publish(url: &str, channel: &str, data: &[u8]) {
     let client = redis::Client::open(url).unwrap();
@@ -40,7 +46,7 @@ async fn events_published_on_redis_become_proposals_and_survive_a_redis_outage()
         redis.url()
     );
     let s = Steward::start(&write_config(dir.path(), &cfg), &dir.path().join("data")).await;
-    eventually("the bus connects", || bus_connected(&s)).await;
+    expect_update(s.api(), "the bus connects", SOON, || bus_connected(&s)).await;
 
     // Steward's own events come back on the publish channel.
     let client = redis::Client::open(redis.url()).unwrap();
@@ -64,7 +70,10 @@ async fn events_published_on_redis_become_proposals_and_survive_a_redis_outage()
         br#"{"type":"service_unhealthy","service":"x"}"#,
     )
     .await;
-    eventually("two proposals", || async { proposals(&s).await.len() == 2 }).await;
+    expect_update(s.api(), "two proposals", SOON, || async {
+        proposals(&s).await.len() == 2
+    })
+    .await;
     let all = proposals(&s).await;
     let restart = all.iter().find(|p| p["node"] == "piha").unwrap();
     assert_eq!(restart["type"], "container_restart");
@@ -96,7 +105,7 @@ async fn events_published_on_redis_become_proposals_and_survive_a_redis_outage()
     let echo = json!({"type": "service_unhealthy", "node": "echo-node", "source": "steward",
                       "origin": steward::config::node_name()});
     publish(&redis.url(), "health_events", echo.to_string().as_bytes()).await;
-    eventually("the echo is counted", || async {
+    expect_update(s.api(), "the echo is counted", SOON, || async {
         s.get("/api/intake").await["intake"]["echoes"] == 1
     })
     .await;
@@ -104,7 +113,7 @@ async fn events_published_on_redis_become_proposals_and_survive_a_redis_outage()
 
     // Redis goes away: the UI and the detailed health say so.
     redis.kill();
-    eventually("the bus reports the outage", || async {
+    expect_update(s.api(), "the bus reports the outage", SOON, || async {
         !bus_connected(&s).await
     })
     .await;
@@ -118,14 +127,17 @@ async fn events_published_on_redis_become_proposals_and_survive_a_redis_outage()
             .contains("reconnecting"),
         "{detailed}"
     );
-    eventually("the outage is in the timeline", || async {
+    expect_update(s.api(), "the outage is in the timeline", SOON, || async {
         !s.events_of("bus_disconnected").await.is_empty()
     })
     .await;
 
     // It comes back: Steward reconnects and later events are planned again.
     redis.restart().await;
-    eventually("the bus reconnects", || bus_connected(&s)).await;
+    expect_update(s.api(), "the bus reconnects", RECONNECT, || {
+        bus_connected(&s)
+    })
+    .await;
     assert!(
         s.get("/api/status").await["bus"]["reconnects"]
             .as_u64()
@@ -134,9 +146,12 @@ async fn events_published_on_redis_become_proposals_and_survive_a_redis_outage()
     );
     let later = json!({"type": "service_unhealthy", "node": "solaria", "service": "ollama"});
     publish(&redis.url(), "health_events", later.to_string().as_bytes()).await;
-    eventually("a third proposal after the outage", || async {
-        proposals(&s).await.iter().any(|p| p["node"] == "solaria")
-    })
+    expect_update(
+        s.api(),
+        "a third proposal after the outage",
+        SOON,
+        || async { proposals(&s).await.iter().any(|p| p["node"] == "solaria") },
+    )
     .await;
     assert_eq!(s.get("/api/health/detailed").await["bus"]["status"], "ok");
     s.stop().await;
@@ -149,14 +164,20 @@ async fn a_password_in_the_redis_url_reaches_neither_the_api_nor_the_database() 
     let url = format!("redis://:s3cret-pw@127.0.0.1:{}", redis.port);
     let cfg = format!("[bus]\nredis_url = \"{url}\"\n");
     let s = Steward::start(&write_config(dir.path(), &cfg), &dir.path().join("data")).await;
-    eventually("the bus connects with the password", || bus_connected(&s)).await;
+    expect_update(s.api(), "the bus connects with the password", SOON, || {
+        bus_connected(&s)
+    })
+    .await;
     publish(
         &url,
         "health_events",
         br#"{"type":"service_unhealthy","node":"piha"}"#,
     )
     .await;
-    eventually("planned", || async { !proposals(&s).await.is_empty() }).await;
+    expect_update(s.api(), "planned", SOON, || async {
+        !proposals(&s).await.is_empty()
+    })
+    .await;
     let status = s.get("/api/status").await.to_string();
     let intake = s.get("/api/intake").await.to_string();
     let events = s.get("/api/events").await.to_string();
@@ -197,7 +218,7 @@ async fn auto_steward(redis: &RedisServer, dir: &std::path::Path, trusted: bool)
         fix = fix.display()
     );
     let s = Steward::start(&write_config(dir, &cfg), &dir.join("data")).await;
-    eventually("the bus connects", || bus_connected(&s)).await;
+    expect_update(s.api(), "the bus connects", SOON, || bus_connected(&s)).await;
     s
 }
 
@@ -211,7 +232,10 @@ async fn bus_events_never_run_a_fix_by_themselves_unless_the_bus_is_trusted() {
     let untrusted = tempfile::tempdir().unwrap();
     let s = auto_steward(&redis, untrusted.path(), false).await;
     publish(&redis.url(), "health_events", event.to_string().as_bytes()).await;
-    eventually("a proposal", || async { proposals(&s).await.len() == 1 }).await;
+    expect_update(s.api(), "a proposal", SOON, || async {
+        proposals(&s).await.len() == 1
+    })
+    .await;
     s.engine.as_ref().unwrap().api().planning_idle().await;
     let p = &proposals(&s).await[0];
     assert_eq!(p["status"], "pending", "{p:#}");
@@ -229,14 +253,17 @@ async fn bus_events_never_run_a_fix_by_themselves_unless_the_bus_is_trusted() {
     let trusted = tempfile::tempdir().unwrap();
     let s = auto_steward(&redis, trusted.path(), true).await;
     publish(&redis.url(), "health_events", event.to_string().as_bytes()).await;
-    eventually("a proposal", || async { proposals(&s).await.len() == 1 }).await;
+    expect_update(s.api(), "a proposal", SOON, || async {
+        proposals(&s).await.len() == 1
+    })
+    .await;
     s.engine.as_ref().unwrap().api().planning_idle().await;
     let p = &proposals(&s).await[0];
     assert_eq!(
         p["decided_by"], "auto",
         "the same event from a trusted bus: {p:#}"
     );
-    eventually("the fix ran", || async {
+    eventually("the fix ran", SOON, || async {
         trusted.path().join("runs").exists()
     })
     .await;

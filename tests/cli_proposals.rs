@@ -8,6 +8,7 @@ use common::*;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Output;
+use std::time::Duration;
 
 /// Runs the `steward` binary with a clean environment of Steward variables.
 async fn steward(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Output {
@@ -53,22 +54,16 @@ async fn pending_proposal(s: &Steward, service: &str) -> String {
         )
         .await;
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
+    let what = format!("a pending proposal for {service}");
+    expect_update(s.api(), &what, Duration::from_secs(10), || async {
         let pending = s.api().proposals(Some("pending"), 100).await.unwrap();
-        if let Some(id) = pending
+        pending
             .iter()
             .find(|p| p["service"] == service)
             .and_then(|p| p["action_id"].as_str())
-        {
-            return id.to_owned();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for a pending proposal for {service}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+            .map(str::to_owned)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

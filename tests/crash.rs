@@ -1,77 +1,25 @@
 //! Crash safety with the real binary: `kill -9` Steward while a fix runs; after a restart
 //! the proposal is `interrupted`, audited, and never run again by itself.
 
+mod common;
+
+use common::serve::{Serve, ServeCommand};
+use common::wait::eventually;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const TOKEN: &str = "crash-test-token-0123456789";
+/// What the running binary does at once (plan with the rules planner, start a script,
+/// re-probe a dead port with a 1 s timeout) shows within moments.
+const SOON: Duration = Duration::from_secs(10);
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(config: &Path, data: &Path) -> Serve {
-    Serve(
-        Command::new(env!("CARGO_BIN_EXE_steward"))
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("STEWARD_DATA_DIR", data)
-            .env("STEWARD_TOKEN", TOKEN)
-            .env("STEWARD_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the steward binary runs"),
-    )
-}
-
-struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    async fn get(&self, path: &str) -> Option<Value> {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .ok()?;
-        r.json().await.ok()
-    }
-
-    async fn post(&self, path: &str, body: Value) -> u16 {
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        r.status().as_u16()
-    }
-
-    async fn wait_for<F, Fut>(&self, what: &str, mut f: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !f().await {
-            assert!(Instant::now() < deadline, "timed out waiting: {what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+/// The proposals of `status` (empty when there are none).
+async fn proposals(s: &Serve, status: &str) -> Vec<Value> {
+    s.get(&format!("/api/proposals?status={status}"))
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn lines(path: &Path) -> usize {
@@ -83,11 +31,6 @@ fn lines(path: &Path) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fix_cut_off_by_kill_9_is_interrupted_after_the_restart_and_never_run_again() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let runs = dir.path().join("runs");
     let pid = dir.path().join("script.pid");
     let script = dir.path().join("slow-restart");
@@ -106,8 +49,7 @@ async fn a_fix_cut_off_by_kill_9_is_interrupted_after_the_restart_and_never_run_
     std::fs::write(
         &config,
         format!(
-            "[http]\nlisten = \"127.0.0.1:{port}\"\n\n\
-             [[providers]]\nid = \"batch\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nnode = \"lab\"\nservice = \"batchsvc\"\nenabled = false\n\n\
+            "[[providers]]\nid = \"batch\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nnode = \"lab\"\nservice = \"batchsvc\"\nenabled = false\n\n\
              [planner]\nchain = [\"rules\"]\nactions_dir = \"{d}/actions\"\nevents_dir = \"{d}/events\"\n\n\
              [executor]\nauto_execute = [\"none\"]\ntimeout = \"120s\"\n[executor.commands]\ncontainer_restart = [\"{s}\", \"{{service}}\"]\n",
             d = dir.path().display(),
@@ -116,53 +58,34 @@ async fn a_fix_cut_off_by_kill_9_is_interrupted_after_the_restart_and_never_run_
     )
     .unwrap();
     let data = dir.path().join("data");
-    let api = Api {
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
-    };
+    let serve = ServeCommand::new(&config, &data);
 
-    let mut steward = serve(&config, &data);
-    api.wait_for("steward answers", || async {
-        api.get("/api/status").await.is_some()
-    })
-    .await;
+    let mut steward = serve.start().await;
     let event = json!({"type": "service_unhealthy", "node": "lab", "service": "batchsvc"});
-    assert_eq!(api.post("/api/events", event).await, 202);
-    let pending = || async {
-        api.get("/api/proposals?status=pending")
-            .await
-            .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default()
-    };
-    api.wait_for("a pending proposal", || async {
-        pending().await.len() == 1
+    assert_eq!(steward.post("/api/events", &event).await.0, 202);
+    eventually("a pending proposal", SOON, || async {
+        proposals(&steward, "pending").await.len() == 1
     })
     .await;
-    let id = pending().await[0]["action_id"].as_str().unwrap().to_owned();
+    let id = proposals(&steward, "pending").await[0]["action_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(
-        api.post(&format!("/api/proposals/{id}/approve"), json!({}))
-            .await,
+        steward
+            .post(&format!("/api/proposals/{id}/approve"), &json!({}))
+            .await
+            .0,
         200
     );
-    api.wait_for("the fix is running", || async { lines(&runs) == 1 })
-        .await;
-    api.wait_for("its status says so", || async {
-        api.get(&format!("/api/proposals/{id}"))
-            .await
-            .is_some_and(|p| p["status"] == "running")
+    eventually("the fix is running", SOON, || async { lines(&runs) == 1 }).await;
+    eventually("its status says so", SOON, || async {
+        steward.get(&format!("/api/proposals/{id}")).await["status"] == "running"
     })
     .await;
 
     // kill -9: no shutdown, no cleanup.
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(steward.0.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    let _ = steward.0.wait();
+    steward.kill9();
     // The orphaned command is the machine's business now; end it so the test is tidy.
     if let Ok(p) = std::fs::read_to_string(&pid) {
         let _ = nix::sys::signal::killpg(
@@ -171,21 +94,17 @@ async fn a_fix_cut_off_by_kill_9_is_interrupted_after_the_restart_and_never_run_
         );
     }
 
-    steward = serve(&config, &data);
-    api.wait_for("steward answers again", || async {
-        api.get("/api/status").await.is_some()
-    })
-    .await;
-    let p = api.get(&format!("/api/proposals/{id}")).await.unwrap();
+    // The same data dir again (on a port of its own choosing).
+    let steward = serve.start().await;
+    let p = steward.get(&format!("/api/proposals/{id}")).await;
     assert_eq!(p["status"], "interrupted", "{p}");
     assert!(p["status_detail"]
         .as_str()
         .unwrap()
         .contains("not run again"));
-    let audit = api
+    let audit = steward
         .get(&format!("/api/executions?action_id={id}"))
-        .await
-        .unwrap();
+        .await;
     let steps: Vec<&str> = audit
         .as_array()
         .unwrap()
@@ -196,16 +115,17 @@ async fn a_fix_cut_off_by_kill_9_is_interrupted_after_the_restart_and_never_run_
     assert_eq!(steps, ["approve", "start", "interrupt"], "{audit:#}");
     // Approving it again is refused; nothing ran a second time.
     assert_eq!(
-        api.post(&format!("/api/proposals/{id}/approve"), json!({}))
-            .await,
+        steward
+            .post(&format!("/api/proposals/{id}/approve"), &json!({}))
+            .await
+            .0,
         409
     );
     // A refused approval spawns nothing: the audit has no second start, and the command
     // ran once.
-    let audit = api
+    let audit = steward
         .get(&format!("/api/executions?action_id={id}"))
-        .await
-        .unwrap();
+        .await;
     let starts = audit
         .as_array()
         .unwrap()
@@ -221,9 +141,10 @@ async fn a_fix_cut_off_by_kill_9_is_interrupted_after_the_restart_and_never_run_
 /// down), approved through the API, with Steward stopped by SIGKILL at `failpoint`.
 struct Matrix {
     dir: tempfile::TempDir,
-    config: std::path::PathBuf,
-    data: std::path::PathBuf,
-    api: Api,
+    /// `steward serve` on the test's config and data dir, without a failpoint.
+    serve: ServeCommand,
+    /// The process that crashed at the failpoint, then the one after the restart.
+    steward: Serve,
     id: String,
 }
 
@@ -236,19 +157,9 @@ impl Matrix {
         std::fs::write(self.dir.path().join("go"), "").unwrap();
     }
 
-    fn start(&self, failpoint: Option<&str>) -> Serve {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
-        cmd.args(["serve", "--config"])
-            .arg(&self.config)
-            .env("STEWARD_DATA_DIR", &self.data)
-            .env("STEWARD_TOKEN", TOKEN)
-            .env("STEWARD_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(f) = failpoint {
-            cmd.env("STEWARD_FAILPOINTS", f);
-        }
-        Serve(cmd.spawn().expect("the steward binary runs"))
+    /// Starts Steward again on the same data dir, without the failpoint.
+    async fn restart(&mut self) {
+        self.steward = self.serve.start().await;
     }
 
     /// The action file wherever it is (claimed or not), parsed.
@@ -267,18 +178,16 @@ impl Matrix {
     /// The proposal, its action file and its audit all say `status`.
     async fn agree_on(&self, status: &str) -> Value {
         let p = self
-            .api
+            .steward
             .get(&format!("/api/proposals/{}", self.id))
-            .await
-            .unwrap();
+            .await;
         assert_eq!(p["status"], status, "the API: {p:#}");
         let file = self.action_file();
         assert_eq!(file["status"], status, "the action file: {file:#}");
         let audit = self
-            .api
+            .steward
             .get(&format!("/api/executions?action_id={}", self.id))
-            .await
-            .unwrap();
+            .await;
         assert_eq!(
             audit[0]["status_after"], status,
             "the newest audit row: {audit:#}"
@@ -288,10 +197,9 @@ impl Matrix {
 
     async fn steps(&self) -> Vec<String> {
         let audit = self
-            .api
+            .steward
             .get(&format!("/api/executions?action_id={}", self.id))
-            .await
-            .unwrap();
+            .await;
         audit
             .as_array()
             .unwrap()
@@ -306,11 +214,6 @@ impl Matrix {
 /// for the process to stop itself at the failpoint.
 async fn crash_at(failpoint: &str, release_first: bool) -> Matrix {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let script = dir.path().join("fix");
     // Counts its runs, then waits for `go` (the test decides when it ends).
     std::fs::write(
@@ -329,8 +232,7 @@ async fn crash_at(failpoint: &str, release_first: bool) -> Matrix {
     std::fs::write(
         &config,
         format!(
-            "[http]\nlisten = \"127.0.0.1:{port}\"\n\n\
-             [[providers]]\nid = \"batch\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nnode = \"lab\"\nservice = \"batchsvc\"\ninterval = \"1h\"\ntimeout = \"1s\"\n\n\
+            "[[providers]]\nid = \"batch\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\nnode = \"lab\"\nservice = \"batchsvc\"\ninterval = \"1h\"\ntimeout = \"1s\"\n\n\
              [planner]\nchain = [\"rules\"]\nactions_dir = \"{d}/actions\"\nevents_dir = \"{d}/events\"\n\n\
              [executor]\nauto_execute = []\ntimeout = \"120s\"\n[executor.commands]\ncontainer_restart = [\"{s}\", \"{{service}}\"]\n",
             d = dir.path().display(),
@@ -339,85 +241,55 @@ async fn crash_at(failpoint: &str, release_first: bool) -> Matrix {
     )
     .unwrap();
     let data = dir.path().join("data");
-    let api = Api {
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap(),
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let mut m = Matrix {
-        dir,
-        config,
-        data,
-        api,
-        id: String::new(),
-    };
+    let serve = ServeCommand::new(&config, &data);
     if release_first {
-        m.release_command();
+        std::fs::write(dir.path().join("go"), "").unwrap();
     }
-    let mut steward = m.start(Some(failpoint));
-    m.api
-        .wait_for("steward answers", || async {
-            m.api.get("/api/status").await.is_some()
-        })
+    let mut steward = serve
+        .clone()
+        .env("STEWARD_FAILPOINTS", failpoint)
+        .start()
         .await;
     let event = json!({"type": "service_unhealthy", "node": "lab", "service": "batchsvc",
                        "payload": {"exit_code": 137}});
-    assert_eq!(m.api.post("/api/events", event).await, 202);
-    let pending = || async {
-        m.api
-            .get("/api/proposals?status=pending")
-            .await
-            .and_then(|v| v.as_array().cloned())
-            .unwrap_or_default()
-    };
-    m.api
-        .wait_for("a pending proposal", || async {
-            pending().await.len() == 1
-        })
-        .await;
-    m.id = pending().await[0]["action_id"].as_str().unwrap().to_owned();
+    assert_eq!(steward.post("/api/events", &event).await.0, 202);
+    eventually("a pending proposal", SOON, || async {
+        proposals(&steward, "pending").await.len() == 1
+    })
+    .await;
+    let id = proposals(&steward, "pending").await[0]["action_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     // The approval answers unless the failpoint comes before the answer; either way
     // Steward stops itself at the failpoint.
-    let _ = m
-        .api
+    let _ = steward
         .client
-        .post(format!("{}/api/proposals/{}/approve", m.api.base, m.id))
-        .bearer_auth(TOKEN)
+        .post(steward.url(&format!("/api/proposals/{id}/approve")))
+        .bearer_auth(&steward.token)
         .send()
         .await;
-    let status = tokio::task::spawn_blocking(move || {
-        let status = steward.0.wait().unwrap();
-        std::mem::forget(steward);
-        status
-    })
-    .await
-    .unwrap();
+    let status = steward.exit_status(SOON).await;
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(
         status.signal(),
         Some(9),
         "stopped by SIGKILL at {failpoint}"
     );
-    m
-}
-
-async fn restart(m: &Matrix) -> Serve {
-    let s = m.start(None);
-    m.api
-        .wait_for("steward answers again", || async {
-            m.api.get("/api/status").await.is_some()
-        })
-        .await;
-    s
+    Matrix {
+        dir,
+        serve,
+        steward,
+        id,
+    }
 }
 
 async fn approving_again_is_refused(m: &Matrix) {
     assert_eq!(
-        m.api
-            .post(&format!("/api/proposals/{}/approve", m.id), json!({}))
-            .await,
+        m.steward
+            .post(&format!("/api/proposals/{}/approve", m.id), &json!({}))
+            .await
+            .0,
         409,
         "a proposal is run at most once"
     );
@@ -425,8 +297,8 @@ async fn approving_again_is_refused(m: &Matrix) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_the_approval_before_the_claim_runs_nothing() {
-    let m = crash_at("after_approved", true).await;
-    let _s = restart(&m).await;
+    let mut m = crash_at("after_approved", true).await;
+    m.restart().await;
     let p = m.agree_on("interrupted").await;
     assert!(p["status_detail"]
         .as_str()
@@ -439,8 +311,8 @@ async fn crash_after_the_approval_before_the_claim_runs_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_the_claim_runs_nothing() {
-    let m = crash_at("after_claim", true).await;
-    let _s = restart(&m).await;
+    let mut m = crash_at("after_claim", true).await;
+    m.restart().await;
     m.agree_on("interrupted").await;
     assert!(
         m.dir
@@ -456,8 +328,8 @@ async fn crash_after_the_claim_runs_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_the_start_before_the_spawn_runs_nothing() {
-    let m = crash_at("after_running", true).await;
-    let _s = restart(&m).await;
+    let mut m = crash_at("after_running", true).await;
+    m.restart().await;
     let p = m.agree_on("interrupted").await;
     assert!(
         p["status_detail"]
@@ -473,11 +345,12 @@ async fn crash_after_the_start_before_the_spawn_runs_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_still_running_after_a_crash_is_reported_watched_and_verified() {
-    let m = crash_at("after_spawn", false).await;
-    m.api
-        .wait_for("the command runs on its own", || async { m.runs() == 1 })
-        .await;
-    let _s = restart(&m).await;
+    let mut m = crash_at("after_spawn", false).await;
+    eventually("the command runs on its own", SOON, || async {
+        m.runs() == 1
+    })
+    .await;
+    m.restart().await;
     let p = m.agree_on("running").await;
     let pgid = p["run"]["pgid"].as_u64().expect("the pgid was recorded");
     let detail = p["status_detail"].as_str().unwrap();
@@ -489,11 +362,10 @@ async fn a_command_still_running_after_a_crash_is_reported_watched_and_verified(
     approving_again_is_refused(&m).await;
     // The command ends by itself: Steward sees it, marks it, re-probes the target.
     m.release_command();
-    m.api
-        .wait_for("the end is seen and verified", || async {
-            m.steps().await.len() == 5
-        })
-        .await;
+    eventually("the end is seen and verified", SOON, || async {
+        m.steps().await.len() == 5
+    })
+    .await;
     let p = m.agree_on("interrupted").await;
     let detail = p["status_detail"].as_str().unwrap();
     assert!(detail.contains("ran on as pgid"), "{detail}");
@@ -510,22 +382,20 @@ async fn a_command_still_running_after_a_crash_is_reported_watched_and_verified(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_command_that_finished_while_steward_was_down_is_interrupted_and_verified() {
-    let m = crash_at("after_spawn", false).await;
-    m.api
-        .wait_for("the command runs on its own", || async { m.runs() == 1 })
-        .await;
+    let mut m = crash_at("after_spawn", false).await;
+    eventually("the command runs on its own", SOON, || async {
+        m.runs() == 1
+    })
+    .await;
     m.release_command();
     let pgid = m.action_file()["run"]["pgid"].as_i64().unwrap();
     // Wait until the group is gone (its processes were reparented and collected).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), None).is_ok() {
-        assert!(Instant::now() < deadline, "the command never ended");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let _s = restart(&m).await;
-    m.api
-        .wait_for("verified", || async { m.steps().await.len() == 4 })
-        .await;
+    eventually("the command's process group to end", SOON, || async {
+        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid as i32), None).is_err()
+    })
+    .await;
+    m.restart().await;
+    eventually("verified", SOON, || async { m.steps().await.len() == 4 }).await;
     let p = m.agree_on("interrupted").await;
     let detail = p["status_detail"].as_str().unwrap();
     assert!(
@@ -539,14 +409,13 @@ async fn a_command_that_finished_while_steward_was_down_is_interrupted_and_verif
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_the_run_finished_verifies_at_the_restart_without_running_again() {
-    let m = crash_at("after_succeeded", true).await;
+    let mut m = crash_at("after_succeeded", true).await;
     assert_eq!(m.runs(), 1);
-    let _s = restart(&m).await;
-    m.api
-        .wait_for("verified after the restart", || async {
-            m.steps().await.len() == 4
-        })
-        .await;
+    m.restart().await;
+    eventually("verified after the restart", SOON, || async {
+        m.steps().await.len() == 4
+    })
+    .await;
     m.agree_on("unresolved").await;
     assert_eq!(m.steps().await, ["approve", "start", "run", "verify"]);
     approving_again_is_refused(&m).await;
@@ -555,13 +424,13 @@ async fn crash_after_the_run_finished_verifies_at_the_restart_without_running_ag
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_after_the_verification_puts_the_file_right_at_the_restart() {
-    let m = crash_at("after_unresolved", true).await;
+    let mut m = crash_at("after_unresolved", true).await;
     assert_eq!(
         m.action_file()["status"],
         "succeeded",
         "the crash came before the file was rewritten"
     );
-    let _s = restart(&m).await;
+    m.restart().await;
     m.agree_on("unresolved").await;
     assert_eq!(m.steps().await, ["approve", "start", "run", "verify"]);
     approving_again_is_refused(&m).await;

@@ -4,6 +4,9 @@
 //! `/bin/sh` appears only as the command under test (scripts written to temp files); the
 //! runner itself never starts a shell.
 
+mod common;
+
+use common::wait::eventually;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,15 +45,9 @@ fn is_dead(pid: u32) -> bool {
     }
 }
 
-/// SIGKILL is delivered asynchronously: give a killed process a moment to die.
-async fn eventually_dead(pid: u32) -> bool {
-    for _ in 0..200 {
-        if is_dead(pid) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    false
+/// SIGKILL is delivered asynchronously: a killed process gets a moment to die.
+async fn dies(pid: u32, what: &str) {
+    eventually(what, Duration::from_secs(5), || async { is_dead(pid) }).await;
 }
 
 fn read_pid(file: &PathBuf) -> u32 {
@@ -127,11 +124,8 @@ async fn a_timeout_kills_the_whole_process_group() {
     assert_eq!((out.exit_code, out.signal), (None, Some(9)));
     assert_eq!(out.stdout_tail, "started\n");
     let child = read_pid(&pid_file);
-    assert!(
-        eventually_dead(child).await,
-        "background child {child} lives"
-    );
-    assert!(eventually_dead(out.pid.unwrap()).await, "script lives");
+    dies(child, &format!("the background child {child} to die")).await;
+    dies(out.pid.unwrap(), "the script to die").await;
 }
 
 #[tokio::test]
@@ -169,7 +163,7 @@ async fn what_a_finished_command_leaves_running_is_killed() {
     assert_eq!(out.exit_code, Some(0));
     assert_eq!(out.stdout_tail, "done\n");
     let child = read_pid(&pid_file);
-    assert!(eventually_dead(child).await, "leftover child {child} lives");
+    dies(child, &format!("the leftover child {child} to die")).await;
 }
 
 #[tokio::test]

@@ -8,18 +8,20 @@ mod common;
 #[path = "common/redis.rs"]
 mod redis_server;
 
+use common::serve::{Serve, ServeCommand};
+use common::wait::eventually;
 use common::{ok_health, Service};
 use redis_server::RedisServer;
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 use tokio::time::Instant;
 
-const TOKEN: &str = "faults-test-token-0123456789";
-/// How long any awaited condition may take before the test fails.
+/// How long any awaited condition may take before the test fails: the binary on a busy
+/// machine, a full disk, Redis restarts and the bus's reconnection backoff.
 const PATIENCE: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------
@@ -88,141 +90,37 @@ fn fill(path: &Path) -> u64 {
     written
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+/// `steward serve` (the shared harness: a free port it binds itself, its stderr in a file)
+/// with `sections` (TOML) as its config, on `data`; answers once the API answers.
+async fn serve(dir: &Path, data: &Path, sections: &str) -> Serve {
+    let config = dir.join("steward.toml");
+    std::fs::write(&config, sections).unwrap();
+    ServeCommand::new(&config, data)
+        .env("NODE_NAME", "faultnode")
+        .start()
+        .await
+}
+
+async fn provider(s: &Serve, id: &str) -> Value {
+    let all = s.get("/api/providers").await;
+    all.as_array()
         .unwrap()
-        .local_addr()
+        .iter()
+        .find(|p| p["id"] == id)
+        .cloned()
+        .unwrap_or_else(|| panic!("provider {id} listed"))
+}
+
+async fn timeline_of(s: &Serve) -> Vec<Value> {
+    s.get("/api/events?limit=5000")
+        .await
+        .as_array()
         .unwrap()
-        .port()
+        .clone()
 }
 
-/// `steward serve` on a loopback port, its stderr kept in a file; killed when dropped.
-struct Serve {
-    child: Child,
-    stderr: PathBuf,
-    base: String,
-    client: reqwest::Client,
-}
-
-impl Serve {
-    /// Starts it with `sections` (TOML) after `[http]`; answers once the API answers.
-    async fn start(dir: &Path, data: &Path, sections: &str) -> Serve {
-        let port = free_port();
-        let config = dir.join("steward.toml");
-        std::fs::write(
-            &config,
-            format!("[http]\nlisten = \"127.0.0.1:{port}\"\n\n{sections}"),
-        )
-        .unwrap();
-        let stderr = dir.join("steward.stderr");
-        let child = Command::new(env!("CARGO_BIN_EXE_steward"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("STEWARD_DATA_DIR", data)
-            .env("STEWARD_TOKEN", TOKEN)
-            .env("STEWARD_LOG", "warn")
-            .env("NODE_NAME", "faultnode")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .expect("the steward binary runs");
-        let serve = Serve {
-            child,
-            stderr,
-            base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .unwrap(),
-        };
-        wait_for("steward serve answers", || async {
-            serve
-                .client
-                .get(format!("{}/api/health", serve.base))
-                .send()
-                .await
-                .is_ok()
-        })
-        .await;
-        serve
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        assert!(r.status().is_success(), "GET {path}: {}", r.status());
-        r.json().await.unwrap()
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .json(body)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn provider(&self, id: &str) -> Value {
-        let all = self.get("/api/providers").await;
-        all.as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["id"] == id)
-            .cloned()
-            .unwrap_or_else(|| panic!("provider {id} listed"))
-    }
-
-    async fn timeline(&self) -> Vec<Value> {
-        self.get("/api/events?limit=5000")
-            .await
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-
-    async fn bus(&self) -> Value {
-        self.get("/api/intake").await["bus"].clone()
-    }
-
-    /// The process is still running and never panicked.
-    fn assert_alive_without_panic(&mut self) {
-        assert!(
-            self.child.try_wait().unwrap().is_none(),
-            "steward serve is still running"
-        );
-        let log = std::fs::read_to_string(&self.stderr).unwrap();
-        assert!(!log.contains("panicked"), "no panic; stderr:\n{log}");
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls until `check` holds; panics after [`PATIENCE`] naming `what`.
-async fn wait_for<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn bus_counters(s: &Serve) -> Value {
+    s.get("/api/intake").await["bus"].clone()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -236,7 +134,7 @@ async fn a_full_disk_is_reported_probing_goes_on_and_nothing_acknowledged_is_los
     // Declared before `steward`, so Steward is killed before the unmount.
     let _disk = Tmpfs::mount(&data, "16m");
     let mut web = Service::start(ok_health()).await;
-    let mut steward = Serve::start(
+    let mut steward = serve(
         dir.path(),
         &data,
         &format!(
@@ -246,8 +144,8 @@ async fn a_full_disk_is_reported_probing_goes_on_and_nothing_acknowledged_is_los
         ),
     )
     .await;
-    wait_for("web probed up", || async {
-        steward.provider("web").await["last_outcome"] == "up"
+    eventually("web probed up", PATIENCE, || async {
+        provider(&steward, "web").await["last_outcome"] == "up"
     })
     .await;
     let status = steward.get("/api/status").await;
@@ -313,41 +211,52 @@ async fn a_full_disk_is_reported_probing_goes_on_and_nothing_acknowledged_is_los
 
     // Probing goes on: the provider dies and comes back, and the live view follows.
     web.stop();
-    wait_for("web's breaker opens while the disk is full", || async {
-        steward.provider("web").await["state"] == "open"
-    })
+    eventually(
+        "web's breaker opens while the disk is full",
+        PATIENCE,
+        || async { provider(&steward, "web").await["state"] == "open" },
+    )
     .await;
     web.restart().await;
-    wait_for("web closes again while the disk is full", || async {
-        let p = steward.provider("web").await;
-        p["state"] == "closed" && p["last_outcome"] == "up"
-    })
+    eventually(
+        "web closes again while the disk is full",
+        PATIENCE,
+        || async {
+            let p = provider(&steward, "web").await;
+            p["state"] == "closed" && p["last_outcome"] == "up"
+        },
+    )
     .await;
     let storage = steward.get("/api/status").await["storage"].clone();
     assert_eq!(storage["ok"], false, "still full: {storage}");
 
     // Space returns: writes resume on their own.
     std::fs::remove_file(&filler).unwrap();
-    wait_for("the status to say writes succeed again", || async {
-        steward.get("/api/status").await["storage"]["ok"] == true
-    })
+    eventually(
+        "the status to say writes succeed again",
+        PATIENCE,
+        || async { steward.get("/api/status").await["storage"]["ok"] == true },
+    )
     .await;
     let storage = steward.get("/api/status").await["storage"].clone();
     assert!(storage["recovered_at"].is_string(), "{storage}");
     assert!(storage["outages"].as_u64().unwrap() >= 1, "{storage}");
     assert_eq!(storage["error"], Value::Null);
 
-    wait_for("every event answered 202 on the timeline", || async {
-        let seen: HashSet<String> = steward
-            .timeline()
-            .await
-            .iter()
-            .filter_map(|e| e["service"].as_str().map(str::to_owned))
-            .collect();
-        accepted.iter().all(|s| seen.contains(s))
-    })
+    eventually(
+        "every event answered 202 on the timeline",
+        PATIENCE,
+        || async {
+            let seen: HashSet<String> = timeline_of(&steward)
+                .await
+                .iter()
+                .filter_map(|e| e["service"].as_str().map(str::to_owned))
+                .collect();
+            accepted.iter().all(|s| seen.contains(s))
+        },
+    )
     .await;
-    let timeline = steward.timeline().await;
+    let timeline = timeline_of(&steward).await;
     let seen: HashSet<&str> = timeline
         .iter()
         .filter_map(|e| e["service"].as_str())
@@ -359,10 +268,11 @@ async fn a_full_disk_is_reported_probing_goes_on_and_nothing_acknowledged_is_los
         );
     }
     // The recorder retries on its own tick: wait for it too.
-    wait_for(
+    eventually(
         "the breaker's trip and recovery during the outage kept and written afterwards",
+        PATIENCE,
         || async {
-            let timeline = steward.timeline().await;
+            let timeline = timeline_of(&steward).await;
             let web = |kind: &str| {
                 timeline
                     .iter()
@@ -375,9 +285,8 @@ async fn a_full_disk_is_reported_probing_goes_on_and_nothing_acknowledged_is_los
 
     let (code, body) = steward.post("/api/events", &event("after")).await;
     assert_eq!(code, 202, "{body}");
-    wait_for("a new event written", || async {
-        steward
-            .timeline()
+    eventually("a new event written", PATIENCE, || async {
+        timeline_of(&steward)
             .await
             .iter()
             .any(|e| e["service"] == "after")
@@ -385,7 +294,7 @@ async fn a_full_disk_is_reported_probing_goes_on_and_nothing_acknowledged_is_los
     .await;
     // A connection left inside a transaction by a failed COMMIT would hold the database:
     // later writes would wait, then fail with "database is locked" (or be lost in it).
-    let log = std::fs::read_to_string(&steward.stderr).unwrap();
+    let log = steward.stderr();
     assert!(
         !log.contains("database is locked"),
         "no write failed on a lock after the disk was full:\n{log}"
@@ -452,7 +361,7 @@ async fn flood(url: String, limit: u64) -> Flood {
 async fn redis_killed_mid_flood_and_restarted_steward_reconnects_and_counts_what_it_got() {
     let dir = tempfile::tempdir().unwrap();
     let mut redis = RedisServer::start().await;
-    let mut steward = Serve::start(
+    let mut steward = serve(
         dir.path(),
         &dir.path().join("data"),
         &format!(
@@ -461,18 +370,21 @@ async fn redis_killed_mid_flood_and_restarted_steward_reconnects_and_counts_what
         ),
     )
     .await;
-    wait_for("the bus subscribed", || async {
-        steward.bus().await["connected"] == true
+    eventually("the bus subscribed", PATIENCE, || async {
+        bus_counters(&steward).await["connected"] == true
     })
     .await;
 
     // A flood, and the server killed (SIGKILL) in the middle of it.
     let flooding = tokio::spawn(flood(redis.url(), u64::MAX));
-    wait_for("a good part of the flood received", || async {
-        steward.bus().await["received"].as_u64().unwrap_or(0) >= 3000
+    eventually("a good part of the flood received", PATIENCE, || async {
+        bus_counters(&steward).await["received"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 3000
     })
     .await;
-    let bus = steward.bus().await;
+    let bus = bus_counters(&steward).await;
     assert_eq!(
         bus["disconnects"], 0,
         "no disconnect before the kill (the flood stays under Redis's buffer limit): {bus}"
@@ -480,11 +392,11 @@ async fn redis_killed_mid_flood_and_restarted_steward_reconnects_and_counts_what
     redis.kill();
     let before = flooding.await.unwrap();
     assert!(before.unanswered > 0, "the kill hit the flood mid-way");
-    wait_for("Steward notices the dead server", || async {
-        steward.bus().await["connected"] == false
+    eventually("Steward notices the dead server", PATIENCE, || async {
+        bus_counters(&steward).await["connected"] == false
     })
     .await;
-    let bus = steward.bus().await;
+    let bus = bus_counters(&steward).await;
     let received_before = bus["received"].as_u64().unwrap();
     assert_eq!(bus["disconnects"], 1, "one lost session: {bus}");
     // Redis keeps nothing for a subscriber: what it had not yet written to Steward's socket
@@ -509,24 +421,28 @@ async fn redis_killed_mid_flood_and_restarted_steward_reconnects_and_counts_what
         assert_eq!(steward.post("/api/events", &event).await.0, 202);
     }
     // (Each plan publishes one message: `proposal_created`, or what became of it.)
-    wait_for("three outgoing messages waiting for the server", || async {
-        let b = steward.bus().await;
-        b["publish_requested"].as_u64() >= Some(3) && b["publish_queued"].as_u64() >= Some(3)
-    })
+    eventually(
+        "three outgoing messages waiting for the server",
+        PATIENCE,
+        || async {
+            let b = bus_counters(&steward).await;
+            b["publish_requested"].as_u64() >= Some(3) && b["publish_queued"].as_u64() >= Some(3)
+        },
+    )
     .await;
 
     redis.restart().await;
-    wait_for("the bus subscribed again", || async {
-        steward.bus().await["connected"] == true
+    eventually("the bus subscribed again", PATIENCE, || async {
+        bus_counters(&steward).await["connected"] == true
     })
     .await;
-    wait_for("the queued messages published", || async {
-        let b = steward.bus().await;
+    eventually("the queued messages published", PATIENCE, || async {
+        let b = bus_counters(&steward).await;
         let n = |k: &str| b[k].as_u64().unwrap_or(0);
         n("publish_queued") == 0 && n("published") + n("publish_dropped") == n("publish_requested")
     })
     .await;
-    let bus = steward.bus().await;
+    let bus = bus_counters(&steward).await;
     assert_eq!(
         bus["publish_dropped"], 0,
         "a short outage drops nothing: {bus}"
@@ -540,14 +456,16 @@ async fn redis_killed_mid_flood_and_restarted_steward_reconnects_and_counts_what
         after.delivered, 5000,
         "Steward was subscribed to every one of them"
     );
-    wait_for(
+    eventually(
         "every message published after the restart received",
+        PATIENCE,
         || async {
-            steward.bus().await["received"].as_u64().unwrap() >= received_before + after.delivered
+            bus_counters(&steward).await["received"].as_u64().unwrap()
+                >= received_before + after.delivered
         },
     )
     .await;
-    let bus = steward.bus().await;
+    let bus = bus_counters(&steward).await;
     assert_eq!(
         bus["received"].as_u64().unwrap(),
         received_before + after.delivered,
@@ -558,7 +476,7 @@ async fn redis_killed_mid_flood_and_restarted_steward_reconnects_and_counts_what
         (Some(1), Some(1))
     );
 
-    let timeline = steward.timeline().await;
+    let timeline = timeline_of(&steward).await;
     let count = |kind: &str| timeline.iter().filter(|e| e["type"] == kind).count();
     assert_eq!(count("bus_disconnected"), 1, "one outage, told once");
     assert_eq!(

@@ -9,27 +9,19 @@ mod common;
 mod redis_server;
 
 use common::*;
-use parking_lot::Mutex;
 use redis_server::RedisServer;
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A plan by the rules planner, a message through Redis on loopback: moments.
+const SOON: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The permission bits in octal, as `ls -l` would be read: "700", "600".
 fn mode(path: &Path) -> String {
@@ -40,96 +32,19 @@ fn mode(path: &Path) -> String {
     format!("{:o}", bits & 0o7777)
 }
 
-/// A real `steward serve` with its stdout and stderr collected.
-struct Serve {
-    child: tokio::process::Child,
-    base: String,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<tokio::task::JoinHandle<()>>,
-}
-
-fn collect(
-    mut from: impl tokio::io::AsyncRead + Unpin + Send + 'static,
-) -> (Arc<Mutex<String>>, tokio::task::JoinHandle<()>) {
-    let text = Arc::new(Mutex::new(String::new()));
-    let t = Arc::clone(&text);
-    let task = tokio::spawn(async move {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = from.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            t.lock().push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    (text, task)
-}
-
-impl Serve {
-    /// Starts `steward serve` on a free port with `data` as its data dir and a config of
-    /// just `[http]` in `dir`; answers once its startup lines are printed and it answers.
-    async fn start(dir: &Path, data: &Path, env: &[(&str, &str)]) -> Serve {
-        let port = free_port();
-        let config = dir.join("steward.toml");
-        std::fs::write(&config, format!("[http]\nlisten = \"127.0.0.1:{port}\"\n")).unwrap();
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_steward"));
-        cmd.args(["serve", "--config"])
-            .arg(&config)
-            .env("STEWARD_DATA_DIR", data)
-            .env_remove("STEWARD_TOKEN")
-            .env_remove("STEWARD_UI_DIR")
-            .env("STEWARD_LOG", "steward=info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("the steward binary runs");
-        let (stdout, out_task) = collect(child.stdout.take().unwrap());
-        let (stderr, err_task) = collect(child.stderr.take().unwrap());
-        let s = Serve {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            stdout,
-            stderr,
-            readers: vec![out_task, err_task],
-        };
-        let client = reqwest::Client::new();
-        eventually("steward serve prints its address and answers", || async {
-            s.stdout.lock().contains("Config: ")
-                && client
-                    .get(format!("{}/api/health", s.base))
-                    .send()
-                    .await
-                    .is_ok()
-        })
-        .await;
-        s
+/// `steward serve` (the harness's, on a free port it binds itself) with `data` as its data
+/// dir, a config of defaults in `dir`, no `STEWARD_TOKEN` unless `env` sets one, and its
+/// info log; answers once it answers, all its startup lines printed.
+async fn start_serve(dir: &Path, data: &Path, env: &[(&str, &str)]) -> Serve {
+    let config = dir.join("steward.toml");
+    std::fs::write(&config, "# the defaults\n").unwrap();
+    let mut cmd = ServeCommand::new(&config, data)
+        .env_remove("STEWARD_TOKEN")
+        .env("STEWARD_LOG", "steward=info");
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
     }
-
-    /// SIGTERM, then everything it printed: `(stdout, stderr)`.
-    async fn stop(mut self) -> (String, String) {
-        let pid = self.child.id().expect("still running") as i32;
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .expect("steward serve stops on SIGTERM")
-            .unwrap();
-        assert!(status.success(), "clean exit: {status:?}");
-        for r in self.readers.drain(..) {
-            r.await.unwrap();
-        }
-        let out = self.stdout.lock().clone();
-        let err = self.stderr.lock().clone();
-        (out, err)
-    }
+    cmd.start().await
 }
 
 /// A raw HTTP/1.1 request: the head as given, then `body_len` bytes (as one body with
@@ -229,7 +144,7 @@ async fn proposals_status_all_lists_every_proposal_and_an_unknown_status_is_a_40
             .await;
         assert_eq!(r.status(), 202);
     }
-    eventually("two pending proposals", || async {
+    expect_update(s.api(), "two pending proposals", SOON, || async {
         s.api().proposals(Some("pending"), 100).await.unwrap().len() == 2
     })
     .await;
@@ -342,7 +257,7 @@ async fn control_characters_and_oversized_messages_on_the_bus_are_dropped_and_co
         redis.url()
     );
     let s = Steward::start(&write_config(dir.path(), &cfg), &dir.path().join("data")).await;
-    eventually("the bus connects", || async {
+    expect_update(s.api(), "the bus connects", SOON, || async {
         s.get("/api/status").await["bus"]["connected"] == true
     })
     .await;
@@ -367,7 +282,7 @@ async fn control_characters_and_oversized_messages_on_the_bus_are_dropped_and_co
             .unwrap();
         assert_eq!(n, 1, "steward is subscribed");
     }
-    eventually("the clean event is planned", || async {
+    expect_update(s.api(), "the clean event is planned", SOON, || async {
         !s.api().proposals(None, 100).await.unwrap().is_empty()
     })
     .await;
@@ -394,7 +309,7 @@ async fn control_characters_and_oversized_messages_on_the_bus_are_dropped_and_co
 async fn the_data_dir_is_0700_and_the_database_and_token_0600() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("fresh/data");
-    let serve = Serve::start(dir.path(), &data, &[]).await;
+    let serve = start_serve(dir.path(), &data, &[]).await;
     let db = data.join("steward.db");
     let side = |suffix: &str| PathBuf::from(format!("{}{suffix}", db.display()));
     assert_eq!(mode(&data), "700", "a new data dir is private");
@@ -408,7 +323,7 @@ async fn the_data_dir_is_0700_and_the_database_and_token_0600() {
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::set_permissions(data.join("token"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let serve = Serve::start(dir.path(), &data, &[]).await;
+    let serve = start_serve(dir.path(), &data, &[]).await;
     assert_eq!(mode(&data), "700");
     assert_eq!(mode(&db), "600");
     assert_eq!(mode(&side("-wal")), "600");
@@ -423,7 +338,7 @@ async fn the_token_is_never_printed_when_stdout_is_not_a_terminal() {
 
     // First run, no STEWARD_TOKEN: a token is generated into the data dir.
     let data = dir.path().join("data");
-    let serve = Serve::start(dir.path(), &data, &[]).await;
+    let serve = start_serve(dir.path(), &data, &[]).await;
     let base = serve.base.clone();
     let (out, err) = serve.stop().await;
     let token_file = data.join("token");
@@ -444,7 +359,7 @@ async fn the_token_is_never_printed_when_stdout_is_not_a_terminal() {
 
     // A token from the environment is not echoed either.
     const KNOWN: &str = "hygiene-known-token-5f1e0c";
-    let serve = Serve::start(
+    let serve = start_serve(
         dir.path(),
         &dir.path().join("data2"),
         &[("STEWARD_TOKEN", KNOWN)],
@@ -486,7 +401,7 @@ async fn every_answer_carries_the_security_headers() {
     )
     .unwrap();
     std::fs::write(ui.join("assets/app.js"), "console.log('ok');").unwrap();
-    let serve = Serve::start(
+    let serve = start_serve(
         dir.path(),
         &dir.path().join("data"),
         &[

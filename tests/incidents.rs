@@ -6,11 +6,13 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Duration;
 use steward::api::Update;
 
 /// Counts what the shells would show: one native notification per `Api::notice`.
 struct Notices {
     seen: Arc<parking_lot::Mutex<Vec<(String, String)>>>,
+    noticed: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -19,17 +21,40 @@ impl Notices {
         let api = s.api().clone();
         let mut rx = api.subscribe();
         let seen = Arc::new(parking_lot::Mutex::new(Vec::new()));
-        let out = Arc::clone(&seen);
+        let noticed = Arc::new(tokio::sync::Notify::new());
+        let (out, tell) = (Arc::clone(&seen), Arc::clone(&noticed));
         let task = tokio::spawn(async move {
             while let Ok(u) = rx.recv().await {
                 if let Update::Event { event, .. } = u {
                     if let Some(n) = api.notice(&event) {
                         out.lock().push((event.kind().to_owned(), n.title));
+                        tell.notify_waiters();
                     }
                 }
             }
         });
-        Notices { seen, task }
+        Notices {
+            seen,
+            noticed,
+            task,
+        }
+    }
+
+    /// Waits until this watcher (a task of its own, like a shell's) has shown a notice of
+    /// `kind`: the test may learn of the event first.
+    async fn shown(&self, kind: &str) {
+        let deadline = tokio::time::Instant::now() + SOON;
+        loop {
+            let noticed = self.noticed.notified();
+            tokio::pin!(noticed);
+            noticed.as_mut().enable();
+            if !self.of(kind).is_empty() {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, noticed).await.is_err() {
+                panic!("no {kind} notice within {SOON:?}: {:?}", self.seen.lock());
+            }
+        }
     }
 
     fn of(&self, kind: &str) -> Vec<String> {
@@ -51,6 +76,9 @@ impl Drop for Notices {
         self.task.abort();
     }
 }
+
+/// Probes every 300 ms on loopback: trips and recoveries show within moments.
+const SOON: Duration = Duration::from_secs(10);
 
 const PROBE: &str = "[probe]\ninterval = \"300ms\"\ntimeout = \"300ms\"\nfailure_threshold = 2\nbackoff = \"30s\"\n\n";
 
@@ -82,18 +110,20 @@ async fn thirty_services_behind_a_dead_router_make_one_incident_one_notice_one_p
     let cfg = write_config(dir.path(), &cfg);
     let s = Steward::start(&cfg, &dir.path().join("data")).await;
     let notices = Notices::watch(&s);
-    eventually("all 31 up", || async {
+    expect_update(s.api(), "all 31 up", SOON, || async {
         s.all_providers(|p| p["last_outcome"] == "up").await
     })
     .await;
 
     router.stop();
-    eventually("all 31 open", || async {
+    expect_update(s.api(), "all 31 open", SOON, || async {
         s.all_providers(|p| p["state"] == "open").await
     })
     .await;
-    eventually(
+    expect_update(
+        s.api(),
         "every dependent is part of the router's incident",
+        SOON,
         || async {
             let opened = s.events_of("incident_opened").await;
             let joined = s.events_of("incident_joined").await;
@@ -113,6 +143,7 @@ async fn thirty_services_behind_a_dead_router_make_one_incident_one_notice_one_p
         31,
         "every trip is still in the timeline"
     );
+    notices.shown("incident_opened").await;
     assert_eq!(notices.of("incident_opened"), ["router is down"]);
     assert_eq!(notices.total(), 1, "{:?}", notices.seen.lock());
     let proposals = s.get("/api/proposals").await;
@@ -129,11 +160,14 @@ async fn thirty_services_behind_a_dead_router_make_one_incident_one_notice_one_p
     // Dependents are still probed while the router is down.
     let before = s.provider("app7").await["last_checked_at"].clone();
     router.restart().await;
-    eventually("one recovery for the whole incident", || async {
-        !s.events_of("incident_resolved").await.is_empty()
-    })
+    expect_update(
+        s.api(),
+        "one recovery for the whole incident",
+        SOON,
+        || async { !s.events_of("incident_resolved").await.is_empty() },
+    )
     .await;
-    eventually("all 31 closed", || async {
+    expect_update(s.api(), "all 31 closed", SOON, || async {
         s.all_providers(|p| p["state"] == "closed").await
     })
     .await;
@@ -148,6 +182,7 @@ async fn thirty_services_behind_a_dead_router_make_one_incident_one_notice_one_p
         .as_array()
         .unwrap()
         .is_empty());
+    notices.shown("incident_resolved").await;
     assert_eq!(notices.of("incident_resolved"), ["router recovered"]);
     assert_eq!(notices.total(), 2, "{:?}", notices.seen.lock());
     s.stop().await;
@@ -167,12 +202,12 @@ async fn a_trip_with_its_dependency_up_is_its_own_incident_and_is_planned() {
     );
     let s = Steward::start(&write_config(dir.path(), &cfg), &dir.path().join("data")).await;
     let notices = Notices::watch(&s);
-    eventually("up", || async {
+    expect_update(s.api(), "up", SOON, || async {
         s.provider("app").await["last_outcome"] == "up"
     })
     .await;
     app.stop();
-    eventually("the app's own incident", || async {
+    expect_update(s.api(), "the app's own incident", SOON, || async {
         !s.events_of("incident_opened").await.is_empty()
     })
     .await;
@@ -180,7 +215,7 @@ async fn a_trip_with_its_dependency_up_is_its_own_incident_and_is_planned() {
         s.events_of("incident_opened").await[0]["provider_id"],
         "app"
     );
-    eventually("its proposal", || async {
+    expect_update(s.api(), "its proposal", SOON, || async {
         s.get("/api/proposals").await.as_array().unwrap().len() == 1
     })
     .await;
@@ -190,6 +225,7 @@ async fn a_trip_with_its_dependency_up_is_its_own_incident_and_is_planned() {
         (Some("piha"), Some("mosquitto"))
     );
     assert_eq!(p["type"], "container_restart");
+    notices.shown("incident_opened").await;
     assert_eq!(notices.of("incident_opened"), ["app is down"]);
     s.stop().await;
 }
@@ -210,23 +246,24 @@ async fn when_most_of_the_fleet_fails_at_once_the_observer_is_suspected_and_noth
     }
     let s = Steward::start(&write_config(dir.path(), &cfg), &dir.path().join("data")).await;
     let notices = Notices::watch(&s);
-    eventually("all up", || async {
+    expect_update(s.api(), "all up", SOON, || async {
         s.all_providers(|p| p["last_outcome"] == "up").await
     })
     .await;
     for svc in &mut services {
         svc.stop();
     }
-    eventually("observer degraded", || async {
+    expect_update(s.api(), "observer degraded", SOON, || async {
         s.get("/api/status").await["observer_degraded"] == true
     })
     .await;
-    eventually("all open", || async {
+    expect_update(s.api(), "all open", SOON, || async {
         s.all_providers(|p| p["state"] == "open").await
     })
     .await;
     s.api().planning_idle().await;
     assert_eq!(s.events_of("observer_degraded").await.len(), 1);
+    notices.shown("observer_degraded").await;
     assert_eq!(notices.of("observer_degraded").len(), 1);
     let detailed = s.get("/api/health/detailed").await;
     assert_eq!(detailed["status"], "degraded");
@@ -249,7 +286,7 @@ async fn when_most_of_the_fleet_fails_at_once_the_observer_is_suspected_and_noth
     for svc in &mut services {
         svc.restart().await;
     }
-    eventually("observer recovered", || async {
+    expect_update(s.api(), "observer recovered", SOON, || async {
         !s.events_of("observer_recovered").await.is_empty()
     })
     .await;

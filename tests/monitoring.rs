@@ -4,6 +4,10 @@
 mod common;
 
 use common::*;
+use std::time::Duration;
+
+/// Probes on loopback every 200 ms: anything they change shows within a few seconds.
+const SOON: Duration = Duration::from_secs(10);
 
 fn config(listen_providers: &str) -> String {
     format!(
@@ -31,7 +35,7 @@ async fn a_provider_that_dies_trips_on_the_second_failure_and_recovers() {
     let s = Steward::start(&cfg, &dir.path().join("data")).await;
     let stream = StreamLog::open(&s).await;
 
-    eventually("both providers up", || async {
+    expect_update(s.api(), "both providers up", SOON, || async {
         let (w, m) = (s.provider("web").await, s.provider("mqtt").await);
         w["last_outcome"] == "up" && m["last_outcome"] == "up"
     })
@@ -45,13 +49,18 @@ async fn a_provider_that_dies_trips_on_the_second_failure_and_recovers() {
 
     web.stop();
     // The breaker's state is live at once; its event is written by the next flush.
-    eventually("web's breaker opens and the trip is recorded", || async {
-        s.provider("web").await["state"] == "open"
-            && !s
-                .events_of_provider("breaker_opened", "web")
-                .await
-                .is_empty()
-    })
+    expect_update(
+        s.api(),
+        "web's breaker opens and the trip is recorded",
+        SOON,
+        || async {
+            s.provider("web").await["state"] == "open"
+                && !s
+                    .events_of_provider("breaker_opened", "web")
+                    .await
+                    .is_empty()
+        },
+    )
     .await;
     let opened = s.events_of_provider("breaker_opened", "web").await;
     assert_eq!(opened.len(), 1, "one trip, one event");
@@ -79,33 +88,41 @@ async fn a_provider_that_dies_trips_on_the_second_failure_and_recovers() {
     );
 
     // Live: the event stream carried the trip and the provider's new state.
-    eventually("stream saw the trip", || async {
-        stream.has(|m| m["type"] == "event" && m["event"]["type"] == "breaker_opened")
-            && stream.has(|m| {
-                m["type"] == "provider_updated"
-                    && m["provider"]["id"] == "web"
-                    && m["provider"]["state"] == "open"
-            })
-    })
-    .await;
+    stream
+        .expect("the trip on the stream", SOON, |m| {
+            m["type"] == "event" && m["event"]["type"] == "breaker_opened"
+        })
+        .await;
+    stream
+        .expect("web's open state on the stream", SOON, |m| {
+            m["type"] == "provider_updated"
+                && m["provider"]["id"] == "web"
+                && m["provider"]["state"] == "open"
+        })
+        .await;
     let health = s.get("/api/health/detailed").await;
     assert_eq!(health["status"], "degraded");
     assert_eq!(health["services"]["web"]["status"], "error");
     assert_eq!(health["services"]["mqtt"]["status"], "ok");
 
     web.restart().await;
-    eventually("web recovers and the recovery is recorded", || async {
-        s.provider("web").await["state"] == "closed"
-            && !s
-                .events_of_provider("breaker_closed", "web")
-                .await
-                .is_empty()
-    })
+    expect_update(
+        s.api(),
+        "web recovers and the recovery is recorded",
+        SOON,
+        || async {
+            s.provider("web").await["state"] == "closed"
+                && !s
+                    .events_of_provider("breaker_closed", "web")
+                    .await
+                    .is_empty()
+        },
+    )
     .await;
     let closed = s.events_of_provider("breaker_closed", "web").await;
     assert_eq!(closed.len(), 1);
     assert!(closed[0]["message"].as_str().unwrap().contains("recovered"));
-    eventually("overall healthy again", || async {
+    expect_update(s.api(), "overall healthy again", SOON, || async {
         s.get("/api/health/detailed").await["status"] == "ok"
     })
     .await;
@@ -123,7 +140,7 @@ async fn breaker_state_history_and_events_survive_a_restart() {
             .replace("backoff = \"1s\"", "backoff = \"1h\""),
     );
     let s = Steward::start(&cfg, &data).await;
-    eventually("gone trips", || async {
+    expect_update(s.api(), "gone trips", SOON, || async {
         s.provider("gone").await["state"] == "open"
     })
     .await;
@@ -156,7 +173,7 @@ async fn a_hanging_server_is_a_timeout() {
     let hang = Service::start(Mode::Hang).await;
     let cfg = write_config(dir.path(), &config(&http_provider("slow", &hang.url("/"))));
     let s = Steward::start(&cfg, &dir.path().join("data")).await;
-    eventually("slow times out", || async {
+    expect_update(s.api(), "slow times out", SOON, || async {
         s.provider("slow").await["last_outcome"] == "timeout"
     })
     .await;
@@ -174,7 +191,7 @@ async fn probe_now_answers_the_fresh_result() {
         &config(&http_provider("web", &web.url("/health"))).replace("200ms", "1h"),
     );
     let s = Steward::start(&cfg, &dir.path().join("data")).await;
-    eventually("first probe", || async {
+    expect_update(s.api(), "first probe", SOON, || async {
         !s.provider("web").await["last_checked_at"].is_null()
     })
     .await;
@@ -355,7 +372,7 @@ async fn a_bad_config_edit_keeps_the_last_good_config_and_says_why() {
     let good = config(&http_provider("web", &web.url("/health")));
     let cfg = write_config(dir.path(), &good);
     let s = Steward::start(&cfg, &dir.path().join("data")).await;
-    eventually("web up", || async {
+    expect_update(s.api(), "web up", SOON, || async {
         s.provider("web").await["last_outcome"] == "up"
     })
     .await;
@@ -366,7 +383,7 @@ async fn a_bad_config_edit_keeps_the_last_good_config_and_says_why() {
         good.replace("interval = \"200ms\"", "interval = \"0s\""),
     )
     .unwrap();
-    eventually("the error is reported", || async {
+    expect_update(s.api(), "the error is reported", SOON, || async {
         !s.get("/api/status").await["config_errors"]
             .as_array()
             .unwrap()
@@ -396,7 +413,7 @@ async fn a_bad_config_edit_keeps_the_last_good_config_and_says_why() {
     // A good edit: a provider added, the error cleared.
     let tcp = Service::start(ok_health()).await;
     std::fs::write(&cfg, good.clone() + &tcp_provider("mqtt", tcp.port)).unwrap();
-    eventually("mqtt appears and is probed", || async {
+    expect_update(s.api(), "mqtt appears and is probed", SOON, || async {
         let all = s.get("/api/providers").await;
         all.as_array()
             .unwrap()
@@ -553,9 +570,12 @@ async fn two_thousand_providers_are_written_in_a_few_transactions_not_thousands(
     }
     let cfg = write_config(dir.path(), &body);
     let s = Steward::start(&cfg, &dir.path().join("data")).await;
-    eventually("one full tick is stored", || async {
-        s.api().write_stats().1 >= 2000
-    })
+    // The store's write counters announce nothing: polled.
+    eventually(
+        "one full tick is stored",
+        Duration::from_secs(30),
+        || async { s.api().write_stats().1 >= 2000 },
+    )
     .await;
     let (transactions, samples) = s.api().write_stats();
     assert_eq!(samples, 2000);

@@ -9,6 +9,10 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// A plan by a model on loopback (or the rules planner) is done within moments.
+const SOON: Duration = Duration::from_secs(10);
 
 /// A chat-completions answer whose content is `content`.
 fn completion(content: &str) -> Reply {
@@ -85,7 +89,7 @@ async fn proposals(s: &Steward) -> Vec<Value> {
 
 /// The one proposal, once planning is over (the timeline event comes after the files).
 async fn one_proposal(s: &Steward) -> Value {
-    eventually("a proposal", || async {
+    expect_update(s.api(), "a proposal", SOON, || async {
         !s.events_of("proposal_created").await.is_empty()
     })
     .await;
@@ -143,7 +147,7 @@ async fn a_benign_event_is_recorded_but_not_planned() {
     )
     .await;
     assert_eq!(a["decision"], "benign");
-    eventually("recorded in the timeline", || async {
+    expect_update(t.s.api(), "recorded in the timeline", SOON, || async {
         !t.s.events_of("health_event").await.is_empty()
     })
     .await;
@@ -228,7 +232,7 @@ async fn ignore_writes_nothing_but_records_a_cooldown() {
     a["reason"] = json!("Transient glitch");
     let t = setup(a, "qwen2.5:7b", "").await;
     post_event(&t.s, unhealthy("piha", "mosquitto")).await;
-    eventually("the ignore is recorded", || async {
+    expect_update(t.s.api(), "the ignore is recorded", SOON, || async {
         !t.s.events_of("plan_ignored").await.is_empty()
     })
     .await;
@@ -297,7 +301,7 @@ async fn a_chain_failure_writes_nothing_and_records_no_cooldown() {
     );
     let s = Steward::start(&cfg, &dir.path().join("data")).await;
     post_event(&s, unhealthy("piha", "mosquitto")).await;
-    eventually("the failure is recorded", || async {
+    expect_update(s.api(), "the failure is recorded", SOON, || async {
         !s.events_of("planning_failed").await.is_empty()
     })
     .await;
@@ -379,7 +383,7 @@ async fn the_rules_hold_whatever_the_model_says() {
         json!({"type": "disk_pressure", "node": "piha", "payload": {"disk_pct": 97}}),
     )
     .await;
-    eventually("two proposals", || async {
+    expect_update(t.s.api(), "two proposals", SOON, || async {
         proposals(&t.s).await.len() == 2
     })
     .await;
@@ -418,7 +422,7 @@ async fn without_any_llm_the_rules_planner_proposes() {
     for (kind, node) in [("node_offline", "nas"), ("pipeline_stale", "sessions")] {
         post_event(&s, json!({"event_type": kind, "node": node})).await;
     }
-    eventually("three proposals", || async {
+    expect_update(s.api(), "three proposals", SOON, || async {
         proposals(&s).await.len() == 3
     })
     .await;
@@ -480,17 +484,26 @@ async fn a_flapping_service_is_downgraded_to_notify() {
         dir.path(),
         &planner_config(dir.path(), None, "", "").replace("cooldown = \"5m\"", "cooldown = \"1s\""),
     );
-    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    let clock = steward::clock::TokioClock::starting_at(chrono::Utc::now());
+    let s = Steward::start_with(&cfg, &dir.path().join("data"), |o| {
+        o.clock = Arc::new(clock.clone())
+    })
+    .await;
     for i in 0..3 {
         post_event(&s, unhealthy("piha", "mosquitto")).await;
-        eventually("proposal", || async { proposals(&s).await.len() == i + 1 }).await;
+        expect_update(s.api(), "proposal", SOON, || async {
+            proposals(&s).await.len() == i + 1
+        })
+        .await;
         post_event(
             &s,
             json!({"type": "service_healthy", "node": "piha", "service": "mosquitto"}),
         )
         .await;
-        // Let the one-second cooldown pass.
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        // The plan is over (not only its proposal stored), and the one-second cooldown
+        // passes, in no time.
+        s.api().planning_idle().await;
+        clock.jump(Duration::from_millis(1100));
     }
     let mut by_time = proposals(&s).await;
     by_time.sort_by(|a, b| {

@@ -286,15 +286,11 @@ async fn a_command_that_times_out_is_killed_with_its_children() {
         .parse()
         .unwrap();
     // The grandchild `sleep` must be gone (killed with the process group).
-    let mut gone = false;
-    for _ in 0..100 {
+    let what = format!("the grandchild {pid} to be gone after the timeout");
+    eventually(&what, Duration::from_secs(2), || async {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // A zombie ("Z") waiting for its reaper counts as dead.
-        if stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z") {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(gone, "grandchild {pid} survived the timeout");
+        stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z")
+    })
+    .await;
 }

@@ -8,40 +8,33 @@
 //! doing its work: a new file processed on its own, usage totals, the warning handed to the
 //! planner, manual runs and their 409.
 
+mod common;
+
+use common::serve::{Serve, ServeCommand};
+use common::wait::eventually;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-const TOKEN: &str = "session-test-token-0123456789";
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// How long `steward serve` may take to scan, run a processor over a few small files, and
+/// plan (real processes, real file system events, on a busy machine).
+const PATIENCE: Duration = Duration::from_secs(30);
 
 /// A session root with user `x`, a data dir, and `steward serve` over them.
 struct Lab {
     dir: tempfile::TempDir,
-    client: reqwest::Client,
-    base: String,
-    _serve: Option<Serve>,
+    serve: Option<Serve>,
 }
 
 impl Lab {
     fn new() -> Lab {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("user_sessions/x")).unwrap();
-        Lab {
-            dir,
-            client: reqwest::Client::new(),
-            base: String::new(),
-            _serve: None,
-        }
+        Lab { dir, serve: None }
+    }
+
+    fn steward(&self) -> &Serve {
+        self.serve.as_ref().expect("steward serve was started")
     }
 
     fn root(&self) -> PathBuf {
@@ -87,65 +80,39 @@ impl Lab {
             self.root().display()
         );
         self.start(&sessions, env).await;
-        wait_for("the first scan", || async {
+        eventually("the first scan", PATIENCE, || async {
             self.get("/api/sessions").await["scanned"] == true
         })
         .await;
     }
 
-    /// Starts `steward serve` with `sections` (TOML) after its `[http]`; answers once it
-    /// answers.
+    /// Starts `steward serve` with `sections` (TOML) as its config and extra environment;
+    /// answers once it answers.
     async fn start(&mut self, sections: &str, env: &[(&str, &str)]) {
-        let port = free_port();
         let config = self.dir.path().join("steward.toml");
-        std::fs::write(
-            &config,
-            format!("[http]\nlisten = \"127.0.0.1:{port}\"\n\n{sections}"),
-        )
-        .unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_steward"));
-        cmd.args(["serve", "--config"])
-            .arg(&config)
-            .env("STEWARD_DATA_DIR", self.dir.path().join("data"))
-            .env("STEWARD_TOKEN", TOKEN)
-            // Failing runs are the point of several tests: their warnings are noise here.
+        std::fs::write(&config, sections).unwrap();
+        // Failing runs are the point of several tests: their warnings are noise here.
+        let mut cmd = ServeCommand::new(&config, &self.dir.path().join("data"))
             .env("STEWARD_LOG", "error")
-            .env("NODE_NAME", "testnode")
-            .env_remove("SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .env("NODE_NAME", "testnode");
         for (k, v) in env {
-            cmd.env(k, v);
+            cmd = cmd.env(k, v);
         }
-        self._serve = Some(Serve(cmd.spawn().expect("the steward binary runs")));
-        self.base = format!("http://127.0.0.1:{port}");
-        wait_for("steward serve answers", || async {
-            self.client
-                .get(format!("{}/api/health", self.base))
-                .send()
-                .await
-                .is_ok()
-        })
-        .await;
+        self.serve = None;
+        self.serve = Some(cmd.start().await);
     }
 
     async fn get(&self, path: &str) -> Value {
-        let r = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "GET {path}: {}", r.status());
-        r.json().await.unwrap()
+        self.steward().get(path).await
     }
 
+    /// `POST path` with no body: the status and the JSON answer (`Null` when not JSON).
     async fn post(&self, path: &str) -> (u16, Value) {
-        let r = self
+        let s = self.steward();
+        let r = s
             .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
+            .post(s.url(path))
+            .bearer_auth(&s.token)
             .send()
             .await
             .unwrap();
@@ -156,8 +123,9 @@ impl Lab {
     /// `GET /api/health/detailed` once the index holds `files` files and every processor
     /// has finished its first run (until then, having processed nothing is not news).
     async fn detailed(&self, files: u64) -> Value {
-        wait_for(
+        eventually(
             &format!("{files} files indexed, first runs over"),
+            PATIENCE,
             || async {
                 let s = self.get("/api/sessions").await;
                 s["files"]["count"] == files
@@ -180,26 +148,6 @@ const VERIFICATION: &str = "[[sessions.processors]]\nname = \"verification\"\nki
 fn set_age(path: &Path, ago: u64) {
     let t = SystemTime::now() - Duration::from_secs(ago);
     filetime::set_file_mtime(path, filetime::FileTime::from_system_time(t)).unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_for<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -251,7 +199,7 @@ async fn old_session_files_unprocessed_returns_warning_and_the_planner_hears_of_
     assert_eq!(body["status"], "degraded", "a warning degrades the whole");
 
     // The warning is a transition on the timeline and a `pipeline_stale` for the planner.
-    wait_for("a pipeline_status_changed event", || async {
+    eventually("a pipeline_status_changed event", PATIENCE, || async {
         lab.get("/api/events")
             .await
             .as_array()
@@ -260,7 +208,7 @@ async fn old_session_files_unprocessed_returns_warning_and_the_planner_hears_of_
             .any(|e| e["type"] == "pipeline_status_changed" && e["data"]["status"] == "warning")
     })
     .await;
-    wait_for("a proposal for the stale pipeline", || async {
+    eventually("a proposal for the stale pipeline", PATIENCE, || async {
         lab.get("/api/proposals")
             .await
             .as_array()
@@ -281,7 +229,7 @@ async fn old_session_files_unprocessed_returns_warning_and_the_planner_hears_of_
     let first = lab.get("/api/sessions").await["processors"][0]["last_run_finished_at"].clone();
     let (code, _) = lab.post("/api/sessions/processors/verification/run").await;
     assert_eq!(code, 202);
-    wait_for("the second run over", || async {
+    eventually("the second run over", PATIENCE, || async {
         let p = &lab.get("/api/sessions").await["processors"][0];
         p["running"] == false && p["last_run_finished_at"] != first
     })
@@ -411,7 +359,7 @@ async fn the_first_file_in_an_empty_root_is_not_called_stale_before_it_was_proce
     std::fs::write(lab.root().join("x/fresh.jsonl"), "{}\n").unwrap();
     // Indexed (the status is recomputed then), then attempted by the run the change
     // triggers (and recomputed again when that run ends).
-    wait_for("fresh.jsonl indexed and attempted", || async {
+    eventually("fresh.jsonl indexed and attempted", PATIENCE, || async {
         let s = lab.get("/api/sessions").await;
         s["files"]["list"][0]["processors"][0]["last_error"].is_string()
     })
@@ -484,7 +432,7 @@ async fn a_new_file_is_processed_on_its_own_and_its_usage_counted() {
     );
     std::fs::create_dir_all(lab.root().join("alice")).unwrap();
     std::fs::write(lab.root().join("alice/s1.jsonl"), body).unwrap();
-    wait_for("the new file processed", || async {
+    eventually("the new file processed", PATIENCE, || async {
         let s = lab.get("/api/sessions").await;
         s["files"]["list"][0]["processors"][0]["processed_at"].is_string()
     })
@@ -516,7 +464,7 @@ async fn a_new_file_is_processed_on_its_own_and_its_usage_counted() {
     use std::io::Write;
     writeln!(f, "{}", reply_line("m3", "gpt-4o", 7, 3)).unwrap();
     drop(f);
-    wait_for("the appended record counted", || async {
+    eventually("the appended record counted", PATIENCE, || async {
         lab.get("/api/sessions").await["usage"]["records"] == 4
     })
     .await;
@@ -541,7 +489,7 @@ async fn a_manual_run_while_one_runs_is_a_409_and_a_failed_run_releases_the_lock
     );
     lab.serve(&processors, &[]).await;
     // Its first cadence run starts at once; wait until it is running, then ask again.
-    wait_for("the first run running", || async {
+    eventually("the first run running", PATIENCE, || async {
         lab.get("/api/sessions").await["processors"][0]["running"] == true
     })
     .await;
@@ -551,7 +499,7 @@ async fn a_manual_run_while_one_runs_is_a_409_and_a_failed_run_releases_the_lock
     let (status, _) = lab.post("/api/sessions/processors/nope/run").await;
     assert_eq!(status, 404, "an unknown processor");
 
-    wait_for("the failed run over", || async {
+    eventually("the failed run over", PATIENCE, || async {
         let p = &lab.get("/api/sessions").await["processors"][0];
         p["running"] == false && p["last_outcome"] == "failed"
     })

@@ -12,7 +12,6 @@
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,19 +176,6 @@ fn finished_by(name: &'static str) -> impl Fn(&SchedulerEvent) -> bool {
 
 fn started_by(name: &'static str) -> impl Fn(&SchedulerEvent) -> bool {
     move |e| matches!(e, SchedulerEvent::RunStarted { processor, .. } if processor == name)
-}
-
-/// Polls `cond` until it holds (bounded by [`SOON`]).
-async fn eventually<F, Fut>(what: &str, cond: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + SOON;
-    while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn state(h: &SchedulerHandle, name: &str) -> ProcessorState {
@@ -935,10 +921,16 @@ async fn processors_come_from_the_config_file() {
             ("verify", "command", 900, false)
         ]
     );
-    eventually("the enabled processor's first run", || async {
-        state(&h, "usage").await.last_outcome == Some(ProcessorOutcome::Ok)
-    })
-    .await;
+    // Subscribed before the look: a first run that ends after it is an event to come.
+    let mut rx = h.subscribe();
+    if state(&h, "usage").await.last_outcome.is_none() {
+        next(&mut rx, finished_by("usage")).await;
+    }
+    assert_eq!(
+        state(&h, "usage").await.last_outcome,
+        Some(ProcessorOutcome::Ok),
+        "the enabled processor's first run"
+    );
     assert_eq!(state(&h, "verify").await.last_outcome, None, "disabled");
     lab.shut_down().await;
 }

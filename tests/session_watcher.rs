@@ -5,11 +5,13 @@
 //! the engine does, then changes files and waits (with a generous deadline: these are real
 //! file system events) for the index to show the change.
 
-use std::future::Future;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::wait::eventually;
 use parking_lot::Mutex;
 use steward::sessions::index::{FileIndex, IndexError, IndexedFile, ScanReport};
 use steward::sessions::watcher::{Backend, Change, SessionWatcher, WatchMode};
@@ -100,8 +102,8 @@ impl Lab {
 
     async fn until_watching(&self, mode: WatchMode) {
         eventually(
-            SOON,
             &format!("the watcher in {mode:?} with its rescan applied"),
+            SOON,
             || {
                 let ok = self.watcher.mode() == mode && self.rescans_applied() > 0;
                 async move { ok.then_some(()) }
@@ -144,7 +146,7 @@ impl Lab {
         what: &str,
         ok: impl Fn(&IndexedFile) -> bool,
     ) -> IndexedFile {
-        eventually(SOON, &format!("{rel}: {what}"), || async {
+        eventually(&format!("{rel}: {what}"), SOON, || async {
             self.row(rel).await.filter(|r| ok(r))
         })
         .await
@@ -193,24 +195,6 @@ impl Lab {
 
 fn hash(content: &[u8]) -> String {
     blake3::hash(content).to_hex().to_string()
-}
-
-async fn eventually<T, F, Fut>(within: Duration, what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,7 +336,7 @@ async fn a_deleted_file_leaves_the_index_and_so_does_a_deleted_user_directory() 
         lab.until_row(rel, "indexed", |_| true).await;
     }
     std::fs::remove_file(lab.path("dave/a.jsonl")).unwrap();
-    eventually(SOON, "dave/a.jsonl removed from the index", || async {
+    eventually("dave/a.jsonl removed from the index", SOON, || async {
         lab.row("dave/a.jsonl").await.is_none().then_some(())
     })
     .await;
@@ -362,7 +346,7 @@ async fn a_deleted_file_leaves_the_index_and_so_does_a_deleted_user_directory() 
     );
 
     std::fs::remove_dir_all(lab.path("erin")).unwrap();
-    eventually(SOON, "erin's files removed with her directory", || async {
+    eventually("erin's files removed with her directory", SOON, || async {
         lab.row("erin/c.jsonl").await.is_none().then_some(())
     })
     .await;
@@ -387,14 +371,21 @@ async fn a_burst_of_ten_thousand_files_is_indexed_completely() {
     }
     let written = started.elapsed();
     eventually(
-        Duration::from_secs(120),
         "all 10,000 files indexed",
+        Duration::from_secs(120),
         || async { (lab.index.summary().await.unwrap().files == FILES as u64).then_some(()) },
     )
     .await;
     let indexed = started.elapsed();
-    // Settled: nothing more arrives, and the count stays exact.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Settled: a rewrite of the first file, queued behind every event of the burst, is
+    // applied after all of them; then nothing more is in flight and the count stays exact.
+    let first = format!("u0/s{:05}.jsonl", 0);
+    let rewritten = b"{\"i\":0,\"settled\":true}\n";
+    lab.write(&first, rewritten);
+    lab.until_row(&first, "the rewrite after the burst", |r| {
+        r.file_hash.as_deref() == Some(hash(rewritten).as_str())
+    })
+    .await;
     let files = lab.index.files().await.unwrap();
     assert_eq!(files.len(), FILES, "exactly one row per file, no more");
     assert!(
@@ -430,7 +421,7 @@ async fn a_user_directory_created_or_moved_in_after_start_is_watched_with_the_fi
     }
     std::fs::rename(&staged, lab.path("moved")).unwrap();
 
-    eventually(SOON, "70 files indexed", || async {
+    eventually("70 files indexed", SOON, || async {
         (lab.index.summary().await.unwrap().files == 70).then_some(())
     })
     .await;
@@ -448,10 +439,15 @@ async fn a_user_directory_created_or_moved_in_after_start_is_watched_with_the_fi
     lab.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// A current-thread runtime: its clock can be paused for the first part.
+#[tokio::test]
 async fn a_root_that_does_not_exist_yet_is_waited_for_then_watched() {
     let lab = Lab::start(false, Backend::Native).await;
+    // A second and a half passes in no time: the root check (every second) comes round
+    // and finds nothing. Then real time again, for the real file system events.
+    tokio::time::pause();
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::resume();
     assert_eq!(
         lab.watcher.mode(),
         WatchMode::Waiting,
@@ -479,7 +475,7 @@ async fn a_root_that_goes_away_and_comes_back_is_watched_again() {
     lab.write("gina/a.jsonl", b"{}\n");
     lab.until_row("gina/a.jsonl", "indexed", |_| true).await;
     std::fs::remove_dir_all(&lab.root).unwrap();
-    eventually(SOON, "waiting for the root again", || {
+    eventually("waiting for the root again", SOON, || {
         let waiting = lab.watcher.mode() == WatchMode::Waiting;
         async move { waiting.then_some(()) }
     })
@@ -488,7 +484,7 @@ async fn a_root_that_goes_away_and_comes_back_is_watched_again() {
     lab.until_watching(WatchMode::Native).await;
     lab.until_row("gina/b.jsonl", "indexed after the root came back", |_| true)
         .await;
-    eventually(SOON, "the old file gone from the index", || async {
+    eventually("the old file gone from the index", SOON, || async {
         lab.row("gina/a.jsonl").await.is_none().then_some(())
     })
     .await;
@@ -498,7 +494,7 @@ async fn a_root_that_goes_away_and_comes_back_is_watched_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_native_watching_fails_the_watcher_polls_and_still_reports_new_files() {
     let lab = Lab::start(true, Backend::NativeFails).await;
-    eventually(SOON, "polling mode", || {
+    eventually("polling mode", SOON, || {
         let mode = lab.watcher.mode();
         async move { matches!(mode, WatchMode::Polling { .. }).then_some(mode) }
     })
@@ -530,7 +526,7 @@ async fn dropping_the_watcher_stops_its_task() {
     let tmp = tempfile::tempdir().unwrap();
     let (cancel, tracker) = (CancellationToken::new(), TaskTracker::new());
     let (watcher, _rx) = SessionWatcher::start(tmp.path().to_path_buf(), cancel.clone(), &tracker);
-    eventually(SOON, "watching", || {
+    eventually("watching", SOON, || {
         let native = watcher.mode() == WatchMode::Native;
         async move { native.then_some(()) }
     })
@@ -694,7 +690,7 @@ async fn when_polling_a_user_directory_linked_outside_the_root_is_never_walked()
         root
     })
     .await;
-    eventually(SOON, "polling, with its first rescan applied", || {
+    eventually("polling, with its first rescan applied", SOON, || {
         let ok =
             matches!(lab.watcher.mode(), WatchMode::Polling { .. }) && lab.rescans_applied() > 0;
         async move { ok.then_some(()) }
@@ -787,7 +783,7 @@ async fn symlink_loops_under_the_root_do_not_hang_watching_polling_or_rescanning
             root
         })
         .await;
-        eventually(SOON, &format!("{backend:?}: watching"), || {
+        eventually(&format!("{backend:?}: watching"), SOON, || {
             let ok = lab.watcher.mode() != WatchMode::Waiting && lab.rescans_applied() > 0;
             async move { ok.then_some(()) }
         })
@@ -841,7 +837,7 @@ async fn a_root_given_as_a_symlink_is_followed_and_nothing_below_it_is() {
     let next = lab.root.parent().unwrap().join("sessions.next");
     std::os::unix::fs::symlink(&other, &next).unwrap();
     std::fs::rename(&next, &lab.root).unwrap();
-    eventually(SOON, "alice's file gone with the old target", || async {
+    eventually("alice's file gone with the old target", SOON, || async {
         lab.row("alice/a.jsonl").await.is_none().then_some(())
     })
     .await;
@@ -879,7 +875,7 @@ async fn a_renamed_user_directory_is_watched_under_its_new_name_and_one_turned_i
     let big = lab.outside.join("big");
     big_tree(&big);
     std::os::unix::fs::symlink(&big, lab.path("dora")).unwrap();
-    eventually(SOON, "dora's file gone from the index", || async {
+    eventually("dora's file gone from the index", SOON, || async {
         lab.row("dora/d.jsonl").await.is_none().then_some(())
     })
     .await;

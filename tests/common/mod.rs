@@ -1,8 +1,38 @@
-//! Test fixtures: real loopback servers, a real engine on a temp data dir, a real HTTP API.
+//! Test fixtures: real loopback servers, a real engine on a temp data dir, a real HTTP API,
+//! the real `steward serve`, and the two ways to wait.
+//!
+//! Which to use when:
+//! - An engine in the test's process: [`Steward::start`] (the engine and its HTTP API on
+//!   a loopback listener bound in-process), or `Engine::start` with `EngineOptions` when
+//!   the test injects a clock (`steward::clock::TokioClock`, moved with `jump`) instead of
+//!   waiting for time to pass.
+//! - The program itself (its exit codes, `kill -9` and restarts, what it prints, its
+//!   process under a full disk): [`serve::ServeCommand`], the one harness for the
+//!   `steward serve` binary. It binds its own port and reports it; nothing here picks a
+//!   port for a child to take.
+//! - Waiting on an in-process engine: [`wait::expect_update`], woken by `Api::subscribe`
+//!   (it checks first, so nothing that happened before is missed). On a browser-like
+//!   consumer of `GET /api/stream`: [`StreamLog::expect`].
+//! - Waiting on anything that tells this process nothing (a child process, files on disk,
+//!   an OS process, a component tested without an engine): [`wait::eventually`], polling.
+//! - Time that must pass (a cooldown, a time to live, a backoff): never a real sleep.
+//!   Inject a `TokioClock` and `jump` it, or run on `#[tokio::test(start_paused = true)]`
+//!   (see `tests/probe_loop.rs`) when everything the test waits on follows tokio's clock.
+//!
+//! Every wait names what it waits for and takes its own timeout: short when the thing is
+//! quick, longer for real processes and file system events. A timeout only bounds how long
+//! a broken test hangs; no test asserts speed.
 #![allow(dead_code)]
 
+pub mod serve;
+pub mod wait;
+
+#[allow(unused_imports)]
+pub use serve::{Serve, ServeCommand, SERVE_TOKEN};
+#[allow(unused_imports)]
+pub use wait::{eventually, expect_update};
+
 use parking_lot::Mutex;
-use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,8 +102,11 @@ impl Service {
     }
 
     pub async fn restart(&mut self) {
-        self.stop();
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Some(t) = self.task.take() {
+            t.abort();
+            // Once the aborted task is joined, its listener is closed.
+            let _ = t.await;
+        }
         let listener = bind_again(self.port).await;
         self.task = Some(tokio::spawn(serve_http(listener, Arc::clone(&self.mode))));
     }
@@ -89,14 +122,14 @@ impl Drop for Service {
     }
 }
 
+/// The port again; a connection still closing may hold it for a moment.
 async fn bind_again(port: u16) -> TcpListener {
-    for _ in 0..100 {
-        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)).await {
-            return l;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("port {port} did not come free");
+    eventually(
+        &format!("port {port} to come free"),
+        Duration::from_secs(2),
+        || async { TcpListener::bind(("127.0.0.1", port)).await.ok() },
+    )
+    .await
 }
 
 async fn serve_http(listener: TcpListener, mode: Arc<Mutex<Mode>>) {
@@ -174,10 +207,20 @@ pub fn write_config(dir: &Path, body: &str) -> PathBuf {
 
 impl Steward {
     pub async fn start(config_path: &Path, data_dir: &Path) -> Steward {
+        Steward::start_with(config_path, data_dir, |_| {}).await
+    }
+
+    /// The same, with the engine's options adjusted first: e.g. `opts.clock` set to a
+    /// `steward::clock::TokioClock` that the test moves with `jump` instead of waiting.
+    pub async fn start_with(
+        config_path: &Path,
+        data_dir: &Path,
+        adjust: impl FnOnce(&mut EngineOptions),
+    ) -> Steward {
         let config = Config::load(config_path).expect("test config is valid");
-        let engine = Engine::start(EngineOptions::new(config, data_dir))
-            .await
-            .expect("engine starts");
+        let mut opts = EngineOptions::new(config, data_dir);
+        adjust(&mut opts);
+        let engine = Engine::start(opts).await.expect("engine starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let cancel = CancellationToken::new();
@@ -312,28 +355,11 @@ impl Steward {
     }
 }
 
-/// Polls until `check` is true; panics with `what` after 20 s. Tests never assert speed.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Collects the JSON messages of `GET /api/stream` in the background.
+/// Collects the JSON messages of `GET /api/stream` in the background, as the web UI reads
+/// them.
 pub struct StreamLog {
     pub messages: Arc<Mutex<Vec<serde_json::Value>>>,
+    arrived: Arc<tokio::sync::Notify>,
     task: JoinHandle<()>,
 }
 
@@ -347,7 +373,8 @@ impl StreamLog {
             .unwrap();
         assert_eq!(resp.status(), 200);
         let messages = Arc::new(Mutex::new(Vec::new()));
-        let m2 = Arc::clone(&messages);
+        let arrived = Arc::new(tokio::sync::Notify::new());
+        let (m2, a2) = (Arc::clone(&messages), Arc::clone(&arrived));
         let task = tokio::spawn(async move {
             let mut pending = String::new();
             while let Ok(Some(chunk)) = resp.chunk().await {
@@ -362,13 +389,41 @@ impl StreamLog {
                         }
                     }
                 }
+                a2.notify_waiters();
             }
         });
-        StreamLog { messages, task }
+        StreamLog {
+            messages,
+            arrived,
+            task,
+        }
     }
 
     pub fn has(&self, pred: impl Fn(&serde_json::Value) -> bool) -> bool {
         self.messages.lock().iter().any(pred)
+    }
+
+    /// Waits until a message satisfies `pred` (checked at once, then as messages arrive);
+    /// panics naming `what` after `timeout`.
+    pub async fn expect(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Registered before the check: a message after it wakes this wait.
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            arrived.as_mut().enable();
+            if self.has(&pred) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                panic!("timed out after {timeout:?} waiting on the event stream for: {what}");
+            }
+        }
     }
 }
 

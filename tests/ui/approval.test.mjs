@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, existsSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import {
-  shots, prepare, freePort, Service, startSteward, stopSteward, waitForHealth, launchChromium, sleep,
+  shots, prepare, Service, startSteward, stopSteward, launchChromium, sleep,
 } from './support.mjs';
 
 const TOKEN = 'approval-test-token';
@@ -95,8 +95,6 @@ echo "note: restarted by the approval test" >&2
 exit 0
 `);
   chmodSync(script, 0o755);
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
   const config = path.join(dir, 'steward.toml');
   // The probe loop ticks once at start (both up) and then not for an hour: the breaker
   // never trips by itself, so only the events posted here plan anything. Approval and
@@ -104,8 +102,6 @@ exit 0
   writeFileSync(config, `[probe]
 interval = "1h"
 timeout = "1s"
-[http]
-listen = "127.0.0.1:${port}"
 
 [[providers]]
 id = "web"
@@ -129,10 +125,9 @@ timeout = "60s"
 [executor.commands]
 container_restart = [${JSON.stringify(script)}, "{service}"]
 `);
-  steward = startSteward({
+  ({ child: steward, base } = await startSteward({
     config, dataDir: path.join(dir, 'data'), token: TOKEN, onLog: (d) => { logs += d; },
-  });
-  await waitForHealth(base, steward, () => logs);
+  }));
   browser = await launchChromium();
 });
 

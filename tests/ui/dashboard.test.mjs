@@ -8,16 +8,19 @@ import { writeFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import {
-  shots, prepare, freePort, Service, startSteward, stopSteward, waitForHealth, launchChromium,
+  shots, prepare, Service, startSteward, stopSteward, launchChromium,
 } from './support.mjs';
 
 const TOKEN = 'test-token';
 
 let dir, config, web, tcp, steward, browser, base, logs = '';
 
-const serve = () => startSteward({
-  config, dataDir: path.join(dir, 'data'), token: TOKEN, onLog: (d) => { logs += d; },
-});
+/** Starts steward: on a free port, or on `listen` (the first run's address, for a restart). */
+const serve = async (listen) => {
+  ({ child: steward, base } = await startSteward({
+    config, dataDir: path.join(dir, 'data'), token: TOKEN, onLog: (d) => { logs += d; }, listen,
+  }));
+};
 
 before(async () => {
   dir = prepare('steward-ui-');
@@ -25,16 +28,12 @@ before(async () => {
   await web.start();
   tcp = net.createServer((s) => s.destroy()).listen(0, '127.0.0.1');
   await new Promise((r) => tcp.on('listening', r));
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
   config = path.join(dir, 'steward.toml');
   writeFileSync(config, `[probe]
 interval = "1s"
 timeout = "500ms"
 failure_threshold = 2
 backoff = "3s"
-[http]
-listen = "127.0.0.1:${port}"
 
 [[providers]]
 id = "web"
@@ -50,8 +49,7 @@ address = "127.0.0.1:${tcp.address().port}"
 node = "lab"
 service = "mosquitto"
 `);
-  steward = serve();
-  await waitForHealth(base, steward, () => logs);
+  await serve();
   browser = await launchChromium();
 });
 
@@ -202,8 +200,8 @@ test('the live stream says reconnecting while steward is away, then catches up',
   await page.waitForFunction(() => document.querySelector('#statusbar .conn')?.textContent === 'reconnecting');
   // Updates may have been missed meanwhile: on reconnect the UI fetches everything again.
   const refetched = page.waitForRequest((r) => r.url().endsWith('/api/providers'), { timeout: 20000 });
-  steward = serve();
-  await waitForHealth(base, steward, () => logs);
+  // The same address again: the open page reconnects to it.
+  await serve(new URL(base).host);
   await page.waitForFunction(() => document.querySelector('#statusbar .conn')?.textContent === 'live',
     null, { timeout: 20000 });
   await refetched;

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdirSync, utimesSync, rmSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import {
-  shots, prepare, freePort, startSteward, stopSteward, waitForHealth, launchChromium,
+  shots, prepare, startSteward, stopSteward, launchChromium,
 } from './support.mjs';
 
 const TOKEN = 'pipeline-test-token';
@@ -39,17 +39,15 @@ function writeSession(rel, lines, ageMs = 0) {
   }
 }
 
-/** Starts another steward on `configText` (with `[http] listen` added), for its own test. */
+/** Starts another steward on `configText` (on a port of its own), for its own test. */
 async function extraSteward(name, configText) {
   const d = path.join(dir, name);
   mkdirSync(d, { recursive: true });
-  const port = await freePort();
   const config = path.join(d, 'steward.toml');
-  writeFileSync(config, `[http]\nlisten = "127.0.0.1:${port}"\n${configText}`);
-  let out = '';
-  const child = startSteward({ config, dataDir: path.join(d, 'data'), token: TOKEN, onLog: (x) => { out += x; } });
-  const url = `http://127.0.0.1:${port}`;
-  await waitForHealth(url, child, () => out);
+  writeFileSync(config, configText);
+  const { child, base: url } = await startSteward({
+    config, dataDir: path.join(d, 'data'), token: TOKEN, onLog: () => {},
+  });
   return { child, url };
 }
 
@@ -71,13 +69,8 @@ exit 0
   writeSession('bob/stuck_old.jsonl', [claudeLine('old', 'claude-y', 40, 8, Date.now() - 2 * DAY)], 5 * HOUR);
   writeSession('alice/a1.jsonl', [claudeLine('a1', 'claude-x', 100, 20, Date.now() - DAY)]);
 
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
   const config = path.join(dir, 'steward.toml');
-  writeFileSync(config, `[http]
-listen = "127.0.0.1:${port}"
-
-[sessions]
+  writeFileSync(config, `[sessions]
 root = ${JSON.stringify(root)}
 
 [[sessions.processors]]
@@ -91,12 +84,11 @@ kind = "command"
 command = [${JSON.stringify(script)}, "{file}"]
 cadence = "1h"
 `);
-  steward = startSteward({
+  ({ child: steward, base } = await startSteward({
     config, dataDir: path.join(dir, 'data'), token: TOKEN, onLog: (d) => { logs += d; },
     // The stuck-file grace (default 4 × 2 × cadence = 8 h for `slow`) down to 1 h.
     env: { SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS: '3600' },
-  });
-  await waitForHealth(base, steward, () => logs);
+  }));
   browser = await launchChromium();
 });
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
-  shots, prepare, freePort, Service, startSteward, stopSteward, waitForHealth, launchChromium,
+  shots, prepare, Service, startSteward, stopSteward, launchChromium,
 } from './support.mjs';
 
 const TOKEN = 'proposals-test-token';
@@ -35,14 +35,10 @@ before(async () => {
   // One healthy provider, so the overall state is calm and only the planner speaks.
   web = new Service();
   await web.start();
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
   const config = path.join(dir, 'steward.toml');
   writeFileSync(config, `[probe]
 interval = "2s"
 timeout = "1s"
-[http]
-listen = "127.0.0.1:${port}"
 
 [[providers]]
 id = "web"
@@ -56,10 +52,9 @@ chain = ["rules"]
 actions_dir = ${JSON.stringify(path.join(dir, 'actions'))}
 events_dir = ${JSON.stringify(path.join(dir, 'events'))}
 `);
-  steward = startSteward({
+  ({ child: steward, base } = await startSteward({
     config, dataDir: path.join(dir, 'data'), token: TOKEN, onLog: (d) => { logs += d; },
-  });
-  await waitForHealth(base, steward, () => logs);
+  }));
   browser = await launchChromium();
 });
 

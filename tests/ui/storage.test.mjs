@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import {
-  shots, prepare, freePort, startSteward, stopSteward, waitForHealth, launchChromium,
+  shots, prepare, startSteward, stopSteward, launchChromium,
 } from './support.mjs';
 
 const TOKEN = 'storage-test-token';
@@ -28,12 +28,9 @@ before(async () => {
     throw new Error(`this test needs a disk that really fills up: mounting a tmpfs at ${data} failed `
       + `(run it as root, with CAP_SYS_ADMIN): ${e.stderr?.toString().trim() || e.message}`);
   }
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
   const config = path.join(dir, 'steward.toml');
-  writeFileSync(config, `[http]\nlisten = "127.0.0.1:${port}"\n`);
-  steward = startSteward({ config, dataDir: data, token: TOKEN, onLog: (d) => { logs += d; } });
-  await waitForHealth(base, steward, () => logs);
+  writeFileSync(config, `# the defaults\n`);
+  ({ child: steward, base } = await startSteward({ config, dataDir: data, token: TOKEN, onLog: (d) => { logs += d; } }));
   browser = await launchChromium();
 });
 

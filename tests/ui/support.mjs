@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,15 +29,6 @@ export function prepare(prefix) {
   assert.ok(existsSync(path.join(repo, 'ui/dist/index.html')), 'ui/dist is missing: run npm run build in ui/');
   mkdirSync(shots, { recursive: true });
   return mkdtempSync(path.join(tmpdir(), prefix));
-}
-
-export function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A real HTTP service that can be killed (with its open connections) and restarted. */
@@ -66,11 +56,18 @@ process.on('exit', () => { for (const child of running) child.kill('SIGKILL'); }
 
 /**
  * Spawns `steward serve --config <config>` with its data in `dataDir`, the API token `token`
- * and the UI from ui/dist; `env` adds or replaces environment variables. Its stdout and
- * stderr go to `onLog`. Returns the child process.
+ * and the UI from ui/dist; `env` adds or replaces environment variables. Its stdout and stderr
+ * go to `onLog`. Steward binds the port itself (`--listen 127.0.0.1:0`, whatever the config's
+ * `[http] listen`) and writes the address to an `--address-file`: nothing here picks a port and
+ * releases it for the child to take. `listen` binds a given address instead (e.g. an earlier
+ * run's, for a restart the open pages reconnect to). Resolves to `{ child, base }` (base:
+ * `http://127.0.0.1:PORT`) once it answers /api/health; rejects with its output when it exits
+ * first or is not up within 30 s.
  */
-export function startSteward({ config, dataDir, token, onLog, env = {} }) {
-  const child = spawn(stewardBin, ['serve', '--config', config], {
+export async function startSteward({ config, dataDir, token, onLog, env = {}, listen = '127.0.0.1:0' }) {
+  const addressDir = mkdtempSync(path.join(tmpdir(), 'steward-address-'));
+  const addressFile = path.join(addressDir, 'address');
+  const child = spawn(stewardBin, ['serve', '--config', config, '--listen', listen, '--address-file', addressFile], {
     env: {
       ...process.env,
       STEWARD_DATA_DIR: dataDir,
@@ -81,10 +78,29 @@ export function startSteward({ config, dataDir, token, onLog, env = {} }) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
-  child.once('exit', () => running.delete(child));
-  child.stdout.on('data', onLog);
-  child.stderr.on('data', onLog);
-  return child;
+  child.once('exit', () => {
+    running.delete(child);
+    rmSync(addressDir, { recursive: true, force: true });
+  });
+  let out = '';
+  const log = (d) => { out += d; onLog(d); };
+  child.stdout.on('data', log);
+  child.stderr.on('data', log);
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    let address = '';
+    try { address = readFileSync(addressFile, 'utf8'); } catch { /* not written yet */ }
+    // Written atomically once the engine runs, so a whole line is the whole address.
+    if (address.endsWith('\n')) {
+      const base = `http://${address.trim()}`;
+      try {
+        if ((await fetch(base + '/api/health')).ok) return { child, base };
+      } catch { /* answers in a moment */ }
+    }
+    await sleep(100);
+  }
+  child.kill('SIGKILL');
+  throw new Error('steward serve did not come up:\n' + out);
 }
 
 /** SIGTERM, up to 5 s for it to exit, then SIGKILL. Nothing to do if it is gone already. */
@@ -94,21 +110,6 @@ export async function stopSteward(child) {
   child.kill('SIGTERM');
   await Promise.race([exited, sleep(5000)]);
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
-
-/**
- * Polls `${base}/api/health` for up to 30 s, giving up early if `child` exits; the error
- * carries `logs()`, the child's output so far.
- */
-export async function waitForHealth(base, child, logs) {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) break;
-    try {
-      if ((await fetch(base + '/api/health')).ok) return;
-    } catch { /* not up yet */ }
-    await sleep(100);
-  }
-  throw new Error('steward serve did not come up:\n' + logs());
 }
 
 export async function waitForChromium() {
