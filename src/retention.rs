@@ -73,14 +73,8 @@ pub(crate) async fn prune(api: &Api, now: DateTime<Utc>) -> Result<Pruned, Store
     // folders from the oldest open proposal's day on, whatever `keep` says.
     let open = store.oldest_open_proposal(&terminal).await?;
     let files_cutoff = open.map_or(cutoff, |at| at.min(cutoff));
-    let planner = config.planner.clone().unwrap_or_default();
-    let data_dir = api.inner.planning.data_dir();
-    let actions = planner
-        .actions_dir
-        .unwrap_or_else(|| data_dir.join("actions"));
-    let events_dir = planner
-        .events_dir
-        .unwrap_or_else(|| data_dir.join("events"));
+    let actions = crate::planning::actions_dir(api);
+    let events_dir = crate::planning::events_dir(api);
     let proposals = ids.len();
     let (action_files, event_dirs) = tokio::task::spawn_blocking(move || {
         (

@@ -140,9 +140,11 @@ async fn a_flood_of_unknown_targets_is_rate_limited_counted_and_bounded() {
             .unwrap()
         }
     };
-    eventually("the flood on the timeline", || async {
-        timeline(false).await + timeline(true).await == (EVENTS + 100) as i64
-    })
+    eventually(
+        "the flood on the timeline",
+        std::time::Duration::from_secs(30),
+        || async { timeline(false).await + timeline(true).await == (EVENTS + 100) as i64 },
+    )
     .await;
     assert_eq!(timeline(true).await, 40, "the planned ones say so");
     let size = dir_size(&data);
@@ -171,18 +173,27 @@ async fn a_flood_of_unknown_targets_is_rate_limited_counted_and_bounded() {
     );
     // 40 pending, none due: tick after tick reads nothing.
     let before = api.expiry_stats();
-    eventually("two more expiry ticks", || async {
-        api.expiry_stats().ticks >= before.ticks + 2
-    })
+    eventually(
+        "two more expiry ticks",
+        std::time::Duration::from_secs(30),
+        || async { api.expiry_stats().ticks >= before.ticks + 2 },
+    )
     .await;
     assert_eq!(api.expiry_stats().rows_read, 0, "pending is not due");
     // 15 minutes after the first 20: exactly those are due, read once, and expired.
     clock.advance(chrono::Duration::minutes(14));
-    eventually("the first 20 expired", || async { pending(&s).await == 20 }).await;
+    eventually(
+        "the first 20 expired",
+        std::time::Duration::from_secs(30),
+        || async { pending(&s).await == 20 },
+    )
+    .await;
     let after = api.expiry_stats();
-    eventually("another expiry tick", || async {
-        api.expiry_stats().ticks > after.ticks
-    })
+    eventually(
+        "another expiry tick",
+        std::time::Duration::from_secs(30),
+        || async { api.expiry_stats().ticks > after.ticks },
+    )
     .await;
     assert_eq!(
         api.expiry_stats().rows_read,

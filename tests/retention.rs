@@ -216,9 +216,11 @@ async fn proposal_of(s: &Steward, node: &str) -> String {
             .find(|p| p["node"] == node)
             .map(|p| p["action_id"].as_str().unwrap().to_owned())
     };
-    eventually(&format!("a proposal for {node}"), || async {
-        find().await.is_some()
-    })
+    eventually(
+        &format!("a proposal for {node}"),
+        std::time::Duration::from_secs(10),
+        || async { find().await.is_some() },
+    )
     .await;
     find().await.unwrap()
 }
@@ -340,13 +342,17 @@ async fn retention_runs_at_start_without_being_asked() {
     // Back 31 days later: the retain task's first pass (at start) deletes it.
     clock.advance(Duration::days(31));
     let s = Steward::start_with_clock(&cfg, &data, clock.shared()).await;
-    eventually("the old proposal pruned at start", || async {
-        s.get("/api/proposals")
-            .await
-            .as_array()
-            .is_some_and(|a| a.iter().all(|p| p["action_id"] != old.as_str()))
-            && !data.join("actions").join(format!("{old}.json")).exists()
-    })
+    eventually(
+        "the old proposal pruned at start",
+        std::time::Duration::from_secs(10),
+        || async {
+            s.get("/api/proposals")
+                .await
+                .as_array()
+                .is_some_and(|a| a.iter().all(|p| p["action_id"] != old.as_str()))
+                && !data.join("actions").join(format!("{old}.json")).exists()
+        },
+    )
     .await;
     s.stop().await;
 }
