@@ -251,32 +251,11 @@ impl Steward {
         data_dir: &Path,
         clock: steward::clock::SharedClock,
     ) -> Steward {
-        let config = Config::load(config_path).expect("test config is valid");
-        let mut opts = EngineOptions::new(config, data_dir);
-        opts.clock = clock;
-        opts.watch = None;
-        let engine = Engine::start(opts).await.expect("engine starts");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let cancel = CancellationToken::new();
-        let server = tokio::spawn(steward::http::serve(
-            engine.api().clone(),
-            listener,
-            ServerOptions {
-                token: Token::new(TOKEN),
-                ui_dir: None,
-            },
-            cancel.clone(),
-        ));
-        Steward {
-            engine: Some(engine),
-            base,
-            client: reqwest::Client::new(),
-            config_path: config_path.to_owned(),
-            data_dir: data_dir.to_owned(),
-            cancel,
-            server: Some(server),
-        }
+        Steward::start_with(config_path, data_dir, |opts| {
+            opts.clock = clock;
+            opts.watch = None;
+        })
+        .await
     }
 
     pub fn api(&self) -> &steward::api::Api {
