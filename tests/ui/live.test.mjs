@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, existsSync, chmodSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
-  prepare, freePort, Service, startSteward, stopSteward, waitForHealth, launchChromium, sleep,
+  prepare, Service, startSteward, stopSteward, launchChromium, sleep,
 } from './support.mjs';
 
 const TOKEN = 'live-test-token';
@@ -78,16 +78,12 @@ exit 0
   // services in the config). It answers until the test approves, so nothing plans by itself.
   web = new Service();
   await web.start();
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
   const config = path.join(dir, 'steward.toml');
   // Probed once at start, then not for an hour: nothing changes by itself, so every DOM
   // change seen is the ticker's or one this test caused.
   writeFileSync(config, `[probe]
 interval = "1h"
 timeout = "1s"
-[http]
-listen = "127.0.0.1:${port}"
 
 [[providers]]
 id = "web"
@@ -104,8 +100,9 @@ timeout = "120s"
 [executor.commands]
 container_restart = [${JSON.stringify(script)}, "{service}"]
 `);
-  steward = startSteward({ config, dataDir: path.join(dir, 'data'), token: TOKEN, onLog: (d) => { logs += d; } });
-  await waitForHealth(base, steward, () => logs);
+  ({ child: steward, base } = await startSteward({
+    config, dataDir: path.join(dir, 'data'), token: TOKEN, onLog: (d) => { logs += d; },
+  }));
   for (const service of ['websvc', 'queuesvc', 'cachesvc']) ids.push(await proposalFor(service));
   browser = await launchChromium();
 });
