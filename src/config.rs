@@ -832,7 +832,7 @@ impl<'a> Validator<'a> {
                     at("redis_url"),
                     format!(
                         "{:?} is not a redis:// URL",
-                        crate::bus::redact(&bus.redis_url)
+                        crate::secret::redact(&bus.redis_url)
                     ),
                 );
             }

@@ -14,6 +14,7 @@
 //! - [`planner`]: health events, the gate and cooldown, prompt, LLM router, rules
 //!   planner, policy, proposals and their files (decisions, no engine state).
 //! - [`planning`]: the planner wired into the engine: intake, planning tasks, proposals API.
+//! - [`secret`]: secrets inside connection URLs: redacted for display, scrubbed from errors.
 //! - [`bus`]: Redis pub/sub in (raw messages) and out (Steward's own events).
 //! - [`execute`]: the proposal state machine (pure) and the command runner (no shell).
 //! - [`executing`]: approval and execution wired in: approve/reject, runs, verification,
@@ -44,6 +45,7 @@ pub mod pipeline;
 pub mod planner;
 pub mod planning;
 pub mod retention;
+pub mod secret;
 pub mod sessions;
 pub mod store;
 

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::routes::error_response;
+use super::error::error_response;
 
 /// A bearer token. Its `Debug` never shows the value.
 #[derive(Clone)]

@@ -6,6 +6,7 @@
 //! the token file. Does not own: any decision; every handler is a call into `Api`.
 
 mod auth;
+mod error;
 mod routes;
 
 pub use auth::{load_or_create_token, token_file, Token};

@@ -1,6 +1,7 @@
 //! Routes: each one a call into `Api`.
 
 use super::auth::{check_host, require_token, Guard};
+use super::error::error_response;
 use super::ServerOptions;
 use crate::api::{Api, ApiError, Update};
 use crate::planner::event::MAX_EVENT_BYTES;
@@ -34,36 +35,6 @@ fn security_headers() -> [(header::HeaderName, &'static str); 4] {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
     ]
-}
-
-pub(super) fn error_response(
-    status: StatusCode,
-    code: &str,
-    message: impl Into<String>,
-) -> Response {
-    (
-        status,
-        Json(serde_json::json!({"code": code, "message": message.into()})),
-    )
-        .into_response()
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            ApiError::UnknownProvider(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Conflict(_) | ApiError::Expired(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Store(e) if e.unavailable().is_some() => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed");
-        }
-        error_response(status, self.code(), self.to_string())
-    }
 }
 
 /// The answer as JSON, or the error as `{code, message}` with its status.

@@ -41,7 +41,7 @@
 //! Tasks: one supervisor task on the caller's `TaskTracker`, stopped by the caller's
 //! `CancellationToken` or by dropping the [`SessionWatcher`].
 
-use super::index::{session_path, user_dir};
+use super::layout::{session_path, user_dir};
 use notify_debouncer_full::notify::event::{
     AccessKind, AccessMode, ModifyKind, RemoveKind, RenameMode,
 };
