@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, existsSync, readFileSync, rmSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import {
-  shots, prepare, Service, startSteward, stopSteward, launchChromium, sleep,
+  shots, prepare, Service, apiCall, startSteward, stopSteward, launchChromium, sleep,
 } from './support.mjs';
 
 const TOKEN = 'approval-test-token';
@@ -21,15 +21,7 @@ const ORDER = ['pending', 'approved', 'running', 'succeeded', 'resolved'];
 let dir, web, cache, steward, browser, base, logs = '';
 let marker, back;
 
-/** An API call with the bearer token, as a script or another node would make it. */
-async function call(method, route, body) {
-  const resp = await fetch(base + route, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: resp.status, body: await resp.json().catch(() => null) };
-}
+const call = (method, route, body) => apiCall(base, TOKEN, method, route, body);
 
 /** Posts a container-killed event for `lab/<service>` and returns the pending proposal's id. */
 async function proposalFor(service) {

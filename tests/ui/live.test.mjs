@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, existsSync, chmodSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import {
-  prepare, Service, startSteward, stopSteward, launchChromium, sleep,
+  prepare, Service, apiCall, startSteward, stopSteward, launchChromium, sleep,
 } from './support.mjs';
 
 const TOKEN = 'live-test-token';
@@ -31,14 +31,7 @@ let marker, release;
 /** Action ids of the pending proposals, oldest first. */
 const ids = [];
 
-async function call(method, route, body) {
-  const resp = await fetch(base + route, {
-    method,
-    headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: resp.status, body: await resp.json().catch(() => null) };
-}
+const call = (method, route, body) => apiCall(base, TOKEN, method, route, body);
 
 /** Posts a container-killed event for `lab/<service>` and returns its pending proposal's id. */
 async function proposalFor(service) {

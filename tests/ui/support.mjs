@@ -20,6 +20,17 @@ export const chromiumPath = '/usr/bin/chromium';
 export const shots = path.join(repo, 'target/ui-screenshots');
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** An API call with the bearer token, as a script or another node would make it. Resolves to
+ *  `{status, body}` (body: the parsed JSON, or null). */
+export async function apiCall(base, token, method, route, body) {
+  const resp = await fetch(base + route, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: resp.status, body: await resp.json().catch(() => null) };
+}
+
 /**
  * Checks that the steward binary and ui/dist are built, makes the screenshot directory and
  * returns a fresh temporary directory named after `prefix`.
