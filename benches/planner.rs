@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use steward::api::Update;
 use steward::config::Config;
-use steward::engine::{Engine, EngineOptions};
+use steward::engine::EngineOptions;
 
 fn main() {
     let which: Vec<String> = std::env::args()
@@ -94,7 +94,7 @@ async fn latency() {
         let config = Config::parse(&text, None).unwrap();
         let mut opts = EngineOptions::new(config, dir.path().join("data"));
         opts.watch = None;
-        let engine = Engine::start(opts).await.unwrap();
+        let engine = steward::api::start(opts).await.unwrap();
         let api = engine.api().clone();
         let mut rx = api.subscribe();
         let mut took = Vec::new();
@@ -183,7 +183,7 @@ async fn intake(n: usize, keys: usize, label: &str) {
     let config = Config::parse(&text, None).unwrap();
     let mut opts = EngineOptions::new(config, dir.path().join("data"));
     opts.watch = None;
-    let engine = Engine::start(opts).await.unwrap();
+    let engine = steward::api::start(opts).await.unwrap();
     let api = engine.api().clone();
     let deadline = Instant::now() + Duration::from_secs(10);
     while !api.bus_status().is_some_and(|b| b.connected) {

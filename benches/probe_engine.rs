@@ -106,10 +106,9 @@ async fn run(n: usize) {
         ));
     }
     let config = steward::config::Config::parse(&cfg, None).unwrap();
-    let engine =
-        steward::engine::Engine::start(steward::engine::EngineOptions::new(config, dir.path()))
-            .await
-            .unwrap();
+    let engine = steward::api::start(steward::engine::EngineOptions::new(config, dir.path()))
+        .await
+        .unwrap();
 
     // Four ticks: 0 s (cold connections), 30 s, 60 s, 90 s. CPU measured over the steady
     // 60 s from just before the second tick to just before the fourth... plus one tick.

@@ -16,7 +16,7 @@ use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use steward::config::Config;
-use steward::engine::{Engine, EngineOptions};
+use steward::engine::EngineOptions;
 use steward::planner::proposal::Proposal;
 use steward::store::Store;
 
@@ -68,7 +68,7 @@ async fn size(n: usize) {
     let config = Config::parse("[planner]\nchain = [\"rules\"]\n", None).unwrap();
     let mut opts = EngineOptions::new(config, &data);
     opts.watch = None;
-    let engine = Engine::start(opts).await.unwrap();
+    let engine = steward::api::start(opts).await.unwrap();
     let api = engine.api().clone();
     let start = Instant::now();
     for chunk in (0..n).collect::<Vec<_>>().chunks(5_000) {
@@ -171,7 +171,7 @@ async fn expiry(sizes: &[usize]) {
         let config = Config::parse("[planner]\nchain = [\"rules\"]\n", None).unwrap();
         let mut opts = EngineOptions::new(config, &data);
         opts.watch = None;
-        let engine = Engine::start(opts).await.unwrap();
+        let engine = steward::api::start(opts).await.unwrap();
         let api = engine.api().clone();
         let mut took = Vec::new();
         let mut read = 0;

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use steward::api::Update;
 use steward::config::Config;
-use steward::engine::{Engine, EngineOptions};
+use steward::engine::EngineOptions;
 use steward::sessions::index::FileIndex;
 use steward::store::Store;
 
@@ -96,7 +96,7 @@ async fn latency(n: usize) {
         None,
     )
     .expect("bench config");
-    let engine = Engine::start(EngineOptions::new(config, dir.path().join("data")))
+    let engine = steward::api::start(EngineOptions::new(config, dir.path().join("data")))
         .await
         .expect("engine starts");
     let api = engine.api().clone();

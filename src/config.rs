@@ -434,6 +434,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The breaker policy for providers the config does not name (e.g. LLM providers).
+    pub fn probe_policy(&self) -> BreakerPolicy {
+        BreakerPolicy {
+            failure_threshold: self.probe.failure_threshold,
+            backoff: self.probe.backoff,
+            backoff_max: self.probe.backoff_max,
+        }
+    }
+
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

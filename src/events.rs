@@ -206,6 +206,40 @@ impl EngineEvent {
         }
     }
 
+    /// The timeline event of a breaker transition.
+    pub fn of_transition(
+        p: &crate::config::ProviderConfig,
+        t: &crate::health::breaker::Transition,
+        down_for: Option<i64>,
+    ) -> EngineEvent {
+        let (provider_id, node, service) = (p.id.clone(), p.node.clone(), p.service.clone());
+        match t {
+            crate::health::breaker::Transition::Opened {
+                reason,
+                open_until,
+                reopened,
+            } => EngineEvent::BreakerOpened {
+                provider_id,
+                node,
+                service,
+                reason: reason.clone(),
+                open_until: *open_until,
+                reopened: *reopened,
+            },
+            crate::health::breaker::Transition::HalfOpened => EngineEvent::BreakerHalfOpen {
+                provider_id,
+                node,
+                service,
+            },
+            crate::health::breaker::Transition::Closed => EngineEvent::BreakerClosed {
+                provider_id,
+                node,
+                service,
+                down_for_secs: down_for,
+            },
+        }
+    }
+
     pub fn severity(&self) -> Severity {
         match self {
             EngineEvent::BreakerOpened { .. } => Severity::Error,

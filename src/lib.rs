@@ -3,50 +3,57 @@
 //! The Tauri shell (`src-tauri/`) and the headless server (`steward serve`) are adapters
 //! over [`api::Api`]; neither holds logic of its own.
 //!
-//! # Layout
-//! - [`config`]: the TOML contract, validation with file/line/field, paths.
-//! - [`clock`]: wall-clock seam (`Clock`), so decisions take `now`.
-//! - [`health`]: breaker (pure state machine), probes (HTTP, TCP, LLM, command), monitor,
-//!   incidents (root causes by `depends_on`, observer failures).
-//! - [`store`]: SQLite (WAL, migrations): breaker state, probe history, events, proposals,
-//!   cooldowns.
-//! - [`events`]: the one typed event enum leaving the engine, and its stored form.
-//! - [`planner`]: health events, the gate and cooldown, prompt, LLM router, rules
-//!   planner, policy, proposals and their files (decisions, no engine state).
-//! - [`planning`]: the planner wired into the engine: intake, planning tasks, proposals API.
-//! - [`secret`]: secrets inside connection URLs: redacted for display, scrubbed from errors.
-//! - [`bus`]: Redis pub/sub in (raw messages) and out (Steward's own events).
-//! - [`execute`]: the proposal state machine (pure) and the command runner (no shell).
-//! - [`executing`]: approval and execution wired in: approve/reject, runs, verification,
-//!   auto-execution, expiry, the audit.
-//! - [`sessions`]: the session pipeline's parts: watcher (notify), file index, processors
-//!   (`usage`, `command`), scheduler, pipeline status (pure).
-//! - [`pipeline`]: the session pipeline wired into the engine: watcher → index →
-//!   processors, status transitions, `pipeline_stale` to the planner, the sessions API.
-//! - [`retention`]: `[store] keep`: decided proposals, their audit and files, the
-//!   timeline and event files, deleted once older (never pending work).
-//! - [`engine`]: wires the parts, owns the tasks, reloads config; `Engine::start`.
-//! - [`api`]: the facade every adapter calls: queries, commands, live updates.
-//! - [`http`]: axum adapter for headless mode (routes call `api` only).
-//! - [`demo`]: loopback demo services for `--demo`.
+//! # The dependency rule
+//!
+//! A file may import only from its own layer or the layers below it, and no import
+//! circle may exist between files (checked by `tests/architecture.rs`, which reads every
+//! `use crate::…` and `crate::…` path of `src/`, test modules excepted). From the top:
+//!
+//! 1. **adapters**: [`http`], `main.rs`, [`demo`] (and `src-tauri/`, another crate) —
+//!    transport only; they call [`api`].
+//! 2. **api**: [`api`] — the facade; the only `impl Api`; delegates to the engine's parts.
+//! 3. **engine**: [`engine`] — builds the parts, spawns and stops their tasks, reloads the
+//!    config, computes the whole-engine status.
+//! 4. **capabilities**: the wired parts, each owning its state and tasks, handed the
+//!    parts below it: `sessions::pipeline` → `health::recorder` → `planner::intake` →
+//!    `planner::planning` → `execute::executor`, and [`retention`]. A breaker trip flows
+//!    one way: monitor → recorder (board, incident, events) → intake (gate) → planning
+//!    (proposal) → executor (run, verify) → outbox.
+//! 5. **shared**: [`context`] (config, clock, store, outbox, tasks) and [`outbox`] (the
+//!    one way an event is stored and pushed).
+//! 6. **components**: the self-contained parts that do I/O but know nothing of the engine:
+//!    `health::{monitor, probe, prober}`, `planner::router`, `execute::runner`,
+//!    `sessions::{index, processor, scheduler, watcher}`, [`bus`].
+//! 7. **store and config**: [`store`], [`config`].
+//! 8. **vocabulary**: pure types and decisions: [`events`], [`clock`], [`error`],
+//!    [`secret`], [`status`], [`notice`], `health::{breaker, incidents, view}`,
+//!    `planner::{event, gate, policy, prompt, proposal, rules}`, `execute::{state, group,
+//!    live, actor}`, `sessions::{status, layout, view, records}`.
+//!
+//! To add a capability: put its pure rules in the vocabulary, its I/O in a component, and
+//! its state and tasks in one capability file holding an `Arc<Context>` and the handles it
+//! needs from below; build it in `engine::start`; expose it through `Api`; add its routes
+//! to the adapters. See `docs/architecture.md`.
 
 pub mod api;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod engine;
+pub mod error;
 pub mod events;
 pub mod execute;
-pub mod executing;
 pub mod health;
 pub mod http;
-pub mod pipeline;
+pub mod notice;
+pub mod outbox;
 pub mod planner;
-pub mod planning;
 pub mod retention;
 pub mod secret;
 pub mod sessions;
+pub mod status;
 pub mod store;
 
 /// Logs to stderr, filtered by `STEWARD_LOG` (else `default_filter`). For the binaries.

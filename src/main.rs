@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use steward::config::{self, Config};
-use steward::engine::{Engine, EngineOptions};
+use steward::engine::EngineOptions;
 use steward::health::breaker::Breakers;
 use steward::health::monitor::{LoopOptions, Monitor, Outcome, ProbeTarget};
 use steward::health::probe;
@@ -249,7 +249,7 @@ async fn serve(
     let (token, created) = steward::http::load_or_create_token(&data_dir)
         .with_context(|| format!("token file in {}", data_dir.display()))?;
 
-    let engine = Engine::start(EngineOptions::new(config, &data_dir)).await?;
+    let engine = steward::api::start(EngineOptions::new(config, &data_dir)).await?;
     let ui_dir = steward::http::default_ui_dir();
     if ui_dir.is_none() {
         tracing::warn!("the UI is not built (npm --prefix ui ci && npm --prefix ui run build)");
@@ -594,7 +594,7 @@ mod proposals {
                 .bearer_auth(&self.token)
                 .query(query);
             // Who, for the audit ("api:<login>"); the token is what authorises.
-            if let Some(user) = steward::executing::local_user() {
+            if let Some(user) = steward::execute::actor::local_user() {
                 req = req.header(steward::http::USER_HEADER, user);
             }
             if let Some(body) = body {

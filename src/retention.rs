@@ -12,7 +12,7 @@
 //! left alone, or only the link itself is removed).
 //! Does not own: the probe history's retention (`[probe] raw_retention`, in `engine`).
 
-use crate::api::{Api, ApiError};
+use crate::context::Context;
 use crate::store::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -59,12 +59,15 @@ fn terminal_statuses() -> Vec<&'static str> {
 }
 
 /// One retention pass at `now` (see the module docs).
-pub(crate) async fn prune(api: &Api, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
-    let config = api.config();
+pub async fn prune(ctx: &Context, now: DateTime<Utc>) -> Result<Pruned, StoreError> {
+    // Events accepted before this pass are written first, so the pass applies to them too
+    // (an old one written after it would outlive `keep` until the next pass).
+    ctx.outbox.write_held().await;
+    let config = ctx.config();
     let keep = chrono::Duration::from_std(config.store.keep)
         .unwrap_or_else(|_| chrono::Duration::days(90));
     let cutoff = now - keep;
-    let store = &api.inner.store;
+    let store = &ctx.store;
     let terminal = terminal_statuses();
     let (ids, executions) = store.prune_decided_proposals(&terminal, cutoff).await?;
     let events = store.prune_events(cutoff).await?;
@@ -73,8 +76,8 @@ pub(crate) async fn prune(api: &Api, now: DateTime<Utc>) -> Result<Pruned, Store
     // folders from the oldest open proposal's day on, whatever `keep` says.
     let open = store.oldest_open_proposal(&terminal).await?;
     let files_cutoff = open.map_or(cutoff, |at| at.min(cutoff));
-    let actions = crate::planning::actions_dir(api);
-    let events_dir = crate::planning::events_dir(api);
+    let actions = ctx.actions_dir();
+    let events_dir = ctx.events_dir();
     let proposals = ids.len();
     let (action_files, event_dirs) = tokio::task::spawn_blocking(move || {
         (
@@ -153,13 +156,6 @@ fn remove_old_days(events_dir: &Path, cutoff: DateTime<Utc>) -> usize {
         }
     }
     removed
-}
-
-impl Api {
-    /// Runs retention now (what the engine does at start and hourly): see `retention`.
-    pub async fn prune_history(&self) -> Result<Pruned, ApiError> {
-        Ok(prune(self, self.now()).await?)
-    }
 }
 
 #[cfg(test)]

@@ -697,7 +697,7 @@ async fn an_approval_after_the_time_to_live_is_refused_as_expired() {
     let config = steward::config::Config::load(&lab.cfg).unwrap();
     let mut opts = EngineOptions::new(config, lab.dir.path().join("data"));
     opts.clock = Arc::new(clock.clone());
-    let engine = steward::engine::Engine::start(opts).await.unwrap();
+    let engine = steward::api::start(opts).await.unwrap();
     let api = engine.api().clone();
     let _ = std::fs::remove_file(lab.dir.path().join("up"));
     api.submit_event(br#"{"type": "service_unhealthy", "node": "lab", "service": "batchsvc"}"#)
@@ -771,6 +771,12 @@ async fn the_action_file_follows_every_decision() {
         "Steward claimed it before running it"
     );
     assert!(!lab.dir.path().join(format!("actions/{ran}.json")).exists());
+    // The database commits first, the file follows at once (a crash between the two is
+    // put right at the next start).
+    eventually("the file says resolved", SOON, || async {
+        file(&ran)["status"] == "resolved"
+    })
+    .await;
     let f = file(&ran);
     assert_eq!(f["status"], "resolved", "{f:#}");
     assert_eq!(f["status"], done["status"]);

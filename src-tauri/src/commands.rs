@@ -141,14 +141,14 @@ async fn get_intake(api: State<'_, Api>) -> Reply<serde_json::Value> {
 async fn submit_event(
     api: State<'_, Api>,
     event: serde_json::Value,
-) -> Reply<steward::planning::Accepted> {
+) -> Reply<steward::planner::intake::Accepted> {
     Ok(api.submit_event(event.to_string().as_bytes())?)
 }
 
 /// Who decided, in the audit: a click in this window, by the person running the app
 /// (`local:<login>`).
 fn window_actor() -> String {
-    steward::executing::actor("local", steward::executing::local_user().as_deref())
+    steward::execute::actor::actor("local", steward::execute::actor::local_user().as_deref())
 }
 
 #[tauri::command]
@@ -179,7 +179,7 @@ async fn list_executions(
 }
 
 #[tauri::command]
-async fn get_sessions(api: State<'_, Api>) -> Reply<steward::pipeline::SessionsView> {
+async fn get_sessions(api: State<'_, Api>) -> Reply<steward::sessions::view::SessionsView> {
     Ok(api.sessions().await?)
 }
 

@@ -34,8 +34,9 @@ mod tray;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use steward::api::EngineHandle;
 use steward::config::{self, Config, ConfigError};
-use steward::engine::{Engine, EngineError, EngineHandle, EngineOptions};
+use steward::engine::{EngineError, EngineOptions};
 use tauri::{AppHandle, Manager, RunEvent, WindowEvent};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -199,7 +200,7 @@ async fn start_engine(opts: &Options) -> Result<Started, StartError> {
     };
     let config = Config::load_or_init(&path)?;
     tracing::info!(config = %path.display(), data = %data_dir.display(), "starting the engine");
-    let engine = Engine::start(EngineOptions::new(config, &data_dir)).await?;
+    let engine = steward::api::start(EngineOptions::new(config, &data_dir)).await?;
     Ok(Started { engine, demo })
 }
 

@@ -42,7 +42,7 @@ const MAX_APPROVALS: usize = 5;
 const MAX_LABEL: usize = 64;
 /// Who decided, in the audit: a click in the tray menu.
 fn tray_actor() -> String {
-    steward::executing::actor("tray", steward::executing::local_user().as_deref())
+    steward::execute::actor::actor("tray", steward::execute::actor::local_user().as_deref())
 }
 /// Where the first "Approve: …" item goes: right below the status line.
 const APPROVALS_AT: usize = 1;

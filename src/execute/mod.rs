@@ -5,6 +5,9 @@
 //! - [`runner`]: argv templates from config, run with no shell.
 //! - [`group`]: a command's process group seen through `/proc` (alive, still ours).
 
+pub mod actor;
+pub mod executor;
 pub mod group;
+pub mod live;
 pub mod runner;
 pub mod state;

@@ -4,3 +4,6 @@ pub mod breaker;
 pub mod incidents;
 pub mod monitor;
 pub mod probe;
+pub mod prober;
+pub mod recorder;
+pub mod view;

@@ -238,8 +238,8 @@ fn api_actor(headers: &HeaderMap) -> Result<String, ApiError> {
         return Ok("api".into());
     };
     match value.to_str() {
-        Ok(name) if crate::executing::is_user_name(name) => {
-            Ok(crate::executing::actor("api", Some(name)))
+        Ok(name) if crate::execute::actor::is_user_name(name) => {
+            Ok(crate::execute::actor::actor("api", Some(name)))
         }
         _ => Err(ApiError::BadRequest(format!(
             "{USER_HEADER} must be 1 to 64 of A-Z a-z 0-9 _ . @ -"

@@ -39,10 +39,15 @@ pub struct HealthEvent {
     pub raw_channel: String,
 }
 
+/// `node/service`: the unit of cooldown, flaps and the auto-run budget.
+pub fn svc_key(node: &str, service: &str) -> String {
+    format!("{node}/{service}")
+}
+
 impl HealthEvent {
     /// `node/service`: the unit of cooldown.
     pub fn svc_key(&self) -> String {
-        format!("{}/{}", self.node, self.service)
+        svc_key(&self.node, &self.service)
     }
 
     pub fn is_benign(&self) -> bool {

@@ -14,10 +14,12 @@
 
 pub mod event;
 pub mod gate;
+pub mod intake;
+pub mod planning;
 pub mod policy;
 pub mod prompt;
 pub mod proposal;
 pub mod router;
 pub mod rules;
 
-pub use event::{parse_event, parse_message, HealthEvent, Rejected};
+pub use event::{parse_event, parse_message, svc_key, HealthEvent, Rejected};

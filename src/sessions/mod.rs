@@ -11,7 +11,9 @@
 
 pub mod index;
 pub mod layout;
+pub mod pipeline;
 pub mod processor;
 pub mod scheduler;
 pub mod status;
+pub mod view;
 pub mod watcher;

@@ -17,6 +17,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::time::Duration;
 
+/// The session pipeline's service name: in `/api/health/detailed` and its events.
+pub const SERVICE: &str = "session_pipeline";
+
 /// The severity of the pipeline's status. Never `error`: a processor may be down for
 /// maintenance, which is not a hard failure (seed 003).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

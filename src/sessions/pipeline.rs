@@ -11,27 +11,30 @@
 //! Does not own: watching (`sessions::watcher`), the index (`sessions::index`), running
 //! processors (`sessions::scheduler`) or what the status is (`sessions::status`, pure).
 
-use crate::api::{Api, ApiError, Update};
 use crate::config::SessionsConfig;
+use crate::context::Context;
+use crate::error::ApiError;
 use crate::events::EngineEvent;
+use crate::outbox::Update;
 use crate::planner::event::HealthEvent;
+use crate::planner::intake::Intake;
 use crate::sessions::index::{FileIndex, ScanReport};
 use crate::sessions::scheduler::{
-    stuck_grace_from_env, ProcessorSpec, ProcessorState, RunRefused, Scheduler, SchedulerEvent,
-    SchedulerHandle,
+    stuck_grace_from_env, ProcessorSpec, RunRefused, Scheduler, SchedulerEvent, SchedulerHandle,
 };
 use crate::sessions::status::{PipelineLevel, PipelineStatus};
-use crate::sessions::watcher::{Change, SessionWatcher, WatchMode};
-use crate::store::Store;
-use chrono::{DateTime, Utc};
+use crate::sessions::view::{
+    scanning, watch_view, FileProcessorView, FileView, FilesView, PipelineUpdate, ScanView,
+    SessionsView, UsageView, WatchView,
+};
+use crate::sessions::watcher::{Change, SessionWatcher};
 use parking_lot::Mutex;
-use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// The safety net: a full rescan this often, whatever the watcher says.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(5 * 60);
@@ -42,12 +45,15 @@ const PUSH_EVERY: Duration = Duration::from_millis(250);
 /// Newest files listed by `GET /api/sessions`.
 pub const FILES_LISTED: u32 = 200;
 /// The service name of the pipeline in health events and proposals.
-pub const SERVICE: &str = "session_pipeline";
+pub use crate::sessions::status::SERVICE;
 /// Where the last status level is kept, so a restart does not notify again.
 const LEVEL_SETTING: &str = "session_pipeline_level";
 
 /// The running pipeline (one per engine, when `[sessions]` is configured).
-pub(crate) struct Pipeline {
+pub struct Pipeline {
+    ctx: Arc<Context>,
+    /// Where a `warning` goes as a `pipeline_stale` event.
+    intake: Arc<Intake>,
     root: PathBuf,
     index: FileIndex,
     scheduler: SchedulerHandle,
@@ -67,22 +73,31 @@ pub enum PipelineError {
 }
 
 impl Pipeline {
-    /// Starts the watcher and the scheduler (their tasks on `tracker`); the loop that ties
-    /// them together is [`run`], started once the engine's `Api` exists.
-    pub(crate) fn start(
+    /// Starts the watcher and the scheduler (their tasks are the engine's); the loop
+    /// that ties them together is [`run`].
+    pub fn start(
+        ctx: Arc<Context>,
+        intake: Arc<Intake>,
         config: &SessionsConfig,
-        store: Store,
-        clock: crate::clock::SharedClock,
-        cancel: &CancellationToken,
-        tracker: &TaskTracker,
-    ) -> Result<(Pipeline, mpsc::Receiver<Vec<Change>>), PipelineError> {
+    ) -> Result<(Arc<Pipeline>, mpsc::Receiver<Vec<Change>>), PipelineError> {
         let root = std::path::absolute(&config.root).unwrap_or_else(|_| config.root.clone());
         let specs = ProcessorSpec::from_config(config)?;
-        let scheduler =
-            Scheduler::start(store.clone(), root.clone(), specs, clock, cancel, tracker)?;
-        let (watcher, changes) = SessionWatcher::start(root.clone(), cancel.child_token(), tracker);
+        let cancel = ctx.cancel_token();
+        let store = ctx.store.clone();
+        let scheduler = Scheduler::start(
+            store.clone(),
+            root.clone(),
+            specs,
+            ctx.clock.clone(),
+            &cancel,
+            ctx.tracker(),
+        )?;
+        let (watcher, changes) =
+            SessionWatcher::start(root.clone(), cancel.child_token(), ctx.tracker());
         Ok((
-            Pipeline {
+            Arc::new(Pipeline {
+                ctx,
+                intake,
                 index: FileIndex::new(store, &root),
                 root,
                 scheduler,
@@ -90,179 +105,34 @@ impl Pipeline {
                 scanned: AtomicBool::new(false),
                 last_scan: Mutex::new(None),
                 status: Mutex::new(None),
-            },
+            }),
             changes,
         ))
     }
 
     /// The last computed status (`None` before the first).
-    pub(crate) fn level(&self) -> Option<PipelineLevel> {
+    pub fn level(&self) -> Option<PipelineLevel> {
         self.status.lock().as_ref().map(|s| s.status)
     }
 }
 
-/// The last full scan, for the view.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScanView {
-    pub at: DateTime<Utc>,
-    pub duration_ms: u64,
-    pub seen: u64,
-    pub new: u64,
-    pub changed: u64,
-    pub removed: u64,
-    pub hashed: u64,
-    pub error: Option<String>,
-}
-
-/// How the root is watched, for the view.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct WatchView {
-    /// `native`, `polling` (the native watch failed: `detail` says why) or `waiting`
-    /// (the root does not exist yet).
-    pub mode: &'static str,
-    pub detail: Option<String>,
-    /// Directories watched: the root and its real user directories (never anything behind
-    /// a symlink). Only in `GET /api/sessions`; a change of mode is what is news.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub watched_dirs: Option<usize>,
-}
-
-fn watch_view(mode: &WatchMode) -> WatchView {
-    match mode {
-        WatchMode::Native => WatchView {
-            mode: "native",
-            detail: None,
-            watched_dirs: None,
-        },
-        WatchMode::Polling { reason } => WatchView {
-            mode: "polling",
-            detail: Some(reason.clone()),
-            watched_dirs: None,
-        },
-        WatchMode::Waiting => WatchView {
-            mode: "waiting",
-            detail: Some("the session root does not exist yet".into()),
-            watched_dirs: None,
-        },
-    }
-}
-
-/// One indexed file and where each processor stands with it.
-#[derive(Debug, Clone, Serialize)]
-pub struct FileView {
-    pub path: String,
-    pub username: String,
-    pub size: u64,
-    pub mtime: DateTime<Utc>,
-    pub file_hash: Option<String>,
-    pub processors: Vec<FileProcessorView>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FileProcessorView {
-    pub processor: String,
-    pub processed_at: Option<DateTime<Utc>>,
-    pub items_extracted: u64,
-    pub last_error: Option<String>,
-}
-
-/// `GET /api/sessions`.
-#[derive(Debug, Clone, Serialize)]
-pub struct SessionsView {
-    pub configured: bool,
-    pub root: Option<PathBuf>,
-    pub watch: Option<WatchView>,
-    pub scanned: bool,
-    pub last_scan: Option<ScanView>,
-    /// `services.session_pipeline` of `/api/health/detailed`.
-    pub status: PipelineStatus,
-    pub files: FilesView,
-    pub processors: Vec<ProcessorState>,
-    pub usage: UsageView,
-}
-
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct FilesView {
-    pub count: u64,
-    pub total_bytes: u64,
-    pub newest_mtime: Option<DateTime<Utc>>,
-    /// The newest files (at most [`FILES_LISTED`]).
-    pub list: Vec<FileView>,
-    pub truncated: bool,
-}
-
-/// What the `usage` processors extracted, in total, by model and by day (last 30 days).
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct UsageView {
-    pub files: u64,
-    pub records: u64,
-    pub malformed: u64,
-    pub tokens: crate::sessions::processor::Tokens,
-    pub by_model: Vec<crate::store::UsageBy>,
-    pub by_day: Vec<crate::store::UsageBy>,
-}
-
-/// The live push: status and processors (the files and usage are fetched on demand).
-#[derive(Debug, Clone, Serialize)]
-pub struct PipelineUpdate {
-    pub status: PipelineStatus,
-    pub processors: Vec<ProcessorState>,
-    pub files: u64,
-}
-
-fn not_configured() -> PipelineStatus {
-    PipelineStatus {
-        status: PipelineLevel::Ok,
-        detail: Some("no [sessions] configured".into()),
-        stuck_file: None,
-        stuck_file_age_seconds: None,
-        processor: None,
-    }
-}
-
-fn scanning() -> PipelineStatus {
-    PipelineStatus {
-        status: PipelineLevel::Ok,
-        detail: Some("first scan of the session files in progress".into()),
-        stuck_file: None,
-        stuck_file_age_seconds: None,
-        processor: None,
-    }
-}
-
-impl Api {
+impl Pipeline {
     /// `services.session_pipeline`: computed now (the seed's contract is that the answer
     /// reflects the files and the processing state at the time of the request).
-    pub async fn pipeline_status(&self) -> Result<PipelineStatus, ApiError> {
-        let Some(p) = self.inner.pipeline.as_ref() else {
-            return Ok(not_configured());
-        };
-        if !p.scanned.load(Ordering::SeqCst) {
+    pub async fn status(&self) -> Result<PipelineStatus, ApiError> {
+        if !self.scanned.load(Ordering::SeqCst) {
             return Ok(scanning());
         }
-        let status = p
+        Ok(self
             .scheduler
-            .pipeline_status(self.now(), stuck_grace_from_env())
-            .await?;
-        Ok(status)
+            .pipeline_status(self.ctx.now(), stuck_grace_from_env())
+            .await?)
     }
 
     /// `GET /api/sessions`.
     pub async fn sessions(&self) -> Result<SessionsView, ApiError> {
-        let Some(p) = self.inner.pipeline.as_ref() else {
-            return Ok(SessionsView {
-                configured: false,
-                root: None,
-                watch: None,
-                scanned: false,
-                last_scan: None,
-                status: not_configured(),
-                files: FilesView::default(),
-                processors: Vec::new(),
-                usage: UsageView::default(),
-            });
-        };
-        let store = &self.inner.store;
+        let p = self;
+        let store = &self.ctx.store;
         let summary = store.session_files_summary().await?;
         let recent = store.session_files_recent(FILES_LISTED).await?;
         let states = store
@@ -294,8 +164,8 @@ impl Api {
             })
             .collect::<Vec<_>>();
         let totals = store.session_usage_totals().await?;
-        let since = (self.now() - chrono::Duration::days(30)).date_naive();
-        let status = self.pipeline_status().await?;
+        let since = (self.ctx.now() - chrono::Duration::days(30)).date_naive();
+        let status = self.status().await?;
         let by_model = store.session_usage_by_model().await?;
         let by_day = store.session_usage_by_day(Some(since)).await?;
         // One lock, released before the answer is built (no guard in a struct literal).
@@ -332,10 +202,7 @@ impl Api {
     /// `POST /api/sessions/processors/{name}/run`: starts a run now; `Conflict` while
     /// one is running, `NotFound` for a name the config does not have.
     pub async fn run_processor(&self, name: &str) -> Result<(), ApiError> {
-        let Some(p) = self.inner.pipeline.as_ref() else {
-            return Err(ApiError::NotFound("no [sessions] configured".into()));
-        };
-        p.scheduler.run_now(name).await.map_err(|e| match e {
+        self.scheduler.run_now(name).await.map_err(|e| match e {
             RunRefused::Busy(_) => ApiError::Conflict(e.to_string()),
             RunRefused::NotFound(_) => ApiError::NotFound(e.to_string()),
             RunRefused::ShuttingDown => ApiError::Unavailable(e.to_string()),
@@ -345,18 +212,16 @@ impl Api {
 
 /// The loop: watcher batches into the index (and the scheduler), scheduler events, the
 /// periodic rescan and status checks. Ends on `cancel`.
-pub(crate) async fn run(
-    api: Api,
+pub async fn run(
+    p: Arc<Pipeline>,
     mut changes: mpsc::Receiver<Vec<Change>>,
     cancel: CancellationToken,
 ) {
-    let Some(p) = api.inner.pipeline.as_ref() else {
-        return;
-    };
+    let p = &*p;
     let mut runs = p.scheduler.subscribe();
     let mut modes = p.watcher.modes();
     let mut last_mode = watch_view(&modes.borrow_and_update());
-    scan(&api, p).await; // refreshes the status too
+    scan(p).await; // refreshes the status too
     let mut rescan = tokio::time::interval(RESCAN_EVERY);
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     rescan.reset();
@@ -375,14 +240,14 @@ pub(crate) async fn run(
                 while let Ok(more) = changes.try_recv() {
                     batch.extend(more);
                 }
-                apply(&api, p, &batch).await;
+                apply(p, &batch).await;
                 push_due = true;
             }
             event = runs.recv() => {
                 match event {
-                    Ok(SchedulerEvent::RunFinished { .. }) => refresh(&api, p).await,
+                    Ok(SchedulerEvent::RunFinished { .. }) => refresh(p).await,
                     Ok(SchedulerEvent::RunStarted { .. }) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => refresh(&api, p).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => refresh(p).await,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
                 push_due = true;
@@ -393,19 +258,19 @@ pub(crate) async fn run(
                 }
                 let mode = watch_view(&modes.borrow_and_update());
                 if mode != last_mode {
-                    note_watch_mode(&api, &last_mode, &mode).await;
+                    note_watch_mode(p, &last_mode, &mode).await;
                     last_mode = mode;
                     push_due = true;
                 }
             }
             _ = rescan.tick() => {
-                scan(&api, p).await;
+                scan(p).await;
                 push_due = true;
             }
-            _ = recheck.tick() => refresh(&api, p).await,
+            _ = recheck.tick() => refresh(p).await,
             () = tokio::time::sleep_until(next_push), if push_due => {
                 push_due = false;
-                push_view(&api, p).await;
+                push_view(p).await;
                 next_push = tokio::time::Instant::now() + PUSH_EVERY;
             }
         }
@@ -414,9 +279,9 @@ pub(crate) async fn run(
 
 /// A full rescan (start, safety net): the index catches up with the disk, and the
 /// processors hear of anything new or changed.
-async fn scan(api: &Api, p: &Pipeline) {
+async fn scan(p: &Pipeline) {
     let started = std::time::Instant::now();
-    let at = api.now();
+    let at = p.ctx.now();
     let result = p.index.rescan().await;
     let (report, error) = match result {
         Ok(r) => (r, None),
@@ -439,22 +304,22 @@ async fn scan(api: &Api, p: &Pipeline) {
     if report.new + report.changed > 0 {
         p.scheduler.notify_changed();
     }
-    refresh(api, p).await;
+    refresh(p).await;
 }
 
-async fn apply(api: &Api, p: &Pipeline, batch: &[Change]) {
+async fn apply(p: &Pipeline, batch: &[Change]) {
     match p.index.apply(batch).await {
         Ok(report) => {
             if report.new + report.changed > 0 {
                 p.scheduler.notify_changed();
             }
             if report.new + report.changed + report.removed > 0 {
-                refresh(api, p).await;
+                refresh(p).await;
             }
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot index session changes; rescanning");
-            scan(api, p).await;
+            scan(p).await;
         }
     }
 }
@@ -462,13 +327,13 @@ async fn apply(api: &Api, p: &Pipeline, batch: &[Change]) {
 /// Recomputes the status; a change of level is a timeline event (and a notification when
 /// it becomes or stops being a `warning`); becoming a `warning` hands the planner a
 /// `pipeline_stale` event.
-async fn refresh(api: &Api, p: &Pipeline) {
+async fn refresh(p: &Pipeline) {
     if !p.scanned.load(Ordering::SeqCst) {
         return;
     }
     let status = match p
         .scheduler
-        .pipeline_status(api.now(), stuck_grace_from_env())
+        .pipeline_status(p.ctx.now(), stuck_grace_from_env())
         .await
     {
         Ok(s) => s,
@@ -486,17 +351,17 @@ async fn refresh(api: &Api, p: &Pipeline) {
     let before = match before {
         Some(b) => b,
         // First computation since start: compare with what was last recorded.
-        None => match api.inner.store.setting(LEVEL_SETTING).await {
+        None => match p.ctx.store.setting(LEVEL_SETTING).await {
             Ok(Some(s)) => parse_level(&s),
             _ => PipelineLevel::Ok,
         },
     };
     if before == status.status {
-        crate::engine::push_status(api);
+        p.ctx.outbox.status_changed();
         return;
     }
-    if let Err(e) = api
-        .inner
+    if let Err(e) = p
+        .ctx
         .store
         .set_setting(LEVEL_SETTING, Some(status.status.as_str()))
         .await
@@ -510,7 +375,7 @@ async fn refresh(api: &Api, p: &Pipeline) {
         processor: status.processor.clone(),
         stuck_file: status.stuck_file.clone(),
     };
-    if let Err(e) = crate::engine::publish_event(api, event).await {
+    if let Err(e) = p.ctx.outbox.publish(event).await {
         tracing::warn!(error = %e, "cannot record a session pipeline change");
     }
     if status.status == PipelineLevel::Warning {
@@ -524,10 +389,10 @@ async fn refresh(api: &Api, p: &Pipeline) {
             event_type: "pipeline_stale".into(),
             severity: "warning".into(),
             payload,
-            timestamp: api.now(),
+            timestamp: p.ctx.now(),
             raw_channel: "sessions".into(),
         };
-        crate::planning::admit(api, event, Vec::new());
+        p.intake.admit(event, Vec::new());
     }
 }
 
@@ -539,7 +404,7 @@ fn parse_level(s: &str) -> PipelineLevel {
     }
 }
 
-async fn note_watch_mode(api: &Api, before: &WatchView, now: &WatchView) {
+async fn note_watch_mode(p: &Pipeline, before: &WatchView, now: &WatchView) {
     if now.mode == "polling" {
         tracing::warn!(
             reason = now.detail.as_deref().unwrap_or(""),
@@ -551,12 +416,12 @@ async fn note_watch_mode(api: &Api, before: &WatchView, now: &WatchView) {
         previous: before.mode.to_owned(),
         detail: now.detail.clone(),
     };
-    if let Err(e) = crate::engine::publish_event(api, event).await {
+    if let Err(e) = p.ctx.outbox.publish(event).await {
         tracing::warn!(error = %e, "cannot record the session watch mode");
     }
 }
 
-async fn push_view(api: &Api, p: &Pipeline) {
+async fn push_view(p: &Pipeline) {
     let Some(status) = p.status.lock().clone() else {
         return;
     };
@@ -567,14 +432,14 @@ async fn push_view(api: &Api, p: &Pipeline) {
             return;
         }
     };
-    let files = api
-        .inner
+    let files = p
+        .ctx
         .store
         .session_files_summary()
         .await
         .map(|s| s.files)
         .unwrap_or_default();
-    let _ = api.inner.updates.send(Update::Pipeline {
+    p.ctx.outbox.send(Update::Pipeline {
         pipeline: PipelineUpdate {
             status,
             processors,
@@ -586,7 +451,7 @@ async fn push_view(api: &Api, p: &Pipeline) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::notice_for;
+    use crate::notice::notice_for;
 
     fn changed(status: &str, previous: &str) -> EngineEvent {
         EngineEvent::PipelineStatusChanged {

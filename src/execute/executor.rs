@@ -1,24 +1,99 @@
-//! Approval and execution wired into the engine: decisions in, audited runs out.
+//! Approval and execution: decisions in, audited runs out.
 //!
-//! Owns: `Api::approve` / `Api::reject` (each one compare-and-set transition in SQLite,
-//! so two concurrent approvals run a command once), the click-time re-check (a target
-//! that answers again makes the proposal `stale`), the run (argv from config through
+//! Owns: approve / reject (each one compare-and-set transition in SQLite, so two
+//! concurrent approvals run a command once), the click-time re-check (a target that
+//! answers again makes the proposal `stale`), the run (argv from config through
 //! `execute::runner`, no shell), the verification re-probes, the auto-execution policy
 //! with its budget per service, expiry, and marking work found approved or running at
-//! start as `interrupted` (never re-run by itself). Every step writes an audit row.
-//! Does not own: which status may follow which (`execute::state`) or how a command runs
-//! (`execute::runner`).
+//! start as `interrupted` (never re-run by itself). Every step writes an audit row, then
+//! the action file, then the live update and the timeline event (through the outbox).
+//! Also the proposal queries, since a running proposal carries its live output.
+//! Does not own: which status may follow which (`execute::state`), how a command runs
+//! (`execute::runner`), or how a target is probed (`health::prober`).
 
-use crate::api::{Api, ApiError, Update};
+use crate::context::Context;
+use crate::error::ApiError;
 use crate::events::EngineEvent;
 use crate::execute::group;
-use crate::execute::runner::{self, Known, OutputSink, OutputStream, RunOptions, SpawnHook, Tail};
+use crate::execute::live::LiveRuns;
+use crate::execute::runner::{self, Known, OutputSink, RunOptions, SpawnHook};
 use crate::execute::state::{next, RunEnd, Status, Step};
+use crate::health::monitor::Outcome;
+use crate::health::prober::Prober;
+use crate::outbox::Update;
 use crate::planner::proposal::{claim_action, emit_event, write_action, Claim, FsEvent, Proposal};
 use crate::store::Execution;
 use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The executor: one per engine, shared by its tasks.
+pub struct Executor {
+    ctx: Arc<Context>,
+    prober: Prober,
+    /// Output of the commands running now.
+    live_runs: LiveRuns,
+    /// Automatic runs per service in the last hour (the auto-execution budget).
+    auto_runs: Mutex<AutoRuns>,
+    /// Proposals waiting for a decision.
+    pending: AtomicI64,
+    /// Expiry ticks run and proposals they read ([`expire`]).
+    expiry_ticks: AtomicU64,
+    expiry_rows_read: AtomicU64,
+}
+
+impl Executor {
+    pub fn new(ctx: Arc<Context>, prober: Prober) -> Arc<Executor> {
+        Arc::new(Executor {
+            ctx,
+            prober,
+            live_runs: LiveRuns::default(),
+            auto_runs: Mutex::new(AutoRuns::default()),
+            pending: AtomicI64::new(0),
+            expiry_ticks: AtomicU64::new(0),
+            expiry_rows_read: AtomicU64::new(0),
+        })
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.ctx.now()
+    }
+
+    fn config(&self) -> Arc<crate::config::Config> {
+        self.ctx.config()
+    }
+
+    /// Proposals waiting for a decision.
+    pub fn pending(&self) -> i64 {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// A new proposal was stored as `pending`.
+    pub fn proposed(&self) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// At start: the pending count, and the budget of automatic runs from the audit (so a
+    /// crash loop cannot reset it).
+    pub async fn restore(&self) -> Result<(), crate::store::StoreError> {
+        let pending = self.ctx.store.count_proposals("pending").await?;
+        self.pending.store(pending, Ordering::SeqCst);
+        let now = self.now();
+        let recent = self
+            .ctx
+            .store
+            .auto_approvals_since(now - chrono::Duration::hours(1))
+            .await?;
+        let mut runs = self.auto_runs.lock();
+        for (key, at) in recent {
+            runs.restore(&key, at);
+        }
+        Ok(())
+    }
+}
 
 /// Default time a proposal waits for a decision.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
@@ -37,136 +112,9 @@ pub const VERIFY_SETTLE: Duration = Duration::from_secs(5);
 /// How often a running command's output is pushed to the UI at most.
 pub const OUTPUT_PUSH_EVERY: Duration = Duration::from_millis(200);
 
-/// Who decided, in the audit: the surface and, when known, the person
-/// (`local:alice`, `tray:alice`, `api:ci-bot`). A name that is not a plain user name
-/// (empty, too long, odd characters) is left out rather than recorded.
-pub fn actor(surface: &str, user: Option<&str>) -> String {
-    match user.filter(|u| is_user_name(u)) {
-        Some(u) => format!("{surface}:{u}"),
-        None => surface.to_owned(),
-    }
-}
-
-/// `[A-Za-z0-9_.@-]`, 1 to 64 characters: a login name or an e-mail-like token name.
-pub fn is_user_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b))
-}
-
-/// The person running this process (`USER`, else `LOGNAME`, else the login name of the
-/// process's user id), for local surfaces.
-pub fn local_user() -> Option<String> {
-    ["USER", "LOGNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok())
-        .or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
-                .ok()
-                .flatten()
-                .map(|u| u.name)
-        })
-        .filter(|u| is_user_name(u))
-}
-
-/// Output of the commands running now, per proposal, so a window opened mid-run sees it
-/// too (the stream only carries what comes after).
-#[derive(Default)]
-pub(crate) struct LiveRuns(parking_lot::Mutex<HashMap<String, LiveRun>>);
-
-struct LiveRun {
-    argv: Vec<String>,
-    started: DateTime<Utc>,
-    stdout: Tail,
-    stderr: Tail,
-    /// Bumped on every chunk; the pusher sends when it moved.
-    version: u64,
-}
-
-impl LiveRuns {
-    fn begin(&self, action_id: &str, argv: &[String], now: DateTime<Utc>) {
-        self.0.lock().insert(
-            action_id.to_owned(),
-            LiveRun {
-                argv: argv.to_vec(),
-                started: now,
-                stdout: Tail::new(runner::DEFAULT_TAIL_BYTES),
-                stderr: Tail::new(runner::DEFAULT_TAIL_BYTES),
-                version: 0,
-            },
-        );
-    }
-
-    fn push(&self, action_id: &str, stream: OutputStream, data: &[u8]) {
-        if let Some(run) = self.0.lock().get_mut(action_id) {
-            match stream {
-                OutputStream::Stdout => run.stdout.push(data),
-                OutputStream::Stderr => run.stderr.push(data),
-            }
-            run.version += 1;
-        }
-    }
-
-    fn end(&self, action_id: &str) {
-        self.0.lock().remove(action_id);
-    }
-
-    /// The run's output so far, when it changed since `seen` (which is updated).
-    fn changed(&self, action_id: &str, seen: &mut u64, now: DateTime<Utc>) -> Option<RunOutput> {
-        let runs = self.0.lock();
-        let run = runs.get(action_id)?;
-        if run.version == *seen {
-            return None;
-        }
-        *seen = run.version;
-        Some(run.view(action_id, now))
-    }
-
-    /// The `run` object of a proposal that is running now.
-    pub(crate) fn run_json(
-        &self,
-        action_id: &str,
-        now: DateTime<Utc>,
-    ) -> Option<serde_json::Value> {
-        let runs = self.0.lock();
-        let view = runs.get(action_id)?.view(action_id, now);
-        serde_json::to_value(view).ok()
-    }
-}
-
-impl LiveRun {
-    fn view(&self, action_id: &str, now: DateTime<Utc>) -> RunOutput {
-        RunOutput {
-            action_id: action_id.to_owned(),
-            live: true,
-            argv: self.argv.clone(),
-            started_at: self.started,
-            elapsed_ms: (now - self.started).num_milliseconds().max(0),
-            stdout_tail: self.stdout.text(),
-            stderr_tail: self.stderr.text(),
-            truncated: self.stdout.truncated() || self.stderr.truncated(),
-        }
-    }
-}
-
-/// A running command's output so far (the last 8 KiB of each stream).
-#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
-pub struct RunOutput {
-    pub action_id: String,
-    /// Always true: the command has not ended (the finished `run` has `end` instead).
-    pub live: bool,
-    pub argv: Vec<String>,
-    pub started_at: DateTime<Utc>,
-    pub elapsed_ms: i64,
-    pub stdout_tail: String,
-    pub stderr_tail: String,
-    pub truncated: bool,
-}
-
 /// Automatic runs per `svc_key`, for the budget.
 #[derive(Debug, Default)]
-pub(crate) struct AutoRuns(HashMap<String, VecDeque<DateTime<Utc>>>);
+pub struct AutoRuns(HashMap<String, VecDeque<DateTime<Utc>>>);
 
 impl AutoRuns {
     /// Puts back a run found in the audit at start.
@@ -202,20 +150,20 @@ impl AutoRuns {
     }
 }
 
-pub(crate) fn executor_settings(
-    api: &Api,
-) -> (Option<crate::config::ExecutorConfig>, Duration, Duration) {
-    let config = api.config();
-    let ex = config.executor.clone();
+/// `[executor]` and its command timeout (else [`DEFAULT_TIMEOUT`]).
+fn executor_settings(
+    config: &crate::config::Config,
+) -> (Option<crate::config::ExecutorConfig>, Duration) {
+    let settings = config.executor.clone();
     let timeout = duration_or(
-        ex.as_ref().and_then(|e| e.timeout.as_ref()),
+        settings.as_ref().and_then(|e| e.timeout.as_ref()),
         DEFAULT_TIMEOUT,
     );
-    (ex, timeout, proposal_ttl(&config))
+    (settings, timeout)
 }
 
 /// `[executor] proposal_ttl`, else [`DEFAULT_TTL`] (read on every status: no cloning).
-pub(crate) fn proposal_ttl(config: &crate::config::Config) -> Duration {
+pub fn proposal_ttl(config: &crate::config::Config) -> Duration {
     duration_or(
         config
             .executor
@@ -245,7 +193,7 @@ fn audit(actor: &str, step: &str, detail: Option<String>) -> Execution {
 /// `pending` or `approved` about a proposal that moved on. `Conflict` when another step
 /// got there first or the step is not allowed from the stored status.
 async fn apply(
-    api: &Api,
+    ex: &Arc<Executor>,
     p: &Proposal,
     step: Step,
     patch: impl FnOnce(&mut Proposal),
@@ -254,9 +202,9 @@ async fn apply(
     let from = Status::parse(&p.status)
         .ok_or_else(|| ApiError::Conflict(format!("unknown status {:?}", p.status)))?;
     let to = next(from, step).map_err(|e| ApiError::Conflict(e.to_string()))?;
-    let now = api.now();
-    let moved = api
-        .inner
+    let now = ex.now();
+    let moved = ex
+        .ctx
         .store
         .transition(&p.action_id, from.as_str(), to.as_str(), now, patch, row)
         .await?
@@ -267,24 +215,21 @@ async fn apply(
                 from.as_str()
             ))
         })?;
-    crate::planning::failpoint(api, &format!("after_{}", to.as_str()));
+    ex.ctx.failpoint(&format!("after_{}", to.as_str()));
     if from == Status::Pending {
-        api.inner
-            .planning
-            .pending
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        ex.pending.fetch_sub(1, Ordering::SeqCst);
     }
     // `approved` is written by the claim (`approve`), a handed-off file is not ours.
     if !matches!(to, Status::Approved | Status::HandedOff) {
-        sync_file(api, &moved).await;
+        sync_file(ex, &moved).await;
     }
-    announce(api, &moved).await;
+    announce(ex, &moved).await;
     Ok(moved)
 }
 
 /// The live update and the `proposal_changed` event of a proposal that changed.
-async fn announce(api: &Api, moved: &Proposal) {
-    let _ = api.inner.updates.send(Update::Proposal {
+async fn announce(ex: &Arc<Executor>, moved: &Proposal) {
+    ex.ctx.outbox.send(Update::Proposal {
         proposal: Box::new(moved.clone()),
     });
     let event = EngineEvent::ProposalChanged {
@@ -295,15 +240,15 @@ async fn announce(api: &Api, moved: &Proposal) {
         actor: moved.decided_by.clone(),
         detail: moved.status_detail.clone(),
     };
-    if let Err(e) = crate::engine::publish_event(api, event).await {
+    if let Err(e) = ex.ctx.outbox.publish(event).await {
         tracing::warn!(error = %e, "cannot record a proposal change");
     }
 }
 
 /// Rewrites the proposal's action file. A failure is logged; the file is put right at the
 /// next change or at start (`planning::restore`).
-async fn sync_file(api: &Api, p: &Proposal) {
-    let actions = crate::planning::actions_dir(api);
+async fn sync_file(ex: &Arc<Executor>, p: &Proposal) {
+    let actions = ex.ctx.actions_dir();
     let p = p.clone();
     let id = p.action_id.clone();
     match tokio::task::spawn_blocking(move || write_action(&actions, &p)).await {
@@ -313,8 +258,8 @@ async fn sync_file(api: &Api, p: &Proposal) {
     }
 }
 
-async fn load(api: &Api, action_id: &str) -> Result<Proposal, ApiError> {
-    api.inner
+async fn load(ex: &Arc<Executor>, action_id: &str) -> Result<Proposal, ApiError> {
+    ex.ctx
         .store
         .proposal(action_id)
         .await?
@@ -322,8 +267,8 @@ async fn load(api: &Api, action_id: &str) -> Result<Proposal, ApiError> {
 }
 
 /// The providers a proposal is about (same node and service).
-fn targets(api: &Api, p: &Proposal) -> Vec<String> {
-    api.config()
+fn targets(ex: &Arc<Executor>, p: &Proposal) -> Vec<String> {
+    ex.config()
         .providers
         .iter()
         .filter(|c| c.enabled && c.node == p.node && c.service == p.service)
@@ -332,28 +277,25 @@ fn targets(api: &Api, p: &Proposal) -> Vec<String> {
 }
 
 /// Probes the targets now: `Some(true)` when every one answers, `None` without targets.
-async fn targets_healthy(api: &Api, ids: &[String]) -> Option<bool> {
+async fn targets_healthy(ex: &Arc<Executor>, ids: &[String]) -> Option<bool> {
     if ids.is_empty() {
         return None;
     }
     let mut all = true;
     for id in ids {
-        match api.probe(id).await {
-            Ok(v) => all &= v.last_outcome == Some(crate::health::monitor::Outcome::Up),
-            Err(_) => all = false,
-        }
+        all &= ex.prober.probe(id).await == Some(Outcome::Up);
     }
     Some(all)
 }
 
-impl Api {
+impl Executor {
     /// Approves a pending proposal: checks its time to live at the click, claims its
     /// action file (so no other executor runs it too), re-checks the target, then runs its
     /// command in the background. Answers the proposal after the approval (or `stale`,
     /// `handed_off`); `Expired` when its time ran out, even if the expiry tick has not
     /// come round yet.
     pub async fn approve(
-        &self,
+        self: &Arc<Self>,
         action_id: &str,
         actor: &str,
     ) -> Result<serde_json::Value, ApiError> {
@@ -383,13 +325,13 @@ impl Api {
             audit(actor, "approve", None),
         )
         .await?;
-        let actions = crate::planning::actions_dir(self);
+        let actions = self.ctx.actions_dir();
         let to_claim = approved.clone();
         let claim = tokio::task::spawn_blocking(move || claim_action(&actions, &to_claim))
             .await
             .map_err(std::io::Error::other)
             .and_then(|c| c);
-        crate::planning::failpoint(self, "after_claim");
+        self.ctx.failpoint("after_claim");
         match claim {
             Ok(Claim::Ours) => {}
             Ok(Claim::Taken) => {
@@ -436,19 +378,17 @@ impl Api {
             .await?;
             return Ok(stale.to_action_file());
         }
-        let api = self.clone();
+        let ex = self.clone();
         let runner_actor = actor.to_owned();
         let run_p = approved.clone();
-        self.inner
-            .planning
-            .tracker()
-            .spawn(async move { run_and_verify(&api, run_p, &runner_actor).await });
+        self.ctx
+            .spawn(async move { run_and_verify(&ex, run_p, &runner_actor).await });
         Ok(approved.to_action_file())
     }
 
     /// Rejects a pending proposal, with an optional reason.
     pub async fn reject(
-        &self,
+        self: &Arc<Self>,
         action_id: &str,
         actor: &str,
         reason: Option<&str>,
@@ -475,12 +415,12 @@ impl Api {
 
     /// Audit rows, newest first.
     pub async fn executions(
-        &self,
+        self: &Arc<Self>,
         action_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Execution>, ApiError> {
         Ok(self
-            .inner
+            .ctx
             .store
             .executions(action_id, limit.clamp(1, 5000))
             .await?)
@@ -490,7 +430,7 @@ impl Api {
 /// Ends an approved proposal as `failed` without running anything (approved → running →
 /// failed, so the audit shows the start that was refused and why).
 async fn refuse(
-    api: &Api,
+    ex: &Arc<Executor>,
     p: &Proposal,
     actor: &str,
     code: &str,
@@ -498,9 +438,9 @@ async fn refuse(
 ) -> Result<Proposal, ApiError> {
     let detail = format!("refused: {why}");
     tracing::warn!(action_id = %p.action_id, "{detail}");
-    let running = apply(api, p, Step::Start, |_| {}, audit(actor, "start", None)).await?;
+    let running = apply(ex, p, Step::Start, |_| {}, audit(actor, "start", None)).await?;
     apply(
-        api,
+        ex,
         &running,
         Step::Finish(RunEnd::Failed),
         |q| q.status_detail = Some(detail.clone()),
@@ -512,136 +452,83 @@ async fn refuse(
     .await
 }
 
-/// Runs an approved proposal's command, records the outcome, verifies the target.
-async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
-    let (ex, timeout, _) = executor_settings(api);
-    let config = api.config();
-    let all = ex.map(|e| e.commands).unwrap_or_default();
+/// What one run ended with: its end, the detail for the proposal, the audit row, and the
+/// process group it ran as (when a command started).
+struct Ran {
+    end: RunEnd,
+    detail: String,
+    row: Execution,
+    pgid: Option<u32>,
+}
+
+/// The argv for a proposal: `None` for a kind that runs nothing (`notify`, `ignore`), the
+/// refusal when its names or its template are not in the config. Pure.
+fn command_for(
+    config: &crate::config::Config,
+    settings: Option<crate::config::ExecutorConfig>,
+    p: &Proposal,
+) -> Result<Option<Vec<String>>, runner::Refusal> {
+    if !runner::needs_command(&p.kind) {
+        return Ok(None);
+    }
+    let all = settings.map(|e| e.commands).unwrap_or_default();
     // The most specific template: `kind:node/service`, then `kind:service`, then `kind`.
     let templates: std::collections::BTreeMap<String, Vec<String>> =
         template_for(&all, &p.kind, &p.node, &p.service)
             .map(|t| (p.kind.clone(), t.clone()))
             .into_iter()
             .collect();
-    let argv = if runner::needs_command(&p.kind) {
-        match runner::build_argv(
-            &p.kind,
-            &p.node,
-            &p.service,
-            &templates,
-            &Known::from_config(&config),
-        ) {
-            Ok(argv) => Some(argv),
-            Err(refusal) => {
-                // Ignored on purpose: `refuse` logs, and nothing else is left to do.
-                let _ = refuse(api, &p, actor, refusal.code(), &refusal.to_string()).await;
-                return;
-            }
-        }
-    } else {
-        None
-    };
-    let Ok(running) = apply(api, &p, Step::Start, |_| {}, audit(actor, "start", None)).await else {
-        return;
-    };
-    let mut pgid: Option<u32> = None;
-    let (end, detail, row) = match &argv {
-        None => {
-            // notify / ignore: the notification is the action.
-            (
-                RunEnd::Ok,
-                format!("{}: nothing to run", p.kind),
-                audit(actor, "run", None),
-            )
-        }
-        Some(argv) => {
-            let live = &api.inner.planning.live_runs;
-            live.begin(&p.action_id, argv, api.now());
-            let sink = {
-                let api = api.clone();
-                let id = p.action_id.clone();
-                OutputSink::new(move |stream, data| {
-                    api.inner.planning.live_runs.push(&id, stream, data)
-                })
-            };
-            let (spawned_tx, mut spawned) = tokio::sync::mpsc::unbounded_channel();
-            let opts = RunOptions {
-                timeout,
-                on_output: Some(sink),
-                on_spawn: Some(SpawnHook::new(move |pid| {
-                    // Ignored on purpose: the receiver only goes away with this run.
-                    let _ = spawned_tx.send(pid);
-                })),
-                ..RunOptions::default()
-            };
-            let cancel = api.inner.planning.cancel_token();
-            let run = runner::run(argv, &opts, &cancel);
-            tokio::pin!(run);
-            let mut push = tokio::time::interval(OUTPUT_PUSH_EVERY);
-            push.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut seen = 0;
-            let result = loop {
-                tokio::select! {
-                    result = &mut run => break result,
-                    Some(pid) = spawned.recv(), if pgid.is_none() => {
-                        pgid = Some(pid);
-                        record_group(api, &running.action_id, argv, pid).await;
-                    }
-                    _ = push.tick() => {
-                        if let Some(output) = live.changed(&p.action_id, &mut seen, api.now()) {
-                            let _ = api.inner.updates.send(Update::RunOutput { output });
-                        }
-                    }
-                }
-            };
-            live.end(&p.action_id);
-            match result {
-                Ok(out) => {
-                    let end = if out.timed_out {
-                        RunEnd::TimedOut
-                    } else if out.success() {
-                        RunEnd::Ok
-                    } else {
-                        RunEnd::Failed
-                    };
-                    let detail = match end {
-                        RunEnd::Ok => format!("{} exited 0 in {} ms", argv[0], out.duration_ms),
-                        RunEnd::TimedOut => {
-                            format!("{} killed after {} s", argv[0], timeout.as_secs())
-                        }
-                        RunEnd::Failed => format!(
-                            "{} failed (exit {:?}, signal {:?})",
-                            argv[0], out.exit_code, out.signal
-                        ),
-                    };
-                    let row = Execution {
-                        argv: Some(argv.clone()),
-                        exit_code: out.exit_code.map(i64::from),
-                        signal: out.signal.map(i64::from),
-                        timed_out: Some(out.timed_out),
-                        duration_ms: Some(out.duration_ms as i64),
-                        stdout_tail: Some(out.stdout_tail.clone()),
-                        stderr_tail: Some(out.stderr_tail.clone()),
-                        ..audit(actor, "run", Some(detail.clone()))
-                    };
-                    (end, detail, row)
-                }
-                Err(e) => {
-                    let detail = format!("{}: {e}", e.code());
-                    let row = Execution {
-                        argv: Some(argv.clone()),
-                        ..audit(actor, "run", Some(detail.clone()))
-                    };
-                    (RunEnd::Failed, detail, row)
-                }
-            }
+    runner::build_argv(
+        &p.kind,
+        &p.node,
+        &p.service,
+        &templates,
+        &Known::from_config(config),
+    )
+    .map(Some)
+}
+
+/// Runs an approved proposal's command, records the outcome, verifies the target.
+async fn run_and_verify(ex: &Arc<Executor>, p: Proposal, actor: &str) {
+    let config = ex.config();
+    let (settings, timeout) = executor_settings(&config);
+    let argv = match command_for(&config, settings, &p) {
+        Ok(argv) => argv,
+        Err(refusal) => {
+            // `refuse` logs what went wrong; nothing else is left to do with its answer.
+            let _ = refuse(ex, &p, actor, refusal.code(), &refusal.to_string()).await;
+            return;
         }
     };
+    let running = match apply(ex, &p, Step::Start, |_| {}, audit(actor, "start", None)).await {
+        Ok(running) => running,
+        Err(e) => {
+            // Approved but never started (a concurrent step, or the database): say so.
+            tracing::warn!(error = %e, action_id = %p.action_id, "cannot start an approved proposal");
+            return;
+        }
+    };
+    let ran = match &argv {
+        // notify / ignore: the notification is the action.
+        None => Ran {
+            end: RunEnd::Ok,
+            detail: format!("{}: nothing to run", p.kind),
+            row: audit(actor, "run", None),
+            pgid: None,
+        },
+        Some(argv) => run_command(ex, &running, argv, timeout, actor).await,
+    };
+    let Ran {
+        end,
+        detail,
+        row,
+        pgid,
+    } = ran;
     let run_json = serde_json::json!({"argv": argv, "end": format!("{end:?}").to_lowercase(), "pgid": pgid,
                                       "exit_code": row.exit_code, "duration_ms": row.duration_ms,
                                       "stdout_tail": row.stdout_tail, "stderr_tail": row.stderr_tail});
-    let Ok(finished) = apply(
-        api,
+    let finished = match apply(
+        ex,
         &running,
         Step::Finish(end),
         |q| {
@@ -651,21 +538,121 @@ async fn run_and_verify(api: &Api, p: Proposal, actor: &str) {
         row,
     )
     .await
-    else {
-        return;
+    {
+        Ok(finished) => finished,
+        Err(e) => {
+            tracing::warn!(error = %e, action_id = %p.action_id, "cannot record the end of a run");
+            return;
+        }
     };
     let outcome = if end == RunEnd::Ok && argv.is_some() {
-        verify(api, finished, actor).await
+        verify(ex, finished, actor).await
     } else {
         finished
     };
-    finish_event(api, &outcome).await;
+    finish_event(ex, &outcome).await;
+}
+
+/// Runs the command of a `running` proposal: its output streamed to the live view (pushed
+/// at most every [`OUTPUT_PUSH_EVERY`]), its process group recorded as soon as it starts,
+/// killed when the engine stops or the timeout passes.
+async fn run_command(
+    ex: &Arc<Executor>,
+    running: &Proposal,
+    argv: &[String],
+    timeout: Duration,
+    actor: &str,
+) -> Ran {
+    let id = &running.action_id;
+    let live = &ex.live_runs;
+    live.begin(id, argv, ex.now());
+    let sink = {
+        let ex = Arc::clone(ex);
+        let id = id.clone();
+        OutputSink::new(move |stream, data| ex.live_runs.push(&id, stream, data))
+    };
+    let (spawned_tx, mut spawned) = tokio::sync::mpsc::unbounded_channel();
+    let opts = RunOptions {
+        timeout,
+        on_output: Some(sink),
+        on_spawn: Some(SpawnHook::new(move |pid| {
+            // Ignored on purpose: the receiver only goes away with this run.
+            let _ = spawned_tx.send(pid);
+        })),
+        ..RunOptions::default()
+    };
+    let cancel = ex.ctx.cancel_token();
+    let run = runner::run(argv, &opts, &cancel);
+    tokio::pin!(run);
+    let mut push = tokio::time::interval(OUTPUT_PUSH_EVERY);
+    push.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut seen = 0;
+    let mut pgid = None;
+    let result = loop {
+        tokio::select! {
+            result = &mut run => break result,
+            Some(pid) = spawned.recv(), if pgid.is_none() => {
+                pgid = Some(pid);
+                record_group(ex, id, argv, pid).await;
+            }
+            _ = push.tick() => {
+                if let Some(output) = live.changed(id, &mut seen, ex.now()) {
+                    ex.ctx.outbox.send(Update::RunOutput { output });
+                }
+            }
+        }
+    };
+    live.end(id);
+    let (end, detail, row) = match result {
+        Ok(out) => {
+            let end = if out.timed_out {
+                RunEnd::TimedOut
+            } else if out.success() {
+                RunEnd::Ok
+            } else {
+                RunEnd::Failed
+            };
+            let detail = match end {
+                RunEnd::Ok => format!("{} exited 0 in {} ms", argv[0], out.duration_ms),
+                RunEnd::TimedOut => format!("{} killed after {} s", argv[0], timeout.as_secs()),
+                RunEnd::Failed => format!(
+                    "{} failed (exit {:?}, signal {:?})",
+                    argv[0], out.exit_code, out.signal
+                ),
+            };
+            let row = Execution {
+                argv: Some(argv.to_vec()),
+                exit_code: out.exit_code.map(i64::from),
+                signal: out.signal.map(i64::from),
+                timed_out: Some(out.timed_out),
+                duration_ms: Some(out.duration_ms as i64),
+                stdout_tail: Some(out.stdout_tail.clone()),
+                stderr_tail: Some(out.stderr_tail.clone()),
+                ..audit(actor, "run", Some(detail.clone()))
+            };
+            (end, detail, row)
+        }
+        Err(e) => {
+            let detail = format!("{}: {e}", e.code());
+            let row = Execution {
+                argv: Some(argv.to_vec()),
+                ..audit(actor, "run", Some(detail.clone()))
+            };
+            (RunEnd::Failed, detail, row)
+        }
+    };
+    Ran {
+        end,
+        detail,
+        row,
+        pgid,
+    }
 }
 
 /// Records the process group of a command that just started (its pgid and the leader's
 /// start time, to recognise it after a crash) on the proposal and in its action file.
-async fn record_group(api: &Api, action_id: &str, argv: &[String], pid: u32) {
-    let now = api.now();
+async fn record_group(ex: &Arc<Executor>, action_id: &str, argv: &[String], pid: u32) {
+    let now = ex.now();
     let run = serde_json::json!({
         "live": true,
         "pgid": pid,
@@ -673,21 +660,21 @@ async fn record_group(api: &Api, action_id: &str, argv: &[String], pid: u32) {
         "started_at": now.to_rfc3339(),
         "argv": argv,
     });
-    match api
-        .inner
+    match ex
+        .ctx
         .store
         .patch_proposal(action_id, Status::Running.as_str(), now, |q| {
             q.run = Some(run)
         })
         .await
     {
-        Ok(Some(p)) => sync_file(api, &p).await,
+        Ok(Some(p)) => sync_file(ex, &p).await,
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(error = %e, action_id, pgid = pid, "cannot record the command's process group")
         }
     }
-    crate::planning::failpoint(api, "after_spawn");
+    ex.ctx.failpoint("after_spawn");
 }
 
 /// The template for one target: `kind:node/service`, else `kind:service`, else `kind`.
@@ -707,12 +694,12 @@ pub fn template_for<'a>(
 }
 
 /// Re-probes the target at once and, if it is not back yet, once more after a while.
-async fn verify(api: &Api, p: Proposal, actor: &str) -> Proposal {
-    let ids = targets(api, &p);
-    let mut healthy = targets_healthy(api, &ids).await;
+async fn verify(ex: &Arc<Executor>, p: Proposal, actor: &str) -> Proposal {
+    let ids = targets(ex, &p);
+    let mut healthy = targets_healthy(ex, &ids).await;
     if healthy == Some(false) {
         tokio::time::sleep(VERIFY_SETTLE).await;
-        healthy = targets_healthy(api, &ids).await;
+        healthy = targets_healthy(ex, &ids).await;
     }
     let Some(healthy) = healthy else {
         return p; // Nothing to probe: the run's own result is all we know.
@@ -723,7 +710,7 @@ async fn verify(api: &Api, p: Proposal, actor: &str) -> Proposal {
         format!("{} on {} still does not answer", p.service, p.node)
     };
     apply(
-        api,
+        ex,
         &p,
         Step::Verify { healthy },
         |q| q.status_detail = Some(detail.clone()),
@@ -734,7 +721,7 @@ async fn verify(api: &Api, p: Proposal, actor: &str) -> Proposal {
 }
 
 /// `remediation_finished`: to the timeline, the events dir and the bus.
-async fn finish_event(api: &Api, p: &Proposal) {
+async fn finish_event(ex: &Arc<Executor>, p: &Proposal) {
     let event = EngineEvent::RemediationFinished {
         action_id: p.action_id.clone(),
         node: p.node.clone(),
@@ -742,18 +729,17 @@ async fn finish_event(api: &Api, p: &Proposal) {
         status: p.status.clone(),
         detail: p.status_detail.clone(),
     };
-    if let Err(e) = crate::engine::publish_event(api, event).await {
+    if let Err(e) = ex.ctx.outbox.publish(event).await {
         tracing::warn!(error = %e, "cannot record remediation_finished");
     }
-    crate::planning::publish_to_bus(
-        api,
+    ex.ctx.outbox.to_bus(
         "remediation_finished",
         &p.node,
         &p.service,
         "info",
         serde_json::json!({"action_id": p.action_id, "status": p.status, "detail": p.status_detail}),
     );
-    let events = crate::planning::events_dir(api);
+    let events = ex.ctx.events_dir();
     let e = FsEvent {
         event_type: "remediation_finished",
         severity: if p.status == "resolved" || p.status == "succeeded" {
@@ -765,7 +751,7 @@ async fn finish_event(api: &Api, p: &Proposal) {
         correlation_id: &p.action_id,
         payload: serde_json::json!({"status": p.status, "detail": p.status_detail, "run": p.run}),
     };
-    if let Err(err) = emit_event(&events, &e, api.now()) {
+    if let Err(err) = emit_event(&events, &e, ex.now()) {
         tracing::warn!(error = %err, "cannot write the remediation_finished event");
     }
 }
@@ -774,11 +760,13 @@ async fn finish_event(api: &Api, p: &Proposal) {
 /// `requires_human`, its risk in `auto_execute`, and an `[executor]` configured. A service
 /// that used its budget of automatic runs this hour gets `notify` instead (recorded as an
 /// override), so a flapping fix cannot loop.
-pub(crate) fn auto_policy(api: &Api, p: &mut Proposal) -> bool {
-    let (ex, _, _) = executor_settings(api);
-    let Some(ex) = ex else { return false };
+pub fn auto_policy(ex: &Executor, p: &mut Proposal) -> bool {
+    let (settings, _) = executor_settings(&ex.config());
+    let Some(settings) = settings else {
+        return false;
+    };
     // Only an absent key takes the default: `auto_execute = []` means never by itself.
-    let allowed = match &ex.auto_execute {
+    let allowed = match &settings.auto_execute {
         Some(levels) => levels.contains(&p.risk_level),
         None => DEFAULT_AUTO_EXECUTE.contains(&p.risk_level.as_str()),
     };
@@ -788,8 +776,8 @@ pub(crate) fn auto_policy(api: &Api, p: &mut Proposal) -> bool {
     if !runner::needs_command(&p.kind) {
         return true;
     }
-    let key = format!("{}/{}", p.node, p.service);
-    if api.inner.planning.auto_runs.lock().take(&key, api.now()) {
+    let key = crate::planner::svc_key(&p.node, &p.service);
+    if ex.auto_runs.lock().take(&key, ex.now()) {
         return true;
     }
     p.overrides.push(format!(
@@ -803,8 +791,8 @@ pub(crate) fn auto_policy(api: &Api, p: &mut Proposal) -> bool {
 }
 
 /// Runs a new proposal that `auto_policy` allowed ("auto" in the audit).
-pub(crate) async fn auto_run(api: &Api, p: &Proposal) {
-    if let Err(e) = api.approve(&p.action_id, "auto").await {
+pub async fn auto_run(ex: &Arc<Executor>, p: &Proposal) {
+    if let Err(e) = ex.approve(&p.action_id, "auto").await {
         tracing::warn!(error = %e, action_id = %p.action_id, "automatic run refused");
     }
 }
@@ -840,48 +828,48 @@ const ORPHAN_POLL: Duration = Duration::from_secs(1);
 /// reported on the proposal ("still running as pgid N since …"), watched until it ends,
 /// then `interrupted` and the target re-probed. Running and gone: `interrupted`, then
 /// re-probed. Every finding is an audit row.
-pub(crate) async fn recover(api: &Api) -> Result<(), crate::store::StoreError> {
-    for p in api.inner.store.proposals_with_status("approved").await? {
+pub async fn recover(ex: &Arc<Executor>) -> Result<(), crate::store::StoreError> {
+    for p in ex.ctx.store.proposals_with_status("approved").await? {
         let detail =
             "Steward stopped after the approval, before the command started; not run again"
                 .to_owned();
-        interrupt(api, &p, detail).await;
+        interrupt(ex, &p, detail).await;
     }
-    for p in api.inner.store.proposals_with_status("succeeded").await? {
+    for p in ex.ctx.store.proposals_with_status("succeeded").await? {
         // The run ended well but its verification was cut off: verify now.
-        let api2 = api.clone();
-        api.inner.planning.tracker().spawn(async move {
-            let outcome = verify(&api2, p, "steward").await;
-            finish_event(&api2, &outcome).await;
+        let ex2 = ex.clone();
+        ex.ctx.spawn(async move {
+            let outcome = verify(&ex2, p, "steward").await;
+            finish_event(&ex2, &outcome).await;
         });
     }
-    for p in api.inner.store.proposals_with_status("running").await? {
+    for p in ex.ctx.store.proposals_with_status("running").await? {
         match RecordedGroup::of(&p) {
-            Some(g) if g.alive().await => adopt(api, p, g).await,
+            Some(g) if g.alive().await => adopt(ex, p, g).await,
             Some(g) => {
                 let detail = format!(
                     "Steward stopped while its command ran; the command (pgid {}) had ended \
                      when Steward started again, exit status unknown; not run again",
                     g.pgid
                 );
-                if let Some(p) = interrupt(api, &p, detail).await {
-                    spawn_verify_after_interrupt(api, p);
+                if let Some(p) = interrupt(ex, &p, detail).await {
+                    spawn_verify_after_interrupt(ex, p);
                 }
             }
             None => {
                 let detail = "Steward stopped while it was starting the command, before its \
                               process group was recorded; not run again"
                     .to_owned();
-                interrupt(api, &p, detail).await;
+                interrupt(ex, &p, detail).await;
             }
         }
     }
     Ok(())
 }
 
-async fn interrupt(api: &Api, p: &Proposal, detail: String) -> Option<Proposal> {
+async fn interrupt(ex: &Arc<Executor>, p: &Proposal, detail: String) -> Option<Proposal> {
     match apply(
-        api,
+        ex,
         p,
         Step::Interrupt,
         |q| q.status_detail = Some(detail.clone()),
@@ -899,23 +887,28 @@ async fn interrupt(api: &Api, p: &Proposal, detail: String) -> Option<Proposal> 
 
 /// Records a finding about a proposal without changing its status (an audit row, the
 /// detail, the file, the live update).
-async fn annotate(api: &Api, p: &Proposal, step: &str, detail: String) -> Option<Proposal> {
-    let changed = api
-        .inner
+async fn annotate(
+    ex: &Arc<Executor>,
+    p: &Proposal,
+    step: &str,
+    detail: String,
+) -> Option<Proposal> {
+    let changed = ex
+        .ctx
         .store
         .transition(
             &p.action_id,
             &p.status,
             &p.status,
-            api.now(),
+            ex.now(),
             |q| q.status_detail = Some(detail.clone()),
             audit("steward", step, Some(detail.clone())),
         )
         .await;
     match changed {
         Ok(Some(moved)) => {
-            sync_file(api, &moved).await;
-            announce(api, &moved).await;
+            sync_file(ex, &moved).await;
+            announce(ex, &moved).await;
             Some(moved)
         }
         Ok(None) => None,
@@ -928,7 +921,7 @@ async fn annotate(api: &Api, p: &Proposal, step: &str, detail: String) -> Option
 
 /// A command still running after a crash: said on the proposal, then watched (never
 /// killed: it may be halfway through a deploy) until its group has ended.
-async fn adopt(api: &Api, p: Proposal, g: RecordedGroup) {
+async fn adopt(ex: &Arc<Executor>, p: Proposal, g: RecordedGroup) {
     let since = p
         .run
         .as_ref()
@@ -941,12 +934,12 @@ async fn adopt(api: &Api, p: Proposal, g: RecordedGroup) {
          until it ends; not run again",
         g.pgid
     );
-    let Some(p) = annotate(api, &p, "adopt", detail).await else {
+    let Some(p) = annotate(ex, &p, "adopt", detail).await else {
         return;
     };
-    let api2 = api.clone();
-    api.inner.planning.tracker().spawn(async move {
-        let cancel = api2.inner.planning.cancel_token();
+    let ex2 = ex.clone();
+    ex.ctx.spawn(async move {
+        let cancel = ex2.ctx.cancel_token();
         let mut tick = tokio::time::interval(ORPHAN_POLL);
         loop {
             tokio::select! {
@@ -959,27 +952,26 @@ async fn adopt(api: &Api, p: Proposal, g: RecordedGroup) {
             "the command ran on as pgid {} after Steward restarted and ended by {}; exit \
              status unknown; not run again",
             g.pgid,
-            api2.now().to_rfc3339()
+            ex2.now().to_rfc3339()
         );
-        if let Some(p) = interrupt(&api2, &p, detail).await {
-            verify_after_interrupt(&api2, p).await;
+        if let Some(p) = interrupt(&ex2, &p, detail).await {
+            verify_after_interrupt(&ex2, p).await;
         }
     });
 }
 
-fn spawn_verify_after_interrupt(api: &Api, p: Proposal) {
-    let api2 = api.clone();
-    api.inner
-        .planning
+fn spawn_verify_after_interrupt(ex: &Arc<Executor>, p: Proposal) {
+    let ex2 = ex.clone();
+    ex.ctx
         .tracker()
-        .spawn(async move { verify_after_interrupt(&api2, p).await });
+        .spawn(async move { verify_after_interrupt(&ex2, p).await });
 }
 
 /// After a command whose end Steward did not see: re-probe the target and say what was
 /// found (the status stays `interrupted`: the run's own result is unknown).
-async fn verify_after_interrupt(api: &Api, p: Proposal) {
-    let ids = targets(api, &p);
-    let Some(healthy) = targets_healthy(api, &ids).await else {
+async fn verify_after_interrupt(ex: &Arc<Executor>, p: Proposal) {
+    let ids = targets(ex, &p);
+    let Some(healthy) = targets_healthy(ex, &ids).await else {
         return;
     };
     let found = if healthy {
@@ -991,7 +983,7 @@ async fn verify_after_interrupt(api: &Api, p: Proposal) {
         "{}; re-probed: {found}",
         p.status_detail.clone().unwrap_or_default()
     );
-    annotate(api, &p, "verify", detail).await;
+    annotate(ex, &p, "verify", detail).await;
 }
 
 /// Whether a pending proposal's time to live has run out at `now`.
@@ -1001,11 +993,11 @@ fn is_due(p: &Proposal, ttl: Duration, now: DateTime<Utc>) -> bool {
 }
 
 /// Expires one pending proposal (by the tick, or at a click that came too late).
-async fn expire_one(api: &Api, p: &Proposal) -> Result<Proposal, ApiError> {
-    let ttl = proposal_ttl(&api.config());
+async fn expire_one(ex: &Arc<Executor>, p: &Proposal) -> Result<Proposal, ApiError> {
+    let ttl = proposal_ttl(&ex.config());
     let detail = format!("nobody decided within {} min", ttl.as_secs() / 60);
     apply(
-        api,
+        ex,
         p,
         Step::Expire,
         |q| q.status_detail = Some(detail.clone()),
@@ -1021,15 +1013,12 @@ pub const EXPIRE_BATCH: u32 = 500;
 /// only the pending proposals that are due (`created_at <= now - ttl`, through the
 /// `(status, created_at)` index), so its cost follows the number due, not the number
 /// pending. Answers how many rows it read.
-pub(crate) async fn expire(api: &Api) -> usize {
-    let ttl = proposal_ttl(&api.config());
+pub async fn expire(ex: &Arc<Executor>) -> usize {
+    let ttl = proposal_ttl(&ex.config());
     let cutoff =
-        api.now() - chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15));
-    let planning = &api.inner.planning;
-    planning
-        .expiry_ticks
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let due = match api.inner.store.due_proposals(cutoff, EXPIRE_BATCH).await {
+        ex.now() - chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15));
+    ex.expiry_ticks.fetch_add(1, Ordering::Relaxed);
+    let due = match ex.ctx.store.due_proposals(cutoff, EXPIRE_BATCH).await {
         Ok(due) => due,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the proposals due to expire");
@@ -1037,11 +1026,10 @@ pub(crate) async fn expire(api: &Api) -> usize {
         }
     };
     let read = due.len();
-    planning
-        .expiry_rows_read
-        .fetch_add(read as u64, std::sync::atomic::Ordering::Relaxed);
+    ex.expiry_rows_read
+        .fetch_add(read as u64, Ordering::Relaxed);
     for p in due {
-        if let Err(e) = expire_one(api, &p).await {
+        if let Err(e) = expire_one(ex, &p).await {
             // A decision that got there first is not a problem.
             tracing::debug!(error = %e, action_id = %p.action_id, "not expired");
         }
@@ -1057,40 +1045,73 @@ pub struct ExpiryStats {
     pub rows_read: u64,
 }
 
-impl Api {
+impl Executor {
     /// Runs one expiry tick now (what the engine does every 2 s); answers the number of
     /// proposals it read, which is the number due, whatever the number pending.
-    pub async fn expire_due(&self) -> usize {
+    pub async fn expire_due(self: &Arc<Self>) -> usize {
         expire(self).await
     }
 
     pub fn expiry_stats(&self) -> ExpiryStats {
-        let p = &self.inner.planning;
         ExpiryStats {
-            ticks: p.expiry_ticks.load(std::sync::atomic::Ordering::Relaxed),
-            rows_read: p
-                .expiry_rows_read
-                .load(std::sync::atomic::Ordering::Relaxed),
+            ticks: self.expiry_ticks.load(Ordering::Relaxed),
+            rows_read: self.expiry_rows_read.load(Ordering::Relaxed),
         }
+    }
+}
+
+impl Executor {
+    /// Proposals, pending first; `status` filters (`all`, as the CLI says, or absent: every
+    /// status); an unknown status is a `BadRequest` naming the known ones.
+    pub async fn proposals(
+        &self,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<serde_json::Value>, ApiError> {
+        use crate::execute::state::ALL;
+        let status = match status {
+            None | Some("all") => None,
+            Some(s) if Status::parse(s).is_some() => Some(s),
+            Some(s) => {
+                let known: Vec<&str> = ALL.iter().map(|st| st.as_str()).collect();
+                return Err(ApiError::BadRequest(format!(
+                    "unknown status {s:?}: expected all or one of {}",
+                    known.join(", ")
+                )));
+            }
+        };
+        let rows = self
+            .ctx
+            .store
+            .proposals(status, limit.clamp(1, 1000))
+            .await?;
+        Ok(rows.iter().map(|p| self.with_live_run(p)).collect())
+    }
+
+    /// The action-file JSON; a running proposal carries its output so far as `run`.
+    fn with_live_run(&self, p: &Proposal) -> serde_json::Value {
+        let mut v = p.to_action_file();
+        if p.status == Status::Running.as_str() {
+            if let Some(run) = self.live_runs.run_json(&p.action_id, self.now()) {
+                v["run"] = run;
+            }
+        }
+        v
+    }
+
+    pub async fn proposal(&self, action_id: &str) -> Result<serde_json::Value, ApiError> {
+        self.ctx
+            .store
+            .proposal(action_id)
+            .await?
+            .map(|p| self.with_live_run(&p))
+            .ok_or_else(|| ApiError::NotFound(format!("no proposal {action_id:?}")))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_audit_names_the_surface_and_a_plain_person_name_only() {
-        assert_eq!(actor("local", Some("alice")), "local:alice");
-        assert_eq!(
-            actor("api", Some("ci-bot@example.org")),
-            "api:ci-bot@example.org"
-        );
-        assert_eq!(actor("tray", None), "tray");
-        for odd in ["", "a b", "x;rm", "$(id)", "é", &"x".repeat(65)] {
-            assert_eq!(actor("api", Some(odd)), "api", "{odd:?} is not recorded");
-        }
-    }
 
     #[test]
     fn the_most_specific_template_wins() {

@@ -1,0 +1,141 @@
+//! The whole engine in one line: `GET /api/status`, the tray's line, the status push.
+//!
+//! Owns: `StatusView` with its `Counts` and `Overall`, and the pure rule that turns
+//! per-provider states, the session pipeline and the storage into the overall state.
+//! Does not own: gathering the inputs (the engine reads them from each part) or pushing
+//! the view (one status task in the engine, woken by the outbox).
+
+use crate::bus::BusStatus;
+use crate::config::ConfigIssue;
+use crate::sessions::status::PipelineLevel;
+use crate::store::StorageView;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+pub struct Counts {
+    pub providers: usize,
+    pub ok: usize,
+    pub warning: usize,
+    pub error: usize,
+    pub disabled: usize,
+}
+
+impl Counts {
+    /// Counts one provider by its view's `status` (`ok`, `warning`, `error`, `disabled`).
+    pub fn add(&mut self, status: &str) {
+        self.providers += 1;
+        match status {
+            "ok" => self.ok += 1,
+            "warning" => self.warning += 1,
+            "error" => self.error += 1,
+            _ => self.disabled += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Overall {
+    Healthy,
+    Degraded,
+    Down,
+}
+
+impl Overall {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overall::Healthy => "healthy",
+            Overall::Degraded => "degraded",
+            Overall::Down => "down",
+        }
+    }
+
+    /// `down` when at least half the enabled providers are in error; `degraded` for any
+    /// error or warning, a pipeline `warning` or a database that takes no writes.
+    pub fn of(counts: &Counts, pipeline: Option<PipelineLevel>, storage_ok: bool) -> Overall {
+        let enabled = counts.providers - counts.disabled;
+        if counts.error > 0 && counts.error * 2 >= enabled {
+            Overall::Down
+        } else if counts.error + counts.warning > 0
+            || pipeline == Some(PipelineLevel::Warning)
+            || !storage_ok
+        {
+            Overall::Degraded
+        } else {
+            Overall::Healthy
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StatusView {
+    pub overall: Overall,
+    pub counts: Counts,
+    pub paused: bool,
+    pub snoozed_until: Option<DateTime<Utc>>,
+    pub config_errors: Vec<ConfigIssue>,
+    pub config_path: Option<PathBuf>,
+    pub node: String,
+    pub version: &'static str,
+    pub pending_proposals: i64,
+    /// Input refused since start (invalid JSON, missing node, …).
+    pub events_rejected: u64,
+    pub observer_degraded: bool,
+    pub incidents: usize,
+    pub bus: Option<BusStatus>,
+    /// How long a proposal waits for a decision before it expires (`[executor] proposal_ttl`).
+    pub proposal_ttl_secs: u64,
+    /// The session pipeline's level (`None` without `[sessions]` or before the first scan);
+    /// a `warning` makes the overall state `degraded`.
+    pub pipeline: Option<PipelineLevel>,
+    /// Whether the database takes writes; not `ok` makes the overall state `degraded`.
+    pub storage: StorageView,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(ok: usize, warning: usize, error: usize, disabled: usize) -> Counts {
+        Counts {
+            providers: ok + warning + error + disabled,
+            ok,
+            warning,
+            error,
+            disabled,
+        }
+    }
+
+    #[test]
+    fn half_the_enabled_providers_in_error_is_down() {
+        assert_eq!(Overall::of(&counts(1, 0, 1, 5), None, true), Overall::Down);
+        assert_eq!(
+            Overall::of(&counts(2, 0, 1, 0), None, true),
+            Overall::Degraded
+        );
+    }
+
+    #[test]
+    fn a_pipeline_warning_or_a_failing_disk_degrades_a_healthy_fleet() {
+        assert_eq!(
+            Overall::of(&counts(3, 0, 0, 0), None, true),
+            Overall::Healthy
+        );
+        let warning = Some(PipelineLevel::Warning);
+        assert_eq!(
+            Overall::of(&counts(3, 0, 0, 0), warning, true),
+            Overall::Degraded
+        );
+        let info = Some(PipelineLevel::Info);
+        assert_eq!(
+            Overall::of(&counts(3, 0, 0, 0), info, true),
+            Overall::Healthy
+        );
+        assert_eq!(
+            Overall::of(&counts(3, 0, 0, 0), None, false),
+            Overall::Degraded
+        );
+    }
+}
