@@ -102,7 +102,7 @@ async fn latency() {
             let body = format!(r#"{{"type":"service_unhealthy","node":"n{i}","service":"s"}}"#);
             let start = Instant::now();
             let a = api.submit_event(body.as_bytes()).unwrap();
-            assert_eq!(a.decision, "plan");
+            assert_eq!(a.decision.as_str(), "plan");
             loop {
                 match rx.recv().await {
                     Ok(Update::Proposal { proposal }) if proposal.node == format!("n{i}") => break,

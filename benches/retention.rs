@@ -185,7 +185,10 @@ async fn expiry(sizes: &[usize]) {
         let mut before = Vec::new();
         for _ in 0..20 {
             let t = Instant::now();
-            let all = store.proposals_with_status("pending").await.unwrap();
+            let all = store
+                .proposals_with_status(steward::execute::state::Status::Pending)
+                .await
+                .unwrap();
             assert_eq!(all.len(), n);
             before.push(t.elapsed().as_secs_f64() * 1e6);
         }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 pub use crate::error::ApiError;
-pub use crate::health::view::{ProviderDetail, ProviderView, SPARK_POINTS};
+pub use crate::health::view::{ProviderDetail, ProviderStatus, ProviderView, SPARK_POINTS};
 pub use crate::notice::{notice_for, Notice};
 pub use crate::outbox::Update;
 pub use crate::status::{Counts, Overall, StatusView};
@@ -131,11 +131,11 @@ impl Api {
         let mut services = serde_json::Map::new();
         let mut degraded = false;
         for p in providers.iter().filter(|p| p.enabled) {
-            degraded |= p.status != "ok";
+            degraded |= p.status != ProviderStatus::Ok;
             let detail = match (p.state, &p.last_error) {
                 (Phase::Open, Some(e)) => format!("breaker open: {e}"),
                 (Phase::HalfOpen, _) => "breaker half-open: next probe decides".to_owned(),
-                (Phase::Closed, Some(e)) if p.status != "ok" => e.clone(),
+                (Phase::Closed, Some(e)) if p.status != ProviderStatus::Ok => e.clone(),
                 _ => match p.last_latency_ms {
                     Some(ms) => format!("up ({ms:.0} ms)"),
                     None => "not probed yet".to_owned(),

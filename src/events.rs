@@ -5,6 +5,8 @@
 //! names and notifications; they never invent events of their own.
 
 use crate::config::ConfigIssue;
+use crate::execute::state::Status;
+use crate::sessions::status::PipelineLevel;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -122,7 +124,7 @@ pub enum EngineEvent {
         action_id: String,
         node: String,
         service: String,
-        status: String,
+        status: Status,
         actor: Option<String>,
         detail: Option<String>,
     },
@@ -131,7 +133,7 @@ pub enum EngineEvent {
         action_id: String,
         node: String,
         service: String,
-        status: String,
+        status: Status,
         detail: Option<String>,
     },
     BusConnected {
@@ -139,8 +141,8 @@ pub enum EngineEvent {
     },
     /// The session pipeline's status moved (ok / info / warning).
     PipelineStatusChanged {
-        status: String,
-        previous: String,
+        status: PipelineLevel,
+        previous: PipelineLevel,
         detail: Option<String>,
         processor: Option<String>,
         stuck_file: Option<String>,
@@ -251,13 +253,16 @@ impl EngineEvent {
             EngineEvent::PlanningFailed { .. } | EngineEvent::BusDisconnected { .. } => {
                 Severity::Warning
             }
-            EngineEvent::PipelineStatusChanged { status, .. } if status == "warning" => {
-                Severity::Warning
-            }
+            EngineEvent::PipelineStatusChanged {
+                status: PipelineLevel::Warning,
+                ..
+            } => Severity::Warning,
             EngineEvent::SessionWatchChanged { mode, .. } if mode != "native" => Severity::Warning,
             EngineEvent::ProposalChanged { status, .. }
-            | EngineEvent::RemediationFinished { status, .. } => match status.as_str() {
-                "failed" | "timed_out" | "unresolved" | "interrupted" => Severity::Warning,
+            | EngineEvent::RemediationFinished { status, .. } => match status {
+                Status::Failed | Status::TimedOut | Status::Unresolved | Status::Interrupted => {
+                    Severity::Warning
+                }
                 _ => Severity::Info,
             },
             EngineEvent::ProposalCreated {
@@ -464,7 +469,7 @@ impl EngineEvent {
             } => {
                 let mut m = format!("{action_id} is {status}");
                 if let Some(a) = actor {
-                    if status == "approved" || status == "rejected" {
+                    if matches!(status, Status::Approved | Status::Rejected) {
                         m.push_str(&format!(" by {a}"));
                     }
                 }

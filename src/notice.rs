@@ -6,6 +6,8 @@
 //! caller's (`Api::notice`).
 
 use crate::events::EngineEvent;
+use crate::execute::state::Status;
+use crate::sessions::status::PipelineLevel;
 
 /// A native notification to raise, decided here so every shell says the same thing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,20 +65,24 @@ pub fn notice_for(event: &EngineEvent) -> Option<Notice> {
             body: event.message(),
             target: None,
         }),
-        EngineEvent::PipelineStatusChanged { status, detail, .. } if status == "warning" => {
+        EngineEvent::PipelineStatusChanged {
+            status: PipelineLevel::Warning,
+            detail,
+            ..
+        } => Some(Notice {
+            title: "Session pipeline is behind".into(),
+            body: detail.clone().unwrap_or_default(),
+            target: Some("view:pipeline".into()),
+        }),
+        EngineEvent::PipelineStatusChanged {
+            status, previous, ..
+        } if *previous == PipelineLevel::Warning && *status != PipelineLevel::Warning => {
             Some(Notice {
-                title: "Session pipeline is behind".into(),
-                body: detail.clone().unwrap_or_default(),
+                title: "Session pipeline caught up".into(),
+                body: event.message(),
                 target: Some("view:pipeline".into()),
             })
         }
-        EngineEvent::PipelineStatusChanged {
-            status, previous, ..
-        } if previous == "warning" && status != "warning" => Some(Notice {
-            title: "Session pipeline caught up".into(),
-            body: event.message(),
-            target: Some("view:pipeline".into()),
-        }),
         EngineEvent::SessionWatchChanged { mode, detail, .. } if mode == "polling" => {
             Some(Notice {
                 title: "Session files: polling".into(),
@@ -111,14 +117,14 @@ pub fn notice_for(event: &EngineEvent) -> Option<Notice> {
             detail,
             ..
         } if matches!(
-            status.as_str(),
-            "resolved" | "unresolved" | "failed" | "timed_out"
+            status,
+            Status::Resolved | Status::Unresolved | Status::Failed | Status::TimedOut
         ) =>
         {
             Some(Notice {
-                title: match status.as_str() {
-                    "resolved" => format!("Fixed: {service} on {node}"),
-                    "unresolved" => format!("Ran, but {service} on {node} is still down"),
+                title: match status {
+                    Status::Resolved => format!("Fixed: {service} on {node}"),
+                    Status::Unresolved => format!("Ran, but {service} on {node} is still down"),
                     _ => format!("The fix for {service} on {node} failed"),
                 },
                 body: detail.clone().unwrap_or_default(),

@@ -7,6 +7,7 @@
 
 use crate::bus::BusStatus;
 use crate::config::ConfigIssue;
+use crate::health::view::ProviderStatus;
 use crate::sessions::status::PipelineLevel;
 use crate::store::StorageView;
 use chrono::{DateTime, Utc};
@@ -23,14 +24,14 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// Counts one provider by its view's `status` (`ok`, `warning`, `error`, `disabled`).
-    pub fn add(&mut self, status: &str) {
+    /// Counts one provider by its view's `status`.
+    pub fn add(&mut self, status: ProviderStatus) {
         self.providers += 1;
         match status {
-            "ok" => self.ok += 1,
-            "warning" => self.warning += 1,
-            "error" => self.error += 1,
-            _ => self.disabled += 1,
+            ProviderStatus::Ok => self.ok += 1,
+            ProviderStatus::Warning => self.warning += 1,
+            ProviderStatus::Error => self.error += 1,
+            ProviderStatus::Disabled => self.disabled += 1,
         }
     }
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::*;
 use serde_json::json;
 use std::path::Path;
+use steward::execute::state::Status;
 use steward::planner::proposal::Proposal;
 use steward::store::{Execution, Store, DUE_PROPOSALS_SQL, PRUNABLE_PROPOSALS_SQL};
 
@@ -81,7 +82,7 @@ async fn only_decided_proposals_older_than_the_cutoff_go_and_their_audit_with_th
             ..Default::default()
         };
         let moved = store
-            .transition(id, "pending", "rejected", at, |_| {}, audit)
+            .transition(id, Status::Pending, Status::Rejected, at, |_| {}, audit)
             .await
             .unwrap();
         assert!(moved.is_some());
@@ -159,7 +160,10 @@ async fn the_expiry_query_reads_the_due_proposals_whatever_the_number_pending() 
             .await
             .unwrap();
     }
-    assert_eq!(store.count_proposals("pending").await.unwrap(), 10_010);
+    assert_eq!(
+        store.count_proposals(Status::Pending).await.unwrap(),
+        10_010
+    );
     let read = store.due_proposals(cutoff, 500).await.unwrap();
     assert_eq!(read.len(), 10, "the due ones, not the 10,010 pending");
     assert_eq!(

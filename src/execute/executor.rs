@@ -21,6 +21,7 @@ use crate::execute::state::{next, RunEnd, Status, Step};
 use crate::health::monitor::Outcome;
 use crate::health::prober::Prober;
 use crate::outbox::Update;
+use crate::planner::policy::{ActionKind, Risk};
 use crate::planner::proposal::{claim_action, emit_event, write_action, Claim, FsEvent, Proposal};
 use crate::store::Execution;
 use chrono::{DateTime, Utc};
@@ -79,7 +80,7 @@ impl Executor {
     /// At start: the pending count, and the budget of automatic runs from the audit (so a
     /// crash loop cannot reset it).
     pub async fn restore(&self) -> Result<(), crate::store::StoreError> {
-        let pending = self.ctx.store.count_proposals("pending").await?;
+        let pending = self.ctx.store.count_proposals(Status::Pending).await?;
         self.pending.store(pending, Ordering::SeqCst);
         let now = self.now();
         let recent = self
@@ -100,7 +101,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 /// Default command timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The risk levels that run without a click when `[executor] auto_execute` is absent.
-pub const DEFAULT_AUTO_EXECUTE: &[&str] = &["none", "low"];
+pub const DEFAULT_AUTO_EXECUTE: &[Risk] = &[Risk::None, Risk::Low];
 
 /// Automatic runs per service and hour before its proposals wait for a person.
 pub const AUTO_BUDGET: usize = 3;
@@ -199,14 +200,13 @@ async fn apply(
     patch: impl FnOnce(&mut Proposal),
     row: Execution,
 ) -> Result<Proposal, ApiError> {
-    let from = Status::parse(&p.status)
-        .ok_or_else(|| ApiError::Conflict(format!("unknown status {:?}", p.status)))?;
+    let from = p.status;
     let to = next(from, step).map_err(|e| ApiError::Conflict(e.to_string()))?;
     let now = ex.now();
     let moved = ex
         .ctx
         .store
-        .transition(&p.action_id, from.as_str(), to.as_str(), now, patch, row)
+        .transition(&p.action_id, from, to, now, patch, row)
         .await?
         .ok_or_else(|| {
             ApiError::Conflict(format!(
@@ -236,7 +236,7 @@ async fn announce(ex: &Arc<Executor>, moved: &Proposal) {
         action_id: moved.action_id.clone(),
         node: moved.node.clone(),
         service: moved.service.clone(),
-        status: moved.status.clone(),
+        status: moved.status,
         actor: moved.decided_by.clone(),
         detail: moved.status_detail.clone(),
     };
@@ -301,13 +301,13 @@ impl Executor {
     ) -> Result<serde_json::Value, ApiError> {
         let p = load(self, action_id).await?;
         let now = self.now();
-        if p.status == Status::Expired.as_str() {
+        if p.status == Status::Expired {
             return Err(ApiError::Expired(format!(
                 "proposal {action_id} expired: {}",
                 p.status_detail.unwrap_or_default()
             )));
         }
-        if p.status == Status::Pending.as_str() && is_due(&p, proposal_ttl(&self.config()), now) {
+        if p.status == Status::Pending && is_due(&p, proposal_ttl(&self.config()), now) {
             let expired = expire_one(self, &p).await?;
             return Err(ApiError::Expired(format!(
                 "proposal {action_id} expired: {}",
@@ -468,18 +468,18 @@ fn command_for(
     settings: Option<crate::config::ExecutorConfig>,
     p: &Proposal,
 ) -> Result<Option<Vec<String>>, runner::Refusal> {
-    if !runner::needs_command(&p.kind) {
+    if !runner::needs_command(p.kind.as_str()) {
         return Ok(None);
     }
     let all = settings.map(|e| e.commands).unwrap_or_default();
     // The most specific template: `kind:node/service`, then `kind:service`, then `kind`.
     let templates: std::collections::BTreeMap<String, Vec<String>> =
-        template_for(&all, &p.kind, &p.node, &p.service)
-            .map(|t| (p.kind.clone(), t.clone()))
+        template_for(&all, p.kind.as_str(), &p.node, &p.service)
+            .map(|t| (p.kind.as_str().to_owned(), t.clone()))
             .into_iter()
             .collect();
     runner::build_argv(
-        &p.kind,
+        p.kind.as_str(),
         &p.node,
         &p.service,
         &templates,
@@ -663,9 +663,7 @@ async fn record_group(ex: &Arc<Executor>, action_id: &str, argv: &[String], pid:
     match ex
         .ctx
         .store
-        .patch_proposal(action_id, Status::Running.as_str(), now, |q| {
-            q.run = Some(run)
-        })
+        .patch_proposal(action_id, Status::Running, now, |q| q.run = Some(run))
         .await
     {
         Ok(Some(p)) => sync_file(ex, &p).await,
@@ -726,7 +724,7 @@ async fn finish_event(ex: &Arc<Executor>, p: &Proposal) {
         action_id: p.action_id.clone(),
         node: p.node.clone(),
         service: p.service.clone(),
-        status: p.status.clone(),
+        status: p.status,
         detail: p.status_detail.clone(),
     };
     if let Err(e) = ex.ctx.outbox.publish(event).await {
@@ -742,7 +740,7 @@ async fn finish_event(ex: &Arc<Executor>, p: &Proposal) {
     let events = ex.ctx.events_dir();
     let e = FsEvent {
         event_type: "remediation_finished",
-        severity: if p.status == "resolved" || p.status == "succeeded" {
+        severity: if matches!(p.status, Status::Resolved | Status::Succeeded) {
             "info"
         } else {
             "warning"
@@ -767,13 +765,13 @@ pub fn auto_policy(ex: &Executor, p: &mut Proposal) -> bool {
     };
     // Only an absent key takes the default: `auto_execute = []` means never by itself.
     let allowed = match &settings.auto_execute {
-        Some(levels) => levels.contains(&p.risk_level),
-        None => DEFAULT_AUTO_EXECUTE.contains(&p.risk_level.as_str()),
+        Some(levels) => levels.iter().any(|l| l == p.risk_level.as_str()),
+        None => DEFAULT_AUTO_EXECUTE.contains(&p.risk_level),
     };
     if p.requires_human || !allowed {
         return false;
     }
-    if !runner::needs_command(&p.kind) {
+    if !runner::needs_command(p.kind.as_str()) {
         return true;
     }
     let key = crate::planner::svc_key(&p.node, &p.service);
@@ -785,8 +783,8 @@ pub fn auto_policy(ex: &Executor, p: &mut Proposal) -> bool {
         p.action
     ));
     p.action = "notify".into();
-    p.kind = "notify".into();
-    p.risk_level = "low".into();
+    p.kind = ActionKind::Notify;
+    p.risk_level = Risk::Low;
     true
 }
 
@@ -829,13 +827,18 @@ const ORPHAN_POLL: Duration = Duration::from_secs(1);
 /// then `interrupted` and the target re-probed. Running and gone: `interrupted`, then
 /// re-probed. Every finding is an audit row.
 pub async fn recover(ex: &Arc<Executor>) -> Result<(), crate::store::StoreError> {
-    for p in ex.ctx.store.proposals_with_status("approved").await? {
+    for p in ex.ctx.store.proposals_with_status(Status::Approved).await? {
         let detail =
             "Steward stopped after the approval, before the command started; not run again"
                 .to_owned();
         interrupt(ex, &p, detail).await;
     }
-    for p in ex.ctx.store.proposals_with_status("succeeded").await? {
+    for p in ex
+        .ctx
+        .store
+        .proposals_with_status(Status::Succeeded)
+        .await?
+    {
         // The run ended well but its verification was cut off: verify now.
         let ex2 = ex.clone();
         ex.ctx.spawn(async move {
@@ -843,7 +846,7 @@ pub async fn recover(ex: &Arc<Executor>) -> Result<(), crate::store::StoreError>
             finish_event(&ex2, &outcome).await;
         });
     }
-    for p in ex.ctx.store.proposals_with_status("running").await? {
+    for p in ex.ctx.store.proposals_with_status(Status::Running).await? {
         match RecordedGroup::of(&p) {
             Some(g) if g.alive().await => adopt(ex, p, g).await,
             Some(g) => {
@@ -898,8 +901,8 @@ async fn annotate(
         .store
         .transition(
             &p.action_id,
-            &p.status,
-            &p.status,
+            p.status,
+            p.status,
             ex.now(),
             |q| q.status_detail = Some(detail.clone()),
             audit("steward", step, Some(detail.clone())),
@@ -1071,7 +1074,7 @@ impl Executor {
         use crate::execute::state::ALL;
         let status = match status {
             None | Some("all") => None,
-            Some(s) if Status::parse(s).is_some() => Some(s),
+            Some(s) if Status::parse(s).is_some() => Status::parse(s),
             Some(s) => {
                 let known: Vec<&str> = ALL.iter().map(|st| st.as_str()).collect();
                 return Err(ApiError::BadRequest(format!(
@@ -1091,7 +1094,7 @@ impl Executor {
     /// The action-file JSON; a running proposal carries its output so far as `run`.
     fn with_live_run(&self, p: &Proposal) -> serde_json::Value {
         let mut v = p.to_action_file();
-        if p.status == Status::Running.as_str() {
+        if p.status == Status::Running {
             if let Some(run) = self.live_runs.run_json(&p.action_id, self.now()) {
                 v["run"] = run;
             }

@@ -56,6 +56,12 @@ pub const ALL: [Status; 13] = [
     Status::HandedOff,
 ];
 
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {

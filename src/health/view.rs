@@ -24,7 +24,7 @@ pub struct ProviderView {
     pub enabled: bool,
     pub state: Phase,
     pub healthy: bool,
-    pub status: &'static str,
+    pub status: ProviderStatus,
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
     pub last_latency_ms: Option<f64>,
@@ -44,6 +44,27 @@ pub struct ProviderDetail {
     pub provider: ProviderView,
     pub history: Vec<Sample>,
     pub hourly: Vec<HourlyRow>,
+}
+
+/// A provider as the overview shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderStatus {
+    Ok,
+    Warning,
+    Error,
+    Disabled,
+}
+
+impl ProviderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderStatus::Ok => "ok",
+            ProviderStatus::Warning => "warning",
+            ProviderStatus::Error => "error",
+            ProviderStatus::Disabled => "disabled",
+        }
+    }
 }
 
 /// In-memory latest results per provider (the store has the full history).
@@ -94,16 +115,16 @@ pub fn status_of(
     phase: Phase,
     state: &BreakerState,
     last: Option<Outcome>,
-) -> &'static str {
+) -> ProviderStatus {
     if !enabled {
-        return "disabled";
+        return ProviderStatus::Disabled;
     }
     match phase {
-        Phase::Open => "error",
-        Phase::HalfOpen => "warning",
+        Phase::Open => ProviderStatus::Error,
+        Phase::HalfOpen => ProviderStatus::Warning,
         Phase::Closed => match last {
-            None | Some(Outcome::Up) if state.consecutive_failures == 0 => "ok",
-            _ => "warning",
+            None | Some(Outcome::Up) if state.consecutive_failures == 0 => ProviderStatus::Ok,
+            _ => ProviderStatus::Warning,
         },
     }
 }

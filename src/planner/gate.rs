@@ -149,14 +149,51 @@ pub enum Admission {
 impl Admission {
     /// The word for it in `POST /api/events` answers.
     pub fn as_str(&self) -> &'static str {
+        self.decision().as_str()
+    }
+
+    pub fn decision(&self) -> IntakeDecision {
         match self {
-            Admission::Plan => "plan",
-            Admission::Benign => "benign",
-            Admission::Cooldown { .. } => "cooldown",
-            Admission::InFlight => "in_flight",
-            Admission::UnknownTargetLimited => "unknown_target_limited",
-            Admission::CooldownsFull => "cooldowns_full",
-            Admission::InFlightFull => "in_flight_full",
+            Admission::Plan => IntakeDecision::Plan,
+            Admission::Benign => IntakeDecision::Benign,
+            Admission::Cooldown { .. } => IntakeDecision::Cooldown,
+            Admission::InFlight => IntakeDecision::InFlight,
+            Admission::UnknownTargetLimited => IntakeDecision::UnknownTargetLimited,
+            Admission::CooldownsFull => IntakeDecision::CooldownsFull,
+            Admission::InFlightFull => IntakeDecision::InFlightFull,
+        }
+    }
+}
+
+/// What happened to an event at the door (`decision` in `POST /api/events` answers): the
+/// gate's admission, or, for one the gate let through, `suppressed` (this workstation's
+/// network looks down) or `overload` (the plan queue is full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntakeDecision {
+    Plan,
+    Benign,
+    Cooldown,
+    InFlight,
+    Suppressed,
+    Overload,
+    UnknownTargetLimited,
+    CooldownsFull,
+    InFlightFull,
+}
+
+impl IntakeDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntakeDecision::Plan => "plan",
+            IntakeDecision::Benign => "benign",
+            IntakeDecision::Cooldown => "cooldown",
+            IntakeDecision::InFlight => "in_flight",
+            IntakeDecision::Suppressed => "suppressed",
+            IntakeDecision::Overload => "overload",
+            IntakeDecision::UnknownTargetLimited => "unknown_target_limited",
+            IntakeDecision::CooldownsFull => "cooldowns_full",
+            IntakeDecision::InFlightFull => "in_flight_full",
         }
     }
 }

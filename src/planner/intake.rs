@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::events::EngineEvent;
 use crate::health::incidents::Incidents;
 use crate::outbox::HELD_EVENTS;
-use crate::planner::gate::{Admission, Flaps, Gate, IntakeCounts, Target};
+use crate::planner::gate::{Admission, Flaps, Gate, IntakeCounts, IntakeDecision, Target};
 use crate::planner::planning::Planning;
 use crate::planner::{parse_message, HealthEvent, Rejected};
 use crate::store::StoreError;
@@ -47,7 +47,7 @@ pub struct Accepted {
     /// `plan`, `benign`, `cooldown`, `in_flight`, `suppressed`, `overload`,
     /// `unknown_target_limited` (a target not in the config, over `[planner]
     /// unknown_target_rate`), `cooldowns_full` or `in_flight_full` (the gate's caps).
-    pub decision: &'static str,
+    pub decision: IntakeDecision,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cooldown_remaining_secs: Option<f64>,
 }
@@ -141,22 +141,22 @@ impl Intake {
     }
 
     /// Lets a planned event wait for a slot (or counts it as overload).
-    fn enqueue(&self, key: &str) -> &'static str {
+    fn enqueue(&self, key: &str) -> IntakeDecision {
         if self.incidents.lock().observer_degraded() {
             let mut gate = self.gate.lock();
             gate.finish(key);
             gate.counts.planned -= 1;
             gate.counts.suppressed_incident += 1;
-            "suppressed"
+            IntakeDecision::Suppressed
         } else if self.queued.fetch_add(1, Ordering::SeqCst) >= PLAN_QUEUE {
             self.queued.fetch_sub(1, Ordering::SeqCst);
             self.overload.fetch_add(1, Ordering::Relaxed);
             let mut gate = self.gate.lock();
             gate.finish(key);
             gate.counts.planned -= 1;
-            "overload"
+            IntakeDecision::Overload
         } else {
-            "plan"
+            IntakeDecision::Plan
         }
     }
 
@@ -175,16 +175,16 @@ impl Intake {
         };
         let decision = match admission {
             Admission::Plan => self.enqueue(&key),
-            _ => admission.as_str(),
+            _ => admission.decision(),
         };
         if record {
-            self.record(&event, decision == "plan", now);
+            self.record(&event, decision == IntakeDecision::Plan, now);
         }
         let cooldown_remaining_secs = match admission {
             Admission::Cooldown { remaining_secs } => Some(remaining_secs),
             _ => None,
         };
-        if decision == "plan" {
+        if decision == IntakeDecision::Plan {
             self.spawn_plan(event, dependents);
         }
         Accepted {

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::context::Context;
 use crate::events::EngineEvent;
 use crate::execute::executor::{self, Executor};
+use crate::execute::state::Status;
 use crate::outbox::Update;
 use crate::planner::gate::{Flaps, Gate};
 use crate::planner::policy::{decide, Decision, Rules};
@@ -88,7 +89,7 @@ fn proposal_of(
 ) -> Proposal {
     Proposal {
         action_id: Proposal::make_id(&event.node, &event.service, now),
-        kind: d.kind.to_owned(),
+        kind: d.kind,
         action: d.action.clone(),
         node: event.node.clone(),
         service: event.service.clone(),
@@ -99,8 +100,8 @@ fn proposal_of(
         ),
         confidence: d.confidence,
         requires_human: d.requires_human,
-        risk_level: d.risk_level.to_owned(),
-        status: "pending".into(),
+        risk_level: d.risk_level,
+        status: Status::Pending,
         created_at: now,
         source_event: event.to_json(),
         llm_model: model.to_owned(),
@@ -377,13 +378,12 @@ async fn write_files(ctx: &Context, proposal: &Proposal) {
 /// file that is missing or says another status than the database is written again. A
 /// handed-off proposal's file belongs to the executor that claimed it.
 fn reconcile_action_file(actions: &std::path::Path, p: &Proposal) {
-    use crate::execute::state::Status;
-    // Approved and running proposals are settled by `executing::recover` right after,
+    // Approved and running proposals are settled by `executor::recover` right after,
     // which writes their files; a handed-off proposal's file belongs to its claimant.
-    if [Status::HandedOff, Status::Approved, Status::Running]
-        .iter()
-        .any(|s| s.as_str() == p.status)
-    {
+    if matches!(
+        p.status,
+        Status::HandedOff | Status::Approved | Status::Running
+    ) {
         return;
     }
     let path = crate::planner::proposal::action_path(actions, &p.action_id);
@@ -391,7 +391,7 @@ fn reconcile_action_file(actions: &std::path::Path, p: &Proposal) {
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
     let says = on_disk.as_ref().and_then(|v| v["status"].as_str());
-    if says == Some(p.status.as_str()) || (on_disk.is_none() && p.status != "pending") {
+    if says == Some(p.status.as_str()) || (on_disk.is_none() && p.status != Status::Pending) {
         // In step, or a decided proposal whose file is gone (pruned, or never written):
         // nothing an executor could act on.
         return;

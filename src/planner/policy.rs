@@ -5,17 +5,76 @@
 //! spelled out ("requires_human forced: node matches protected 'chelsty*'").
 
 use super::event::HealthEvent;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The executor type of a proposal (`type` in its action file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    ContainerRestart,
+    Redeploy,
+    Notify,
+    Ignore,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::ContainerRestart => "container_restart",
+            ActionKind::Redeploy => "redeploy",
+            ActionKind::Notify => "notify",
+            ActionKind::Ignore => "ignore",
+        }
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How much harm a proposal's action can do; `[executor] auto_execute` names the levels
+/// that run without a click.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    None,
+    Low,
+    Guarded,
+}
+
+impl Risk {
+    pub const ALL: [Risk; 3] = [Risk::None, Risk::Low, Risk::Guarded];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::None => "none",
+            Risk::Low => "low",
+            Risk::Guarded => "guarded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Risk> {
+        Risk::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Risk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Seed 001's mapping; anything unknown becomes a low-risk `notify`.
-pub fn map_action_to_executor_type(action: &str) -> (&'static str, &'static str) {
+pub fn map_action_to_executor_type(action: &str) -> (ActionKind, Risk) {
     match action {
-        "restart" => ("container_restart", "low"),
-        "redeploy" => ("redeploy", "guarded"),
-        "notify" => ("notify", "low"),
-        "ignore" => ("ignore", "none"),
-        _ => ("notify", "low"),
+        "restart" => (ActionKind::ContainerRestart, Risk::Low),
+        "redeploy" => (ActionKind::Redeploy, Risk::Guarded),
+        "notify" => (ActionKind::Notify, Risk::Low),
+        "ignore" => (ActionKind::Ignore, Risk::None),
+        _ => (ActionKind::Notify, Risk::Low),
     }
 }
 
@@ -38,8 +97,8 @@ pub struct Rules {
 pub struct Decision {
     pub action: String,
     /// Executor type (`container_restart`, `redeploy`, `notify`, `ignore`).
-    pub kind: &'static str,
-    pub risk_level: &'static str,
+    pub kind: ActionKind,
+    pub risk_level: Risk,
     pub confidence: f64,
     pub requires_human: bool,
     pub reason: String,
@@ -271,11 +330,8 @@ mod tests {
             ("ignore", "ignore", "none"),
             ("unknown", "notify", "low"),
         ] {
-            assert_eq!(
-                map_action_to_executor_type(action),
-                (kind, risk),
-                "{action}"
-            );
+            let (k, r) = map_action_to_executor_type(action);
+            assert_eq!((k.as_str(), r.as_str()), (kind, risk), "{action}");
         }
     }
 
@@ -287,7 +343,7 @@ mod tests {
             &rules(),
         );
         assert_eq!(
-            (d.action.as_str(), d.kind, d.risk_level),
+            (d.action.as_str(), d.kind.as_str(), d.risk_level.as_str()),
             ("restart", "container_restart", "low")
         );
         assert!(!d.requires_human);
@@ -341,7 +397,7 @@ mod tests {
             &rules(),
         );
         assert_eq!(
-            (d.action.as_str(), d.kind, d.risk_level),
+            (d.action.as_str(), d.kind.as_str(), d.risk_level.as_str()),
             ("notify", "notify", "low")
         );
         assert!(d.overrides[0].contains("disk_pressure is always notify"));

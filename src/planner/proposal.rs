@@ -5,7 +5,9 @@
 //! (temp file + rename: a reader never sees half a file, a crash leaves no partial one),
 //! and the filesystem events under `events/YYYY-MM-DD/<node>/`.
 
+use super::policy::{ActionKind, Risk};
 use super::router::Attempt;
+use crate::execute::state::Status;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -17,7 +19,7 @@ pub struct Proposal {
     pub action_id: String,
     /// Executor type: `container_restart`, `redeploy`, `notify`, `ignore`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ActionKind,
     pub action: String,
     pub node: String,
     pub service: String,
@@ -26,8 +28,8 @@ pub struct Proposal {
     pub description: String,
     pub confidence: f64,
     pub requires_human: bool,
-    pub risk_level: String,
-    pub status: String,
+    pub risk_level: Risk,
+    pub status: Status,
     pub created_at: DateTime<Utc>,
     /// The event that caused it (shape A JSON).
     pub source_event: Value,
@@ -295,7 +297,7 @@ mod tests {
     fn sample() -> Proposal {
         Proposal {
             action_id: "plan-piha-mosquitto-123".into(),
-            kind: "container_restart".into(),
+            kind: ActionKind::ContainerRestart,
             action: "restart".into(),
             node: "piha".into(),
             service: "mosquitto".into(),
@@ -303,8 +305,8 @@ mod tests {
             description: String::new(),
             confidence: 0.9,
             requires_human: false,
-            risk_level: "low".into(),
-            status: "pending".into(),
+            risk_level: Risk::Low,
+            status: Status::Pending,
             created_at: Utc.with_ymd_and_hms(2026, 5, 27, 12, 0, 0).unwrap(),
             source_event: json!({"type": "service_unhealthy"}),
             llm_model: "qwen2.5:7b".into(),
@@ -497,7 +499,7 @@ mod tests {
         let mut p = sample();
         write_pending_action(dir.path(), &p).unwrap();
         claim_action(dir.path(), &p).unwrap();
-        p.status = "running".into();
+        p.status = Status::Running;
         let path = write_action(dir.path(), &p).unwrap();
         assert_eq!(
             path,

@@ -369,8 +369,8 @@ async fn refresh(p: &Pipeline) {
         tracing::warn!(error = %e, "cannot record the session pipeline level");
     }
     let event = EngineEvent::PipelineStatusChanged {
-        status: status.status.as_str().to_owned(),
-        previous: before.as_str().to_owned(),
+        status: status.status,
+        previous: before,
         detail: status.detail.clone(),
         processor: status.processor.clone(),
         stuck_file: status.stuck_file.clone(),
@@ -396,12 +396,9 @@ async fn refresh(p: &Pipeline) {
     }
 }
 
+/// The stored level; anything unreadable counts as `ok` (at worst one notification again).
 fn parse_level(s: &str) -> PipelineLevel {
-    match s {
-        "warning" => PipelineLevel::Warning,
-        "info" => PipelineLevel::Info,
-        _ => PipelineLevel::Ok,
-    }
+    PipelineLevel::parse(s).unwrap_or(PipelineLevel::Ok)
 }
 
 async fn note_watch_mode(p: &Pipeline, before: &WatchView, now: &WatchView) {
@@ -455,8 +452,8 @@ mod tests {
 
     fn changed(status: &str, previous: &str) -> EngineEvent {
         EngineEvent::PipelineStatusChanged {
-            status: status.into(),
-            previous: previous.into(),
+            status: PipelineLevel::parse(status).unwrap(),
+            previous: PipelineLevel::parse(previous).unwrap(),
             detail: Some("newest session x/a.jsonl is 2 h old".into()),
             processor: Some("verification".into()),
             stuck_file: None,

@@ -22,7 +22,7 @@ pub const SERVICE: &str = "session_pipeline";
 
 /// The severity of the pipeline's status. Never `error`: a processor may be down for
 /// maintenance, which is not a hard failure (seed 003).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PipelineLevel {
     Ok,
@@ -31,6 +31,17 @@ pub enum PipelineLevel {
 }
 
 impl PipelineLevel {
+    pub const ALL: [PipelineLevel; 3] = [
+        PipelineLevel::Ok,
+        PipelineLevel::Info,
+        PipelineLevel::Warning,
+    ];
+
+    /// The level written as text (a stored setting); `None` for anything else.
+    pub fn parse(s: &str) -> Option<PipelineLevel> {
+        PipelineLevel::ALL.into_iter().find(|l| l.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PipelineLevel::Ok => "ok",

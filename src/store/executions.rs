@@ -1,6 +1,7 @@
 //! The audit table and the one way a proposal's status changes.
 
 use super::{from_ms, ms, Store, StoreError};
+use crate::execute::state::Status;
 use crate::planner::proposal::Proposal;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -33,8 +34,8 @@ impl Store {
     pub async fn transition(
         &self,
         action_id: &str,
-        from: &str,
-        to: &str,
+        from: Status,
+        to: Status,
         at: DateTime<Utc>,
         patch: impl FnOnce(&mut Proposal),
         audit: Execution,
@@ -48,7 +49,7 @@ impl Store {
     pub async fn patch_proposal(
         &self,
         action_id: &str,
-        status: &str,
+        status: Status,
         at: DateTime<Utc>,
         patch: impl FnOnce(&mut Proposal),
     ) -> Result<Option<Proposal>, StoreError> {
@@ -59,8 +60,8 @@ impl Store {
     async fn change(
         &self,
         action_id: &str,
-        from: &str,
-        to: &str,
+        from: Status,
+        to: Status,
         at: DateTime<Utc>,
         patch: impl FnOnce(&mut Proposal),
         audit: Option<Execution>,
@@ -71,10 +72,10 @@ impl Store {
         let claimed = sqlx::query(
             "UPDATE proposals SET status = ?, updated_at = ? WHERE action_id = ? AND status = ?",
         )
-        .bind(to)
+        .bind(to.as_str())
         .bind(ms(at))
         .bind(action_id)
-        .bind(from)
+        .bind(from.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -87,7 +88,7 @@ impl Store {
             .await?;
         let mut p: Proposal = serde_json::from_str(&data)?;
         patch(&mut p);
-        p.status = to.to_owned();
+        p.status = to;
         p.updated_at = Some(at);
         sqlx::query("UPDATE proposals SET data = ? WHERE action_id = ?")
             .bind(serde_json::to_string(&p)?)
@@ -100,8 +101,8 @@ impl Store {
         };
         audit.action_id = action_id.to_owned();
         audit.at = at;
-        audit.status_before = from.to_owned();
-        audit.status_after = to.to_owned();
+        audit.status_before = from.as_str().to_owned();
+        audit.status_after = to.as_str().to_owned();
         sqlx::query(
             "INSERT INTO executions (action_id, at, actor, step, status_before, status_after, \
              argv, exit_code, signal, timed_out, duration_ms, stdout_tail, stderr_tail, detail) \
@@ -197,9 +198,9 @@ impl Store {
     }
 
     /// Proposals in one status, oldest first (restart recovery, expiry).
-    pub async fn proposals_with_status(&self, status: &str) -> Result<Vec<Proposal>, StoreError> {
+    pub async fn proposals_with_status(&self, status: Status) -> Result<Vec<Proposal>, StoreError> {
         let rows = sqlx::query("SELECT data FROM proposals WHERE status = ? ORDER BY created_at")
-            .bind(status)
+            .bind(status.as_str())
             .fetch_all(&self.pool)
             .await?;
         rows.iter()

@@ -2,6 +2,7 @@
 //! expire, which decided ones are old enough to delete (with their audit rows).
 
 use super::{from_ms, ms, Store, StoreError};
+use crate::execute::state::Status;
 use crate::planner::proposal::Proposal;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
@@ -43,7 +44,7 @@ impl Store {
             .bind(&p.action_id)
             .bind(ms(p.created_at))
             .bind(ms(p.created_at))
-            .bind(&p.status)
+            .bind(p.status.as_str())
             .bind(&p.node)
             .bind(&p.service)
             .bind(p.requires_human)
@@ -72,7 +73,7 @@ impl Store {
     /// Pending first (oldest first), then the rest newest first.
     pub async fn proposals(
         &self,
-        status: Option<&str>,
+        status: Option<Status>,
         limit: u32,
     ) -> Result<Vec<Proposal>, StoreError> {
         let rows = sqlx::query(
@@ -81,7 +82,7 @@ impl Store {
                       CASE WHEN status = 'pending' THEN created_at ELSE -created_at END \
              LIMIT ?2",
         )
-        .bind(status)
+        .bind(status.map(Status::as_str))
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -90,10 +91,10 @@ impl Store {
             .collect()
     }
 
-    pub async fn count_proposals(&self, status: &str) -> Result<i64, StoreError> {
+    pub async fn count_proposals(&self, status: Status) -> Result<i64, StoreError> {
         Ok(
             sqlx::query_scalar("SELECT COUNT(*) FROM proposals WHERE status = ?")
-                .bind(status)
+                .bind(status.as_str())
                 .fetch_one(&self.pool)
                 .await?,
         )
