@@ -208,7 +208,8 @@ impl UnknownTargets {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// The gate's counters (`intake` of `GET /api/intake`, with more).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct IntakeCounts {
     /// Every input seen (valid or not).
     pub received: u64,
