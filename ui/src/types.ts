@@ -1,10 +1,53 @@
 // The JSON contract of the engine (design.md "Interfaces" plus the UI routes).
-// Both transports deliver exactly these shapes.
+// Both transports deliver exactly these shapes. Those in ./generated/types.ts are generated
+// from the Rust types that serialize them (tests/ts_types.rs); the others are still written
+// here, each saying where its Rust type is.
 
-export type BreakerState = 'closed' | 'open' | 'half_open';
+import type {
+  ActionFile,
+  BusStatus,
+  ConfigIssue,
+  EventRecord,
+  HourlyRow,
+  IntakeCounts,
+  ModelStats,
+  Outcome,
+  Phase,
+  PipelineLevel,
+  PipelineStatus,
+  ProcessorState,
+  Sample,
+  StorageView,
+  Tokens,
+  UsageBy,
+} from './generated/types';
+
+export type {
+  Attempt as LlmAttempt,
+  AttemptOutcome,
+  BusStatus,
+  ConfigIssue,
+  EventRecord,
+  Execution,
+  HourlyRow,
+  PipelineLevel,
+  PipelineStatus,
+  ProcessorOutcome,
+  ProcessorState,
+  Sample,
+  StorageView,
+  Tokens as TokenCounts,
+} from './generated/types';
+
+/** A breaker's state (`Phase` in Rust). */
+export type BreakerState = Phase;
+
+// not generated yet: defined in src/api.rs (moving)
 export type Status = 'ok' | 'warning' | 'error' | 'disabled';
+// not generated yet: defined in src/api.rs (moving)
 export type Overall = 'healthy' | 'degraded' | 'down';
 
+// not generated yet: defined in src/api.rs (moving)
 export interface ProviderView {
   id: string;
   kind: 'http' | 'tcp' | 'llm' | 'command';
@@ -18,7 +61,7 @@ export interface ProviderView {
   last_error: string | null;
   last_latency_ms: number | null;
   last_checked_at: string | null;
-  last_outcome: string | null;
+  last_outcome: Outcome | null;
   open_until: string | null;
   last_success_at: string | null;
   last_failure_at: string | null;
@@ -26,34 +69,13 @@ export interface ProviderView {
   spark: (number | null)[];
 }
 
-export interface Sample {
-  at: string;
-  ok: boolean;
-  latency_ms: number | null;
-  outcome: string;
-  error: string | null;
-}
-
-export interface HourlyRow {
-  hour: string;
-  samples: number;
-  ok: number;
-  avg_latency_ms: number | null;
-  max_latency_ms: number | null;
-}
-
+// not generated yet: defined in src/api.rs (moving)
 export interface ProviderDetail extends ProviderView {
   history: Sample[];
   hourly: HourlyRow[];
 }
 
-export interface ConfigIssue {
-  file: string | null;
-  line: number | null;
-  field: string | null;
-  message: string;
-}
-
+// not generated yet: defined in src/api.rs (moving)
 export interface StatusView {
   overall: Overall;
   counts: { providers: number; ok: number; warning: number; error: number; disabled: number };
@@ -79,55 +101,8 @@ export interface StatusView {
   storage?: StorageView;
 }
 
-/** The database's health: a full disk, an I/O error, … and what waits to be written. */
-export interface StorageView {
-  ok: boolean;
-  /** SQLite's words, e.g. "database or disk is full"; `null` when ok. */
-  error: string | null;
-  /** When the current outage began. */
-  since: string | null;
-  /** Writes that failed since start (every retry counts). */
-  failed_writes: number;
-  outages: number;
-  recovered_at: string | null;
-  /** Accepted events held in memory until they can be written. */
-  unwritten_events: number;
-  /** Probe samples dropped from the recorder's bounded backlog during outages. */
-  dropped_samples: number;
-}
-
-export interface BusStatus {
-  configured: boolean;
-  connected: boolean;
-  url: string;
-  channels: string[];
-  publish_channel: string | null;
-  last_error: string | null;
-  reconnects: number;
-  received: number;
-  published: number;
-  publish_dropped: number;
-  /** Subscribed sessions lost (server gone); what Redis had not yet sent is gone with it. */
-  disconnects?: number;
-  /** Steward's own messages handed to the publisher: published + dropped + queued. */
-  publish_requested?: number;
-  publish_overflow?: number;
-  publish_expired?: number;
-  publish_refused?: number;
-  connected_since: string | null;
-  last_message_at: string | null;
-}
-
-export type AttemptOutcome = 'success' | 'skipped' | 'failed' | 'invalid';
-
-/** One model the router tried, in order. */
-export interface LlmAttempt {
-  model: string;
-  outcome: AttemptOutcome;
-  error: string | null;
-  latency_ms: number;
-}
-
+// not generated yet: built with json! by HealthEvent::to_json (src/planner/event.rs); a
+// proposal keeps it as free-form JSON
 /** The event a proposal answers (shape A). */
 export interface SourceEvent {
   type: string;
@@ -139,42 +114,15 @@ export interface SourceEvent {
   channel?: string;
 }
 
-/** A remediation proposal: the action-file keys of seed 001 plus Steward's extras. */
-export interface Proposal {
-  action_id: string;
-  /** Executor type: container_restart | redeploy | notify | ignore. */
-  type: string;
-  node: string;
-  service: string;
-  /** low | guarded | none. */
-  risk_level: string;
-  confidence: number;
-  requires_human: boolean;
-  /** pending, then whatever the executor makes of it (approved, rejected, …). */
-  status: string;
-  /** Epoch seconds. */
-  timestamp: number;
-  created_at: string;
+/** A remediation proposal: its action file (generated: `ActionFile`), with the two fields
+ *  Rust keeps as free-form JSON narrowed to what they hold. */
+export interface Proposal extends Omit<ActionFile, 'source_event' | 'run'> {
   source_event: SourceEvent;
-  /** The model that answered (`rules` for the built-in rules planner). */
-  llm_model: string;
-  llm_attempts: LlmAttempt[];
-  payload: { action: string; reason: string };
-  description: string;
-  /** What the policy in code forced, whatever the model said. */
-  overrides: string[];
-  /** Provider ids that failed because of this one. */
-  dependents: string[];
-  /** Who approved or rejected it ("api", "local", "auto", …) and when; null while pending. */
-  decided_by?: string | null;
-  decided_at?: string | null;
-  /** Why it is in its status, in words ("rejected: <reason>", "x on y answers again", …). */
-  status_detail?: string | null;
   /** The command's run: its output so far while it runs (`live`), the result once it ended. */
-  run?: RunResult | LiveRun | null;
-  updated_at?: string | null;
+  run: RunResult | LiveRun | null;
 }
 
+// not generated yet: built with json! in src/executing.rs (moving)
 /** How the executor's command ended (`Proposal.run`). */
 export interface RunResult {
   argv: string[] | null;
@@ -185,6 +133,7 @@ export interface RunResult {
   stderr_tail: string | null;
 }
 
+// not generated yet: RunOutput in src/executing.rs (moving)
 /** A command still running: its output so far (`Proposal.run` while running, and the
  *  `run_output` update pushed while it prints). */
 export interface LiveRun {
@@ -198,43 +147,10 @@ export interface LiveRun {
   truncated: boolean;
 }
 
-/** One audit row (`GET /api/executions`): a step in a proposal's life. */
-export interface Execution {
-  id: number;
-  action_id: string;
-  at: string;
-  /** "api" | "local" | "auto" | "steward" | … */
-  actor: string;
-  /** approve | reject | start | run | refused | verify | expire | stale | interrupt */
-  step: string;
-  status_before: string;
-  status_after: string;
-  argv: string[] | null;
-  exit_code: number | null;
-  signal: number | null;
-  timed_out: boolean | null;
-  duration_ms: number | null;
-  stdout_tail: string | null;
-  stderr_tail: string | null;
-  detail: string | null;
-}
-
+// not generated yet: IntakeView in src/planning.rs (moving), put together with json! there
 /** `GET /api/intake`: the planner's door, the bus and the models. */
 export interface IntakeReport {
-  intake: {
-    received: number;
-    accepted: number;
-    rejected: Record<string, number>;
-    rejected_total: number;
-    benign: number;
-    suppressed_cooldown: number;
-    suppressed_in_flight: number;
-    suppressed_incident: number;
-    planned: number;
-    proposals: number;
-    ignored: number;
-    planning_failed: number;
-    not_recorded: number;
+  intake: IntakeCounts & {
     overload: number;
     echoes: number;
     in_flight: number;
@@ -243,65 +159,10 @@ export interface IntakeReport {
     observer_degraded: boolean;
   };
   bus: BusStatus | null;
-  models: Record<string, unknown>;
+  models: Record<string, ModelStats>;
 }
 
-export interface EventRecord {
-  id: number;
-  at: string;
-  type: string;
-  provider_id: string | null;
-  node: string | null;
-  service: string | null;
-  severity: 'info' | 'warning' | 'error';
-  message: string;
-  data: Record<string, unknown>;
-}
-
-/** The session pipeline's level: never `error` (a processor may be down for maintenance). */
-export type PipelineLevel = 'ok' | 'warning' | 'info';
-
-/** `services.session_pipeline` of `/api/health/detailed`, and `status` of `/api/sessions`. */
-export interface PipelineStatus {
-  status: PipelineLevel;
-  detail?: string;
-  /** The skipped file (relative to the root), with `info`. */
-  stuck_file?: string;
-  stuck_file_age_seconds?: number;
-  /** The processor(s) the finding is about, comma-separated; absent when `ok`. */
-  processor?: string;
-}
-
-export type ProcessorOutcome = 'ok' | 'failed' | 'panicked' | 'cancelled';
-
-/** One `[[sessions.processors]]` and its last run. */
-export interface ProcessorState {
-  name: string;
-  kind: 'usage' | 'command' | string;
-  cadence_secs: number;
-  enabled: boolean;
-  running: boolean;
-  last_run_started_at: string | null;
-  last_run_finished_at: string | null;
-  last_outcome: ProcessorOutcome | null;
-  last_error: string | null;
-  /** Files processed and failed in the last finished run. */
-  files_processed: number;
-  files_failed: number;
-  /** Files due now. */
-  backlog: number;
-  /** The next cadence run (none when disabled). */
-  next_run_at: string | null;
-}
-
-export interface TokenCounts {
-  input: number;
-  output: number;
-  cache_read: number;
-  cache_creation: number;
-  messages: number;
-}
-
+// not generated yet: FileView in src/pipeline.rs (moving)
 export interface SessionFile {
   /** Relative to the root: `<user>/<name>.jsonl`. */
   path: string;
@@ -318,6 +179,7 @@ export interface SessionFile {
   }[];
 }
 
+// not generated yet: ScanView in src/pipeline.rs (moving)
 export interface ScanReport {
   at: string;
   duration_ms: number;
@@ -329,6 +191,7 @@ export interface ScanReport {
   error: string | null;
 }
 
+// not generated yet: defined in src/pipeline.rs (moving)
 /** `GET /api/sessions`. */
 export interface SessionsView {
   configured: boolean;
@@ -351,13 +214,14 @@ export interface SessionsView {
     files: number;
     records: number;
     malformed: number;
-    tokens: TokenCounts;
-    by_model: { key: string; tokens: TokenCounts }[];
+    tokens: Tokens;
+    by_model: UsageBy[];
     /** Last 30 days, oldest first; `key` is `YYYY-MM-DD` (UTC). */
-    by_day: { key: string; tokens: TokenCounts }[];
+    by_day: UsageBy[];
   };
 }
 
+// not generated yet: defined in src/pipeline.rs (moving)
 /** The live push (at most every 250 ms): the files and usage are fetched on demand. */
 export interface PipelineUpdate {
   status: PipelineStatus;
@@ -366,6 +230,7 @@ export interface PipelineUpdate {
   files: number;
 }
 
+// not generated yet: defined in src/api.rs (moving)
 export type Update =
   | { type: 'provider_updated'; provider: ProviderView }
   | { type: 'pipeline'; pipeline: PipelineUpdate }
