@@ -160,7 +160,7 @@ pub enum EngineEvent {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -523,7 +523,7 @@ fn human_secs(s: i64) -> String {
 }
 
 /// An event as stored and listed (`GET /api/events`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
 pub struct EventRecord {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -532,7 +532,11 @@ pub struct EventRecord {
     pub provider_id: Option<String>,
     pub node: Option<String>,
     pub service: Option<String>,
+    /// A [`Severity`]'s name (stored as text).
+    #[ts(as = "Severity")]
     pub severity: String,
     pub message: String,
+    /// The event's fields (an object: the `EngineEvent` without its `type`).
+    #[ts(type = "Record<string, unknown>")]
     pub data: serde_json::Value,
 }

@@ -27,7 +27,7 @@ use tokio::sync::{broadcast, Notify};
 pub const HELD_EVENTS: usize = 20_000;
 
 /// What adapters push to the UI, live.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Update {
     ProviderUpdated {
@@ -37,6 +37,7 @@ pub enum Update {
         #[serde(rename = "event")]
         record: EventRecord,
         #[serde(skip)]
+        #[ts(skip)]
         event: EngineEvent,
     },
     Status {
@@ -44,8 +45,8 @@ pub enum Update {
     },
     /// A new proposal (the full action-file JSON is `proposal`).
     Proposal {
-        #[serde(serialize_with = "proposal_as_action_file")]
-        proposal: Box<Proposal>,
+        #[ts(as = "crate::planner::proposal::ActionFile")]
+        proposal: AsActionFile,
     },
     /// A running command's output so far (pushed at most every 200 ms while it prints).
     RunOutput {
@@ -60,8 +61,31 @@ pub enum Update {
     Resync,
 }
 
-fn proposal_as_action_file<S: serde::Serializer>(p: &Proposal, s: S) -> Result<S::Ok, S::Error> {
-    p.to_action_file().serialize(s)
+impl Update {
+    /// A new or changed proposal, as the stream carries it.
+    pub fn proposal(p: &Proposal) -> Update {
+        Update::Proposal {
+            proposal: AsActionFile(Box::new(p.clone())),
+        }
+    }
+}
+
+/// A proposal that serializes as its action file (the shape every reader of proposals
+/// sees); it reads as the `Proposal` it holds.
+#[derive(Debug, Clone)]
+pub struct AsActionFile(pub Box<Proposal>);
+
+impl std::ops::Deref for AsActionFile {
+    type Target = Proposal;
+    fn deref(&self) -> &Proposal {
+        &self.0
+    }
+}
+
+impl Serialize for AsActionFile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.action_file().serialize(s)
+    }
 }
 
 /// Cheap to clone; every clone is the same outbox.

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, ts_rs::TS)]
 pub struct Counts {
     pub providers: usize,
     pub ok: usize,
@@ -36,7 +36,7 @@ impl Counts {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Overall {
     Healthy,
@@ -70,13 +70,14 @@ impl Overall {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct StatusView {
     pub overall: Overall,
     pub counts: Counts,
     pub paused: bool,
     pub snoozed_until: Option<DateTime<Utc>>,
     pub config_errors: Vec<ConfigIssue>,
+    #[ts(type = "string | null")]
     pub config_path: Option<PathBuf>,
     pub node: String,
     pub version: &'static str,

@@ -114,7 +114,7 @@ pub enum BusInput {
 }
 
 /// A snapshot of the bus for the API and the UI.
-#[derive(Serialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Clone, Debug, PartialEq, ts_rs::TS)]
 pub struct BusStatus {
     pub configured: bool,
     /// The subscriber is connected and subscribed.

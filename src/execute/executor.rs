@@ -229,9 +229,7 @@ async fn apply(
 
 /// The live update and the `proposal_changed` event of a proposal that changed.
 async fn announce(ex: &Arc<Executor>, moved: &Proposal) {
-    ex.ctx.outbox.send(Update::Proposal {
-        proposal: Box::new(moved.clone()),
-    });
+    ex.ctx.outbox.send(Update::proposal(moved));
     let event = EngineEvent::ProposalChanged {
         action_id: moved.action_id.clone(),
         node: moved.node.clone(),
@@ -1041,7 +1039,7 @@ pub async fn expire(ex: &Arc<Executor>) -> usize {
 }
 
 /// What the expiry ticks did since start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 pub struct ExpiryStats {
     pub ticks: u64,
     /// Proposals read by all ticks: the due ones, never the merely pending.

@@ -90,10 +90,11 @@ impl LiveRun {
 }
 
 /// A running command's output so far (the last 8 KiB of each stream).
-#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct RunOutput {
     pub action_id: String,
     /// Always true: the command has not ended (the finished `run` has `end` instead).
+    #[ts(type = "true")]
     pub live: bool,
     pub argv: Vec<String>,
     pub started_at: DateTime<Utc>,

@@ -15,9 +15,10 @@ use std::collections::VecDeque;
 /// How many recent latencies each provider keeps for its sparkline.
 pub const SPARK_POINTS: usize = 120;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct ProviderView {
     pub id: String,
+    #[ts(type = "'http' | 'tcp' | 'llm' | 'command'")]
     pub kind: String,
     pub node: String,
     pub service: String,
@@ -38,7 +39,7 @@ pub struct ProviderView {
     pub spark: Vec<Option<f64>>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ProviderDetail {
     #[serde(flatten)]
     pub provider: ProviderView,
@@ -47,7 +48,7 @@ pub struct ProviderDetail {
 }
 
 /// A provider as the overview shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ProviderStatus {
     Ok,

@@ -1,13 +1,15 @@
 //! Headless mode's HTTP adapter: the same `Api` over JSON and server-sent events, plus the
 //! built UI as static files.
 //!
-//! Owns: routes (design.md "HTTP API"), bearer-token auth (everything but
+//! Owns: routes (design.md "HTTP API") and the route table both transports share
+//! ([`table`]), bearer-token auth (everything but
 //! `GET /api/health`), the Host check against DNS rebinding, `{code, message}` errors, and
 //! the token file. Does not own: any decision; every handler is a call into `Api`.
 
 mod auth;
 mod error;
 mod routes;
+pub mod table;
 
 pub use auth::{load_or_create_token, token_file, Token};
 pub use routes::USER_HEADER;

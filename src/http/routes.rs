@@ -1,7 +1,10 @@
-//! Routes: each one a call into `Api`.
+//! Routes: each one a call into `Api`. Every `/api` route but `/api/health` and
+//! `/api/stream` ([`table::HTTP_ONLY`]) is a command of the route table ([`table::COMMANDS`]):
+//! the table gives its method and path, [`handler`] its handler.
 
 use super::auth::{check_host, require_token, Guard};
 use super::error::error_response;
+use super::table::{self, Command, Method};
 use super::ServerOptions;
 use crate::api::{Api, ApiError, Update};
 use crate::planner::event::MAX_EVENT_BYTES;
@@ -10,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, on, MethodFilter, MethodRouter};
 use axum::{middleware, Json, Router};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
@@ -62,31 +65,9 @@ pub(super) fn router(
         local,
     };
     let state = AppState { api, cancel };
-    let protected = Router::new()
-        .route("/api/health/detailed", get(health_detailed))
-        .route("/api/status", get(status))
-        .route("/api/providers", get(providers))
-        .route("/api/providers/{id}", get(provider))
-        .route("/api/providers/{id}/probe", post(probe))
-        .route(
-            "/api/events",
-            get(events)
-                .post(submit_event)
-                // Above MAX_EVENT_BYTES the Api refuses (and counts) it; far above, this does.
-                .layer(axum::extract::DefaultBodyLimit::max(4 * MAX_EVENT_BYTES)),
-        )
-        .route("/api/proposals", get(proposals))
-        .route("/api/proposals/{action_id}", get(proposal))
-        .route("/api/proposals/{action_id}/approve", post(approve))
-        .route("/api/proposals/{action_id}/reject", post(reject))
-        .route("/api/executions", get(executions))
-        .route("/api/intake", get(intake))
-        .route("/api/sessions", get(sessions))
-        .route("/api/sessions/processors/{name}/run", post(run_processor))
-        .route("/api/monitor/pause", post(pause))
-        .route("/api/monitor/resume", post(resume))
-        .route("/api/notifications/snooze", post(snooze))
-        .route("/api/config/reload", post(reload))
+    let protected = table::COMMANDS
+        .iter()
+        .fold(Router::new(), |r, c| r.route(c.path, handler(c)))
         .route("/api/stream", get(stream))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .route_layer(middleware::from_fn_with_state(guard.clone(), require_token));
@@ -120,6 +101,43 @@ pub(super) fn router(
         ));
     }
     app
+}
+
+/// The handler of a command of the route table, on the table's method.
+///
+/// # Panics
+/// For a command without a handler here: the router is built at start, so a command added
+/// to the table alone stops `steward serve` (and every HTTP test) at once.
+fn handler(c: &Command) -> MethodRouter<AppState> {
+    let m = match c.method {
+        Method::Get => MethodFilter::GET,
+        Method::Post => MethodFilter::POST,
+    };
+    match c.name {
+        "get_health" => on(m, health_detailed),
+        "get_status" => on(m, status),
+        "list_providers" => on(m, providers),
+        "get_provider" => on(m, provider),
+        "probe_provider" => on(m, probe),
+        "list_events" => on(m, events),
+        // Above MAX_EVENT_BYTES the Api refuses (and counts) it; far above, this does.
+        "submit_event" => {
+            on(m, submit_event).layer(axum::extract::DefaultBodyLimit::max(4 * MAX_EVENT_BYTES))
+        }
+        "list_proposals" => on(m, proposals),
+        "get_proposal" => on(m, proposal),
+        "approve_proposal" => on(m, approve),
+        "reject_proposal" => on(m, reject),
+        "list_executions" => on(m, executions),
+        "get_intake" => on(m, intake),
+        "get_sessions" => on(m, sessions),
+        "run_session_processor" => on(m, run_processor),
+        "pause_monitor" => on(m, pause),
+        "resume_monitor" => on(m, resume),
+        "snooze_notifications" => on(m, snooze),
+        "reload_config" => on(m, reload),
+        other => panic!("the route table's command {other:?} has no HTTP handler"),
+    }
 }
 
 /// A body an extractor refused: too large (413) or not what the route takes (400).
@@ -385,5 +403,17 @@ async fn run_processor(State(s): State<AppState>, Path(name): Path<String>) -> R
         )
             .into_response(),
         Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_of_the_table_has_a_handler() {
+        for c in table::COMMANDS {
+            let _ = handler(c);
+        }
     }
 }

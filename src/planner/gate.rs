@@ -168,7 +168,7 @@ impl Admission {
 /// What happened to an event at the door (`decision` in `POST /api/events` answers): the
 /// gate's admission, or, for one the gate let through, `suppressed` (this workstation's
 /// network looks down) or `overload` (the plan queue is full).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum IntakeDecision {
     Plan,
@@ -245,7 +245,8 @@ impl UnknownTargets {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// The gate's counters (`intake` of `GET /api/intake`, with more).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct IntakeCounts {
     /// Every input seen (valid or not).
     pub received: u64,

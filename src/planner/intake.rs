@@ -40,8 +40,9 @@ pub const PLAN_QUEUE: usize = 256;
 const RECORD_EVERY: Duration = Duration::from_millis(250);
 
 /// What `POST /api/events` answers.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct Accepted {
+    #[ts(type = "'accepted'")]
     pub status: &'static str,
     pub svc_key: String,
     /// `plan`, `benign`, `cooldown`, `in_flight`, `suppressed`, `overload`,
@@ -49,11 +50,12 @@ pub struct Accepted {
     /// unknown_target_rate`), `cooldowns_full` or `in_flight_full` (the gate's caps).
     pub decision: IntakeDecision,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub cooldown_remaining_secs: Option<f64>,
 }
 
 /// Counters for the API and UI.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct IntakeView {
     #[serde(flatten)]
     pub counts: IntakeCounts,
@@ -255,7 +257,7 @@ impl Intake {
         let n = gate.counts.rejected_total;
         drop(gate);
         // The first few are worth a line each; after that, every thousandth.
-        if n <= 10 || n % 1000 == 0 {
+        if n <= 10 || n.is_multiple_of(1000) {
             tracing::warn!(channel, rejected_total = n, "dropped bus message: {why}");
         }
     }

@@ -267,9 +267,7 @@ impl Planning {
             "info",
             proposal.to_action_file(),
         );
-        self.ctx.outbox.send(Update::Proposal {
-            proposal: Box::new(proposal.clone()),
-        });
+        self.ctx.outbox.send(Update::proposal(proposal));
         let e = EngineEvent::ProposalCreated {
             action_id: proposal.action_id.clone(),
             action: proposal.action.clone(),

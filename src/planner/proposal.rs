@@ -86,38 +86,96 @@ impl Proposal {
         )
     }
 
-    /// The action file of seed 001 (plus Steward's extra fields).
+    /// The action file of seed 001 (plus Steward's extra fields), as JSON.
     pub fn to_action_file(&self) -> Value {
+        serde_json::to_value(self.action_file()).expect("an action file is plain JSON")
+    }
+
+    /// The action file of seed 001 (plus Steward's extra fields).
+    pub fn action_file(&self) -> ActionFile {
         let description = if self.description.trim().is_empty() {
             self.reason.clone()
         } else {
             self.description.clone()
         };
-        json!({
-            "action_id": self.action_id,
-            "type": self.kind,
-            "node": self.node,
-            "service": self.service,
-            "risk_level": self.risk_level,
-            "confidence": self.confidence,
-            "requires_human": self.requires_human,
-            "status": self.status,
-            "timestamp": self.created_at.timestamp_millis() as f64 / 1000.0,
-            "created_at": self.created_at.to_rfc3339(),
-            "source_event": self.source_event,
-            "llm_model": self.llm_model,
-            "llm_attempts": self.llm_attempts,
-            "payload": {"action": self.action, "reason": self.reason},
-            "description": description,
-            "overrides": self.overrides,
-            "dependents": self.dependents,
-            "decided_by": self.decided_by,
-            "decided_at": self.decided_at.map(|t| t.to_rfc3339()),
-            "status_detail": self.status_detail,
-            "run": self.run,
-            "updated_at": self.updated_at.map(|t| t.to_rfc3339()),
-        })
+        ActionFile {
+            action_id: self.action_id.clone(),
+            kind: self.kind,
+            node: self.node.clone(),
+            service: self.service.clone(),
+            risk_level: self.risk_level,
+            confidence: self.confidence,
+            requires_human: self.requires_human,
+            status: self.status,
+            timestamp: self.created_at.timestamp_millis() as f64 / 1000.0,
+            created_at: self.created_at.to_rfc3339(),
+            source_event: self.source_event.clone(),
+            llm_model: self.llm_model.clone(),
+            llm_attempts: self.llm_attempts.clone(),
+            payload: ActionPayload {
+                action: self.action.clone(),
+                reason: self.reason.clone(),
+            },
+            description,
+            overrides: self.overrides.clone(),
+            dependents: self.dependents.clone(),
+            decided_by: self.decided_by.clone(),
+            decided_at: self.decided_at.map(|t| t.to_rfc3339()),
+            status_detail: self.status_detail.clone(),
+            run: self.run.clone(),
+            updated_at: self.updated_at.map(|t| t.to_rfc3339()),
+        }
     }
+}
+
+/// A proposal as external executors read it (the action file: the keys of seed 001 plus
+/// Steward's), which is also what the API answers for a proposal. Times are RFC 3339 text
+/// with `+00:00`, as seed 001 writes them.
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+pub struct ActionFile {
+    pub action_id: String,
+    /// Executor type: `container_restart`, `redeploy`, `notify`, `ignore`.
+    #[serde(rename = "type")]
+    pub kind: ActionKind,
+    pub node: String,
+    pub service: String,
+    /// `low`, `guarded` or `none`.
+    pub risk_level: Risk,
+    pub confidence: f64,
+    pub requires_human: bool,
+    /// `pending`, then whatever the executor makes of it (`approved`, `rejected`, …).
+    pub status: Status,
+    /// `created_at` in epoch seconds.
+    pub timestamp: f64,
+    pub created_at: String,
+    /// The event that caused it (shape A).
+    #[ts(type = "unknown")]
+    pub source_event: Value,
+    /// The model that answered (`rules` for the built-in rules planner).
+    pub llm_model: String,
+    pub llm_attempts: Vec<Attempt>,
+    pub payload: ActionPayload,
+    pub description: String,
+    /// What the policy in code forced, whatever the model said.
+    pub overrides: Vec<String>,
+    /// Provider ids that failed because of this one.
+    pub dependents: Vec<String>,
+    /// Who approved or rejected it (`api`, `local`, `auto`, …) and when; `null` while pending.
+    pub decided_by: Option<String>,
+    pub decided_at: Option<String>,
+    /// Why it is in its status, in words.
+    pub status_detail: Option<String>,
+    /// The command's run: its output so far while it runs, the result once it ended.
+    #[ts(type = "unknown")]
+    pub run: Option<Value>,
+    pub updated_at: Option<String>,
+}
+
+/// `payload` of an action file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+pub struct ActionPayload {
+    pub action: String,
+    pub reason: String,
 }
 
 /// Writes `value` to `dir/name` atomically: a temp file created exclusively (random name,
@@ -343,6 +401,73 @@ mod tests {
             "description",
         ] {
             assert!(d.get(key).is_some(), "missing key: {key}");
+        }
+    }
+
+    /// The typed action file is byte for byte the `json!` it replaced (keys, values, time
+    /// format, key order), with every optional field set and unset.
+    #[test]
+    fn action_file_is_the_json_it_always_was() {
+        let before = |p: &Proposal| {
+            let description = if p.description.trim().is_empty() {
+                p.reason.clone()
+            } else {
+                p.description.clone()
+            };
+            json!({
+                "action_id": p.action_id,
+                "type": p.kind,
+                "node": p.node,
+                "service": p.service,
+                "risk_level": p.risk_level,
+                "confidence": p.confidence,
+                "requires_human": p.requires_human,
+                "status": p.status,
+                "timestamp": p.created_at.timestamp_millis() as f64 / 1000.0,
+                "created_at": p.created_at.to_rfc3339(),
+                "source_event": p.source_event,
+                "llm_model": p.llm_model,
+                "llm_attempts": p.llm_attempts,
+                "payload": {"action": p.action, "reason": p.reason},
+                "description": description,
+                "overrides": p.overrides,
+                "dependents": p.dependents,
+                "decided_by": p.decided_by,
+                "decided_at": p.decided_at.map(|t| t.to_rfc3339()),
+                "status_detail": p.status_detail,
+                "run": p.run,
+                "updated_at": p.updated_at.map(|t| t.to_rfc3339()),
+            })
+        };
+        let unset = sample();
+        let at = Utc.with_ymd_and_hms(2026, 5, 27, 12, 0, 1).unwrap()
+            + chrono::Duration::milliseconds(250);
+        let set = Proposal {
+            description: "Restart it".into(),
+            created_at: at,
+            llm_attempts: vec![Attempt {
+                model: "local".into(),
+                outcome: super::super::router::AttemptOutcome::Failed,
+                error: Some("HTTP 500".into()),
+                latency_ms: 12,
+            }],
+            overrides: vec!["risk raised".into()],
+            dependents: vec!["web".into()],
+            decided_by: Some("api:ann".into()),
+            decided_at: Some(at),
+            status_detail: Some("approved".into()),
+            run: Some(json!({"end": "ok", "exit_code": 0})),
+            updated_at: Some(at),
+            ..sample()
+        };
+        for p in [unset, set] {
+            let (now, then) = (p.to_action_file(), before(&p));
+            assert_eq!(now, then);
+            assert_eq!(
+                now.to_string(),
+                then.to_string(),
+                "the same text, keys in order"
+            );
         }
     }
 

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptOutcome {
     /// A valid answer.
@@ -33,7 +33,8 @@ pub enum AttemptOutcome {
     Invalid,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+/// One model the router tried, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct Attempt {
     /// The model's id in config (`rules` for the rules planner).
     pub model: String,
@@ -231,7 +232,7 @@ fn truncate_chars(s: &str, max: usize) -> String {
 }
 
 /// What the router remembers about one model (served by the API as "model stats").
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct ModelStats {
     pub success: u64,
     pub failed: u64,

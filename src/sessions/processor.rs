@@ -374,7 +374,7 @@ async fn process_command(
 // ---------------------------------------------------------------------------------------
 
 /// Token counts (and how many records carried them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, ts_rs::TS)]
 pub struct Tokens {
     pub input: u64,
     pub output: u64,

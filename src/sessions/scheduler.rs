@@ -74,7 +74,7 @@ impl ProcessorSpec {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
 pub enum ProcessorOutcome {
     /// Every due file was processed.
@@ -169,7 +169,7 @@ pub enum SchedulerError {
 }
 
 /// One processor, as `GET /api/sessions` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct ProcessorState {
     pub name: String,
     pub kind: String,

@@ -22,7 +22,9 @@ pub const SERVICE: &str = "session_pipeline";
 
 /// The severity of the pipeline's status. Never `error`: a processor may be down for
 /// maintenance, which is not a hard failure (seed 003).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize, ts_rs::TS,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PipelineLevel {
     Ok,
@@ -52,18 +54,23 @@ impl PipelineLevel {
 }
 
 /// The `session_pipeline` entry of `GET /api/health/detailed`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+// `#[ts(optional)]`: ts-rs reads `skip_serializing_if` only together with `default`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct PipelineStatus {
     pub status: PipelineLevel,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub detail: Option<String>,
     /// The skipped file (relative path), with `info`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub stuck_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub stuck_file_age_seconds: Option<i64>,
     /// The processor(s) the finding is about, comma-separated; none when `ok`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub processor: Option<String>,
 }
 

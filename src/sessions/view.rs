@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::path::PathBuf;
 
 /// The last full scan, for the view.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ScanView {
     pub at: DateTime<Utc>,
     pub duration_ms: u64,
@@ -24,15 +24,17 @@ pub struct ScanView {
 }
 
 /// How the root is watched, for the view.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct WatchView {
     /// `native`, `polling` (the native watch failed: `detail` says why) or `waiting`
     /// (the root does not exist yet).
+    #[ts(type = "'native' | 'polling' | 'waiting'")]
     pub mode: &'static str,
     pub detail: Option<String>,
     /// Directories watched: the root and its real user directories (never anything behind
     /// a symlink). Only in `GET /api/sessions`; a change of mode is what is news.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub watched_dirs: Option<usize>,
 }
 
@@ -57,7 +59,7 @@ pub fn watch_view(mode: &WatchMode) -> WatchView {
 }
 
 /// One indexed file and where each processor stands with it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct FileView {
     pub path: String,
     pub username: String,
@@ -67,7 +69,7 @@ pub struct FileView {
     pub processors: Vec<FileProcessorView>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct FileProcessorView {
     pub processor: String,
     pub processed_at: Option<DateTime<Utc>>,
@@ -76,9 +78,10 @@ pub struct FileProcessorView {
 }
 
 /// `GET /api/sessions`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SessionsView {
     pub configured: bool,
+    #[ts(type = "string | null")]
     pub root: Option<PathBuf>,
     pub watch: Option<WatchView>,
     pub scanned: bool,
@@ -90,7 +93,7 @@ pub struct SessionsView {
     pub usage: UsageView,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, ts_rs::TS)]
 pub struct FilesView {
     pub count: u64,
     pub total_bytes: u64,
@@ -101,7 +104,7 @@ pub struct FilesView {
 }
 
 /// What the `usage` processors extracted, in total, by model and by day (last 30 days).
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, ts_rs::TS)]
 pub struct UsageView {
     pub files: u64,
     pub records: u64,
@@ -112,7 +115,7 @@ pub struct UsageView {
 }
 
 /// The live push: status and processors (the files and usage are fetched on demand).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PipelineUpdate {
     pub status: PipelineStatus,
     pub processors: Vec<ProcessorState>,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 /// One audit row (`GET /api/executions`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ts_rs::TS)]
 pub struct Execution {
     pub id: i64,
     pub action_id: String,

@@ -22,7 +22,7 @@ const SQLITE_CANTOPEN: i32 = 14;
 const SQLITE_NOTADB: i32 = 26;
 
 /// `storage` in `GET /api/status`. The default is a healthy store with no history.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct StorageView {
     /// The last write succeeded (or nothing has failed yet).
     pub ok: bool,

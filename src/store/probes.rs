@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// One probe result (`history` of a provider in the API).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, ts_rs::TS)]
 pub struct Sample {
     pub provider_id: String,
     pub at: DateTime<Utc>,
@@ -17,7 +18,8 @@ pub struct Sample {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+/// One hour of a provider's probe results (`hourly` in the API).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, ts_rs::TS)]
 pub struct HourlyRow {
     pub hour: DateTime<Utc>,
     pub samples: i64,

@@ -76,7 +76,7 @@ pub struct UsageTotals {
 }
 
 /// Tokens of one model, or of one day (`key` is the model or `YYYY-MM-DD`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct UsageBy {
     pub key: String,
     pub tokens: Tokens,

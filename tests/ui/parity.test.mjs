@@ -1,8 +1,9 @@
-// Both transports serve every call the UI makes: each `transport.call('<command>', '<METHOD>',
-// '<path>')` in ui/src/api.ts names a Tauri command that the shell registers
-// (src-tauri/src/commands.rs `generate_handler!`) and an HTTP route that a real
-// `steward serve` answers (anything but the catch-all "no such API route" 404 or a 405).
-// Until one route table serves both (issue 11), this is what keeps the three lists in step.
+// Both transports serve every call the UI makes: each `transport.call('<command>', …)` in
+// ui/src/api.ts names a command of the route table (src/http/table.rs, generated into
+// ui/src/generated/commands.ts), the tray app registers exactly the table's commands
+// (src-tauri/src/commands.rs `generate_handler!`), and a real `steward serve` answers each
+// call's method and path from the table (anything but the catch-all "no such API route" 404
+// or a 405). tests/routes.rs checks that the server answers nothing under /api but the table.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
@@ -12,15 +13,23 @@ import { repo, prepare, apiCall, startSteward, stopSteward } from './support.mjs
 const TOKEN = 'parity-test-token';
 let dir, steward, base;
 
-/** `{command, method, path}` of every call in ui/src/api.ts, `${…}` parts as `x`. */
+/** The commands ui/src/api.ts calls. */
 function uiCalls() {
   const source = readFileSync(path.join(repo, 'ui/src/api.ts'), 'utf8');
-  const re = /transport\.call<[^(]*?>\(\s*'([a-z_]+)',\s*'(GET|POST)',\s*[`']([^`']+)[`']/gs;
-  return [...source.matchAll(re)].map(([, command, method, p]) => ({
+  const re = /(?:transport|this)\.call(?:<[^(]*?>)?\(\s*'([a-z_]+)'/gs;
+  return [...source.matchAll(re)].map(([, command]) => command);
+}
+
+/** The route table as the UI reads it: command → `{method, path}`, `{…}` parameters as `x`. */
+function table() {
+  const source = readFileSync(path.join(repo, 'ui/src/generated/commands.ts'), 'utf8');
+  const re = /^\s*([a-z_]+): \{ method: '(GET|POST)', path: '([^']+)' \},$/gm;
+  const rows = [...source.matchAll(re)].map(([, command, method, p]) => [
     command,
-    method,
-    path: p.replace(/\$\{[^}]*\}/g, 'x'),
-  }));
+    { method, path: p.replace(/\{[^}]*\}/g, 'x') },
+  ]);
+  assert.ok(rows.length > 0, 'ui/src/generated/commands.ts lists the commands');
+  return new Map(rows);
 }
 
 function shellCommands() {
@@ -45,21 +54,41 @@ after(async () => {
 });
 
 test('the UI calls at least the documented views', () => {
-  const commands = uiCalls().map((c) => c.command);
+  const commands = uiCalls();
   for (const needed of ['get_status', 'list_providers', 'list_proposals', 'approve_proposal', 'get_sessions']) {
     assert.ok(commands.includes(needed), `${needed} is among ${commands.join(', ')}`);
   }
 });
 
+test('every command the UI calls is in the route table', () => {
+  const commands = table();
+  for (const command of uiCalls()) {
+    assert.ok(commands.has(command), `${command} is in src/http/table.rs`);
+  }
+});
+
+test('the tray app registers exactly the commands of the route table', () => {
+  const registered = shellCommands();
+  const commands = table();
+  for (const command of commands.keys()) {
+    assert.ok(registered.has(command), `src-tauri registers ${command}`);
+  }
+  for (const command of registered) {
+    assert.ok(commands.has(command), `${command} (src-tauri) is in src/http/table.rs`);
+  }
+});
+
 test('every command the UI calls is registered by the tray app', () => {
   const registered = shellCommands();
-  for (const { command } of uiCalls()) {
+  for (const command of uiCalls()) {
     assert.ok(registered.has(command), `src-tauri registers ${command}`);
   }
 });
 
 test('every route the UI calls exists on the HTTP server', async () => {
-  for (const { command, method, path: route } of uiCalls()) {
+  const commands = table();
+  for (const command of new Set(uiCalls())) {
+    const { method, path: route } = commands.get(command);
     const { status, body } = await apiCall(base, TOKEN, method, route, method === 'POST' ? {} : undefined);
     assert.notEqual(status, 405, `${method} ${route} (${command}) is allowed`);
     assert.ok(

@@ -1,7 +1,10 @@
 // The only module that talks to a backend. Two transports behind one interface:
 // Tauri IPC when `window.__TAURI__` exists, HTTP + server-sent events otherwise.
 // Views call the functions exported here and never know which transport runs.
+// Each call names a command of the route table (./generated/commands.ts, generated from
+// src/http/table.rs): Tauri invokes it by name, HTTP takes its method and path from there.
 
+import { COMMANDS, type CommandName } from './generated/commands';
 import type {
   EventRecord,
   Execution,
@@ -31,18 +34,52 @@ interface TauriGlobal {
   event: { listen<T>(name: string, cb: (e: { payload: T }) => void): Promise<() => void> };
 }
 
+/** A call's arguments, named as Tauri takes them (camelCase: `actionId` for the Rust
+ *  parameter `action_id`); `undefined` ones are left out. */
+type Args = Record<string, string | number | undefined>;
+
 interface Transport {
-  call<T>(cmd: string, method: 'GET' | 'POST', path: string, args?: Record<string, unknown>, body?: unknown): Promise<T>;
+  call<T>(cmd: CommandName, args?: Args): Promise<T>;
   subscribe(onUpdate: (u: Update) => void, onConnection: (c: Connection) => void): void;
+}
+
+/** The arguments that have a value, under their Rust (snake_case) names. */
+function given(args: Args): Map<string, string | number> {
+  const out = new Map<string, string | number>();
+  for (const [k, v] of Object.entries(args)) {
+    if (v !== undefined) out.set(k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v);
+  }
+  return out;
+}
+
+/** The HTTP request of a command: the table's method and path, each `{name}` filled from
+ *  the argument of that name; the other arguments go in the query (GET) or the JSON body
+ *  (POST). */
+function httpRequest(
+  cmd: CommandName,
+  args: Args = {},
+): { method: 'GET' | 'POST'; url: string; body?: string } {
+  const { method, path } = COMMANDS[cmd];
+  const rest = given(args);
+  const filled = path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const v = rest.get(name);
+    if (v === undefined) throw new Error(`${cmd} needs ${name}`);
+    rest.delete(name);
+    return encodeURIComponent(String(v));
+  });
+  if (method === 'POST') return { method, url: filled, body: JSON.stringify(Object.fromEntries(rest)) };
+  const query = new URLSearchParams([...rest].map(([k, v]) => [k, String(v)])).toString();
+  return { method, url: query ? `${filled}?${query}` : filled };
 }
 
 const tauri = (window as unknown as { __TAURI__?: TauriGlobal }).__TAURI__;
 
 class TauriTransport implements Transport {
   constructor(private t: TauriGlobal) {}
-  async call<T>(cmd: string, _m: string, _p: string, args?: Record<string, unknown>): Promise<T> {
+  async call<T>(cmd: CommandName, args: Args = {}): Promise<T> {
+    const defined = Object.fromEntries(Object.entries(args).filter(([, v]) => v !== undefined));
     try {
-      return await this.t.core.invoke<T>(cmd, args);
+      return await this.t.core.invoke<T>(cmd, Object.keys(defined).length ? defined : undefined);
     } catch (e) {
       const err = e as { code?: string; message?: string };
       throw new ApiError(err.code ?? 'internal', err.message ?? String(e));
@@ -83,14 +120,15 @@ class HttpTransport implements Transport {
     return localStorage.getItem(TOKEN_KEY) ?? '';
   }
 
-  async call<T>(_cmd: string, method: 'GET' | 'POST', path: string, _a?: unknown, body?: unknown): Promise<T> {
-    const resp = await fetch(path, {
+  async call<T>(cmd: CommandName, args?: Args): Promise<T> {
+    const { method, url, body } = httpRequest(cmd, args);
+    const resp = await fetch(url, {
       method,
       headers: {
         Authorization: `Bearer ${this.token()}`,
         ...(method === 'POST' ? { 'Content-Type': 'application/json' } : {}),
       },
-      body: method === 'POST' ? JSON.stringify(body ?? {}) : undefined,
+      body,
     });
     if (!resp.ok) {
       let code = `http_${resp.status}`;
@@ -134,7 +172,7 @@ class HttpTransport implements Transport {
       if (es.readyState !== EventSource.CLOSED) return;
       this.retry = window.setTimeout(async () => {
         try {
-          await this.call('get_status', 'GET', '/api/status');
+          await this.call('get_status');
         } catch (e) {
           if (e instanceof ApiError && e.status === 401) {
             es.close();
@@ -154,66 +192,35 @@ const transport: Transport = tauri ? new TauriTransport(tauri) : new HttpTranspo
 export const isDesktop = Boolean(tauri);
 
 export const api = {
-  status: () => transport.call<StatusView>('get_status', 'GET', '/api/status'),
-  providers: () => transport.call<ProviderView[]>('list_providers', 'GET', '/api/providers'),
-  provider: (id: string) =>
-    transport.call<ProviderDetail>('get_provider', 'GET', `/api/providers/${encodeURIComponent(id)}`, { id }),
-  probe: (id: string) =>
-    transport.call<ProviderView>('probe_provider', 'POST', `/api/providers/${encodeURIComponent(id)}/probe`, { id }),
-  events: (limit = 300) =>
-    transport.call<EventRecord[]>('list_events', 'GET', `/api/events?limit=${limit}`, { limit }),
+  status: () => transport.call<StatusView>('get_status'),
+  providers: () => transport.call<ProviderView[]>('list_providers'),
+  provider: (id: string) => transport.call<ProviderDetail>('get_provider', { id }),
+  probe: (id: string) => transport.call<ProviderView>('probe_provider', { id }),
+  events: (limit = 300) => transport.call<EventRecord[]>('list_events', { limit }),
   /** Pending first (oldest first), then the rest newest first; `status` filters. */
-  proposals: (status?: string, limit = 200) => {
-    const q = new URLSearchParams({ limit: String(limit), ...(status ? { status } : {}) });
-    return transport.call<Proposal[]>('list_proposals', 'GET', `/api/proposals?${q}`, {
-      limit,
-      ...(status ? { status } : {}),
-    });
-  },
-  proposal: (actionId: string) =>
-    transport.call<Proposal>('get_proposal', 'GET', `/api/proposals/${encodeURIComponent(actionId)}`, { actionId }),
+  proposals: (status?: string, limit = 200) =>
+    transport.call<Proposal[]>('list_proposals', { limit, status: status || undefined }),
+  proposal: (actionId: string) => transport.call<Proposal>('get_proposal', { actionId }),
   /** Approves a pending proposal; answers it after the approval (`approved`, or `stale` when
    *  the target answered again at click time). `conflict` (409) when it is not pending. */
-  approve: (actionId: string) =>
-    transport.call<Proposal>('approve_proposal', 'POST', `/api/proposals/${encodeURIComponent(actionId)}/approve`, {
-      actionId,
-    }),
+  approve: (actionId: string) => transport.call<Proposal>('approve_proposal', { actionId }),
   /** Rejects a pending proposal, with an optional reason; `conflict` (409) when not pending. */
-  reject: (actionId: string, reason?: string) => {
-    const why = reason?.trim() ? { reason: reason.trim() } : {};
-    return transport.call<Proposal>(
-      'reject_proposal',
-      'POST',
-      `/api/proposals/${encodeURIComponent(actionId)}/reject`,
-      { actionId, ...why },
-      why,
-    );
-  },
+  reject: (actionId: string, reason?: string) =>
+    transport.call<Proposal>('reject_proposal', { actionId, reason: reason?.trim() || undefined }),
   /** Audit rows, newest first; `actionId` narrows them to one proposal. */
-  executions: (actionId?: string, limit = 200) => {
-    const q = new URLSearchParams({ limit: String(limit), ...(actionId ? { action_id: actionId } : {}) });
-    return transport.call<Execution[]>('list_executions', 'GET', `/api/executions?${q}`, {
-      limit,
-      ...(actionId ? { actionId } : {}),
-    });
-  },
+  executions: (actionId?: string, limit = 200) =>
+    transport.call<Execution[]>('list_executions', { limit, actionId: actionId || undefined }),
   /** The planner's intake counters (refused input by reason, suppressions), bus and models. */
-  intake: () => transport.call<IntakeReport>('get_intake', 'GET', '/api/intake'),
+  intake: () => transport.call<IntakeReport>('get_intake'),
   /** The session pipeline: status, watch, last scan, processors, newest files, usage. */
-  sessions: () => transport.call<SessionsView>('get_sessions', 'GET', '/api/sessions'),
+  sessions: () => transport.call<SessionsView>('get_sessions'),
   /** Starts a processor's run now: `conflict` (409) while it runs, `not_found` (404) for an
    *  unknown name. The run's progress comes as `pipeline` updates. */
   runProcessor: (name: string) =>
-    transport.call<{ processor: string; started: boolean }>(
-      'run_session_processor',
-      'POST',
-      `/api/sessions/processors/${encodeURIComponent(name)}/run`,
-      { name },
-    ),
-  pause: () => transport.call<StatusView>('pause_monitor', 'POST', '/api/monitor/pause'),
-  resume: () => transport.call<StatusView>('resume_monitor', 'POST', '/api/monitor/resume'),
-  snooze: (minutes: number) =>
-    transport.call<StatusView>('snooze_notifications', 'POST', '/api/notifications/snooze', { minutes }, { minutes }),
+    transport.call<{ processor: string; started: boolean }>('run_session_processor', { name }),
+  pause: () => transport.call<StatusView>('pause_monitor'),
+  resume: () => transport.call<StatusView>('resume_monitor'),
+  snooze: (minutes: number) => transport.call<StatusView>('snooze_notifications', { minutes }),
   subscribe: (onUpdate: (u: Update) => void, onConnection: (c: Connection) => void) =>
     transport.subscribe(onUpdate, onConnection),
 };

@@ -1,0 +1,111 @@
+//! The route table (`steward::http::table`) is what the HTTP server answers: every command
+//! on its method and path, the HTTP-only routes, no other method on those paths, and the
+//! `{code, message}` 404 for any other `/api` path. (The UI's calls and the tray app's
+//! command list are checked against the same table by `tests/ui/parity.test.mjs`.)
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::HashSet;
+use steward::http::table::{Method, COMMANDS, HTTP_ONLY};
+
+/// The path with every `{param}` set to `x`.
+fn filled(path: &str) -> String {
+    path.split('/')
+        .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Status and JSON body (`Null` when there is none) of `method path`, authorised.
+async fn call(s: &Steward, method: Method, path: &str) -> (StatusCode, Value) {
+    let url = format!("{}{path}", s.base);
+    let req = match method {
+        Method::Get => s.client.get(url),
+        Method::Post => s.client.post(url).json(&json!({})),
+    };
+    let r = req.bearer_auth(TOKEN).send().await.unwrap();
+    let status = r.status();
+    let is_json = r
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let body = if is_json {
+        r.json().await.unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    (status, body)
+}
+
+fn is_catch_all(status: StatusCode, body: &Value) -> bool {
+    status == StatusCode::NOT_FOUND && body["message"] == "no such API route"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_server_answers_exactly_the_route_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Steward::start(
+        &write_config(dir.path(), "[planner]\nchain = [\"rules\"]\n"),
+        &dir.path().join("data"),
+    )
+    .await;
+
+    let mut routed: HashSet<(Method, &str)> = HTTP_ONLY.iter().copied().collect();
+    for c in COMMANDS {
+        routed.insert((c.method, c.path));
+        // The stream never ends: its status line is enough, and `call` does not read it.
+        let (status, body) = call(&s, c.method, &filled(c.path)).await;
+        let what = format!("{} {} ({})", c.method.as_str(), c.path, c.name);
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{what} is allowed");
+        assert!(
+            !is_catch_all(status, &body),
+            "{what} is routed: {status} {body}"
+        );
+        assert_ne!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{what}: the token is accepted"
+        );
+    }
+    for (method, path) in HTTP_ONLY {
+        let r = s
+            .client
+            .get(format!("{}{path}", s.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{} {path}", method.as_str());
+    }
+
+    // No other method on a table path: nothing is routed that the table does not list.
+    for (_, path) in &routed {
+        for method in [Method::Get, Method::Post] {
+            if routed.contains(&(method, path)) {
+                continue;
+            }
+            let (status, _) = call(&s, method, &filled(path)).await;
+            assert_eq!(
+                status,
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{} {path} is not in the table",
+                method.as_str()
+            );
+        }
+    }
+    // Any other /api path is the API's own 404, on any method.
+    for path in ["/api/nothing", "/api/providers/x/nothing", "/api/health/x"] {
+        for method in [Method::Get, Method::Post] {
+            let (status, body) = call(&s, method, path).await;
+            assert!(
+                is_catch_all(status, &body),
+                "{} {path}: {status} {body}",
+                method.as_str()
+            );
+        }
+    }
+    s.stop().await;
+}
