@@ -178,7 +178,9 @@ async fn simulate_hour(n: usize) -> f64 {
     use steward::store::{Batch, Sample, Store};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("steward.db");
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open(&path, std::sync::Arc::new(steward::clock::SystemClock))
+        .await
+        .unwrap();
     let start = chrono::Utc::now() - chrono::Duration::hours(1);
     for tick in 0..120 {
         let at = start + chrono::Duration::seconds(tick * 30);

@@ -142,12 +142,13 @@ pub struct Engine;
 
 impl Engine {
     pub async fn start(opts: EngineOptions) -> Result<EngineHandle, EngineError> {
-        let store = Store::open(&database_path(&opts.data_dir)).await?;
+        let store = Store::open(&database_path(&opts.data_dir), Arc::clone(&opts.clock)).await?;
         let config = opts.config;
         let clock = opts.clock;
         let factory: ProbeFactory = opts.probes.unwrap_or_else(|| {
             let client = probe::http_client();
-            Arc::new(move |p: &ProviderConfig| probe::for_provider(p, &client))
+            let clock = Arc::clone(&clock);
+            Arc::new(move |p: &ProviderConfig| probe::for_provider(p, &client, &clock))
         });
 
         let breakers = Arc::new(Breakers::new(config.probe_policy()));
@@ -180,7 +181,13 @@ impl Engine {
         let (bus, bus_rx) = match &config.bus {
             Some(b) => {
                 let (tx, rx) = mpsc::channel(65_536);
-                let bus = Bus::start(BusOptions::from_config(b), tx, &tracker, cancel.clone());
+                let bus = Bus::start(
+                    BusOptions::from_config(b),
+                    Arc::clone(&clock),
+                    tx,
+                    &tracker,
+                    cancel.clone(),
+                );
                 (Some(bus), Some(rx))
             }
             None => (None, None),

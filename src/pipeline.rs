@@ -78,12 +78,18 @@ impl Pipeline {
     ) -> Result<(Pipeline, mpsc::Receiver<Vec<Change>>), PipelineError> {
         let root = std::path::absolute(&config.root).unwrap_or_else(|_| config.root.clone());
         let specs = ProcessorSpec::from_config(config)?;
-        let scheduler =
-            Scheduler::start(store.clone(), root.clone(), specs, clock, cancel, tracker)?;
+        let scheduler = Scheduler::start(
+            store.clone(),
+            root.clone(),
+            specs,
+            clock.clone(),
+            cancel,
+            tracker,
+        )?;
         let (watcher, changes) = SessionWatcher::start(root.clone(), cancel.child_token(), tracker);
         Ok((
             Pipeline {
-                index: FileIndex::new(store, &root),
+                index: FileIndex::new(store, &root, clock),
                 root,
                 scheduler,
                 watcher,

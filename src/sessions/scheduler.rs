@@ -722,6 +722,7 @@ mod tests {
 
     struct Lab {
         dir: tempfile::TempDir,
+        clock: SharedClock,
         store: Store,
         cancel: CancellationToken,
         tracker: TaskTracker,
@@ -729,9 +730,13 @@ mod tests {
 
     async fn lab() -> Lab {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("steward.db")).await.unwrap();
+        let clock: SharedClock = Arc::new(SystemClock);
+        let store = Store::open(&dir.path().join("steward.db"), Arc::clone(&clock))
+            .await
+            .unwrap();
         Lab {
             dir,
+            clock,
             store,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -746,7 +751,7 @@ mod tests {
                  mtime = excluded.mtime, file_hash = excluded.file_hash",
             )
             .bind(path)
-            .bind(ms(Utc::now()))
+            .bind(ms(self.clock.now()))
             .bind(hash)
             .execute(self.store.pool())
             .await
@@ -758,7 +763,7 @@ mod tests {
                 self.store.clone(),
                 self.dir.path().to_owned(),
                 specs,
-                Arc::new(SystemClock),
+                Arc::clone(&self.clock),
                 &self.cancel,
                 &self.tracker,
             )
@@ -841,7 +846,7 @@ mod tests {
         let s = state(&h, "p").await;
         assert_eq!((s.backlog, s.files_processed, s.running), (0, 2, false));
         assert_eq!(s.last_outcome, Some(ProcessorOutcome::Ok));
-        assert!(s.next_run_at.unwrap() > Utc::now() + chrono::Duration::minutes(59));
+        assert!(s.next_run_at.unwrap() > lab.clock.now() + chrono::Duration::minutes(59));
         lab.cancel.cancel();
     }
 
