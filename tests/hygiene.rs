@@ -2,7 +2,8 @@
 //! (status filters, text without control or bidi characters, bodies within their limits),
 //! what it answers (security headers on everything, `{code, message}` for a too-large body),
 //! what `steward serve` prints (no token unless a person is at a terminal), and who may read
-//! the data dir (only its owner).
+//! the data dir (only its owner). And the hygiene of the source itself: wall-clock time only
+//! through the injected clock.
 
 mod common;
 #[path = "common/redis.rs"]
@@ -523,4 +524,83 @@ async fn every_body_limit_rejection_is_a_json_413() {
         "events the parser refused are still counted: {intake}"
     );
     s.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Source hygiene: rules about `src/` that reading the code can check
+// ---------------------------------------------------------------------------------------
+
+/// Every `.rs` file under `src/`, as (`src/...` path, text), in path order.
+fn sources() -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    walk(&root.join("src"), &mut files);
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no sources found under {}",
+        root.display()
+    );
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            (rel, text)
+        })
+        .collect()
+}
+
+/// Whether a line is only a comment (`//`, `///`, `//!`).
+fn is_comment(line: &str) -> bool {
+    line.trim_start().starts_with("//")
+}
+
+/// Reads of the wall clock that bypass `crate::clock`.
+const WALL_CLOCK_READS: [&str; 3] = ["Utc::now()", "SystemTime::now()", "Local::now()"];
+
+/// Files whose test module (the lines from its `#[cfg(test)]` on) may still read the wall
+/// clock, each with the reason. Their non-test code is held to the rule like any other.
+const WALL_CLOCK_IN_TESTS_ALLOWED: [(&str, &str); 1] = [(
+    "src/executing.rs",
+    "being restructured (issue 11): its budget tests use `Utc::now()` as an arbitrary \
+     start time; give them a fixed one once the file has settled",
+)];
+
+#[test]
+fn wall_clock_time_is_read_only_through_the_injected_clock() {
+    let mut found = Vec::new();
+    for (file, text) in sources() {
+        if file == "src/clock.rs" {
+            continue; // `SystemClock`: the one place that reads it.
+        }
+        let tests_allowed = WALL_CLOCK_IN_TESTS_ALLOWED.iter().any(|(f, _)| *f == file);
+        let mut in_tests = false;
+        for (n, line) in text.lines().enumerate() {
+            in_tests |= line.trim() == "#[cfg(test)]";
+            if is_comment(line) || (tests_allowed && in_tests) {
+                continue;
+            }
+            if let Some(read) = WALL_CLOCK_READS.iter().find(|r| line.contains(*r)) {
+                found.push(format!("{file}:{}: {read}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "take `now` from a `Clock` (crate::clock) or as an argument, so decisions are \
+         functions of it and tests can move time:\n{}",
+        found.join("\n")
+    );
 }
