@@ -238,17 +238,27 @@ pub struct FsEvent<'a> {
     pub payload: Value,
 }
 
-/// Writes `<events_dir>/<YYYY-MM-DD>/<node>/<epoch ms>-<type>-<correlation>.json`. The node
-/// is read at call time (`NODE_NAME`, else the hostname).
+/// [`emit_event_as`] this workstation's node, read from the environment at call time.
+/// Code with a config passes its `node` (resolved once per load) to [`emit_event_as`].
 pub fn emit_event(
     events_dir: &Path,
     e: &FsEvent<'_>,
     now: DateTime<Utc>,
 ) -> std::io::Result<PathBuf> {
-    let node = crate::config::node_name();
+    emit_event_as(events_dir, &crate::config::node_name(), e, now)
+}
+
+/// Writes `<events_dir>/<YYYY-MM-DD>/<node>/<epoch ms>-<type>-<correlation>.json`, an
+/// event from `node` (this workstation: the config's `node`).
+pub fn emit_event_as(
+    events_dir: &Path,
+    node: &str,
+    e: &FsEvent<'_>,
+    now: DateTime<Utc>,
+) -> std::io::Result<PathBuf> {
     let dir = events_dir
         .join(now.format("%Y-%m-%d").to_string())
-        .join(sanitize(&node));
+        .join(sanitize(node));
     let name = format!(
         "{}-{}-{}.json",
         now.timestamp_millis(),
@@ -512,8 +522,6 @@ mod tests {
     #[test]
     fn events_go_under_date_and_node() {
         let dir = tempfile::tempdir().unwrap();
-        // NODE_NAME is read at call time.
-        std::env::set_var("NODE_NAME", "piha");
         let now = Utc.with_ymd_and_hms(2026, 5, 27, 12, 0, 0).unwrap();
         let e = FsEvent {
             event_type: "remediation_started",
@@ -522,13 +530,14 @@ mod tests {
             correlation_id: "plan-abc-123",
             payload: json!({"action": "restart"}),
         };
-        let path = emit_event(dir.path(), &e, now).unwrap();
+        let path = emit_event_as(dir.path(), "piha", &e, now).unwrap();
         let parts: Vec<_> = path.strip_prefix(dir.path()).unwrap().iter().collect();
         assert_eq!(parts.len(), 3, "date / node / file.json: {parts:?}");
         assert_eq!(parts[0], "2026-05-27");
         assert_eq!(parts[1], "piha");
         let data: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(data["type"], "remediation_started");
+        assert_eq!(data["node"], "piha");
         assert_eq!(data["service"], "mosquitto");
         assert_eq!(data["correlation_id"], "plan-abc-123");
         assert_eq!(data["payload"]["action"], "restart");

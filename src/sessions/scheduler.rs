@@ -36,8 +36,9 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-/// The env var that replaces the stuck-file grace (seconds), read by [`stuck_grace_from_env`].
-pub const STUCK_GRACE_ENV: &str = "SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS";
+/// Where the stuck-file grace comes from: [`crate::config`] reads it once per load into
+/// `Config::stuck_file_grace`, which callers pass to [`SchedulerHandle::pipeline_status`].
+pub use crate::config::{parse_stuck_grace, stuck_grace_from_env, STUCK_GRACE_ENV};
 
 /// Scheduler events kept for slow subscribers.
 const EVENT_BUFFER: usize = 256;
@@ -334,7 +335,8 @@ impl SchedulerHandle {
         self.inner.events.subscribe()
     }
 
-    /// The pipeline status at `now` over the enabled processors (see [`status`]).
+    /// The pipeline status at `now` over the enabled processors (see [`status`]);
+    /// `stuck_grace_override` is the config's `stuck_file_grace`.
     pub async fn pipeline_status(
         &self,
         now: DateTime<Utc>,
@@ -366,27 +368,6 @@ impl SchedulerHandle {
     /// Stops every ticker and run (a command in flight is killed); the tracker sees them end.
     pub fn stop(&self) {
         self.inner.cancel.cancel();
-    }
-}
-
-/// [`STUCK_GRACE_ENV`] as a duration: whole seconds greater than 0, else none (and a
-/// warning when set but unusable).
-pub fn stuck_grace_from_env() -> Option<Duration> {
-    parse_stuck_grace(std::env::var(STUCK_GRACE_ENV).ok().as_deref())
-}
-
-/// The value of [`STUCK_GRACE_ENV`] as a duration. Pure.
-pub fn parse_stuck_grace(value: Option<&str>) -> Option<Duration> {
-    let value = value?.trim();
-    match value.parse::<u64>() {
-        Ok(secs) if secs > 0 => Some(Duration::from_secs(secs)),
-        _ => {
-            tracing::warn!(
-                value,
-                "{STUCK_GRACE_ENV} must be whole seconds greater than 0; using the default"
-            );
-            None
-        }
     }
 }
 
@@ -1101,7 +1082,7 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_round_trip_and_the_env_override_is_whole_seconds() {
+    fn outcomes_round_trip() {
         for o in [
             ProcessorOutcome::Ok,
             ProcessorOutcome::Failed,
@@ -1111,14 +1092,5 @@ mod tests {
             assert_eq!(ProcessorOutcome::parse(o.as_str()), Some(o));
         }
         assert_eq!(ProcessorOutcome::parse("weird"), None);
-        assert_eq!(parse_stuck_grace(Some("60")), Some(Duration::from_secs(60)));
-        assert_eq!(
-            parse_stuck_grace(Some(" 7200 ")),
-            Some(Duration::from_secs(7200))
-        );
-        for bad in ["0", "-5", "1h", "", "soon"] {
-            assert_eq!(parse_stuck_grace(Some(bad)), None, "{bad:?}");
-        }
-        assert_eq!(parse_stuck_grace(None), None);
     }
 }
