@@ -55,9 +55,10 @@ fn server() {
         let line: Vec<String> = out.iter().map(|p| p.to_string()).collect();
         println!("{}", line.join(","));
         std::io::stdout().flush().unwrap();
-        // Serve until the parent closes our stdin.
+        // Serve until the parent closes our stdin (EOF and a read error alike end it).
         let _ = tokio::task::spawn_blocking(|| {
             let mut s = String::new();
+            // Any outcome means: stop serving.
             let _ = std::io::stdin().read_line(&mut s);
         })
         .await;
@@ -156,6 +157,7 @@ async fn run(n: usize) {
     pool.close().await;
     engine.shutdown().await;
     drop(child.stdin.take());
+    // Reaps the server child; its exit status is no part of the measurement.
     let _ = child.wait();
 
     walls.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -288,7 +288,11 @@ async fn serve(
     shutdown_signal().await;
     eprintln!("steward: shutting down");
     cancel.cancel();
-    let _ = server.await;
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
+        Err(e) => tracing::warn!(error = %e, "the HTTP server task failed"),
+    }
     engine.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

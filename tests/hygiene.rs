@@ -3,7 +3,7 @@
 //! what it answers (security headers on everything, `{code, message}` for a too-large body),
 //! what `steward serve` prints (no token unless a person is at a terminal), and who may read
 //! the data dir (only its owner). And the hygiene of the source itself: wall-clock time only
-//! through the injected clock.
+//! through the injected clock, and no error dropped with `let _ =` without a word on why.
 
 mod common;
 #[path = "common/redis.rs"]
@@ -601,6 +601,44 @@ fn wall_clock_time_is_read_only_through_the_injected_clock() {
         found.is_empty(),
         "take `now` from a `Clock` (crate::clock) or as an argument, so decisions are \
          functions of it and tests can move time:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Files not yet audited for dropped errors.
+const LET_UNDERSCORE_NOT_AUDITED: [&str; 6] = [
+    // being restructured (issue 11); remove once audited
+    "src/api.rs",
+    "src/engine.rs",
+    "src/planning.rs",
+    "src/executing.rs",
+    "src/pipeline.rs",
+    "src/retention.rs",
+];
+
+#[test]
+fn every_let_underscore_says_why_what_it_drops_may_be_dropped() {
+    let mut found = Vec::new();
+    for (file, text) in sources() {
+        if LET_UNDERSCORE_NOT_AUDITED.contains(&file.as_str()) {
+            continue;
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            if is_comment(line) || !line.contains("let _ =") {
+                continue;
+            }
+            let said_here = line.contains(" // ");
+            let said_above = n > 0 && is_comment(lines[n - 1]);
+            if !(said_here || said_above) {
+                found.push(format!("{file}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a `let _ =` drops what it is given, often an error: handle it (log it with a \
+         field, or propagate it), or say on the line above why dropping it is right:\n{}",
         found.join("\n")
     );
 }

@@ -34,7 +34,8 @@ pub(super) async fn run(
             let error = shared.scrub(format!("invalid redis url: {e}"));
             tracing::error!(%url, %error, "redis bus: not starting");
             shared.live.lock().last_error = Some(error.clone());
-            let _ = deliver(&sink, BusInput::Disconnected { error }, &cancel).await;
+            // The task ends either way: whether the engine heard it changes nothing here.
+            deliver(&sink, BusInput::Disconnected { error }, &cancel).await;
             return;
         }
     };

@@ -475,6 +475,7 @@ struct GroupGuard(Option<i32>);
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.0.take() {
+            // ESRCH (the group has exited already) is the usual, fine answer.
             let _ = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(pgid),
                 nix::sys::signal::Signal::SIGKILL,
@@ -505,6 +506,7 @@ impl CommandProbe {
             use tokio::io::AsyncReadExt;
             let mut buf = Vec::new();
             if let Some(s) = stderr.as_mut() {
+                // What was read before an error still explains the failure; the error does not.
                 let _ = s.take(16 * 1024).read_to_end(&mut buf).await;
             }
             buf

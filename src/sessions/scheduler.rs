@@ -281,6 +281,7 @@ impl SchedulerHandle {
         for slot in self.inner.slots.iter().filter(|s| s.spec.enabled) {
             // Set before trying the lock: a run that ends meanwhile sees it and goes again.
             slot.again.store(true, SeqCst);
+            // Busy: the run in flight sees `again` and goes again; shutting down: no more runs.
             let _ = try_launch(&self.inner, slot, Trigger::Changed);
         }
     }
@@ -452,6 +453,7 @@ async fn run(inner: Arc<Inner>, guard: RunGuard, trigger: Trigger) {
     // Changes before this point are seen by the due-file query below.
     slot.again.store(false, SeqCst);
     let started = inner.clock.now();
+    // Err: nobody subscribed now. Events are notices; the run's record is in the store.
     let _ = inner.events.send(SchedulerEvent::RunStarted {
         processor: name.clone(),
         trigger,
@@ -500,6 +502,7 @@ async fn run(inner: Arc<Inner>, guard: RunGuard, trigger: Trigger) {
         }
     }
     drop(guard);
+    // Err: nobody subscribed now. Events are notices; the run's record is in the store.
     let _ = inner.events.send(SchedulerEvent::RunFinished {
         processor: name,
         outcome,
@@ -510,6 +513,7 @@ async fn run(inner: Arc<Inner>, guard: RunGuard, trigger: Trigger) {
     // After the release: a change that came in during the run and found the lock taken is
     // picked up now (its notifier set `again` before trying the lock).
     if slot.again.load(SeqCst) {
+        // Busy: another launch won the lock and will see the changes; shutting down: done.
         let _ = try_launch(&inner, &slot, Trigger::Again);
     }
 }
