@@ -16,6 +16,7 @@
 //! and stops with its `CancellationToken` (or when the last handle is dropped).
 
 use super::processor::{ProcessContext, ProcessError, Processor, SessionFile};
+pub use super::records::ProcessorOutcome;
 use super::status::{self, PipelineStatus};
 use crate::clock::{self, SharedClock};
 use crate::config::SessionsConfig;
@@ -71,42 +72,6 @@ impl ProcessorSpec {
                 })
             })
             .collect()
-    }
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProcessorOutcome {
-    /// Every due file was processed.
-    Ok,
-    /// At least one file failed, or the due files could not be listed.
-    Failed,
-    /// At least one file's processing panicked (or the run itself did).
-    Panicked,
-    /// Stopped by shutdown.
-    Cancelled,
-}
-
-impl ProcessorOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProcessorOutcome::Ok => "ok",
-            ProcessorOutcome::Failed => "failed",
-            ProcessorOutcome::Panicked => "panicked",
-            ProcessorOutcome::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ProcessorOutcome> {
-        [
-            ProcessorOutcome::Ok,
-            ProcessorOutcome::Failed,
-            ProcessorOutcome::Panicked,
-            ProcessorOutcome::Cancelled,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
     }
 }
 
@@ -1083,18 +1048,5 @@ mod tests {
         for bad in ["../etc/passwd", "/etc/passwd", "ann/../../x", "", "./a"] {
             assert_eq!(resolve(root, bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn outcomes_round_trip() {
-        for o in [
-            ProcessorOutcome::Ok,
-            ProcessorOutcome::Failed,
-            ProcessorOutcome::Panicked,
-            ProcessorOutcome::Cancelled,
-        ] {
-            assert_eq!(ProcessorOutcome::parse(o.as_str()), Some(o));
-        }
-        assert_eq!(ProcessorOutcome::parse("weird"), None);
     }
 }

@@ -7,8 +7,7 @@
 //! 100,000 files: the join goes through `session_processor_state`'s primary key.
 
 use super::{from_ms, ms, Store, StoreError};
-use crate::sessions::processor::{FileUsage, Tokens};
-use crate::sessions::scheduler::ProcessorOutcome;
+use crate::sessions::records::{FileUsage, ProcessorOutcome, Tokens};
 use crate::sessions::status::{FileAt, PipelineInput, ProcessorProgress, Unprocessed};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
