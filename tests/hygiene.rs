@@ -3,7 +3,8 @@
 //! what it answers (security headers on everything, `{code, message}` for a too-large body),
 //! what `steward serve` prints (no token unless a person is at a terminal), and who may read
 //! the data dir (only its owner). And the hygiene of the source itself: wall-clock time only
-//! through the injected clock, and no error dropped with `let _ =` without a word on why.
+//! through the injected clock, no error dropped with `let _ =` without a word on why, and a
+//! store that depends only on vocabulary, never on the components that use it.
 
 mod common;
 #[path = "common/redis.rs"]
@@ -639,6 +640,74 @@ fn every_let_underscore_says_why_what_it_drops_may_be_dropped() {
         found.is_empty(),
         "a `let _ =` drops what it is given, often an error: handle it (log it with a \
          field, or propagate it), or say on the line above why dropping it is right:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The `crate::` module paths a file names (in `use` lines and inline), as segments:
+/// `use crate::sessions::records::{A, B}` gives `["sessions", "records"]`.
+fn crate_paths(text: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !is_comment(l)) {
+        for (at, _) in line.match_indices("crate::") {
+            let rest = &line[at + "crate::".len()..];
+            let mut segments = Vec::new();
+            let mut tail = rest;
+            loop {
+                let end = tail
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                if end == 0 {
+                    break;
+                }
+                segments.push(tail[..end].to_owned());
+                match tail[end..].strip_prefix("::") {
+                    Some(next) => tail = next,
+                    None => break,
+                }
+            }
+            if !segments.is_empty() {
+                out.push(segments);
+            }
+        }
+    }
+    out
+}
+
+/// The file of the deepest module a path names: `["health", "breaker", "BreakerState"]` is
+/// `src/health/breaker.rs`.
+fn module_file(segments: &[String], sources: &[(String, String)]) -> Option<String> {
+    (1..=segments.len()).rev().find_map(|n| {
+        let dir = segments[..n].join("/");
+        [format!("src/{dir}.rs"), format!("src/{dir}/mod.rs")]
+            .into_iter()
+            .find(|f| sources.iter().any(|(file, _)| file == f))
+    })
+}
+
+#[test]
+fn the_store_imports_only_modules_that_do_not_use_the_store() {
+    let sources = sources();
+    let uses_store = |file: &str| {
+        let (_, text) = sources.iter().find(|(f, _)| f == file).unwrap();
+        crate_paths(text).iter().any(|p| p[0] == "store")
+    };
+    let mut found = Vec::new();
+    for (file, text) in sources.iter().filter(|(f, _)| f.starts_with("src/store/")) {
+        for path in crate_paths(text) {
+            let Some(module) = module_file(&path, &sources) else {
+                continue;
+            };
+            if !module.starts_with("src/store/") && uses_store(&module) {
+                found.push(format!("{file} imports crate::{}", path.join("::")));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the store may depend on vocabulary (events, clock, config, breaker, proposal, \
+         sessions::records, sessions::status), never on a component that uses the store: \
+         move the types it needs into a vocabulary module:\n{}",
         found.join("\n")
     );
 }
