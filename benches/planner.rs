@@ -129,7 +129,9 @@ struct Redis(Child);
 
 impl Drop for Redis {
     fn drop(&mut self) {
+        // An error means it has exited already; either way it is gone, and reaped.
         let _ = self.0.kill();
+        // Reaps it; nothing to learn from how it ended.
         let _ = self.0.wait();
     }
 }

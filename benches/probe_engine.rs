@@ -55,9 +55,10 @@ fn server() {
         let line: Vec<String> = out.iter().map(|p| p.to_string()).collect();
         println!("{}", line.join(","));
         std::io::stdout().flush().unwrap();
-        // Serve until the parent closes our stdin.
+        // Serve until the parent closes our stdin (EOF and a read error alike end it).
         let _ = tokio::task::spawn_blocking(|| {
             let mut s = String::new();
+            // Any outcome means: stop serving.
             let _ = std::io::stdin().read_line(&mut s);
         })
         .await;
@@ -155,6 +156,7 @@ async fn run(n: usize) {
     pool.close().await;
     engine.shutdown().await;
     drop(child.stdin.take());
+    // Reaps the server child; its exit status is no part of the measurement.
     let _ = child.wait();
 
     walls.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -177,7 +179,9 @@ async fn simulate_hour(n: usize) -> f64 {
     use steward::store::{Batch, Sample, Store};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("steward.db");
-    let store = Store::open(&path).await.unwrap();
+    let store = Store::open(&path, std::sync::Arc::new(steward::clock::SystemClock))
+        .await
+        .unwrap();
     let start = chrono::Utc::now() - chrono::Duration::hours(1);
     for tick in 0..120 {
         let at = start + chrono::Duration::seconds(tick * 30);

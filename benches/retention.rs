@@ -82,7 +82,12 @@ async fn size(n: usize) {
     }
     api.planning_idle().await;
     // Let the last timeline batch land.
-    let store = Store::open(&data.join("steward.db")).await.unwrap();
+    let store = Store::open(
+        &data.join("steward.db"),
+        std::sync::Arc::new(steward::clock::SystemClock),
+    )
+    .await
+    .unwrap();
     let recorded = loop {
         let got: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE type = 'health_event'")
@@ -161,7 +166,12 @@ async fn expiry(sizes: &[usize]) {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let now = chrono::Utc::now();
-        let store = Store::open(&data.join("steward.db")).await.unwrap();
+        let store = Store::open(
+            &data.join("steward.db"),
+            std::sync::Arc::new(steward::clock::SystemClock),
+        )
+        .await
+        .unwrap();
         for i in 0..n {
             store
                 .insert_proposal(&pending(&format!("p{i}"), now))

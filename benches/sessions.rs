@@ -200,8 +200,17 @@ async fn scan(files: usize) {
         session_body(0).len(),
         t0.elapsed().as_secs_f64()
     );
-    let store = Store::open(&dir.path().join("steward.db")).await.unwrap();
-    let index = FileIndex::new(store.clone(), &root);
+    let store = Store::open(
+        &dir.path().join("steward.db"),
+        std::sync::Arc::new(steward::clock::SystemClock),
+    )
+    .await
+    .unwrap();
+    let index = FileIndex::new(
+        store.clone(),
+        &root,
+        std::sync::Arc::new(steward::clock::SystemClock),
+    );
     let rss0 = proc_mib("VmRSS");
 
     let t = Instant::now();

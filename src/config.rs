@@ -2,7 +2,10 @@
 //!
 //! Owns: the names of config keys (a contract: extend, never rename), defaults, validation
 //! with errors that name the file, the line and the field, the commented default written on
-//! first run, and where the file and the data dir live (`STEWARD_CONFIG`, `STEWARD_DATA_DIR`).
+//! first run, where the file and the data dir live (`STEWARD_CONFIG`, `STEWARD_DATA_DIR`),
+//! and the settings read from the environment when a config is loaded (`NODE_NAME` into
+//! [`Config::node`], `SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS` into
+//! [`Config::stuck_file_grace`]): read once per load, so nothing reads them per status.
 //! Does not own: reloading (the engine watches the file and calls `Config::load` again) or
 //! acting on sections whose features are not built yet (`sessions` is parsed and checked
 //! so a valid file is never rejected).
@@ -409,6 +412,12 @@ pub struct Config {
     pub executor: Option<ExecutorConfig>,
     pub sessions: Option<SessionsConfig>,
     pub store: StoreConfig,
+    /// This workstation's node name: `NODE_NAME`, else the hostname, else `localhost`.
+    /// Read from the environment when the config is loaded (and again on reload).
+    pub node: String,
+    /// [`STUCK_GRACE_ENV`] when set to whole seconds greater than 0: replaces the session
+    /// pipeline's stuck-file grace (4 × grace). Read when the config is loaded.
+    pub stuck_file_grace: Option<Duration>,
     /// Provider id → position in `providers` (lookups happen per probe result).
     index: HashMap<String, usize>,
 }
@@ -428,6 +437,8 @@ impl Default for Config {
             executor: None,
             sessions: None,
             store: StoreConfig::default(),
+            node: node_name(),
+            stuck_file_grace: stuck_grace_from_env(),
             index: HashMap::new(),
         }
     }
@@ -863,6 +874,9 @@ impl<'a> Validator<'a> {
             executor: raw.executor,
             sessions: raw.sessions,
             store,
+            // Not in the file: read from the environment, once per load.
+            node: node_name(),
+            stuck_file_grace: stuck_grace_from_env(),
             index: HashMap::new(),
         }
     }
@@ -1253,13 +1267,52 @@ pub fn data_dir() -> PathBuf {
         .join("steward")
 }
 
-/// This workstation's node name: `NODE_NAME`, else the hostname. Read at call time.
+/// The env var naming this workstation's node (design.md "Interfaces").
+pub const NODE_NAME_ENV: &str = "NODE_NAME";
+
+/// The env var that replaces the session pipeline's stuck-file grace, in seconds.
+pub const STUCK_GRACE_ENV: &str = "SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS";
+
+/// This workstation's node name: `NODE_NAME`, else the hostname. Read at call time: code
+/// with a [`Config`] uses [`Config::node`], resolved once per load, instead.
 pub fn node_name() -> String {
-    std::env::var("NODE_NAME")
-        .ok()
+    resolve_node(std::env::var(NODE_NAME_ENV).ok(), || {
+        hostname::get().ok().and_then(|h| h.into_string().ok())
+    })
+}
+
+/// The node name from `NODE_NAME`'s value and the hostname: a non-empty `NODE_NAME`, else
+/// the hostname, else `localhost`. Pure but for `hostname`, asked only when needed.
+pub fn resolve_node(
+    node_name: Option<String>,
+    hostname: impl FnOnce() -> Option<String>,
+) -> String {
+    node_name
         .filter(|v| !v.is_empty())
-        .or_else(|| hostname::get().ok().and_then(|h| h.into_string().ok()))
+        .or_else(hostname)
         .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// [`STUCK_GRACE_ENV`] as a duration, read at call time (see [`parse_stuck_grace`]). Code
+/// with a [`Config`] uses [`Config::stuck_file_grace`], resolved once per load, instead.
+pub fn stuck_grace_from_env() -> Option<Duration> {
+    parse_stuck_grace(std::env::var(STUCK_GRACE_ENV).ok().as_deref())
+}
+
+/// The value of [`STUCK_GRACE_ENV`] as a duration: whole seconds greater than 0, else none
+/// (and a warning when set but unusable).
+pub fn parse_stuck_grace(value: Option<&str>) -> Option<Duration> {
+    let value = value?.trim();
+    match value.parse::<u64>() {
+        Ok(secs) if secs > 0 => Some(Duration::from_secs(secs)),
+        _ => {
+            tracing::warn!(
+                value,
+                "{STUCK_GRACE_ENV} must be whole seconds greater than 0; using the default"
+            );
+            None
+        }
+    }
 }
 
 /// Written on first run. Every key is commented so the file documents itself.
@@ -1391,6 +1444,44 @@ mod tests {
         parse(text)
             .expect_err("config should be rejected")
             .to_string()
+    }
+
+    #[test]
+    fn the_node_is_a_non_empty_node_name_else_the_hostname_else_localhost() {
+        let host = || Some("workstation".to_owned());
+        assert_eq!(resolve_node(Some("piha".into()), host), "piha");
+        assert_eq!(
+            resolve_node(Some(String::new()), host),
+            "workstation",
+            "an empty NODE_NAME is unset"
+        );
+        assert_eq!(resolve_node(None, host), "workstation");
+        assert_eq!(resolve_node(None, || None), "localhost");
+        assert_eq!(
+            resolve_node(Some("piha".into()), || panic!("not asked")),
+            "piha",
+            "the hostname is looked up only when needed"
+        );
+    }
+
+    #[test]
+    fn a_loaded_config_carries_the_node_and_stuck_grace_of_the_environment() {
+        let c = parse("").unwrap();
+        assert_eq!(c.node, node_name());
+        assert_eq!(c.stuck_file_grace, stuck_grace_from_env());
+    }
+
+    #[test]
+    fn the_stuck_grace_override_is_whole_seconds_greater_than_zero() {
+        assert_eq!(parse_stuck_grace(Some("60")), Some(Duration::from_secs(60)));
+        assert_eq!(
+            parse_stuck_grace(Some(" 7200 ")),
+            Some(Duration::from_secs(7200))
+        );
+        for bad in ["0", "-5", "1h", "", "soon"] {
+            assert_eq!(parse_stuck_grace(Some(bad)), None, "{bad:?}");
+        }
+        assert_eq!(parse_stuck_grace(None), None);
     }
 
     #[test]

@@ -73,9 +73,12 @@ pub async fn start(cancel: CancellationToken, listen: &str) -> std::io::Result<D
     for (listener, app) in [(web, web_app), (flaky, flaky_app), (llm, llm_app)] {
         let c = cancel.clone();
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
+            if let Err(e) = axum::serve(listener, app)
                 .with_graceful_shutdown(c.cancelled_owned())
-                .await;
+                .await
+            {
+                tracing::warn!(error = %e, "demo: a fake service stopped");
+            }
         });
     }
     let c = cancel.clone();

@@ -134,12 +134,13 @@ pub struct Engine {
 
 /// Builds every part, restores what the last run left, and starts the tasks.
 pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
-    let store = Store::open(&database_path(&opts.data_dir)).await?;
+    let store = Store::open(&database_path(&opts.data_dir), Arc::clone(&opts.clock)).await?;
     let config = opts.config;
     let clock = opts.clock;
     let factory: ProbeFactory = opts.probes.unwrap_or_else(|| {
         let client = probe::http_client();
-        Arc::new(move |p: &ProviderConfig| probe::for_provider(p, &client))
+        let clock = Arc::clone(&clock);
+        Arc::new(move |p: &ProviderConfig| probe::for_provider(p, &client, &clock))
     });
 
     let breakers = Arc::new(Breakers::new(config.probe_policy()));
@@ -167,17 +168,18 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
     let (bus, bus_rx) = match &config.bus {
         Some(b) => {
             let (tx, rx) = mpsc::channel(65_536);
-            let bus = Bus::start(BusOptions::from_config(b), tx, &tracker, cancel.clone());
+            let bus = Bus::start(
+                BusOptions::from_config(b),
+                Arc::clone(&clock),
+                tx,
+                &tracker,
+                cancel.clone(),
+            );
             (Some(bus), Some(rx))
         }
         None => (None, None),
     };
-    let outbox = Outbox::new(
-        store.clone(),
-        Arc::clone(&clock),
-        bus,
-        crate::config::node_name(),
-    );
+    let outbox = Outbox::new(store.clone(), Arc::clone(&clock), bus, config.node.clone());
     let router = Router::new(Arc::clone(&breakers), Arc::clone(&clock));
     let gate = Arc::new(Mutex::new(Gate::new(cooldown_of(&config))));
     let sessions = config.sessions.clone();
@@ -298,7 +300,7 @@ impl Engine {
             snoozed_until: self.snoozed_until(),
             config_errors: self.ctx.config_errors(),
             config_path: config.source.clone(),
-            node: crate::config::node_name(),
+            node: config.node.clone(),
             version: env!("CARGO_PKG_VERSION"),
             pending_proposals: self.executor.pending(),
             events_rejected: self.intake.rejected_total(),

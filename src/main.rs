@@ -150,6 +150,7 @@ async fn check(config_path: Option<PathBuf>) -> ExitCode {
         Err(code) => return code,
     };
     let client = probe::http_client();
+    let clock: steward::clock::SharedClock = Arc::new(steward::clock::SystemClock);
     let targets: Vec<ProbeTarget> = config
         .providers
         .iter()
@@ -159,7 +160,7 @@ async fn check(config_path: Option<PathBuf>) -> ExitCode {
             interval: None,
             timeout: Some(p.timeout),
             confirm_after: None,
-            probe: probe::for_provider(p, &client),
+            probe: probe::for_provider(p, &client, &clock),
         })
         .collect();
     let opts = LoopOptions {
@@ -168,13 +169,7 @@ async fn check(config_path: Option<PathBuf>) -> ExitCode {
         max_concurrency: config.probe.max_concurrency,
         ..LoopOptions::default()
     };
-    let monitor = match Monitor::new(
-        Arc::new(Breakers::default()),
-        targets,
-        opts,
-        Arc::new(steward::clock::SystemClock),
-        None,
-    ) {
+    let monitor = match Monitor::new(Arc::new(Breakers::default()), targets, opts, clock, None) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("steward: {e}");
@@ -293,7 +288,11 @@ async fn serve(
     shutdown_signal().await;
     eprintln!("steward: shutting down");
     cancel.cancel();
-    let _ = server.await;
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "the HTTP server stopped with an error"),
+        Err(e) => tracing::warn!(error = %e, "the HTTP server task failed"),
+    }
     engine.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -56,6 +56,7 @@ fn runs(dir: &Path) -> usize {
 fn kill_service(dir: &Path) {
     if let Ok(pid) = std::fs::read_to_string(dir.join("svc.pid")) {
         let pid: i32 = pid.trim().parse().unwrap();
+        // ESRCH: the service is down already, which is what this wants.
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,
@@ -551,6 +552,7 @@ impl AutoLab {
     /// The service goes down and an event says so; answers the proposal once planned
     /// (and, when it ran by itself, after its approval was made).
     async fn outage(&self, s: &Steward) -> Value {
+        // Not there: the service is down already.
         let _ = std::fs::remove_file(self.dir.path().join("up"));
         let r = s
             .post(
@@ -699,6 +701,7 @@ async fn an_approval_after_the_time_to_live_is_refused_as_expired() {
     opts.clock = Arc::new(clock.clone());
     let engine = steward::api::start(opts).await.unwrap();
     let api = engine.api().clone();
+    // Not there: the service is down already.
     let _ = std::fs::remove_file(lab.dir.path().join("up"));
     api.submit_event(br#"{"type": "service_unhealthy", "node": "lab", "service": "batchsvc"}"#)
         .unwrap();

@@ -177,32 +177,57 @@ fn expand(prefix: &str, tree: &str, out: &mut Vec<String>) {
     }
 }
 
-/// Every `crate::` path the code names.
-fn paths_in(code: &str) -> Vec<String> {
+/// Every `crate::` path the code names, and every `super::` path made absolute from
+/// `module` (`super::x` in `a::b` is `a::x`).
+fn paths_in(code: &str, module: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut rest = code;
-    while let Some(i) = rest.find("crate::") {
-        let after = &rest[i + "crate::".len()..];
-        let preceded_by_use = rest[..i].trim_end().ends_with("use");
-        if preceded_by_use {
-            let end = after.find(';').unwrap_or(after.len());
-            expand("", &after[..end], &mut out);
-            rest = &after[end..];
-        } else {
-            let end = after
-                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-                .unwrap_or(after.len());
-            let path = after[..end].trim_end_matches(':');
-            if path.ends_with("::{") || after[end..].starts_with('{') {
-                let close = after.find('}').map_or(after.len(), |c| c + 1);
-                expand("", &after[..close], &mut out);
+    for (token, base) in [("crate::", String::new()), ("super::", parent(module))] {
+        let mut rest = code;
+        while let Some(i) = rest.find(token) {
+            let before = &rest[..i];
+            let after = &rest[i + token.len()..];
+            let prefix = if base.is_empty() {
+                String::new()
             } else {
-                out.push(path.to_owned());
+                format!("{base}::")
+            };
+            if before.ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+                // Part of a longer path (`crate::x::super::` does not occur; `foo_crate::`).
+                rest = after;
+                continue;
             }
-            rest = &after[end..];
+            if before.trim_end().ends_with("use") {
+                let end = after.find(';').unwrap_or(after.len());
+                expand(&prefix, &after[..end], &mut out);
+                rest = &after[end..];
+            } else {
+                let end = after
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                    .unwrap_or(after.len());
+                let path = after[..end].trim_end_matches(':');
+                if after[..end].ends_with("::") && after[end..].starts_with('{') {
+                    let close = after.find('}').map_or(after.len(), |c| c + 1);
+                    expand(&prefix, &after[..close], &mut out);
+                } else {
+                    out.push(format!("{prefix}{path}"));
+                }
+                rest = &after[end..];
+            }
         }
     }
     out
+}
+
+/// The module `super` names inside `module`'s file.
+fn parent(module: &str) -> String {
+    let file = modules()[module].clone();
+    let is_mod_rs = file.file_name().is_some_and(|n| n == "mod.rs");
+    let mut parts: Vec<&str> = module.split("::").collect();
+    parts.pop();
+    if is_mod_rs {
+        parts.pop();
+    }
+    parts.join("::")
 }
 
 /// The module a path lands in: its longest prefix that is a file of `src/`.
@@ -219,7 +244,7 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
     modules
         .iter()
         .map(|(m, file)| {
-            let targets = paths_in(&code_of(file))
+            let targets = paths_in(&code_of(file), m)
                 .iter()
                 .filter_map(|p| resolve(p, &modules))
                 .filter(|t| t != m)
@@ -339,8 +364,11 @@ fn the_reader_sees_imports_the_way_rustc_does() {
     let mut out = Vec::new();
     expand("", "a::{b, c::{d, e as f}}", &mut out);
     assert_eq!(out, ["a::b", "a::c::d", "a::c::e"]);
-    let code = "use crate::x::{Y, z::W};\nfn f() { crate::p::q(); }\n";
-    assert_eq!(paths_in(code), ["x::Y", "x::z::W", "p::q"]);
+    let code = "use crate::x::{Y, z::W};\nfn f() { crate::p::q(); }\nuse super::gate::G;\n";
+    assert_eq!(
+        paths_in(code, "planner::event"),
+        ["x::Y", "x::z::W", "p::q", "planner::gate::G"]
+    );
     // The graph sees the big modules and their edges (a reader that finds nothing would
     // pass the other tests vacuously).
     let graph = imports();

@@ -46,7 +46,13 @@ impl Running {
         let (tx, rx) = mpsc::channel(capacity);
         let tracker = TaskTracker::new();
         let cancel = CancellationToken::new();
-        let bus = Bus::start(opts, tx, &tracker, cancel.clone());
+        let bus = Bus::start(
+            opts,
+            std::sync::Arc::new(steward::clock::SystemClock),
+            tx,
+            &tracker,
+            cancel.clone(),
+        );
         Running {
             bus,
             rx,

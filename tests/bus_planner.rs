@@ -103,7 +103,7 @@ async fn events_published_on_redis_become_proposals_and_survive_a_redis_outage()
 
     // Our own messages coming back (publish channel also subscribed) are not planned.
     let echo = json!({"type": "service_unhealthy", "node": "echo-node", "source": "steward",
-                      "origin": steward::config::node_name()});
+                      "origin": s.api().config().node});
     publish(&redis.url(), "health_events", echo.to_string().as_bytes()).await;
     expect_update(s.api(), "the echo is counted", SOON, || async {
         s.get("/api/intake").await["intake"]["echoes"] == 1

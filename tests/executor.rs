@@ -276,6 +276,7 @@ async fn output_is_seen_while_the_command_still_runs() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let opts = RunOptions {
         on_output: Some(runner::OutputSink::new(move |stream, data| {
+            // The receiver is gone once the test stopped reading: nobody wants the rest.
             let _ = tx.send((stream, String::from_utf8_lossy(data).into_owned()));
         })),
         ..RunOptions::default()

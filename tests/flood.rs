@@ -126,7 +126,12 @@ async fn a_flood_of_unknown_targets_is_rate_limited_counted_and_bounded() {
 
     // Every accepted event is on the timeline, the limited ones as not planned: wait for
     // the batches.
-    let store = Store::open(&data.join("steward.db")).await.unwrap();
+    let store = Store::open(
+        &data.join("steward.db"),
+        std::sync::Arc::new(steward::clock::SystemClock),
+    )
+    .await
+    .unwrap();
     let timeline = |planned: bool| {
         let store = store.clone();
         async move {

@@ -2,7 +2,9 @@
 //! (status filters, text without control or bidi characters, bodies within their limits),
 //! what it answers (security headers on everything, `{code, message}` for a too-large body),
 //! what `steward serve` prints (no token unless a person is at a terminal), and who may read
-//! the data dir (only its owner).
+//! the data dir (only its owner). And the hygiene of the source itself: wall-clock time only
+//! through the injected clock, no error dropped with `let _ =` without a word on why, and a
+//! store that depends only on vocabulary, never on the components that use it.
 
 mod common;
 #[path = "common/redis.rs"]
@@ -523,4 +525,164 @@ async fn every_body_limit_rejection_is_a_json_413() {
         "events the parser refused are still counted: {intake}"
     );
     s.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Source hygiene: rules about `src/` that reading the code can check
+// ---------------------------------------------------------------------------------------
+
+/// Every `.rs` file under `src/`, as (`src/...` path, text), in path order.
+fn sources() -> Vec<(String, String)> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    walk(&root.join("src"), &mut files);
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no sources found under {}",
+        root.display()
+    );
+    files
+        .into_iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            (rel, text)
+        })
+        .collect()
+}
+
+/// Whether a line is only a comment (`//`, `///`, `//!`).
+fn is_comment(line: &str) -> bool {
+    line.trim_start().starts_with("//")
+}
+
+/// Reads of the wall clock that bypass `crate::clock`.
+const WALL_CLOCK_READS: [&str; 3] = ["Utc::now()", "SystemTime::now()", "Local::now()"];
+
+#[test]
+fn wall_clock_time_is_read_only_through_the_injected_clock() {
+    let mut found = Vec::new();
+    for (file, text) in sources() {
+        if file == "src/clock.rs" {
+            continue; // `SystemClock`: the one place that reads it.
+        }
+        for (n, line) in text.lines().enumerate() {
+            if is_comment(line) {
+                continue;
+            }
+            if let Some(read) = WALL_CLOCK_READS.iter().find(|r| line.contains(*r)) {
+                found.push(format!("{file}:{}: {read}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "take `now` from a `Clock` (crate::clock) or as an argument, so decisions are \
+         functions of it and tests can move time:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn every_let_underscore_says_why_what_it_drops_may_be_dropped() {
+    let mut found = Vec::new();
+    for (file, text) in sources() {
+        let lines: Vec<&str> = text.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            if is_comment(line) || !line.contains("let _ =") {
+                continue;
+            }
+            let said_here = line.contains(" // ");
+            let said_above = n > 0 && is_comment(lines[n - 1]);
+            if !(said_here || said_above) {
+                found.push(format!("{file}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a `let _ =` drops what it is given, often an error: handle it (log it with a \
+         field, or propagate it), or say on the line above why dropping it is right:\n{}",
+        found.join("\n")
+    );
+}
+
+/// The `crate::` module paths a file names (in `use` lines and inline), as segments:
+/// `use crate::sessions::records::{A, B}` gives `["sessions", "records"]`.
+fn crate_paths(text: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !is_comment(l)) {
+        for (at, _) in line.match_indices("crate::") {
+            let rest = &line[at + "crate::".len()..];
+            let mut segments = Vec::new();
+            let mut tail = rest;
+            loop {
+                let end = tail
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(tail.len());
+                if end == 0 {
+                    break;
+                }
+                segments.push(tail[..end].to_owned());
+                match tail[end..].strip_prefix("::") {
+                    Some(next) => tail = next,
+                    None => break,
+                }
+            }
+            if !segments.is_empty() {
+                out.push(segments);
+            }
+        }
+    }
+    out
+}
+
+/// The file of the deepest module a path names: `["health", "breaker", "BreakerState"]` is
+/// `src/health/breaker.rs`.
+fn module_file(segments: &[String], sources: &[(String, String)]) -> Option<String> {
+    (1..=segments.len()).rev().find_map(|n| {
+        let dir = segments[..n].join("/");
+        [format!("src/{dir}.rs"), format!("src/{dir}/mod.rs")]
+            .into_iter()
+            .find(|f| sources.iter().any(|(file, _)| file == f))
+    })
+}
+
+#[test]
+fn the_store_imports_only_modules_that_do_not_use_the_store() {
+    let sources = sources();
+    let uses_store = |file: &str| {
+        let (_, text) = sources.iter().find(|(f, _)| f == file).unwrap();
+        crate_paths(text).iter().any(|p| p[0] == "store")
+    };
+    let mut found = Vec::new();
+    for (file, text) in sources.iter().filter(|(f, _)| f.starts_with("src/store/")) {
+        for path in crate_paths(text) {
+            let Some(module) = module_file(&path, &sources) else {
+                continue;
+            };
+            if !module.starts_with("src/store/") && uses_store(&module) {
+                found.push(format!("{file} imports crate::{}", path.join("::")));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the store may depend on vocabulary (events, clock, config, breaker, proposal, \
+         sessions::records, sessions::status), never on a component that uses the store: \
+         move the types it needs into a vocabulary module:\n{}",
+        found.join("\n")
+    );
 }

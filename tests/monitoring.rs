@@ -490,7 +490,12 @@ async fn first_run_writes_a_commented_default_config() {
 async fn old_samples_fold_into_hourly_rows_and_still_count_for_uptime() {
     use steward::store::{Batch, Sample, Store};
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("s.db")).await.unwrap();
+    let store = Store::open(
+        &dir.path().join("s.db"),
+        std::sync::Arc::new(steward::clock::SystemClock),
+    )
+    .await
+    .unwrap();
     let now = chrono::Utc::now();
     let mut batch = Batch::default();
     for i in 0..10 {

@@ -200,7 +200,7 @@ async fn a_restart_answer_becomes_a_pending_proposal_with_its_action_file() {
         .map(|c| c.to_string_lossy().to_string())
         .collect();
     assert_eq!(rel.len(), 3, "{rel:?}");
-    assert_eq!(rel[1], steward::config::node_name());
+    assert_eq!(rel[1], t.s.api().config().node);
     let e: Value = serde_json::from_slice(&std::fs::read(&events[0]).unwrap()).unwrap();
     assert_eq!(e["type"], "remediation_started");
     assert_eq!(e["service"], "mosquitto");

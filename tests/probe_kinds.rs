@@ -16,9 +16,15 @@ fn provider(toml_body: &str) -> steward::config::ProviderConfig {
         .remove(0)
 }
 
+fn system_clock() -> steward::clock::SharedClock {
+    std::sync::Arc::new(steward::clock::SystemClock)
+}
+
 async fn check(toml_body: &str) -> Result<Verdict, steward::health::probe::ProbeError> {
     let p = provider(toml_body);
-    probe::for_provider(&p, &probe::http_client()).check().await
+    probe::for_provider(&p, &probe::http_client(), &system_clock())
+        .check()
+        .await
 }
 
 fn answer(f: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Mode {
@@ -277,7 +283,7 @@ async fn a_command_that_times_out_is_killed_with_its_children() {
         "kind = \"command\"\ncommand = [\"sh\", \"-c\", {}]",
         toml::Value::String(script)
     ));
-    let probe = probe::for_provider(&p, &probe::http_client());
+    let probe = probe::for_provider(&p, &probe::http_client(), &system_clock());
     let r = tokio::time::timeout(Duration::from_millis(500), probe.check()).await;
     assert!(r.is_err(), "the probe hangs until the timeout drops it");
     let pid: i32 = std::fs::read_to_string(&pidfile)

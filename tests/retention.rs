@@ -29,7 +29,12 @@ fn proposal(id: &str, status: &str, at: DateTime<Utc>) -> Proposal {
 }
 
 async fn store_in(dir: &Path) -> Store {
-    Store::open(&dir.join("steward.db")).await.unwrap()
+    Store::open(
+        &dir.join("steward.db"),
+        std::sync::Arc::new(steward::clock::SystemClock),
+    )
+    .await
+    .unwrap()
 }
 
 const TERMINAL: [&str; 8] = [

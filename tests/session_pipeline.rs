@@ -51,9 +51,12 @@ impl Lab {
 
     /// A `verification` state row, as the seed's `_seed_extraction_state` writes it.
     async fn seed_state(&self, session_file: &str, processed_ago: u64) {
-        let store = steward::store::Store::open(&self.dir.path().join("data/steward.db"))
-            .await
-            .unwrap();
+        let store = steward::store::Store::open(
+            &self.dir.path().join("data/steward.db"),
+            std::sync::Arc::new(steward::clock::SystemClock),
+        )
+        .await
+        .unwrap();
         let at = chrono::Utc::now() - chrono::Duration::seconds(processed_ago as i64);
         sqlx::query(
             "INSERT OR REPLACE INTO session_processor_state \

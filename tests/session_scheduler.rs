@@ -45,9 +45,12 @@ async fn lab() -> Lab {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("user_sessions");
     std::fs::create_dir_all(&root).unwrap();
-    let store = Store::open(&dir.path().join("data/steward.db"))
-        .await
-        .unwrap();
+    let store = Store::open(
+        &dir.path().join("data/steward.db"),
+        std::sync::Arc::new(steward::clock::SystemClock),
+    )
+    .await
+    .unwrap();
     Lab {
         dir,
         root,
@@ -798,7 +801,9 @@ async fn the_last_run_and_the_file_states_survive_a_restart() {
         lab.shut_down().await;
         lab.store.close().await;
     }
-    let store = Store::open(&db).await.unwrap();
+    let store = Store::open(&db, std::sync::Arc::new(steward::clock::SystemClock))
+        .await
+        .unwrap();
     let h = Scheduler::start(
         store.clone(),
         lab.root.clone(),

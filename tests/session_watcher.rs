@@ -60,8 +60,17 @@ impl Lab {
         let outside = tmp.path().join("outside");
         std::fs::create_dir(&outside).unwrap();
         let root = prepare(tmp.path());
-        let store = Store::open(&tmp.path().join("steward.db")).await.unwrap();
-        let index = FileIndex::new(store, &root);
+        let store = Store::open(
+            &tmp.path().join("steward.db"),
+            std::sync::Arc::new(steward::clock::SystemClock),
+        )
+        .await
+        .unwrap();
+        let index = FileIndex::new(
+            store,
+            &root,
+            std::sync::Arc::new(steward::clock::SystemClock),
+        );
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let (watcher, mut rx) =
@@ -912,8 +921,17 @@ async fn index_and_store_on(files: &[(&str, &[u8])]) -> (TempDir, PathBuf, FileI
         std::fs::write(p, content).unwrap();
     }
     std::fs::create_dir_all(&root).unwrap();
-    let store = Store::open(&tmp.path().join("steward.db")).await.unwrap();
-    let index = FileIndex::new(store.clone(), &root);
+    let store = Store::open(
+        &tmp.path().join("steward.db"),
+        std::sync::Arc::new(steward::clock::SystemClock),
+    )
+    .await
+    .unwrap();
+    let index = FileIndex::new(
+        store.clone(),
+        &root,
+        std::sync::Arc::new(steward::clock::SystemClock),
+    );
     (tmp, root, index, store)
 }
 

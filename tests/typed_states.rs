@@ -31,7 +31,11 @@ async fn insert(pool: &SqlitePool, id: &str, status: &str) -> Result<(), sqlx::E
 async fn the_database_takes_every_status_of_the_enum_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("steward.db");
-    Store::open(&db).await.unwrap().close().await;
+    Store::open(&db, std::sync::Arc::new(steward::clock::SystemClock))
+        .await
+        .unwrap()
+        .close()
+        .await;
     let pool = pool(&db).await;
     for (i, status) in ALL.iter().enumerate() {
         insert(&pool, &format!("p{i}"), status.as_str())
@@ -53,7 +57,9 @@ async fn the_database_takes_every_status_of_the_enum_and_nothing_else() {
 async fn the_stored_pipeline_level_is_one_of_the_three() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("steward.db");
-    let store = Store::open(&db).await.unwrap();
+    let store = Store::open(&db, std::sync::Arc::new(steward::clock::SystemClock))
+        .await
+        .unwrap();
     for level in PipelineLevel::ALL {
         store
             .set_setting("session_pipeline_level", Some(level.as_str()))
@@ -104,7 +110,9 @@ async fn proposals_stored_before_the_check_survive_it() {
     insert(&before, "kept-resolved", "resolved").await.unwrap();
     before.close().await;
 
-    let store = Store::open(&db).await.unwrap();
+    let store = Store::open(&db, std::sync::Arc::new(steward::clock::SystemClock))
+        .await
+        .unwrap();
     assert_eq!(store.count_proposals(Status::Pending).await.unwrap(), 1);
     store.close().await;
     let pool = self::pool(&db).await;

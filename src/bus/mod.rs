@@ -10,7 +10,8 @@
 //! - reconnecting both connections forever, with exponential backoff and jitter, until
 //!   cancelled;
 //! - reporting its connection state: [`BusInput::Connected`] / [`BusInput::Disconnected`]
-//!   (once per outage) to the sink, and counters in [`BusStatus`].
+//!   (once per outage) to the sink, and counters in [`BusStatus`] (its times from the
+//!   clock given to [`Bus::start`]).
 //!
 //! Does not own: parsing or judging events (the planner does; junk is forwarded unchanged),
 //! nor the decision to run at all (the engine starts a [`Bus`] only when `[bus]` is
@@ -31,6 +32,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::SharedClock;
 pub use crate::secret::redact;
 use crate::secret::secrets_of;
 use publisher::PublishQueue;
@@ -174,6 +176,8 @@ struct Shared {
     secrets: Vec<String>,
     channels: Vec<String>,
     publish_channel: Option<String>,
+    /// Wall time for `connected_since` and `last_message_at`.
+    clock: SharedClock,
     live: Mutex<Live>,
     received: AtomicU64,
     oversized: AtomicU64,
@@ -199,12 +203,13 @@ struct Live {
 }
 
 impl Shared {
-    fn new(opts: &BusOptions) -> Shared {
+    fn new(opts: &BusOptions, clock: SharedClock) -> Shared {
         Shared {
             url: redact(&opts.redis_url),
             secrets: secrets_of(&opts.redis_url),
             channels: opts.channels.clone(),
             publish_channel: opts.publish_channel.clone(),
+            clock,
             live: Mutex::new(Live::default()),
             received: AtomicU64::new(0),
             oversized: AtomicU64::new(0),
@@ -231,14 +236,16 @@ impl Shared {
 }
 
 impl Bus {
-    /// Starts the subscriber and publisher tasks on `tracker`, stopped by `cancel`.
+    /// Starts the subscriber and publisher tasks on `tracker`, stopped by `cancel`; `clock`
+    /// dates the connection and the last message in [`BusStatus`].
     pub fn start(
         opts: BusOptions,
+        clock: SharedClock,
         sink: mpsc::Sender<BusInput>,
         tracker: &TaskTracker,
         cancel: CancellationToken,
     ) -> Bus {
-        let shared = Arc::new(Shared::new(&opts));
+        let shared = Arc::new(Shared::new(&opts, clock));
         tracker.spawn(subscriber::run(
             Arc::clone(&shared),
             opts.clone(),
@@ -382,7 +389,10 @@ mod tests {
 
     #[test]
     fn scrub_removes_the_password_as_written_and_decoded() {
-        let shared = Shared::new(&BusOptions::new("redis://u:p%40ss@host"));
+        let shared = Shared::new(
+            &BusOptions::new("redis://u:p%40ss@host"),
+            Arc::new(crate::clock::SystemClock),
+        );
         assert_eq!(
             shared.scrub("auth p@ss failed for p%40ss"),
             "auth *** failed for ***"

@@ -4,7 +4,6 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use chrono::Utc;
 use futures::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::mpsc;
@@ -35,7 +34,8 @@ pub(super) async fn run(
             let error = shared.scrub(format!("invalid redis url: {e}"));
             tracing::error!(%url, %error, "redis bus: not starting");
             shared.live.lock().last_error = Some(error.clone());
-            let _ = deliver(&sink, BusInput::Disconnected { error }, &cancel).await;
+            // The task ends either way: whether the engine heard it changes nothing here.
+            deliver(&sink, BusInput::Disconnected { error }, &cancel).await;
             return;
         }
     };
@@ -60,7 +60,7 @@ pub(super) async fn run(
                 {
                     let mut live = shared.live.lock();
                     live.connected = true;
-                    live.connected_since = Some(Utc::now());
+                    live.connected_since = Some(shared.clock.now());
                 }
                 tracing::info!(%url, channels = ?opts.channels, "redis bus: subscribed");
                 if !deliver(&sink, BusInput::Connected, &cancel).await {
@@ -142,7 +142,7 @@ async fn session(
                 shared.received.fetch_add(1, Ordering::Relaxed);
                 shared
                     .last_message_us
-                    .store(Utc::now().timestamp_micros(), Ordering::Relaxed);
+                    .store(shared.clock.now().timestamp_micros(), Ordering::Relaxed);
                 // redis-rs hands over a message it has read whole; the one copy we would make
                 // (and the parsing) is skipped for one too large to be an event.
                 let payload = msg.get_payload_bytes();

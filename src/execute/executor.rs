@@ -22,7 +22,9 @@ use crate::health::monitor::Outcome;
 use crate::health::prober::Prober;
 use crate::outbox::Update;
 use crate::planner::policy::{ActionKind, Risk};
-use crate::planner::proposal::{claim_action, emit_event, write_action, Claim, FsEvent, Proposal};
+use crate::planner::proposal::{
+    claim_action, emit_event_as, write_action, Claim, FsEvent, Proposal,
+};
 use crate::store::Execution;
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -747,7 +749,7 @@ async fn finish_event(ex: &Arc<Executor>, p: &Proposal) {
         correlation_id: &p.action_id,
         payload: serde_json::json!({"status": p.status, "detail": p.status_detail, "run": p.run}),
     };
-    if let Err(err) = emit_event(&events, &e, ex.now()) {
+    if let Err(err) = emit_event_as(&events, &ex.config().node, &e, ex.now()) {
         tracing::warn!(error = %err, "cannot write the remediation_finished event");
     }
 }
@@ -1135,7 +1137,7 @@ mod tests {
     #[test]
     fn the_budget_allows_three_runs_an_hour_per_service() {
         let mut b = AutoRuns::default();
-        let t0 = chrono::Utc::now();
+        let t0 = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap();
         assert!((0..3).all(|_| b.take("lab/x", t0)));
         assert!(!b.take("lab/x", t0));
         assert!(b.take("lab/y", t0), "per service");
@@ -1145,7 +1147,7 @@ mod tests {
     #[test]
     fn the_budget_tracks_a_bounded_number_of_services() {
         let mut b = AutoRuns::default();
-        let t0 = chrono::Utc::now();
+        let t0 = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap();
         for i in 0..AUTO_KEYS {
             assert!(b.take(&format!("n{i}/s"), t0));
         }

@@ -407,6 +407,7 @@ async fn run(shared: Arc<Shared>, cancel: CancellationToken) {
                 }
             }
             if let Some(sink) = &shared.sink {
+                // The receiver is gone only when the engine is stopping: nobody to tell.
                 let _ = sink.send(MonitorEvent::Woke { at: wall, gap }).await;
             }
         }
@@ -583,6 +584,7 @@ async fn probe_one(shared: Arc<Shared>, entry: Arc<Entry>) -> ProbeReport {
         state: b.state(id).unwrap_or_default(),
     };
     if let Some(sink) = &shared.sink {
+        // The receiver is gone only when the engine is stopping; the report is returned too.
         let _ = sink.send(MonitorEvent::Probed(report.clone())).await;
     }
     report

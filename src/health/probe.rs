@@ -7,7 +7,9 @@
 //! own timeout and records what it says). Errors never carry URLs or header values, so
 //! secrets cannot leak into logs or the database through them.
 
+use crate::clock::SharedClock;
 use crate::config::{JsonExpect, LlmApi, ProviderConfig, Target};
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use reqwest::StatusCode;
 use std::collections::BTreeMap;
@@ -106,8 +108,13 @@ where
     }
 }
 
-/// Builds the real probe for a configured provider. One HTTP client is shared by all.
-pub fn for_provider(p: &ProviderConfig, http: &reqwest::Client) -> Arc<dyn Probe> {
+/// Builds the real probe for a configured provider. One HTTP client is shared by all;
+/// `clock` turns a `Retry-After` date into a delay.
+pub fn for_provider(
+    p: &ProviderConfig,
+    http: &reqwest::Client,
+    clock: &SharedClock,
+) -> Arc<dyn Probe> {
     match &p.target {
         Target::Http {
             url,
@@ -122,6 +129,7 @@ pub fn for_provider(p: &ProviderConfig, http: &reqwest::Client) -> Arc<dyn Probe
             expect_body: expect_body.clone(),
             expect_json: expect_json.clone(),
             headers: headers.clone(),
+            clock: Arc::clone(clock),
         }),
         Target::Tcp { address } => Arc::new(TcpProbe {
             address: address.clone(),
@@ -137,6 +145,7 @@ pub fn for_provider(p: &ProviderConfig, http: &reqwest::Client) -> Arc<dyn Probe
             url: url.clone(),
             api_key_env: api_key_env.clone(),
             model: model.clone(),
+            clock: Arc::clone(clock),
         }),
         Target::Command { argv } => Arc::new(CommandProbe { argv: argv.clone() }),
     }
@@ -222,15 +231,14 @@ fn expand_env(value: &str) -> Result<String, ProbeError> {
     Ok(out)
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+/// `Retry-After` as a delay from `now`: seconds, or an HTTP date (none when it is past).
+fn retry_after(headers: &reqwest::header::HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
     let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     if let Ok(secs) = v.trim().parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let when = chrono::DateTime::parse_from_rfc2822(v.trim()).ok()?;
-    (when.with_timezone(&chrono::Utc) - chrono::Utc::now())
-        .to_std()
-        .ok()
+    let when = DateTime::parse_from_rfc2822(v.trim()).ok()?;
+    (when.with_timezone(&Utc) - now).to_std().ok()
 }
 
 /// Reads at most `MAX_BODY` bytes.
@@ -246,11 +254,16 @@ async fn bounded_body(mut resp: reqwest::Response) -> Result<Vec<u8>, ProbeError
     Ok(body)
 }
 
-/// Common answers for HTTP-based probes before kind-specific checks.
-fn status_verdict(status: StatusCode, headers: &reqwest::header::HeaderMap) -> Option<Verdict> {
+/// Common answers for HTTP-based probes before kind-specific checks, for an answer
+/// received at `now`.
+fn status_verdict(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    now: DateTime<Utc>,
+) -> Option<Verdict> {
     match status.as_u16() {
         429 => Some(Verdict::RateLimited {
-            retry_after: retry_after(headers),
+            retry_after: retry_after(headers, now),
         }),
         400 | 422 => Some(Verdict::Inconclusive {
             reason: format!("HTTP {status}: the probe's own request was rejected"),
@@ -266,6 +279,7 @@ struct HttpProbe {
     expect_body: Option<String>,
     expect_json: Option<JsonExpect>,
     headers: BTreeMap<String, String>,
+    clock: SharedClock,
 }
 
 impl HttpProbe {
@@ -281,7 +295,7 @@ impl HttpProbe {
             None => status.is_success(),
         };
         if !expected {
-            if let Some(v) = status_verdict(status, resp.headers()) {
+            if let Some(v) = status_verdict(status, resp.headers(), self.clock.now()) {
                 return Ok(v);
             }
             let want = self
@@ -366,6 +380,7 @@ struct LlmProbe {
     url: String,
     api_key_env: Option<String>,
     model: Option<String>,
+    clock: SharedClock,
 }
 
 impl LlmProbe {
@@ -391,7 +406,7 @@ impl LlmProbe {
         }
         let resp = req.send().await.map_err(|e| classify(&e))?;
         let status = resp.status();
-        if let Some(v) = status_verdict(status, resp.headers()) {
+        if let Some(v) = status_verdict(status, resp.headers(), self.clock.now()) {
             return Ok(v);
         }
         if matches!(status.as_u16(), 401 | 403) {
@@ -460,6 +475,7 @@ struct GroupGuard(Option<i32>);
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.0.take() {
+            // ESRCH (the group has exited already) is the usual, fine answer.
             let _ = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(pgid),
                 nix::sys::signal::Signal::SIGKILL,
@@ -490,6 +506,7 @@ impl CommandProbe {
             use tokio::io::AsyncReadExt;
             let mut buf = Vec::new();
             if let Some(s) = stderr.as_mut() {
+                // What was read before an error still explains the failure; the error does not.
                 let _ = s.take(16 * 1024).read_to_end(&mut buf).await;
             }
             buf
@@ -541,6 +558,33 @@ mod tests {
             err.to_string(),
             "config: environment variable STEWARD_TEST_NOPE is not set"
         );
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_a_date_counted_from_the_answers_now() {
+        use chrono::TimeZone;
+        let header = |v: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(reqwest::header::RETRY_AFTER, v.parse().unwrap());
+            h
+        };
+        let now = Utc.with_ymd_and_hms(2026, 5, 27, 12, 0, 0).unwrap();
+        assert_eq!(
+            retry_after(&header("120"), now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            retry_after(&header("Wed, 27 May 2026 12:01:30 GMT"), now),
+            Some(Duration::from_secs(90)),
+            "a date is read against `now`, not the machine's clock"
+        );
+        assert_eq!(
+            retry_after(&header("Wed, 27 May 2026 11:59:00 GMT"), now),
+            None,
+            "a date in the past asks for no wait"
+        );
+        assert_eq!(retry_after(&header("soon"), now), None);
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new(), now), None);
     }
 
     #[test]

@@ -106,7 +106,7 @@ pub fn target_of(config: &Config, event: &HealthEvent) -> Target {
         .any(|p| p.node == event.node && p.service == event.service)
         || (config.sessions.is_some()
             && event.service == crate::sessions::status::SERVICE
-            && event.node == crate::config::node_name());
+            && event.node == config.node);
     if known {
         Target::Known
     } else {

@@ -20,7 +20,9 @@ use crate::outbox::Update;
 use crate::planner::gate::{Flaps, Gate};
 use crate::planner::policy::{decide, Decision, Rules};
 use crate::planner::prompt::{build_messages, Topology};
-use crate::planner::proposal::{emit_event, write_action, write_pending_action, FsEvent, Proposal};
+use crate::planner::proposal::{
+    emit_event_as, write_action, write_pending_action, FsEvent, Proposal,
+};
 use crate::planner::router::{RouteResult, Router};
 use crate::planner::rules::RULES_MODEL;
 use crate::planner::HealthEvent;
@@ -346,6 +348,7 @@ async fn write_files(ctx: &Context, proposal: &Proposal) {
     let events = ctx.events_dir();
     let p = proposal.clone();
     let now = ctx.now();
+    let node = ctx.config().node.clone();
     let written = tokio::task::spawn_blocking(move || {
         let a = write_pending_action(&actions, &p)
             .map_err(|e| format!("action file in {}: {e}", actions.display()));
@@ -357,7 +360,7 @@ async fn write_files(ctx: &Context, proposal: &Proposal) {
             payload: serde_json::json!({"action": p.action, "type": p.kind, "node": p.node,
                                         "requires_human": p.requires_human}),
         };
-        let e = emit_event(&events, &fs_event, now)
+        let e = emit_event_as(&events, &node, &fs_event, now)
             .map_err(|e| format!("event file in {}: {e}", events.display()));
         [a.err(), e.err()]
     })

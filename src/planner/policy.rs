@@ -255,7 +255,7 @@ mod tests {
         parse_event(
             &json!({"type": kind, "node": node, "service": "mosquitto"}),
             "test",
-            chrono::Utc::now(),
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 5, 27, 12, 0, 0).unwrap(),
         )
         .unwrap()
     }

@@ -119,7 +119,7 @@ mod tests {
             &json!({"type": "service_unhealthy", "node": "vps", "service": "observer",
                     "severity": "error", "payload": payload}),
             "health_events",
-            chrono::Utc::now(),
+            chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 5, 27, 12, 0, 0).unwrap(),
         )
         .unwrap()
     }

@@ -6,13 +6,36 @@
 //! and the filesystem events under `events/YYYY-MM-DD/<node>/`.
 
 use super::policy::{ActionKind, Risk};
-use super::router::Attempt;
 use crate::execute::state::Status;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// How one model the router asked did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// A valid answer.
+    Success,
+    /// Not called: its provider's breaker is open (or the model is listed twice).
+    Skipped,
+    /// The call failed: connect error, timeout, 5xx, 429, oversized body.
+    Failed,
+    /// The call worked but the answer was junk (no JSON object, schema violation).
+    Invalid,
+}
+
+/// One model the router tried, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+pub struct Attempt {
+    /// The model's id in config (`rules` for the rules planner).
+    pub model: String,
+    pub outcome: AttemptOutcome,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Proposal {
@@ -298,17 +321,17 @@ pub struct FsEvent<'a> {
     pub payload: Value,
 }
 
-/// Writes `<events_dir>/<YYYY-MM-DD>/<node>/<epoch ms>-<type>-<correlation>.json`. The node
-/// is read at call time (`NODE_NAME`, else the hostname).
-pub fn emit_event(
+/// Writes `<events_dir>/<YYYY-MM-DD>/<node>/<epoch ms>-<type>-<correlation>.json`, an
+/// event from `node` (this workstation: the config's `node`).
+pub fn emit_event_as(
     events_dir: &Path,
+    node: &str,
     e: &FsEvent<'_>,
     now: DateTime<Utc>,
 ) -> std::io::Result<PathBuf> {
-    let node = crate::config::node_name();
     let dir = events_dir
         .join(now.format("%Y-%m-%d").to_string())
-        .join(sanitize(&node));
+        .join(sanitize(node));
     let name = format!(
         "{}-{}-{}.json",
         now.timestamp_millis(),
@@ -639,8 +662,6 @@ mod tests {
     #[test]
     fn events_go_under_date_and_node() {
         let dir = tempfile::tempdir().unwrap();
-        // NODE_NAME is read at call time.
-        std::env::set_var("NODE_NAME", "piha");
         let now = Utc.with_ymd_and_hms(2026, 5, 27, 12, 0, 0).unwrap();
         let e = FsEvent {
             event_type: "remediation_started",
@@ -649,13 +670,14 @@ mod tests {
             correlation_id: "plan-abc-123",
             payload: json!({"action": "restart"}),
         };
-        let path = emit_event(dir.path(), &e, now).unwrap();
+        let path = emit_event_as(dir.path(), "piha", &e, now).unwrap();
         let parts: Vec<_> = path.strip_prefix(dir.path()).unwrap().iter().collect();
         assert_eq!(parts.len(), 3, "date / node / file.json: {parts:?}");
         assert_eq!(parts[0], "2026-05-27");
         assert_eq!(parts[1], "piha");
         let data: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(data["type"], "remediation_started");
+        assert_eq!(data["node"], "piha");
         assert_eq!(data["service"], "mosquitto");
         assert_eq!(data["correlation_id"], "plan-abc-123");
         assert_eq!(data["payload"]["action"], "restart");

@@ -20,28 +20,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ts_rs::TS)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptOutcome {
-    /// A valid answer.
-    Success,
-    /// Not called: its provider's breaker is open (or the model is listed twice).
-    Skipped,
-    /// The call failed: connect error, timeout, 5xx, 429, oversized body.
-    Failed,
-    /// The call worked but the answer was junk (no JSON object, schema violation).
-    Invalid,
-}
-
-/// One model the router tried, in order.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, ts_rs::TS)]
-pub struct Attempt {
-    /// The model's id in config (`rules` for the rules planner).
-    pub model: String,
-    pub outcome: AttemptOutcome,
-    pub error: Option<String>,
-    pub latency_ms: u64,
-}
+/// Each model tried is part of the proposal's record (`llm_attempts`).
+pub use crate::planner::proposal::{Attempt, AttemptOutcome};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RouteResult {
@@ -900,6 +880,7 @@ fn millis(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn valid() -> Value {
         json!({"action": "restart", "node": "piha", "service": "mosquitto",
@@ -1047,7 +1028,7 @@ mod tests {
             let e = crate::planner::event::parse_event(
                 &json!({"type": t, "node": "piha", "service": "mosquitto"}),
                 "t",
-                Utc::now(),
+                Utc.with_ymd_and_hms(2026, 5, 27, 12, 0, 0).unwrap(),
             )
             .unwrap();
             assert_eq!(validate_proposal(&rules::plan(&e)), Ok(()), "{t}");

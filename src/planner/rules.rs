@@ -110,10 +110,11 @@ fn describe_payload(event: &HealthEvent) -> String {
 mod tests {
     use super::*;
     use crate::planner::event::parse_event;
-    use chrono::Utc;
+    use chrono::{TimeZone, Utc};
 
     fn plan_for(raw: Value) -> Value {
-        plan(&parse_event(&raw, "test", Utc::now()).unwrap())
+        let at = Utc.with_ymd_and_hms(2026, 5, 27, 12, 0, 0).unwrap();
+        plan(&parse_event(&raw, "test", at).unwrap())
     }
 
     #[test]

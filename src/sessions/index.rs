@@ -20,6 +20,7 @@
 
 use super::layout::{is_session_name, is_user_name, session_path};
 use super::watcher::Change;
+use crate::clock::SharedClock;
 use crate::store::{from_ms, SessionFileRow, SessionFilesSummary, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -82,6 +83,8 @@ pub enum IndexError {
 pub struct FileIndex {
     store: Store,
     root: Arc<PathBuf>,
+    /// Dates the rows it writes (`seen_at`).
+    clock: SharedClock,
     known: Arc<tokio::sync::Mutex<Option<Known>>>,
 }
 
@@ -125,13 +128,14 @@ impl Known {
 
 impl FileIndex {
     /// `root` is made absolute (not canonical: the watcher reports paths under the root
-    /// as it was given, so both sides must spell it the same way).
-    pub fn new(store: Store, root: impl AsRef<Path>) -> FileIndex {
+    /// as it was given, so both sides must spell it the same way); `clock` dates the rows.
+    pub fn new(store: Store, root: impl AsRef<Path>, clock: SharedClock) -> FileIndex {
         let root = root.as_ref();
         let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
         FileIndex {
             store,
             root: Arc::new(root),
+            clock,
             known: Default::default(),
         }
     }
@@ -293,7 +297,7 @@ impl FileIndex {
         if !to_hash.is_empty() {
             let paths: Vec<PathBuf> = to_hash.iter().map(|(o, _)| o.abs.clone()).collect();
             let hashes = tokio::task::spawn_blocking(move || hash_files(&paths)).await?;
-            let now = from_ms(Utc::now().timestamp_millis());
+            let now = from_ms(self.clock.now().timestamp_millis());
             for ((o, had_row), hash) in to_hash.into_iter().zip(hashes) {
                 let hash = match hash {
                     Ok(h) => {

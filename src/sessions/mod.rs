@@ -6,6 +6,7 @@
 //! - [`layout`]: which paths are user directories and session files (names only).
 //! - [`index`]: the file index in SQLite (size, mtime, content hash when they changed).
 //! - [`processor`]: the built-in `usage` processor and the `command` processor.
+//! - [`records`]: what processors extract and how runs end (vocabulary the store uses).
 //! - [`scheduler`]: runs processors on their cadence and on changes, one run at a time each.
 //! - [`status`]: the pipeline status (ok / warning / info), a pure function of its inputs.
 
@@ -13,6 +14,7 @@ pub mod index;
 pub mod layout;
 pub mod pipeline;
 pub mod processor;
+pub mod records;
 pub mod scheduler;
 pub mod status;
 pub mod view;

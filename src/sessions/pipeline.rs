@@ -20,7 +20,7 @@ use crate::planner::event::HealthEvent;
 use crate::planner::intake::Intake;
 use crate::sessions::index::{FileIndex, ScanReport};
 use crate::sessions::scheduler::{
-    stuck_grace_from_env, ProcessorSpec, RunRefused, Scheduler, SchedulerEvent, SchedulerHandle,
+    ProcessorSpec, RunRefused, Scheduler, SchedulerEvent, SchedulerHandle,
 };
 use crate::sessions::status::{PipelineLevel, PipelineStatus};
 use crate::sessions::view::{
@@ -94,11 +94,12 @@ impl Pipeline {
         )?;
         let (watcher, changes) =
             SessionWatcher::start(root.clone(), cancel.child_token(), ctx.tracker());
+        let index = FileIndex::new(store, &root, ctx.clock.clone());
         Ok((
             Arc::new(Pipeline {
                 ctx,
                 intake,
-                index: FileIndex::new(store, &root),
+                index,
                 root,
                 scheduler,
                 watcher,
@@ -125,7 +126,7 @@ impl Pipeline {
         }
         Ok(self
             .scheduler
-            .pipeline_status(self.ctx.now(), stuck_grace_from_env())
+            .pipeline_status(self.ctx.now(), self.ctx.config().stuck_file_grace)
             .await?)
     }
 
@@ -333,7 +334,7 @@ async fn refresh(p: &Pipeline) {
     }
     let status = match p
         .scheduler
-        .pipeline_status(p.ctx.now(), stuck_grace_from_env())
+        .pipeline_status(p.ctx.now(), p.ctx.config().stuck_file_grace)
         .await
     {
         Ok(s) => s,
@@ -384,7 +385,7 @@ async fn refresh(p: &Pipeline) {
         payload.insert("processor".into(), status.processor.clone().into());
         payload.insert("root".into(), p.root.display().to_string().into());
         let event = HealthEvent {
-            node: crate::config::node_name(),
+            node: p.ctx.config().node.clone(),
             service: SERVICE.into(),
             event_type: "pipeline_stale".into(),
             severity: "warning".into(),

@@ -37,13 +37,14 @@
 //!   never count a file twice.
 
 use super::index::{self, NoFollow};
+pub use super::records::{FileUsage, Tokens};
 use crate::config::{SessionProcessorConfig, SESSION_FILE_PLACEHOLDER};
 use crate::execute::runner::{self, RunError, RunOptions};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use futures::future::BoxFuture;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -372,59 +373,6 @@ async fn process_command(
 // ---------------------------------------------------------------------------------------
 // usage
 // ---------------------------------------------------------------------------------------
-
-/// Token counts (and how many records carried them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, ts_rs::TS)]
-pub struct Tokens {
-    pub input: u64,
-    pub output: u64,
-    pub cache_read: u64,
-    pub cache_creation: u64,
-    /// Records (replies) that carried usage.
-    pub messages: u64,
-}
-
-impl Tokens {
-    pub fn add(&mut self, other: &Tokens) {
-        self.input = self.input.saturating_add(other.input);
-        self.output = self.output.saturating_add(other.output);
-        self.cache_read = self.cache_read.saturating_add(other.cache_read);
-        self.cache_creation = self.cache_creation.saturating_add(other.cache_creation);
-        self.messages = self.messages.saturating_add(other.messages);
-    }
-
-    /// Every token, cached or not.
-    pub fn total(&self) -> u64 {
-        self.input
-            .saturating_add(self.output)
-            .saturating_add(self.cache_read)
-            .saturating_add(self.cache_creation)
-    }
-}
-
-/// What the usage processor read in one file.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct FileUsage {
-    /// Valid JSON lines.
-    pub records: u64,
-    /// Invalid JSON, not UTF-8, or longer than [`MAX_LINE`].
-    pub malformed: u64,
-    /// Bytes after the last newline: being written, counted next time.
-    pub partial_tail: u64,
-    /// Tokens by (model, UTC day `YYYY-MM-DD`).
-    pub usage: BTreeMap<(String, String), Tokens>,
-}
-
-impl FileUsage {
-    /// Tokens by model, over all days.
-    pub fn by_model(&self) -> BTreeMap<String, Tokens> {
-        let mut out: BTreeMap<String, Tokens> = BTreeMap::new();
-        for ((model, _), t) in &self.usage {
-            out.entry(model.clone()).or_default().add(t);
-        }
-        out
-    }
-}
 
 /// Reads a session log from `reader` (streamed: one line in memory at most, capped at
 /// [`MAX_LINE`]); `file_day` is the day for records without a timestamp. Blocking.

@@ -16,6 +16,7 @@
 //! and stops with its `CancellationToken` (or when the last handle is dropped).
 
 use super::processor::{ProcessContext, ProcessError, Processor, SessionFile};
+pub use super::records::ProcessorOutcome;
 use super::status::{self, PipelineStatus};
 use crate::clock::{self, SharedClock};
 use crate::config::SessionsConfig;
@@ -36,8 +37,9 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 
-/// The env var that replaces the stuck-file grace (seconds), read by [`stuck_grace_from_env`].
-pub const STUCK_GRACE_ENV: &str = "SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS";
+/// Where the stuck-file grace comes from: [`crate::config`] reads it once per load into
+/// `Config::stuck_file_grace`, which callers pass to [`SchedulerHandle::pipeline_status`].
+pub use crate::config::{parse_stuck_grace, STUCK_GRACE_ENV};
 
 /// Scheduler events kept for slow subscribers.
 const EVENT_BUFFER: usize = 256;
@@ -70,42 +72,6 @@ impl ProcessorSpec {
                 })
             })
             .collect()
-    }
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
-#[serde(rename_all = "lowercase")]
-pub enum ProcessorOutcome {
-    /// Every due file was processed.
-    Ok,
-    /// At least one file failed, or the due files could not be listed.
-    Failed,
-    /// At least one file's processing panicked (or the run itself did).
-    Panicked,
-    /// Stopped by shutdown.
-    Cancelled,
-}
-
-impl ProcessorOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProcessorOutcome::Ok => "ok",
-            ProcessorOutcome::Failed => "failed",
-            ProcessorOutcome::Panicked => "panicked",
-            ProcessorOutcome::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ProcessorOutcome> {
-        [
-            ProcessorOutcome::Ok,
-            ProcessorOutcome::Failed,
-            ProcessorOutcome::Panicked,
-            ProcessorOutcome::Cancelled,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
     }
 }
 
@@ -280,6 +246,7 @@ impl SchedulerHandle {
         for slot in self.inner.slots.iter().filter(|s| s.spec.enabled) {
             // Set before trying the lock: a run that ends meanwhile sees it and goes again.
             slot.again.store(true, SeqCst);
+            // Busy: the run in flight sees `again` and goes again; shutting down: no more runs.
             let _ = try_launch(&self.inner, slot, Trigger::Changed);
         }
     }
@@ -334,7 +301,8 @@ impl SchedulerHandle {
         self.inner.events.subscribe()
     }
 
-    /// The pipeline status at `now` over the enabled processors (see [`status`]).
+    /// The pipeline status at `now` over the enabled processors (see [`status`]);
+    /// `stuck_grace_override` is the config's `stuck_file_grace`.
     pub async fn pipeline_status(
         &self,
         now: DateTime<Utc>,
@@ -366,27 +334,6 @@ impl SchedulerHandle {
     /// Stops every ticker and run (a command in flight is killed); the tracker sees them end.
     pub fn stop(&self) {
         self.inner.cancel.cancel();
-    }
-}
-
-/// [`STUCK_GRACE_ENV`] as a duration: whole seconds greater than 0, else none (and a
-/// warning when set but unusable).
-pub fn stuck_grace_from_env() -> Option<Duration> {
-    parse_stuck_grace(std::env::var(STUCK_GRACE_ENV).ok().as_deref())
-}
-
-/// The value of [`STUCK_GRACE_ENV`] as a duration. Pure.
-pub fn parse_stuck_grace(value: Option<&str>) -> Option<Duration> {
-    let value = value?.trim();
-    match value.parse::<u64>() {
-        Ok(secs) if secs > 0 => Some(Duration::from_secs(secs)),
-        _ => {
-            tracing::warn!(
-                value,
-                "{STUCK_GRACE_ENV} must be whole seconds greater than 0; using the default"
-            );
-            None
-        }
     }
 }
 
@@ -471,6 +418,7 @@ async fn run(inner: Arc<Inner>, guard: RunGuard, trigger: Trigger) {
     // Changes before this point are seen by the due-file query below.
     slot.again.store(false, SeqCst);
     let started = inner.clock.now();
+    // Err: nobody subscribed now. Events are notices; the run's record is in the store.
     let _ = inner.events.send(SchedulerEvent::RunStarted {
         processor: name.clone(),
         trigger,
@@ -519,6 +467,7 @@ async fn run(inner: Arc<Inner>, guard: RunGuard, trigger: Trigger) {
         }
     }
     drop(guard);
+    // Err: nobody subscribed now. Events are notices; the run's record is in the store.
     let _ = inner.events.send(SchedulerEvent::RunFinished {
         processor: name,
         outcome,
@@ -529,6 +478,7 @@ async fn run(inner: Arc<Inner>, guard: RunGuard, trigger: Trigger) {
     // After the release: a change that came in during the run and found the lock taken is
     // picked up now (its notifier set `again` before trying the lock).
     if slot.again.load(SeqCst) {
+        // Busy: another launch won the lock and will see the changes; shutting down: done.
         let _ = try_launch(&inner, &slot, Trigger::Again);
     }
 }
@@ -722,6 +672,7 @@ mod tests {
 
     struct Lab {
         dir: tempfile::TempDir,
+        clock: SharedClock,
         store: Store,
         cancel: CancellationToken,
         tracker: TaskTracker,
@@ -729,9 +680,13 @@ mod tests {
 
     async fn lab() -> Lab {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("steward.db")).await.unwrap();
+        let clock: SharedClock = Arc::new(SystemClock);
+        let store = Store::open(&dir.path().join("steward.db"), Arc::clone(&clock))
+            .await
+            .unwrap();
         Lab {
             dir,
+            clock,
             store,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
@@ -746,7 +701,7 @@ mod tests {
                  mtime = excluded.mtime, file_hash = excluded.file_hash",
             )
             .bind(path)
-            .bind(ms(Utc::now()))
+            .bind(ms(self.clock.now()))
             .bind(hash)
             .execute(self.store.pool())
             .await
@@ -758,7 +713,7 @@ mod tests {
                 self.store.clone(),
                 self.dir.path().to_owned(),
                 specs,
-                Arc::new(SystemClock),
+                Arc::clone(&self.clock),
                 &self.cancel,
                 &self.tracker,
             )
@@ -841,7 +796,7 @@ mod tests {
         let s = state(&h, "p").await;
         assert_eq!((s.backlog, s.files_processed, s.running), (0, 2, false));
         assert_eq!(s.last_outcome, Some(ProcessorOutcome::Ok));
-        assert!(s.next_run_at.unwrap() > Utc::now() + chrono::Duration::minutes(59));
+        assert!(s.next_run_at.unwrap() > lab.clock.now() + chrono::Duration::minutes(59));
         lab.cancel.cancel();
     }
 
@@ -1093,27 +1048,5 @@ mod tests {
         for bad in ["../etc/passwd", "/etc/passwd", "ann/../../x", "", "./a"] {
             assert_eq!(resolve(root, bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn outcomes_round_trip_and_the_env_override_is_whole_seconds() {
-        for o in [
-            ProcessorOutcome::Ok,
-            ProcessorOutcome::Failed,
-            ProcessorOutcome::Panicked,
-            ProcessorOutcome::Cancelled,
-        ] {
-            assert_eq!(ProcessorOutcome::parse(o.as_str()), Some(o));
-        }
-        assert_eq!(ProcessorOutcome::parse("weird"), None);
-        assert_eq!(parse_stuck_grace(Some("60")), Some(Duration::from_secs(60)));
-        assert_eq!(
-            parse_stuck_grace(Some(" 7200 ")),
-            Some(Duration::from_secs(7200))
-        );
-        for bad in ["0", "-5", "1h", "", "soon"] {
-            assert_eq!(parse_stuck_grace(Some(bad)), None, "{bad:?}");
-        }
-        assert_eq!(parse_stuck_grace(None), None);
     }
 }

@@ -204,6 +204,7 @@ impl Active {
     /// Stops watching `dir`. notify has often dropped it already (inotify forgets a watch
     /// whose directory was removed or moved away): that error is the expected outcome.
     fn unwatch(&mut self, dir: &Path) {
+        // An error says the watch is gone already: what we wanted (see above).
         let _ = match self {
             Active::Native(d) => d.unwatch(dir),
             Active::Polling(d) => d.unwatch(dir),
@@ -649,12 +650,15 @@ impl DebounceEventHandler for Handler {
         // events meanwhile) and gives up only when this watch is being torn down.
         let send = std::pin::pin!(self.tx.send(batch.changes));
         let torn_down = std::pin::pin!(self.run.cancelled());
+        // A send error means the receiver is gone (the watcher is stopping): nobody needs
+        // the batch.
         let _ = futures::executor::block_on(futures::future::select(send, torn_down));
     }
 }
 
 impl Handler {
     fn report(&self, trouble: Trouble) {
+        // The receiver is gone only when the watcher is stopping: nobody to tell.
         let _ = self.trouble.send((self.generation, trouble));
     }
 

@@ -53,7 +53,7 @@ impl Store {
         at: DateTime<Utc>,
         event: &EngineEvent,
     ) -> Result<EventRecord, StoreError> {
-        self.health.observe(self.insert_event_once(at, event).await)
+        self.observe(self.insert_event_once(at, event).await)
     }
 
     async fn insert_event_once(
@@ -72,7 +72,7 @@ impl Store {
         &self,
         events: &[(DateTime<Utc>, EngineEvent)],
     ) -> Result<Vec<EventRecord>, StoreError> {
-        self.health.observe(self.insert_events_once(events).await)
+        self.observe(self.insert_events_once(events).await)
     }
 
     async fn insert_events_once(

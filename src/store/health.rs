@@ -3,8 +3,9 @@
 //! Owns: the judgement of which errors mean "the storage is unavailable" (disk or database
 //! full, I/O error, read-only or unopenable file, corruption) as opposed to a problem with
 //! one statement, and the record of the current outage: its last error, when it began, how
-//! many writes failed. Every write path of [`Store`](super::Store) reports its outcome here;
-//! the first write that succeeds ends the outage.
+//! many writes failed. Every write path of [`Store`](super::Store) reports its outcome here,
+//! with the time it happened (the store's clock); the first write that succeeds ends the
+//! outage.
 //! Does not own: retrying. Writers keep what they could not write and try again (the
 //! recorder its batch, the intake its timeline queue); the engine pushes the status.
 
@@ -67,26 +68,30 @@ impl StorageHealth {
         StorageHealth::default()
     }
 
-    /// Notes a write's outcome and hands it back unchanged.
-    pub(super) fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    /// Notes a write's outcome, which happened at `now`, and hands it back unchanged.
+    pub(super) fn observe<T>(
+        &self,
+        result: Result<T, StoreError>,
+        now: DateTime<Utc>,
+    ) -> Result<T, StoreError> {
         match &result {
-            Ok(_) => self.succeeded(),
+            Ok(_) => self.succeeded(now),
             Err(e) => {
                 if let Some(why) = e.unavailable() {
-                    self.failed(why);
+                    self.failed(why, now);
                 }
             }
         }
         result
     }
 
-    fn succeeded(&self) {
+    fn succeeded(&self, now: DateTime<Utc>) {
         let mut s = self.state.lock();
         if !s.ok {
             s.ok = true;
             s.error = None;
             s.since = None;
-            s.recovered_at = Some(Utc::now());
+            s.recovered_at = Some(now);
             tracing::warn!(
                 failed_writes = s.failed_writes,
                 "storage: writes succeed again"
@@ -94,12 +99,12 @@ impl StorageHealth {
         }
     }
 
-    fn failed(&self, why: String) {
+    fn failed(&self, why: String, now: DateTime<Utc>) {
         let mut s = self.state.lock();
         s.failed_writes += 1;
         if s.ok {
             s.ok = false;
-            s.since = Some(Utc::now());
+            s.since = Some(now);
             s.outages += 1;
             tracing::error!(error = %why, "storage: the database cannot be written; holding what can be held and retrying");
         }
@@ -154,32 +159,41 @@ impl StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     fn full() -> StoreError {
         StoreError::Unavailable("database or disk is full".into())
+    }
+
+    fn at(secs: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 5, 27, 12, 0, secs).unwrap()
     }
 
     #[test]
     fn a_storage_failure_starts_an_outage_and_a_success_ends_it() {
         let h = StorageHealth::new();
         assert!(h.is_ok(), "nothing failed yet");
-        let _ = h.observe::<()>(Err(full()));
-        let _ = h.observe::<()>(Err(full()));
+        assert!(h.observe::<()>(Err(full()), at(1)).is_err(), "handed back");
+        assert!(h.observe::<()>(Err(full()), at(2)).is_err());
         let v = h.view();
         assert!(!v.ok);
         assert_eq!(v.error.as_deref(), Some("database or disk is full"));
-        assert!(v.since.is_some(), "the outage has a start");
+        assert_eq!(
+            v.since,
+            Some(at(1)),
+            "the outage began with its first failure"
+        );
         assert_eq!(
             (v.failed_writes, v.outages),
             (2, 1),
             "one outage, two failures"
         );
 
-        let _ = h.observe(Ok(()));
+        assert!(h.observe(Ok(()), at(3)).is_ok());
         let v = h.view();
         assert!(v.ok, "the first good write ends the outage");
         assert_eq!((v.error, v.since), (None, None));
-        assert!(v.recovered_at.is_some());
+        assert_eq!(v.recovered_at, Some(at(3)));
         assert_eq!(v.failed_writes, 2, "the count is kept");
     }
 
@@ -187,8 +201,12 @@ mod tests {
     fn an_error_of_one_statement_is_not_a_storage_outage() {
         let h = StorageHealth::new();
         let corrupt_value = serde_json::from_str::<u8>("x").unwrap_err();
-        let _ = h.observe::<()>(Err(StoreError::Corrupt(corrupt_value)));
-        let _ = h.observe::<()>(Err(StoreError::Db(sqlx::Error::RowNotFound)));
+        assert!(h
+            .observe::<()>(Err(StoreError::Corrupt(corrupt_value)), at(1))
+            .is_err());
+        assert!(h
+            .observe::<()>(Err(StoreError::Db(sqlx::Error::RowNotFound)), at(2))
+            .is_err());
         assert!(h.is_ok());
         assert_eq!(h.view().failed_writes, 0);
     }

@@ -7,7 +7,9 @@
 //! did with each file, their runs and the usage they extracted). Writes of probe results
 //! are batched by the caller into one transaction per flush (`Store::write_batch`).
 //! Every write reports its outcome to `health` (`StorageHealth`): whether the disk takes
-//! writes now, read by the status. A connection left inside a transaction by a failed
+//! writes now, read by the status. The times the store stamps by itself (a breaker state's
+//! `updated_at`, an outage's start and end, the writability check) come from the
+//! [`SharedClock`] it was opened with. A connection left inside a transaction by a failed
 //! COMMIT (SQLite may roll back by itself on a full disk) is closed, not reused.
 //! Does not own: what to store or when (the engine decides).
 
@@ -29,6 +31,7 @@ pub use proposals::{DUE_PROPOSALS_SQL, PRUNABLE_PROPOSALS_SQL};
 pub use session_files::{SessionFileRow, SessionFileStamp, SessionFilesSummary};
 pub use session_state::{DueFile, FileState, FileUsageRow, ProcessorRun, UsageBy, UsageTotals};
 
+use crate::clock::SharedClock;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
@@ -64,6 +67,7 @@ pub struct Store {
     pool: SqlitePool,
     stats: std::sync::Arc<WriteStats>,
     health: std::sync::Arc<StorageHealth>,
+    clock: SharedClock,
 }
 
 /// Counters of what `write_batch` did, to show (and test) that writes are batched.
@@ -99,8 +103,9 @@ fn create_private_database(path: &Path) -> std::io::Result<()> {
 
 impl Store {
     /// Opens (creating when needed) the database file and migrates it. The directory is
-    /// made 0700 and the database 0600 (see [`private_dir`]).
-    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+    /// made 0700 and the database 0600 (see [`private_dir`]). `clock` stamps what the store
+    /// records on its own account (see the module doc).
+    pub async fn open(path: &Path, clock: SharedClock) -> Result<Store, StoreError> {
         let private_error = |p: &Path, source| StoreError::Private {
             path: p.display().to_string(),
             source,
@@ -143,6 +148,7 @@ impl Store {
             pool,
             stats: Default::default(),
             health: std::sync::Arc::new(StorageHealth::new()),
+            clock,
         })
     }
 
@@ -168,10 +174,15 @@ impl Store {
         &self.health
     }
 
+    /// Notes a write's outcome in [`StorageHealth`] at the clock's now and hands it back.
+    pub(crate) fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.health.observe(result, self.clock.now())
+    }
+
     /// A write of one small row, to learn whether the disk takes writes again when nothing
     /// else is waiting to be written.
     pub async fn check_writable(&self) -> Result<(), StoreError> {
-        self.set_setting("storage_checked_at", Some(&Utc::now().to_rfc3339()))
+        self.set_setting("storage_checked_at", Some(&self.clock.now().to_rfc3339()))
             .await
     }
 }

@@ -56,7 +56,7 @@ impl Store {
         &self,
         batch: &Batch,
     ) -> Result<Vec<crate::events::EventRecord>, StoreError> {
-        self.health.observe(self.write_batch_once(batch).await)
+        self.observe(self.write_batch_once(batch).await)
     }
 
     async fn write_batch_once(
@@ -80,7 +80,7 @@ impl Store {
             });
             q.build().execute(&mut *tx).await?;
         }
-        let now = ms(Utc::now());
+        let now = ms(self.clock.now());
         let states: Vec<(String, String)> = batch
             .states
             .iter()

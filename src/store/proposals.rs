@@ -26,7 +26,7 @@ impl Store {
     /// Stores a new proposal. An `action_id` already taken (two plans for one key within a
     /// second) gets a `-2`, `-3`, … suffix; the stored id is returned.
     pub async fn insert_proposal(&self, p: &Proposal) -> Result<String, StoreError> {
-        self.health.observe(self.insert_proposal_once(p).await)
+        self.observe(self.insert_proposal_once(p).await)
     }
 
     async fn insert_proposal_once(&self, p: &Proposal) -> Result<String, StoreError> {
@@ -101,8 +101,7 @@ impl Store {
     }
 
     pub async fn save_cooldown(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
-        self.health
-            .observe(self.save_cooldown_once(key, until).await)
+        self.observe(self.save_cooldown_once(key, until).await)
     }
 
     async fn save_cooldown_once(&self, key: &str, until: DateTime<Utc>) -> Result<(), StoreError> {

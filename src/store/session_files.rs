@@ -122,8 +122,7 @@ impl Store {
         upserts: &[SessionFileRow],
         removes: &[String],
     ) -> Result<(), StoreError> {
-        self.health
-            .observe(self.write_session_files_once(upserts, removes).await)
+        self.observe(self.write_session_files_once(upserts, removes).await)
     }
 
     async fn write_session_files_once(

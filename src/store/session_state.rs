@@ -7,8 +7,7 @@
 //! 100,000 files: the join goes through `session_processor_state`'s primary key.
 
 use super::{from_ms, ms, Store, StoreError};
-use crate::sessions::processor::{FileUsage, Tokens};
-use crate::sessions::scheduler::ProcessorOutcome;
+use crate::sessions::records::{FileUsage, ProcessorOutcome, Tokens};
 use crate::sessions::status::{FileAt, PipelineInput, ProcessorProgress, Unprocessed};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -180,7 +179,7 @@ impl Store {
         items: u64,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.health.observe(
+        self.observe(
             self.record_session_processed_once(processor, file, items, at)
                 .await,
         )
@@ -223,7 +222,7 @@ impl Store {
         error: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.health.observe(
+        self.observe(
             self.record_session_failed_once(processor, file, error, at)
                 .await,
         )
@@ -294,8 +293,7 @@ impl Store {
         processor: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.health
-            .observe(self.record_run_started_once(processor, at).await)
+        self.observe(self.record_run_started_once(processor, at).await)
     }
 
     async fn record_run_started_once(
@@ -317,8 +315,7 @@ impl Store {
 
     /// A run of `processor` ended (`run.last_run_started_at` is left as recorded).
     pub async fn record_run_finished(&self, run: &ProcessorRun) -> Result<(), StoreError> {
-        self.health
-            .observe(self.record_run_finished_once(run).await)
+        self.observe(self.record_run_finished_once(run).await)
     }
 
     async fn record_run_finished_once(&self, run: &ProcessorRun) -> Result<(), StoreError> {
@@ -451,7 +448,7 @@ impl Store {
         usage: &FileUsage,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.health.observe(
+        self.observe(
             self.replace_session_usage_once(session_file, username, usage, at)
                 .await,
         )
@@ -614,7 +611,12 @@ mod tests {
 
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("steward.db")).await.unwrap();
+        let store = Store::open(
+            &dir.path().join("steward.db"),
+            std::sync::Arc::new(crate::clock::SystemClock),
+        )
+        .await
+        .unwrap();
         (dir, store)
     }
 

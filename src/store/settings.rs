@@ -13,7 +13,7 @@ impl Store {
     }
 
     pub async fn set_setting(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
-        self.health.observe(self.set_setting_once(key, value).await)
+        self.observe(self.set_setting_once(key, value).await)
     }
 
     async fn set_setting_once(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {

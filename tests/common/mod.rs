@@ -327,6 +327,7 @@ impl Steward {
     pub async fn stop(mut self) {
         self.cancel.cancel();
         if let Some(s) = self.server.take() {
+            // Only waits for it to stop; a test that cares about its errors asks the API.
             let _ = s.await;
         }
         if let Some(e) = self.engine.take() {

@@ -65,7 +65,9 @@ impl RedisServer {
     /// Kills the server (SIGKILL: no goodbye to clients) and waits for it to be gone.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
+            // An error means it has exited already; either way it is gone, and reaped.
             let _ = child.kill();
+            // Reaps it; nothing to learn from how it ended.
             let _ = child.wait();
         }
     }

@@ -261,6 +261,7 @@ impl Serve {
     /// `kill -9`: no shutdown, no cleanup; returns once it is gone.
     pub fn kill9(&mut self) {
         if self.exited.is_none() {
+            // An error means it has exited already; the wait below reaps it either way.
             let _ = self.child.kill();
             self.exited = Some(self.child.wait().expect("the killed child is reaped"));
         }

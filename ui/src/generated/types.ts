@@ -220,6 +220,7 @@ export type EventRecord = {
   data: Record<string, unknown>,
 };
 
+/** How one model the router asked did. */
 export type AttemptOutcome = "success" | "skipped" | "failed" | "invalid";
 
 /** One model the router tried, in order. */
