@@ -14,7 +14,7 @@ use crate::execute::executor::ExpiryStats;
 use crate::health::breaker::Phase;
 use crate::planner::intake::{Accepted, IntakeView};
 use crate::retention::Pruned;
-use crate::sessions::status::PipelineStatus;
+use crate::sessions::status::{PipelineLevel, PipelineStatus};
 use crate::sessions::view::SessionsView;
 use crate::store::{Execution, StorageView};
 use chrono::{DateTime, Utc};
@@ -177,13 +177,18 @@ impl Api {
         let storage = self.storage();
         degraded |= !storage.ok;
         // A `warning` degrades the whole; an `info` (a skipped file) does not.
-        let pipeline = match self.pipeline_status().await {
-            Ok(s) => serde_json::to_value(&s).unwrap_or_default(),
-            Err(e) => {
-                serde_json::json!({"status": "warning", "detail": format!("cannot compute: {e}")})
-            }
-        };
-        degraded |= pipeline["status"] == "warning";
+        let pipeline = self
+            .pipeline_status()
+            .await
+            .unwrap_or_else(|e| PipelineStatus {
+                status: PipelineLevel::Warning,
+                detail: Some(format!("cannot compute: {e}")),
+                stuck_file: None,
+                stuck_file_age_seconds: None,
+                processor: None,
+            });
+        degraded |= pipeline.status == PipelineLevel::Warning;
+        let pipeline = serde_json::json!(pipeline);
         services.insert(crate::sessions::status::SERVICE.into(), pipeline);
         serde_json::json!({
             "status": if degraded { "degraded" } else { "ok" },

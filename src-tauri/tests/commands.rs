@@ -3,8 +3,9 @@
 
 use serde_json::{json, Value};
 use std::net::TcpListener;
+use steward::api::EngineHandle;
 use steward::config::Config;
-use steward::engine::{Engine, EngineHandle, EngineOptions};
+use steward::engine::EngineOptions;
 use tauri::ipc::{CallbackFn, InvokeBody};
 use tauri::test::{get_ipc_response, mock_builder, mock_context, noop_assets, MockRuntime};
 use tauri::webview::InvokeRequest;
@@ -50,9 +51,11 @@ service = "postgres"
     .expect("the test config is valid");
     let data = tempfile::tempdir().unwrap();
     // The engine runs on Tauri's runtime, as in the app; commands are spawned there too.
-    let engine =
-        tauri::async_runtime::block_on(Engine::start(EngineOptions::new(config, data.path())))
-            .expect("the engine starts");
+    let engine = tauri::async_runtime::block_on(steward::api::start(EngineOptions::new(
+        config,
+        data.path(),
+    )))
+    .expect("the engine starts");
     let app = mock_builder()
         .manage(engine.api().clone())
         .invoke_handler(steward_desktop::commands::handler())
