@@ -96,7 +96,7 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     providers: Vec<RawProvider>,
-    planner: Option<PlannerConfig>,
+    planner: Option<RawPlanner>,
     #[serde(default)]
     models: Vec<ModelConfig>,
     bus: Option<BusConfig>,
@@ -169,20 +169,49 @@ struct RawJsonExpect {
     equals: toml::Value,
 }
 
-/// `[planner]`: cooldown, threshold, protected nodes, the model chain, file outputs.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawPlanner {
+    cooldown: Option<String>,
+    confidence_threshold: Option<f64>,
+    #[serde(default)]
+    protected_nodes: Vec<String>,
+    #[serde(default)]
+    chain: Vec<String>,
+    actions_dir: Option<PathBuf>,
+    events_dir: Option<PathBuf>,
+    unknown_target_rate: Option<i64>,
+}
+
+/// Default `[planner] cooldown`: one plan per node/service this often.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5 * 60);
+
+/// `[planner]`: cooldown, threshold, protected nodes, the model chain, file outputs.
+#[derive(Debug, Clone)]
 pub struct PlannerConfig {
-    pub cooldown: Option<String>,
+    /// One plan per node/service per cooldown (default [`DEFAULT_COOLDOWN`]).
+    pub cooldown: Duration,
     pub confidence_threshold: Option<f64>,
-    #[serde(default)]
     pub protected_nodes: Vec<String>,
-    #[serde(default)]
     pub chain: Vec<String>,
     pub actions_dir: Option<PathBuf>,
     pub events_dir: Option<PathBuf>,
     /// New plans a minute for targets not in `[[providers]]` (default 20); checked ≥ 1.
     pub unknown_target_rate: Option<i64>,
+}
+
+impl Default for PlannerConfig {
+    fn default() -> Self {
+        PlannerConfig {
+            cooldown: DEFAULT_COOLDOWN,
+            confidence_threshold: None,
+            protected_nodes: Vec::new(),
+            chain: Vec::new(),
+            actions_dir: None,
+            events_dir: None,
+            unknown_target_rate: None,
+        }
+    }
 }
 
 impl PlannerConfig {
@@ -454,6 +483,13 @@ impl Config {
         }
     }
 
+    /// `[planner] cooldown`, else its default (no `[planner]`).
+    pub fn cooldown(&self) -> Duration {
+        self.planner
+            .as_ref()
+            .map_or(DEFAULT_COOLDOWN, |p| p.cooldown)
+    }
+
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -681,45 +717,7 @@ impl<'a> Validator<'a> {
             }
         }
         self.dependencies(&providers);
-        if let Some(planner) = &raw.planner {
-            if let Some(c) = planner.confidence_threshold {
-                if !(0.0..=1.0).contains(&c) {
-                    self.report(
-                        At {
-                            table: "planner",
-                            index: None,
-                            key: "confidence_threshold",
-                        },
-                        "must be between 0 and 1",
-                    );
-                }
-            }
-            if let Some(c) = &planner.cooldown {
-                self.duration(
-                    At {
-                        table: "planner",
-                        index: None,
-                        key: "cooldown",
-                    },
-                    Some(c),
-                    Duration::ZERO,
-                );
-            }
-            if let Some(r) = planner.unknown_target_rate {
-                if !(1..=i64::from(u32::MAX)).contains(&r) {
-                    self.report(
-                        At {
-                            table: "planner",
-                            index: None,
-                            key: "unknown_target_rate",
-                        },
-                        format!(
-                            "must be a whole number of proposals per minute, at least 1, not {r}"
-                        ),
-                    );
-                }
-            }
-        }
+        let planner = raw.planner.map(|p| self.planner(p));
         let store = StoreConfig {
             keep: self.duration(
                 At {
@@ -767,7 +765,7 @@ impl<'a> Validator<'a> {
                 self.duration(at("timeout"), Some(t), Duration::ZERO);
             }
         }
-        if let Some(planner) = &raw.planner {
+        if let Some(planner) = &planner {
             for (i, id) in planner.chain.iter().enumerate() {
                 if id != "rules" && !model_ids.contains(id.as_str()) {
                     self.report(
@@ -868,7 +866,7 @@ impl<'a> Validator<'a> {
             probe,
             listen,
             providers,
-            planner: raw.planner,
+            planner,
             models: raw.models,
             bus: raw.bus,
             executor: raw.executor,
@@ -878,6 +876,37 @@ impl<'a> Validator<'a> {
             node: node_name(),
             stuck_file_grace: stuck_grace_from_env(),
             index: HashMap::new(),
+        }
+    }
+
+    fn planner(&mut self, raw: RawPlanner) -> PlannerConfig {
+        let at = |key| At {
+            table: "planner",
+            index: None,
+            key,
+        };
+        if let Some(c) = raw.confidence_threshold {
+            if !(0.0..=1.0).contains(&c) {
+                self.report(at("confidence_threshold"), "must be between 0 and 1");
+            }
+        }
+        let cooldown = self.duration(at("cooldown"), raw.cooldown.as_deref(), DEFAULT_COOLDOWN);
+        if let Some(r) = raw.unknown_target_rate {
+            if !(1..=i64::from(u32::MAX)).contains(&r) {
+                self.report(
+                    at("unknown_target_rate"),
+                    format!("must be a whole number of proposals per minute, at least 1, not {r}"),
+                );
+            }
+        }
+        PlannerConfig {
+            cooldown,
+            confidence_threshold: raw.confidence_threshold,
+            protected_nodes: raw.protected_nodes,
+            chain: raw.chain,
+            actions_dir: raw.actions_dir,
+            events_dir: raw.events_dir,
+            unknown_target_rate: raw.unknown_target_rate,
         }
     }
 
@@ -1517,6 +1546,31 @@ mod tests {
         assert!(msg.contains("steward.toml:2"), "{msg}");
         let msg = rate("\"20\"").expect_err("a string").to_string();
         assert!(msg.contains("steward.toml:2"), "{msg}");
+    }
+
+    #[test]
+    fn the_planner_cooldown_is_typed_at_load_and_five_minutes_by_default() {
+        assert_eq!(DEFAULT_COOLDOWN, Duration::from_secs(300));
+        assert_eq!(
+            parse("").unwrap().cooldown(),
+            DEFAULT_COOLDOWN,
+            "no [planner]"
+        );
+        let c = parse("[planner]\n").unwrap();
+        assert_eq!(c.planner.as_ref().unwrap().cooldown, DEFAULT_COOLDOWN);
+        assert_eq!(c.cooldown(), DEFAULT_COOLDOWN);
+        let c = parse("[planner]\ncooldown = \"90s\"\n").unwrap();
+        assert_eq!(c.planner.unwrap().cooldown, Duration::from_secs(90));
+        let msg = errors("[planner]\ncooldown = \"soon\"\n");
+        assert!(
+            msg.contains("steward.toml:2: planner.cooldown: \"soon\" is not a duration"),
+            "{msg}"
+        );
+        let msg = errors("[planner]\nchain = []\ncooldown = \"0s\"\n");
+        assert_eq!(
+            msg,
+            "steward.toml:3: planner.cooldown: must be greater than 0"
+        );
     }
 
     #[test]
