@@ -11,6 +11,7 @@
 //! so a valid file is never rejected).
 
 use crate::health::breaker::BreakerPolicy;
+use crate::planner::policy::Risk;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -100,7 +101,7 @@ struct RawConfig {
     #[serde(default)]
     models: Vec<ModelConfig>,
     bus: Option<BusConfig>,
-    executor: Option<ExecutorConfig>,
+    executor: Option<RawExecutor>,
     sessions: Option<SessionsConfig>,
     #[serde(default)]
     store: RawStore,
@@ -267,17 +268,53 @@ pub struct BusConfig {
     pub trusted: bool,
 }
 
-/// `[executor]`: what runs for an approved proposal, and what runs without a click.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ExecutorConfig {
-    /// Risk levels that run without a click. Absent: the default `["none", "low"]`; an
-    /// explicit empty list: nothing runs by itself (an explicit setting wins over a default).
-    pub auto_execute: Option<Vec<String>>,
-    pub timeout: Option<String>,
-    pub proposal_ttl: Option<String>,
+struct RawExecutor {
+    auto_execute: Option<Vec<String>>,
+    timeout: Option<String>,
+    proposal_ttl: Option<String>,
     #[serde(default)]
+    commands: BTreeMap<String, Vec<String>>,
+}
+
+/// The risk levels that run without a click when `[executor] auto_execute` is absent.
+pub const DEFAULT_AUTO_EXECUTE: &[Risk] = &[Risk::None, Risk::Low];
+/// Default `[executor] timeout`: then the command's process group is killed.
+pub const DEFAULT_EXECUTOR_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `[executor] proposal_ttl`: how long a proposal waits for a decision.
+pub const DEFAULT_PROPOSAL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// `[executor]`: what runs for an approved proposal, and what runs without a click.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Risk levels that run without a click. Absent: the default [`DEFAULT_AUTO_EXECUTE`];
+    /// an explicit empty list: nothing runs by itself (an explicit setting wins over a
+    /// default). See [`ExecutorConfig::auto_levels`].
+    pub auto_execute: Option<Vec<Risk>>,
+    /// A command's limit (default [`DEFAULT_EXECUTOR_TIMEOUT`]).
+    pub timeout: Duration,
+    /// How long a proposal waits for a decision (default [`DEFAULT_PROPOSAL_TTL`]).
+    pub proposal_ttl: Duration,
     pub commands: BTreeMap<String, Vec<String>>,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            auto_execute: None,
+            timeout: DEFAULT_EXECUTOR_TIMEOUT,
+            proposal_ttl: DEFAULT_PROPOSAL_TTL,
+            commands: BTreeMap::new(),
+        }
+    }
+}
+
+impl ExecutorConfig {
+    /// The risk levels that run without a click: `auto_execute`, else the default.
+    pub fn auto_levels(&self) -> &[Risk] {
+        self.auto_execute.as_deref().unwrap_or(DEFAULT_AUTO_EXECUTE)
+    }
 }
 
 /// `[sessions]`: the session files' root and the processors that read them.
@@ -488,6 +525,20 @@ impl Config {
         self.planner
             .as_ref()
             .map_or(DEFAULT_COOLDOWN, |p| p.cooldown)
+    }
+
+    /// `[executor] proposal_ttl`, else its default (no `[executor]`).
+    pub fn proposal_ttl(&self) -> Duration {
+        self.executor
+            .as_ref()
+            .map_or(DEFAULT_PROPOSAL_TTL, |e| e.proposal_ttl)
+    }
+
+    /// `[executor] timeout`, else its default (no `[executor]`).
+    pub fn executor_timeout(&self) -> Duration {
+        self.executor
+            .as_ref()
+            .map_or(DEFAULT_EXECUTOR_TIMEOUT, |e| e.timeout)
     }
 
     /// Reads and validates a file.
@@ -782,59 +833,7 @@ impl<'a> Validator<'a> {
                 }
             }
         }
-        if let Some(ex) = &raw.executor {
-            let at = |key| At {
-                table: "executor",
-                index: None,
-                key,
-            };
-            for level in ex.auto_execute.iter().flatten() {
-                if !matches!(level.as_str(), "none" | "low" | "guarded") {
-                    self.report(
-                        at("auto_execute"),
-                        format!("{level:?} is not one of none, low, guarded"),
-                    );
-                }
-            }
-            for key in ["timeout", "proposal_ttl"] {
-                let v = if key == "timeout" {
-                    &ex.timeout
-                } else {
-                    &ex.proposal_ttl
-                };
-                if let Some(v) = v {
-                    self.duration(at(key), Some(v), Duration::ZERO);
-                }
-            }
-            for (name, argv) in &ex.commands {
-                let kind = name.split(':').next().unwrap_or_default();
-                if !matches!(kind, "container_restart" | "redeploy") {
-                    self.report(
-                        at("commands"),
-                        format!(
-                            "{name:?}: commands are for container_restart or redeploy \
-                             (optionally \"kind:service\" or \"kind:node/service\")"
-                        ),
-                    );
-                }
-                let bad = argv.is_empty()
-                    || argv[0].contains('{')
-                    || argv.iter().any(|a| {
-                        a.replace("{node}", "")
-                            .replace("{service}", "")
-                            .contains(['{', '}'])
-                    });
-                if bad {
-                    self.report(
-                        at("commands"),
-                        format!(
-                            "{name:?}: an argv list whose program is fixed and whose only \
-                             placeholders are {{node}} and {{service}}"
-                        ),
-                    );
-                }
-            }
-        }
+        let executor = raw.executor.map(|e| self.executor(e));
         if let Some(bus) = &raw.bus {
             let at = |key| At {
                 table: "bus",
@@ -869,7 +868,7 @@ impl<'a> Validator<'a> {
             planner,
             models: raw.models,
             bus: raw.bus,
-            executor: raw.executor,
+            executor,
             sessions: raw.sessions,
             store,
             // Not in the file: read from the environment, once per load.
@@ -907,6 +906,81 @@ impl<'a> Validator<'a> {
             actions_dir: raw.actions_dir,
             events_dir: raw.events_dir,
             unknown_target_rate: raw.unknown_target_rate,
+        }
+    }
+
+    fn executor(&mut self, raw: RawExecutor) -> ExecutorConfig {
+        let at = |key| At {
+            table: "executor",
+            index: None,
+            key,
+        };
+        let auto_execute = raw.auto_execute.map(|levels| {
+            let mut risks = Vec::new();
+            for level in levels {
+                match Risk::parse(&level) {
+                    Some(risk) => risks.push(risk),
+                    None => self.report(
+                        at("auto_execute"),
+                        format!("{level:?} is not one of none, low, guarded"),
+                    ),
+                }
+            }
+            risks
+        });
+        let timeout = self.duration(
+            at("timeout"),
+            raw.timeout.as_deref(),
+            DEFAULT_EXECUTOR_TIMEOUT,
+        );
+        let proposal_ttl = self.duration(
+            at("proposal_ttl"),
+            raw.proposal_ttl.as_deref(),
+            DEFAULT_PROPOSAL_TTL,
+        );
+        self.commands(&raw.commands);
+        ExecutorConfig {
+            auto_execute,
+            timeout,
+            proposal_ttl,
+            commands: raw.commands,
+        }
+    }
+
+    /// `[executor.commands]`: keys name a kind that runs a command, values are argv lists.
+    fn commands(&mut self, commands: &BTreeMap<String, Vec<String>>) {
+        let at = At {
+            table: "executor",
+            index: None,
+            key: "commands",
+        };
+        for (name, argv) in commands {
+            let kind = name.split(':').next().unwrap_or_default();
+            if !matches!(kind, "container_restart" | "redeploy") {
+                self.report(
+                    at,
+                    format!(
+                        "{name:?}: commands are for container_restart or redeploy \
+                         (optionally \"kind:service\" or \"kind:node/service\")"
+                    ),
+                );
+            }
+            let bad = argv.is_empty()
+                || argv[0].contains('{')
+                || argv.iter().any(|a| {
+                    a.replace("{node}", "")
+                        .replace("{service}", "")
+                        .contains(['{', '}'])
+                });
+            if bad {
+                self.report(
+                    at,
+                    format!(
+                        "{name:?}: an argv list whose program is fixed and whose only \
+                         placeholders are {{node}} and {{service}}"
+                    ),
+                );
+            }
         }
     }
 
@@ -1570,6 +1644,56 @@ mod tests {
         assert_eq!(
             msg,
             "steward.toml:3: planner.cooldown: must be greater than 0"
+        );
+    }
+
+    #[test]
+    fn executor_durations_and_levels_are_typed_at_load_with_their_defaults() {
+        assert_eq!(DEFAULT_EXECUTOR_TIMEOUT, Duration::from_secs(60));
+        assert_eq!(DEFAULT_PROPOSAL_TTL, Duration::from_secs(15 * 60));
+        let none = parse("").unwrap();
+        assert!(none.executor.is_none());
+        assert_eq!(none.executor_timeout(), DEFAULT_EXECUTOR_TIMEOUT);
+        assert_eq!(none.proposal_ttl(), DEFAULT_PROPOSAL_TTL);
+        let c = parse("[executor]\n").unwrap();
+        let ex = c.executor.as_ref().unwrap();
+        assert_eq!(ex.timeout, DEFAULT_EXECUTOR_TIMEOUT);
+        assert_eq!(ex.proposal_ttl, DEFAULT_PROPOSAL_TTL);
+        assert_eq!(ex.auto_execute, None);
+        assert_eq!(
+            ex.auto_levels(),
+            [Risk::None, Risk::Low],
+            "absent: the default"
+        );
+        let c = parse(
+            "[executor]\nauto_execute = [\"guarded\"]\ntimeout = \"2m\"\nproposal_ttl = \"1h\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.executor_timeout(), Duration::from_secs(120));
+        assert_eq!(c.proposal_ttl(), Duration::from_secs(3600));
+        assert_eq!(c.executor.unwrap().auto_levels(), [Risk::Guarded]);
+        let c = parse("[executor]\nauto_execute = []\n").unwrap();
+        let ex = c.executor.unwrap();
+        assert_eq!(ex.auto_execute, Some(vec![]));
+        assert!(
+            ex.auto_levels().is_empty(),
+            "an explicit [] runs nothing by itself"
+        );
+        let msg = errors("[executor]\nauto_execute = [\"low\"]\nproposal_ttl = \"0s\"\n");
+        assert_eq!(
+            msg,
+            "steward.toml:3: executor.proposal_ttl: must be greater than 0"
+        );
+        let msg = errors("[executor]\ntimeout = \"soon\"\nauto_execute = [\"high\"]\n");
+        assert!(
+            msg.contains(
+                "steward.toml:3: executor.auto_execute: \"high\" is not one of none, low, guarded"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("steward.toml:2: executor.timeout: \"soon\" is not a duration"),
+            "{msg}"
         );
     }
 

@@ -307,7 +307,7 @@ impl Engine {
             observer_degraded: self.recorder.observer_degraded(),
             incidents: self.recorder.incident_count(),
             bus: self.ctx.outbox.bus_status(),
-            proposal_ttl_secs: executor::proposal_ttl(&config).as_secs(),
+            proposal_ttl_secs: config.proposal_ttl().as_secs(),
             pipeline,
             storage,
         }
