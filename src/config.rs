@@ -99,7 +99,7 @@ struct RawConfig {
     providers: Vec<RawProvider>,
     planner: Option<RawPlanner>,
     #[serde(default)]
-    models: Vec<ModelConfig>,
+    models: Vec<RawModel>,
     bus: Option<BusConfig>,
     executor: Option<RawExecutor>,
     sessions: Option<SessionsConfig>,
@@ -241,9 +241,23 @@ impl Default for StoreConfig {
     }
 }
 
-/// `[[models]]`: the LLMs the router can ask (`planner::router`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawModel {
+    id: String,
+    api: String,
+    url: String,
+    model: String,
+    provider: Option<String>,
+    api_key_env: Option<String>,
+    timeout: Option<String>,
+}
+
+/// Default `timeout` of a `[[models]]` entry: one call's limit, then the next model.
+pub const DEFAULT_MODEL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `[[models]]`: the LLMs the router can ask (`planner::router`).
+#[derive(Debug, Clone)]
 pub struct ModelConfig {
     pub id: String,
     pub api: String,
@@ -251,7 +265,8 @@ pub struct ModelConfig {
     pub model: String,
     pub provider: Option<String>,
     pub api_key_env: Option<String>,
-    pub timeout: Option<String>,
+    /// One call's limit (default [`DEFAULT_MODEL_TIMEOUT`]).
+    pub timeout: Duration,
 }
 
 /// `[bus]`: Redis pub/sub in and out (`bus`).
@@ -780,45 +795,11 @@ impl<'a> Validator<'a> {
                 DEFAULT_KEEP,
             ),
         };
-        let mut model_ids = HashSet::new();
-        for (i, m) in raw.models.iter().enumerate() {
-            let at = |key| At {
-                table: "models",
-                index: Some(i),
-                key,
-            };
-            if !matches!(m.api.as_str(), "openai" | "anthropic") {
-                self.report(
-                    at("api"),
-                    format!("{:?} is not one of openai, anthropic", m.api),
-                );
-            }
-            if !valid_id(&m.id) || m.id == "rules" {
-                self.report(
-                    at("id"),
-                    format!(
-                        "{:?} must be non-empty, use only A-Z a-z 0-9 _ . - and not be \"rules\" (the built-in planner)",
-                        m.id
-                    ),
-                );
-            } else if !model_ids.insert(m.id.as_str()) {
-                self.report(at("id"), format!("duplicate model id {:?}", m.id));
-            }
-            if !(m.url.starts_with("http://") || m.url.starts_with("https://")) {
-                self.report(at("url"), format!("{:?} is not an http(s) URL", m.url));
-            }
-            if let Some(p) = &m.provider {
-                if !ids.contains(p) {
-                    self.report(at("provider"), format!("unknown provider {p:?}"));
-                }
-            }
-            if let Some(t) = &m.timeout {
-                self.duration(at("timeout"), Some(t), Duration::ZERO);
-            }
-        }
+        let models = self.models(raw.models, &ids);
         if let Some(planner) = &planner {
             for (i, id) in planner.chain.iter().enumerate() {
-                if id != "rules" && !model_ids.contains(id.as_str()) {
+                let known = models.iter().any(|m| m.id == *id && valid_id(&m.id));
+                if id != "rules" && !known {
                     self.report(
                         At {
                             table: "planner",
@@ -866,7 +847,7 @@ impl<'a> Validator<'a> {
             listen,
             providers,
             planner,
-            models: raw.models,
+            models,
             bus: raw.bus,
             executor,
             sessions: raw.sessions,
@@ -906,6 +887,64 @@ impl<'a> Validator<'a> {
             actions_dir: raw.actions_dir,
             events_dir: raw.events_dir,
             unknown_target_rate: raw.unknown_target_rate,
+        }
+    }
+
+    fn models(&mut self, raw: Vec<RawModel>, providers: &HashSet<String>) -> Vec<ModelConfig> {
+        let mut ids = HashSet::new();
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, m)| self.model(i, m, providers, &mut ids))
+            .collect()
+    }
+
+    /// One `[[models]]` entry; `ids` holds the valid model ids seen before it.
+    fn model(
+        &mut self,
+        i: usize,
+        m: RawModel,
+        providers: &HashSet<String>,
+        ids: &mut HashSet<String>,
+    ) -> ModelConfig {
+        let at = |key| At {
+            table: "models",
+            index: Some(i),
+            key,
+        };
+        if !matches!(m.api.as_str(), "openai" | "anthropic") {
+            self.report(
+                at("api"),
+                format!("{:?} is not one of openai, anthropic", m.api),
+            );
+        }
+        if !valid_id(&m.id) || m.id == "rules" {
+            self.report(
+                at("id"),
+                format!(
+                    "{:?} must be non-empty, use only A-Z a-z 0-9 _ . - and not be \"rules\" (the built-in planner)",
+                    m.id
+                ),
+            );
+        } else if !ids.insert(m.id.clone()) {
+            self.report(at("id"), format!("duplicate model id {:?}", m.id));
+        }
+        if !(m.url.starts_with("http://") || m.url.starts_with("https://")) {
+            self.report(at("url"), format!("{:?} is not an http(s) URL", m.url));
+        }
+        if let Some(p) = &m.provider {
+            if !providers.contains(p) {
+                self.report(at("provider"), format!("unknown provider {p:?}"));
+            }
+        }
+        let timeout = self.duration(at("timeout"), m.timeout.as_deref(), DEFAULT_MODEL_TIMEOUT);
+        ModelConfig {
+            id: m.id,
+            api: m.api,
+            url: m.url,
+            model: m.model,
+            provider: m.provider,
+            api_key_env: m.api_key_env,
+            timeout,
         }
     }
 
@@ -1901,6 +1940,31 @@ cadence = "15m"
         ] {
             assert!(msg.contains(want), "{want} missing from {msg}");
         }
+    }
+
+    #[test]
+    fn a_model_timeout_is_typed_at_load_and_thirty_seconds_by_default() {
+        assert_eq!(DEFAULT_MODEL_TIMEOUT, Duration::from_secs(30));
+        let model = |extra: &str| {
+            format!(
+                "[[models]]\nid = \"m\"\napi = \"openai\"\nurl = \"http://h/v1\"\nmodel = \"x\"\n{extra}"
+            )
+        };
+        assert_eq!(
+            parse(&model("")).unwrap().models[0].timeout,
+            DEFAULT_MODEL_TIMEOUT
+        );
+        let c = parse(&model("timeout = \"1500ms\"\n")).unwrap();
+        assert_eq!(c.models[0].timeout, Duration::from_millis(1500));
+        assert_eq!(
+            errors(&model("timeout = \"0s\"\n")),
+            "steward.toml:6: models[0].timeout: must be greater than 0"
+        );
+        let msg = errors(&model("timeout = \"soon\"\n"));
+        assert!(
+            msg.starts_with("steward.toml:6: models[0].timeout: \"soon\" is not a duration"),
+            "{msg}"
+        );
     }
 
     #[test]
