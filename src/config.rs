@@ -102,7 +102,7 @@ struct RawConfig {
     models: Vec<RawModel>,
     bus: Option<BusConfig>,
     executor: Option<RawExecutor>,
-    sessions: Option<SessionsConfig>,
+    sessions: Option<RawSessions>,
     #[serde(default)]
     store: RawStore,
 }
@@ -332,12 +332,29 @@ impl ExecutorConfig {
     }
 }
 
-/// `[sessions]`: the session files' root and the processors that read them.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawSessions {
+    root: PathBuf,
+    #[serde(default)]
+    processors: Vec<RawSessionProcessor>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSessionProcessor {
+    name: String,
+    kind: String,
+    command: Option<Vec<String>>,
+    cadence: Option<String>,
+    enabled: Option<bool>,
+    timeout: Option<String>,
+}
+
+/// `[sessions]`: the session files' root and the processors that read them.
+#[derive(Debug, Clone)]
 pub struct SessionsConfig {
     pub root: PathBuf,
-    #[serde(default)]
     pub processors: Vec<SessionProcessorConfig>,
 }
 
@@ -348,39 +365,35 @@ pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// The one placeholder of a session processor's `command`.
 pub const SESSION_FILE_PLACEHOLDER: &str = "{file}";
 
-/// One `[[sessions.processors]]`. Checked at load; the accessors answer the values with
-/// their defaults (a rejected value never reaches them: the config is refused).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[sessions.processors]]`, checked at load with its defaults applied.
+#[derive(Debug, Clone)]
 pub struct SessionProcessorConfig {
     pub name: String,
     /// `usage` (built in) or `command`.
     pub kind: String,
     /// For `command`: an argv whose only placeholder is `{file}` (the file's absolute path).
     pub command: Option<Vec<String>>,
-    pub cadence: Option<String>,
+    /// How often it runs, and soon after files change (default [`DEFAULT_SESSION_CADENCE`]).
+    pub cadence: Duration,
     /// `false`: listed, runs only when asked to (default `true`).
     pub enabled: Option<bool>,
-    /// For `command`: the limit for one file (default 5 min), then its process group is killed.
-    pub timeout: Option<String>,
+    /// For `command`: the limit for one file (default [`DEFAULT_SESSION_TIMEOUT`]), then
+    /// its process group is killed.
+    pub timeout: Duration,
 }
 
 impl SessionProcessorConfig {
     pub fn cadence(&self) -> Duration {
-        parse_positive(self.cadence.as_deref()).unwrap_or(DEFAULT_SESSION_CADENCE)
+        self.cadence
     }
 
     pub fn timeout(&self) -> Duration {
-        parse_positive(self.timeout.as_deref()).unwrap_or(DEFAULT_SESSION_TIMEOUT)
+        self.timeout
     }
 
     pub fn enabled(&self) -> bool {
         self.enabled.unwrap_or(true)
     }
-}
-
-fn parse_positive(s: Option<&str>) -> Option<Duration> {
-    humantime::parse_duration(s?).ok().filter(|d| !d.is_zero())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -838,9 +851,7 @@ impl<'a> Validator<'a> {
                 self.report(at("channels"), "channel names must not be empty");
             }
         }
-        if let Some(sessions) = &raw.sessions {
-            self.sessions(sessions);
-        }
+        let sessions = raw.sessions.map(|s| self.sessions(s));
         Config {
             source: None,
             probe,
@@ -850,7 +861,7 @@ impl<'a> Validator<'a> {
             models,
             bus: raw.bus,
             executor,
-            sessions: raw.sessions,
+            sessions,
             store,
             // Not in the file: read from the environment, once per load.
             node: node_name(),
@@ -1023,8 +1034,8 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn sessions(&mut self, sessions: &SessionsConfig) {
-        if sessions.root.as_os_str().is_empty() {
+    fn sessions(&mut self, raw: RawSessions) -> SessionsConfig {
+        if raw.root.as_os_str().is_empty() {
             self.report(
                 At {
                     table: "sessions",
@@ -1035,59 +1046,80 @@ impl<'a> Validator<'a> {
             );
         }
         let mut names = HashSet::new();
-        for (i, p) in sessions.processors.iter().enumerate() {
-            let at = |key| At {
-                table: "sessions.processors",
-                index: Some(i),
-                key,
-            };
-            if !valid_id(&p.name) {
-                self.report(
-                    at("name"),
-                    format!(
-                        "{:?} must be non-empty and use only A-Z a-z 0-9 _ . -",
-                        p.name
-                    ),
-                );
-            } else if !names.insert(p.name.as_str()) {
-                self.report(at("name"), format!("duplicate processor name {:?}", p.name));
-            }
-            if let Some(c) = &p.cadence {
-                self.duration(at("cadence"), Some(c), DEFAULT_SESSION_CADENCE);
-            }
-            match p.kind.as_str() {
-                "usage" => {
-                    for (key, present) in [
-                        ("command", p.command.is_some()),
-                        ("timeout", p.timeout.is_some()),
-                    ] {
-                        if present {
-                            self.report(at(key), "is not used by kind \"usage\"");
-                        }
-                    }
-                }
-                "command" => {
-                    if let Some(t) = &p.timeout {
-                        self.duration(at("timeout"), Some(t), DEFAULT_SESSION_TIMEOUT);
-                    }
-                    match &p.command {
-                        None => self.report(
-                            at("command"),
-                            "is required for kind \"command\": an argv list such as \
-                             [\"verify-session\", \"{file}\"]",
-                        ),
-                        Some(argv) => {
-                            if let Some(problem) = session_command_problem(argv) {
-                                self.report(at("command"), problem);
-                            }
-                        }
-                    }
-                }
-                other => self.report(
-                    at("kind"),
-                    format!("{other:?} is not one of usage, command"),
+        let processors = raw
+            .processors
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| self.session_processor(i, p, &mut names))
+            .collect();
+        SessionsConfig {
+            root: raw.root,
+            processors,
+        }
+    }
+
+    /// One `[[sessions.processors]]`; `names` holds the valid names seen before it.
+    fn session_processor(
+        &mut self,
+        i: usize,
+        p: RawSessionProcessor,
+        names: &mut HashSet<String>,
+    ) -> SessionProcessorConfig {
+        let at = |key| At {
+            table: "sessions.processors",
+            index: Some(i),
+            key,
+        };
+        if !valid_id(&p.name) {
+            self.report(
+                at("name"),
+                format!(
+                    "{:?} must be non-empty and use only A-Z a-z 0-9 _ . -",
+                    p.name
                 ),
+            );
+        } else if !names.insert(p.name.clone()) {
+            self.report(at("name"), format!("duplicate processor name {:?}", p.name));
+        }
+        let cadence = self.duration(at("cadence"), p.cadence.as_deref(), DEFAULT_SESSION_CADENCE);
+        let mut timeout = DEFAULT_SESSION_TIMEOUT;
+        match p.kind.as_str() {
+            "usage" => {
+                for (key, present) in [
+                    ("command", p.command.is_some()),
+                    ("timeout", p.timeout.is_some()),
+                ] {
+                    if present {
+                        self.report(at(key), "is not used by kind \"usage\"");
+                    }
+                }
             }
+            "command" => {
+                timeout = self.duration(at("timeout"), p.timeout.as_deref(), timeout);
+                let problem = match &p.command {
+                    None => Some(
+                        "is required for kind \"command\": an argv list such as \
+                         [\"verify-session\", \"{file}\"]"
+                            .to_owned(),
+                    ),
+                    Some(argv) => session_command_problem(argv),
+                };
+                if let Some(problem) = problem {
+                    self.report(at("command"), problem);
+                }
+            }
+            other => self.report(
+                at("kind"),
+                format!("{other:?} is not one of usage, command"),
+            ),
+        }
+        SessionProcessorConfig {
+            name: p.name,
+            kind: p.kind,
+            command: p.command,
+            cadence,
+            enabled: p.enabled,
+            timeout,
         }
     }
 
@@ -1990,6 +2022,20 @@ cadence = "15m"
         assert_eq!(u.cadence(), DEFAULT_SESSION_CADENCE, "15 min by default");
         assert_eq!(u.timeout(), DEFAULT_SESSION_TIMEOUT, "5 min by default");
         assert!(!u.enabled());
+    }
+
+    #[test]
+    fn session_processor_durations_are_typed_at_load() {
+        let s = parse(SESSIONS_OK).unwrap().sessions.unwrap();
+        let (v, u) = (&s.processors[0], &s.processors[1]);
+        assert_eq!(
+            (v.cadence, v.timeout),
+            (Duration::from_secs(600), Duration::from_secs(30))
+        );
+        assert_eq!(
+            (u.cadence, u.timeout),
+            (DEFAULT_SESSION_CADENCE, DEFAULT_SESSION_TIMEOUT)
+        );
     }
 
     #[test]
