@@ -1,11 +1,14 @@
 //! Configuration: the TOML file of design.md "Interfaces", parsed, validated and located.
 //!
 //! Owns: the names of config keys (a contract: extend, never rename), defaults, validation
-//! with errors that name the file, the line and the field, the commented default written on
-//! first run, where the file and the data dir live (`STEWARD_CONFIG`, `STEWARD_DATA_DIR`),
-//! and the settings read from the environment when a config is loaded (`NODE_NAME` into
-//! [`Config::node`], `SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS` into
-//! [`Config::stuck_file_grace`]): read once per load, so nothing reads them per status.
+//! with errors that name the file, the line and the field, the typed values (the file as
+//! written is read into private `Raw*` structs; the validator turns them into the public
+//! ones with every duration parsed and defaulted once per load: no caller parses a config
+//! string again), the commented default written on first run, where the file and the data
+//! dir live (`STEWARD_CONFIG`, `STEWARD_DATA_DIR`), and the settings read from the
+//! environment when a config is loaded (`NODE_NAME` into [`Config::node`],
+//! `SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS` into [`Config::stuck_file_grace`]): read
+//! once per load, so nothing reads them per status.
 //! Does not own: reloading (the engine watches the file and calls `Config::load` again) or
 //! acting on sections whose features are not built yet (`sessions` is parsed and checked
 //! so a valid file is never rejected).
@@ -655,6 +658,26 @@ struct At<'k> {
     key: &'k str,
 }
 
+impl<'k> At<'k> {
+    /// `[table] key`.
+    fn key(table: &'k str, key: &'k str) -> At<'k> {
+        At {
+            table,
+            index: None,
+            key,
+        }
+    }
+
+    /// `key` of the `index`-th `[[table]]`.
+    fn nth(table: &'k str, index: usize, key: &'k str) -> At<'k> {
+        At {
+            table,
+            index: Some(index),
+            key,
+        }
+    }
+}
+
 impl<'a> Validator<'a> {
     fn report(&mut self, at: At<'_>, message: impl Into<String>) {
         let field = match at.index {
@@ -706,6 +729,8 @@ impl<'a> Validator<'a> {
         header_line
     }
 
+    /// The one place a config duration is parsed: absent, the default; zero or not a
+    /// duration, an issue (and the default, though the config is then refused).
     fn duration(&mut self, at: At<'_>, value: Option<&str>, default: Duration) -> Duration {
         let Some(s) = value else { return default };
         match humantime::parse_duration(s) {
@@ -738,118 +763,21 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// The whole file, one section after the other (the order of the issues reported).
     fn config(&mut self, raw: RawConfig) -> Config {
-        let p = &raw.probe;
-        let at = |key| At {
-            table: "probe",
-            index: None,
-            key,
-        };
-        let d = ProbeDefaults::default();
-        let backoff = self.duration(at("backoff"), p.backoff.as_deref(), d.backoff);
-        let probe = ProbeDefaults {
-            interval: self.duration(at("interval"), p.interval.as_deref(), d.interval),
-            timeout: self.duration(at("timeout"), p.timeout.as_deref(), d.timeout),
-            failure_threshold: self.positive(at("failure_threshold"), p.failure_threshold, 2)
-                as u32,
-            backoff,
-            backoff_max: self.duration(at("backoff_max"), p.backoff_max.as_deref(), backoff),
-            confirm_after: p
-                .confirm_after
-                .as_deref()
-                .map(|s| self.duration(at("confirm_after"), Some(s), Duration::from_secs(5))),
-            max_concurrency: self.positive(at("max_concurrency"), p.max_concurrency, 256) as usize,
-            raw_retention: self.duration(
-                at("raw_retention"),
-                p.raw_retention.as_deref(),
-                d.raw_retention,
-            ),
-        };
-        let listen = match raw.http.listen.as_deref() {
-            None => DEFAULT_LISTEN.parse().expect("valid default"),
-            Some(s) => s.parse().unwrap_or_else(|_| {
-                self.report(
-                    At {
-                        table: "http",
-                        index: None,
-                        key: "listen",
-                    },
-                    format!("{s:?} is not an address like \"127.0.0.1:7878\""),
-                );
-                DEFAULT_LISTEN.parse().expect("valid default")
-            }),
-        };
-        let mut providers = Vec::new();
-        let mut ids = HashSet::new();
-        for (i, rp) in raw.providers.into_iter().enumerate() {
-            if let Some(p) = self.provider(i, rp, &probe) {
-                let at = At {
-                    table: "providers",
-                    index: Some(i),
-                    key: "id",
-                };
-                if !ids.insert(p.id.clone()) {
-                    self.report(at, format!("duplicate provider id {:?}", p.id));
-                } else {
-                    providers.push(p);
-                }
-            }
-        }
+        let probe = self.probe(&raw.probe);
+        let listen = self.listen(&raw.http);
+        let providers = self.providers(raw.providers, &probe);
         self.dependencies(&providers);
         let planner = raw.planner.map(|p| self.planner(p));
-        let store = StoreConfig {
-            keep: self.duration(
-                At {
-                    table: "store",
-                    index: None,
-                    key: "keep",
-                },
-                raw.store.keep.as_deref(),
-                DEFAULT_KEEP,
-            ),
-        };
-        let models = self.models(raw.models, &ids);
+        let store = self.store(&raw.store);
+        let models = self.models(raw.models, &providers);
         if let Some(planner) = &planner {
-            for (i, id) in planner.chain.iter().enumerate() {
-                let known = models.iter().any(|m| m.id == *id && valid_id(&m.id));
-                if id != "rules" && !known {
-                    self.report(
-                        At {
-                            table: "planner",
-                            index: None,
-                            key: "chain",
-                        },
-                        format!(
-                            "entry {} is {id:?}, which is neither a [[models]] id nor \"rules\"",
-                            i + 1
-                        ),
-                    );
-                }
-            }
+            self.chain(&planner.chain, &models);
         }
         let executor = raw.executor.map(|e| self.executor(e));
         if let Some(bus) = &raw.bus {
-            let at = |key| At {
-                table: "bus",
-                index: None,
-                key,
-            };
-            if !(bus.redis_url.starts_with("redis://")
-                || bus.redis_url.starts_with("rediss://")
-                || bus.redis_url.starts_with("redis+unix://")
-                || bus.redis_url.starts_with("unix://"))
-            {
-                self.report(
-                    at("redis_url"),
-                    format!(
-                        "{:?} is not a redis:// URL",
-                        crate::secret::redact(&bus.redis_url)
-                    ),
-                );
-            }
-            if bus.channels.iter().any(|c| c.trim().is_empty()) {
-                self.report(at("channels"), "channel names must not be empty");
-            }
+            self.bus(bus);
         }
         let sessions = raw.sessions.map(|s| self.sessions(s));
         Config {
@@ -870,12 +798,116 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// `[probe]`: the defaults of every provider.
+    fn probe(&mut self, p: &RawProbe) -> ProbeDefaults {
+        let at = |key| At::key("probe", key);
+        let d = ProbeDefaults::default();
+        let backoff = self.duration(at("backoff"), p.backoff.as_deref(), d.backoff);
+        ProbeDefaults {
+            interval: self.duration(at("interval"), p.interval.as_deref(), d.interval),
+            timeout: self.duration(at("timeout"), p.timeout.as_deref(), d.timeout),
+            failure_threshold: self.positive(
+                at("failure_threshold"),
+                p.failure_threshold,
+                u64::from(d.failure_threshold),
+            ) as u32,
+            backoff,
+            backoff_max: self.duration(at("backoff_max"), p.backoff_max.as_deref(), backoff),
+            confirm_after: p
+                .confirm_after
+                .as_deref()
+                .map(|s| self.duration(at("confirm_after"), Some(s), Duration::from_secs(5))),
+            max_concurrency: self.positive(
+                at("max_concurrency"),
+                p.max_concurrency,
+                d.max_concurrency as u64,
+            ) as usize,
+            raw_retention: self.duration(
+                at("raw_retention"),
+                p.raw_retention.as_deref(),
+                d.raw_retention,
+            ),
+        }
+    }
+
+    /// `[http] listen`.
+    fn listen(&mut self, http: &RawHttp) -> SocketAddr {
+        let default = || DEFAULT_LISTEN.parse().expect("valid default");
+        match http.listen.as_deref() {
+            None => default(),
+            Some(s) => s.parse().unwrap_or_else(|_| {
+                self.report(
+                    At::key("http", "listen"),
+                    format!("{s:?} is not an address like \"127.0.0.1:7878\""),
+                );
+                default()
+            }),
+        }
+    }
+
+    /// `[[providers]]`: the valid ones, each id once.
+    fn providers(&mut self, raw: Vec<RawProvider>, d: &ProbeDefaults) -> Vec<ProviderConfig> {
+        let mut providers = Vec::new();
+        let mut ids = HashSet::new();
+        for (i, rp) in raw.into_iter().enumerate() {
+            let Some(p) = self.provider(i, rp, d) else {
+                continue;
+            };
+            if ids.insert(p.id.clone()) {
+                providers.push(p);
+            } else {
+                self.report(
+                    At::nth("providers", i, "id"),
+                    format!("duplicate provider id {:?}", p.id),
+                );
+            }
+        }
+        providers
+    }
+
+    /// `[store]`.
+    fn store(&mut self, raw: &RawStore) -> StoreConfig {
+        StoreConfig {
+            keep: self.duration(At::key("store", "keep"), raw.keep.as_deref(), DEFAULT_KEEP),
+        }
+    }
+
+    /// `[planner] chain`: each entry a valid `[[models]]` id or `rules`.
+    fn chain(&mut self, chain: &[String], models: &[ModelConfig]) {
+        for (i, id) in chain.iter().enumerate() {
+            let known = models.iter().any(|m| m.id == *id && valid_id(&m.id));
+            if id != "rules" && !known {
+                self.report(
+                    At::key("planner", "chain"),
+                    format!(
+                        "entry {} is {id:?}, which is neither a [[models]] id nor \"rules\"",
+                        i + 1
+                    ),
+                );
+            }
+        }
+    }
+
+    /// `[bus]`.
+    fn bus(&mut self, bus: &BusConfig) {
+        let at = |key| At::key("bus", key);
+        let url = &bus.redis_url;
+        if !["redis://", "rediss://", "redis+unix://", "unix://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
+            self.report(
+                at("redis_url"),
+                format!("{:?} is not a redis:// URL", crate::secret::redact(url)),
+            );
+        }
+        if bus.channels.iter().any(|c| c.trim().is_empty()) {
+            self.report(at("channels"), "channel names must not be empty");
+        }
+    }
+
     fn planner(&mut self, raw: RawPlanner) -> PlannerConfig {
-        let at = |key| At {
-            table: "planner",
-            index: None,
-            key,
-        };
+        let at = |key| At::key("planner", key);
         if let Some(c) = raw.confidence_threshold {
             if !(0.0..=1.0).contains(&c) {
                 self.report(at("confidence_threshold"), "must be between 0 and 1");
@@ -901,11 +933,13 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn models(&mut self, raw: Vec<RawModel>, providers: &HashSet<String>) -> Vec<ModelConfig> {
+    /// `[[models]]`; a model's `provider` must be one of `providers`.
+    fn models(&mut self, raw: Vec<RawModel>, providers: &[ProviderConfig]) -> Vec<ModelConfig> {
+        let providers: HashSet<&str> = providers.iter().map(|p| p.id.as_str()).collect();
         let mut ids = HashSet::new();
         raw.into_iter()
             .enumerate()
-            .map(|(i, m)| self.model(i, m, providers, &mut ids))
+            .map(|(i, m)| self.model(i, m, &providers, &mut ids))
             .collect()
     }
 
@@ -914,14 +948,10 @@ impl<'a> Validator<'a> {
         &mut self,
         i: usize,
         m: RawModel,
-        providers: &HashSet<String>,
+        providers: &HashSet<&str>,
         ids: &mut HashSet<String>,
     ) -> ModelConfig {
-        let at = |key| At {
-            table: "models",
-            index: Some(i),
-            key,
-        };
+        let at = |key| At::nth("models", i, key);
         if !matches!(m.api.as_str(), "openai" | "anthropic") {
             self.report(
                 at("api"),
@@ -943,7 +973,7 @@ impl<'a> Validator<'a> {
             self.report(at("url"), format!("{:?} is not an http(s) URL", m.url));
         }
         if let Some(p) = &m.provider {
-            if !providers.contains(p) {
+            if !providers.contains(p.as_str()) {
                 self.report(at("provider"), format!("unknown provider {p:?}"));
             }
         }
@@ -960,11 +990,7 @@ impl<'a> Validator<'a> {
     }
 
     fn executor(&mut self, raw: RawExecutor) -> ExecutorConfig {
-        let at = |key| At {
-            table: "executor",
-            index: None,
-            key,
-        };
+        let at = |key| At::key("executor", key);
         let auto_execute = raw.auto_execute.map(|levels| {
             let mut risks = Vec::new();
             for level in levels {
@@ -999,11 +1025,7 @@ impl<'a> Validator<'a> {
 
     /// `[executor.commands]`: keys name a kind that runs a command, values are argv lists.
     fn commands(&mut self, commands: &BTreeMap<String, Vec<String>>) {
-        let at = At {
-            table: "executor",
-            index: None,
-            key: "commands",
-        };
+        let at = At::key("executor", "commands");
         for (name, argv) in commands {
             let kind = name.split(':').next().unwrap_or_default();
             if !matches!(kind, "container_restart" | "redeploy") {
@@ -1037,11 +1059,7 @@ impl<'a> Validator<'a> {
     fn sessions(&mut self, raw: RawSessions) -> SessionsConfig {
         if raw.root.as_os_str().is_empty() {
             self.report(
-                At {
-                    table: "sessions",
-                    index: None,
-                    key: "root",
-                },
+                At::key("sessions", "root"),
                 "must not be empty: the directory holding <user>/*.jsonl",
             );
         }
@@ -1065,11 +1083,7 @@ impl<'a> Validator<'a> {
         p: RawSessionProcessor,
         names: &mut HashSet<String>,
     ) -> SessionProcessorConfig {
-        let at = |key| At {
-            table: "sessions.processors",
-            index: Some(i),
-            key,
-        };
+        let at = |key| At::nth("sessions.processors", i, key);
         if !valid_id(&p.name) {
             self.report(
                 at("name"),
@@ -1082,7 +1096,21 @@ impl<'a> Validator<'a> {
             self.report(at("name"), format!("duplicate processor name {:?}", p.name));
         }
         let cadence = self.duration(at("cadence"), p.cadence.as_deref(), DEFAULT_SESSION_CADENCE);
-        let mut timeout = DEFAULT_SESSION_TIMEOUT;
+        let timeout = self.session_processor_kind(i, &p);
+        SessionProcessorConfig {
+            name: p.name,
+            kind: p.kind,
+            command: p.command,
+            cadence,
+            enabled: p.enabled,
+            timeout,
+        }
+    }
+
+    /// What a session processor's `kind` needs and refuses; its `timeout` (which only
+    /// `command` uses).
+    fn session_processor_kind(&mut self, i: usize, p: &RawSessionProcessor) -> Duration {
+        let at = |key| At::nth("sessions.processors", i, key);
         match p.kind.as_str() {
             "usage" => {
                 for (key, present) in [
@@ -1093,9 +1121,11 @@ impl<'a> Validator<'a> {
                         self.report(at(key), "is not used by kind \"usage\"");
                     }
                 }
+                DEFAULT_SESSION_TIMEOUT
             }
             "command" => {
-                timeout = self.duration(at("timeout"), p.timeout.as_deref(), timeout);
+                let timeout =
+                    self.duration(at("timeout"), p.timeout.as_deref(), DEFAULT_SESSION_TIMEOUT);
                 let problem = match &p.command {
                     None => Some(
                         "is required for kind \"command\": an argv list such as \
@@ -1107,19 +1137,15 @@ impl<'a> Validator<'a> {
                 if let Some(problem) = problem {
                     self.report(at("command"), problem);
                 }
+                timeout
             }
-            other => self.report(
-                at("kind"),
-                format!("{other:?} is not one of usage, command"),
-            ),
-        }
-        SessionProcessorConfig {
-            name: p.name,
-            kind: p.kind,
-            command: p.command,
-            cadence,
-            enabled: p.enabled,
-            timeout,
+            other => {
+                self.report(
+                    at("kind"),
+                    format!("{other:?} is not one of usage, command"),
+                );
+                DEFAULT_SESSION_TIMEOUT
+            }
         }
     }
 
@@ -1129,11 +1155,7 @@ impl<'a> Validator<'a> {
             for dep in &p.depends_on {
                 if !known.contains(dep.as_str()) {
                     self.report(
-                        At {
-                            table: "providers",
-                            index: Some(i),
-                            key: "depends_on",
-                        },
+                        At::nth("providers", i, "depends_on"),
                         format!("unknown provider {dep:?}"),
                     );
                 }
@@ -1172,11 +1194,7 @@ impl<'a> Validator<'a> {
         for (i, p) in providers.iter().enumerate() {
             if let Some(cycle) = visit(&p.id, providers, &mut Vec::new(), &mut done) {
                 self.report(
-                    At {
-                        table: "providers",
-                        index: Some(i),
-                        key: "depends_on",
-                    },
+                    At::nth("providers", i, "depends_on"),
                     format!("dependency cycle: {}", cycle.join(" -> ")),
                 );
                 break;
@@ -1184,14 +1202,44 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn provider(&mut self, i: usize, rp: RawProvider, d: &ProbeDefaults) -> Option<ProviderConfig> {
-        let at = |key| At {
-            table: "providers",
-            index: Some(i),
-            key,
-        };
+    /// The `i`-th `[[providers]]`, or none when anything in it is wrong.
+    fn provider(
+        &mut self,
+        i: usize,
+        mut rp: RawProvider,
+        d: &ProbeDefaults,
+    ) -> Option<ProviderConfig> {
+        let at = |key| At::nth("providers", i, key);
         let before = self.issues.len();
-        let id = match rp.id {
+        let (id, node, service) = self.provider_names(i, &mut rp);
+        let interval = self.duration(at("interval"), rp.interval.as_deref(), d.interval);
+        let timeout = self.duration(at("timeout"), rp.timeout.as_deref(), d.timeout);
+        let policy = self.provider_policy(i, &rp, d);
+        let confirm_after = match rp.confirm_after.as_deref() {
+            Some(s) => Some(self.duration(at("confirm_after"), Some(s), Duration::from_secs(5))),
+            None => d.confirm_after,
+        };
+        let enabled = rp.enabled.unwrap_or(true);
+        let depends_on = rp.depends_on.take().unwrap_or_default();
+        let target = self.target(i, rp)?;
+        (self.issues.len() == before).then_some(ProviderConfig {
+            id,
+            node,
+            service,
+            enabled,
+            interval,
+            timeout,
+            confirm_after,
+            policy,
+            depends_on,
+            target,
+        })
+    }
+
+    /// A provider's `id`, `node` and `service` (the id by default), taken from `rp`.
+    fn provider_names(&mut self, i: usize, rp: &mut RawProvider) -> (String, String, String) {
+        let at = |key| At::nth("providers", i, key);
+        let id = match rp.id.take() {
             Some(id) if valid_id(&id) => id,
             Some(id) => {
                 self.report(
@@ -1205,7 +1253,7 @@ impl<'a> Validator<'a> {
                 String::new()
             }
         };
-        let node = rp.node.unwrap_or_else(|| {
+        let node = rp.node.take().unwrap_or_else(|| {
             self.report(at("node"), "is required");
             String::new()
         });
@@ -1215,153 +1263,187 @@ impl<'a> Validator<'a> {
                 format!("{node:?} must use only A-Z a-z 0-9 _ . -"),
             );
         }
-        let service = rp.service.unwrap_or_else(|| id.clone());
+        let service = rp.service.take().unwrap_or_else(|| id.clone());
         if !valid_id(&service) {
             self.report(
                 at("service"),
                 format!("{service:?} must use only A-Z a-z 0-9 _ . -"),
             );
         }
-        let interval = self.duration(at("interval"), rp.interval.as_deref(), d.interval);
-        let timeout = self.duration(at("timeout"), rp.timeout.as_deref(), d.timeout);
+        (id, node, service)
+    }
+
+    /// A provider's breaker: its own settings over the `[probe]` defaults. A provider that
+    /// sets its `backoff` grows it up to at least the default `backoff_max`.
+    fn provider_policy(&mut self, i: usize, rp: &RawProvider, d: &ProbeDefaults) -> BreakerPolicy {
+        let at = |key| At::nth("providers", i, key);
         let backoff = self.duration(at("backoff"), rp.backoff.as_deref(), d.backoff);
-        let policy = BreakerPolicy {
-            failure_threshold: self.positive(
-                at("failure_threshold"),
-                rp.failure_threshold,
-                d.failure_threshold as u64,
-            ) as u32,
+        let failure_threshold = self.positive(
+            at("failure_threshold"),
+            rp.failure_threshold,
+            u64::from(d.failure_threshold),
+        ) as u32;
+        let backoff_max_default = if rp.backoff.is_some() {
+            backoff.max(d.backoff_max)
+        } else {
+            d.backoff_max
+        };
+        BreakerPolicy {
+            failure_threshold,
             backoff,
             backoff_max: self.duration(
                 at("backoff_max"),
                 rp.backoff_max.as_deref(),
-                if rp.backoff.is_some() {
-                    backoff.max(d.backoff_max)
-                } else {
-                    d.backoff_max
-                },
+                backoff_max_default,
             ),
-        };
-        let confirm_after = match rp.confirm_after.as_deref() {
-            Some(s) => Some(self.duration(at("confirm_after"), Some(s), Duration::from_secs(5))),
-            None => d.confirm_after,
-        };
-        let kind = rp.kind.as_deref().unwrap_or("");
-        let unused = |this: &mut Self, present: bool, key: &'static str| {
-            if present {
-                this.report(at(key), format!("is not used by kind {kind:?}"));
-            }
-        };
-        let target = match kind {
-            "http" => {
-                unused(self, rp.address.is_some(), "address");
-                unused(self, rp.api.is_some(), "api");
-                unused(self, rp.model.is_some(), "model");
-                unused(self, rp.command.is_some(), "command");
-                unused(self, rp.api_key_env.is_some(), "api_key_env");
-                let url = self.url(at("url"), rp.url);
-                let expect_status = rp.expect_status.and_then(|s| match u16::try_from(s) {
-                    Ok(s) if (100..=599).contains(&s) => Some(s),
-                    _ => {
-                        self.report(at("expect_status"), format!("{s} is not an HTTP status"));
-                        None
-                    }
-                });
-                let expect_json = rp.expect_json.and_then(|j| {
-                    if !j.pointer.starts_with('/') {
-                        self.report(
-                            at("expect_json"),
-                            format!(
-                                "pointer {:?} must start with '/', e.g. \"/status\"",
-                                j.pointer
-                            ),
-                        );
-                        return None;
-                    }
-                    Some(JsonExpect {
-                        pointer: j.pointer,
-                        equals: serde_json::to_value(j.equals).unwrap_or_default(),
-                    })
-                });
-                Target::Http {
-                    url,
-                    expect_status,
-                    expect_body: rp.expect_body,
-                    expect_json,
-                    headers: rp.headers.unwrap_or_default(),
-                }
-            }
-            "tcp" => {
-                unused(self, rp.url.is_some(), "url");
-                unused(self, rp.command.is_some(), "command");
-                unused(self, rp.api.is_some(), "api");
-                let address = rp.address.unwrap_or_else(|| {
-                    self.report(at("address"), "is required for kind \"tcp\" (host:port)");
-                    String::new()
-                });
-                if !address.is_empty()
-                    && address
-                        .rsplit_once(':')
-                        .is_none_or(|(_, p)| p.parse::<u16>().is_err())
-                {
-                    self.report(at("address"), format!("{address:?} is not host:port"));
-                }
-                Target::Tcp { address }
-            }
-            "llm" => {
-                unused(self, rp.command.is_some(), "command");
-                unused(self, rp.address.is_some(), "address");
-                let api = match rp.api.as_deref() {
-                    Some("ollama") => LlmApi::Ollama,
-                    Some("openai") | None => LlmApi::OpenAi,
-                    Some(other) => {
-                        self.report(at("api"), format!("{other:?} is not one of ollama, openai"));
-                        LlmApi::OpenAi
-                    }
-                };
-                Target::Llm {
-                    api,
-                    url: self.url(at("url"), rp.url),
-                    api_key_env: rp.api_key_env,
-                    model: rp.model,
-                }
-            }
-            "command" => {
-                unused(self, rp.url.is_some(), "url");
-                unused(self, rp.address.is_some(), "address");
-                let argv = rp.command.unwrap_or_default();
-                if argv.is_empty() || argv[0].is_empty() {
-                    self.report(
-                        at("command"),
-                        "is required for kind \"command\": an argv list such as [\"/usr/bin/check\", \"--quick\"]",
-                    );
-                }
-                Target::Command { argv }
-            }
+        }
+    }
+
+    /// What a provider probes, by its `kind`; none when the kind is missing or unknown.
+    fn target(&mut self, i: usize, rp: RawProvider) -> Option<Target> {
+        let at = At::nth("providers", i, "kind");
+        match rp.kind.as_deref().unwrap_or("") {
+            "http" => Some(self.http_target(i, rp)),
+            "tcp" => Some(self.tcp_target(i, rp)),
+            "llm" => Some(self.llm_target(i, rp)),
+            "command" => Some(self.command_target(i, rp)),
             "" => {
-                self.report(at("kind"), "is required: one of http, tcp, llm, command");
-                return None;
+                self.report(at, "is required: one of http, tcp, llm, command");
+                None
             }
             other => {
                 self.report(
-                    at("kind"),
+                    at,
                     format!("{other:?} is not one of http, tcp, llm, command"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reports each `(key, present)` of the `i`-th provider that its `kind` does not use.
+    fn unused(&mut self, i: usize, kind: &str, fields: &[(&'static str, bool)]) {
+        for &(key, present) in fields {
+            if present {
+                self.report(
+                    At::nth("providers", i, key),
+                    format!("is not used by kind {kind:?}"),
+                );
+            }
+        }
+    }
+
+    fn http_target(&mut self, i: usize, rp: RawProvider) -> Target {
+        let at = |key| At::nth("providers", i, key);
+        self.unused(
+            i,
+            "http",
+            &[
+                ("address", rp.address.is_some()),
+                ("api", rp.api.is_some()),
+                ("model", rp.model.is_some()),
+                ("command", rp.command.is_some()),
+                ("api_key_env", rp.api_key_env.is_some()),
+            ],
+        );
+        let url = self.url(at("url"), rp.url);
+        let expect_status = rp.expect_status.and_then(|s| match u16::try_from(s) {
+            Ok(s) if (100..=599).contains(&s) => Some(s),
+            _ => {
+                self.report(at("expect_status"), format!("{s} is not an HTTP status"));
+                None
+            }
+        });
+        let expect_json = rp.expect_json.and_then(|j| {
+            if !j.pointer.starts_with('/') {
+                self.report(
+                    at("expect_json"),
+                    format!(
+                        "pointer {:?} must start with '/', e.g. \"/status\"",
+                        j.pointer
+                    ),
                 );
                 return None;
             }
+            Some(JsonExpect {
+                pointer: j.pointer,
+                equals: serde_json::to_value(j.equals).unwrap_or_default(),
+            })
+        });
+        Target::Http {
+            url,
+            expect_status,
+            expect_body: rp.expect_body,
+            expect_json,
+            headers: rp.headers.unwrap_or_default(),
+        }
+    }
+
+    fn tcp_target(&mut self, i: usize, rp: RawProvider) -> Target {
+        let at = At::nth("providers", i, "address");
+        self.unused(
+            i,
+            "tcp",
+            &[
+                ("url", rp.url.is_some()),
+                ("command", rp.command.is_some()),
+                ("api", rp.api.is_some()),
+            ],
+        );
+        let address = rp.address.unwrap_or_else(|| {
+            self.report(at, "is required for kind \"tcp\" (host:port)");
+            String::new()
+        });
+        if !address.is_empty()
+            && address
+                .rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+        {
+            self.report(at, format!("{address:?} is not host:port"));
+        }
+        Target::Tcp { address }
+    }
+
+    fn llm_target(&mut self, i: usize, rp: RawProvider) -> Target {
+        let at = |key| At::nth("providers", i, key);
+        self.unused(
+            i,
+            "llm",
+            &[
+                ("command", rp.command.is_some()),
+                ("address", rp.address.is_some()),
+            ],
+        );
+        let api = match rp.api.as_deref() {
+            Some("ollama") => LlmApi::Ollama,
+            Some("openai") | None => LlmApi::OpenAi,
+            Some(other) => {
+                self.report(at("api"), format!("{other:?} is not one of ollama, openai"));
+                LlmApi::OpenAi
+            }
         };
-        (self.issues.len() == before).then_some(ProviderConfig {
-            id,
-            node,
-            service,
-            enabled: rp.enabled.unwrap_or(true),
-            interval,
-            timeout,
-            confirm_after,
-            policy,
-            depends_on: rp.depends_on.unwrap_or_default(),
-            target,
-        })
+        Target::Llm {
+            api,
+            url: self.url(at("url"), rp.url),
+            api_key_env: rp.api_key_env,
+            model: rp.model,
+        }
+    }
+
+    fn command_target(&mut self, i: usize, rp: RawProvider) -> Target {
+        self.unused(
+            i,
+            "command",
+            &[("url", rp.url.is_some()), ("address", rp.address.is_some())],
+        );
+        let argv = rp.command.unwrap_or_default();
+        if argv.is_empty() || argv[0].is_empty() {
+            self.report(
+                At::nth("providers", i, "command"),
+                "is required for kind \"command\": an argv list such as [\"/usr/bin/check\", \"--quick\"]",
+            );
+        }
+        Target::Command { argv }
     }
 
     fn url(&mut self, at: At<'_>, url: Option<String>) -> String {
