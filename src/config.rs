@@ -1,16 +1,20 @@
 //! Configuration: the TOML file of design.md "Interfaces", parsed, validated and located.
 //!
 //! Owns: the names of config keys (a contract: extend, never rename), defaults, validation
-//! with errors that name the file, the line and the field, the commented default written on
-//! first run, where the file and the data dir live (`STEWARD_CONFIG`, `STEWARD_DATA_DIR`),
-//! and the settings read from the environment when a config is loaded (`NODE_NAME` into
-//! [`Config::node`], `SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS` into
-//! [`Config::stuck_file_grace`]): read once per load, so nothing reads them per status.
+//! with errors that name the file, the line and the field, the typed values (the file as
+//! written is read into private `Raw*` structs; the validator turns them into the public
+//! ones with every duration parsed and defaulted once per load: no caller parses a config
+//! string again), the commented default written on first run, where the file and the data
+//! dir live (`STEWARD_CONFIG`, `STEWARD_DATA_DIR`), and the settings read from the
+//! environment when a config is loaded (`NODE_NAME` into [`Config::node`],
+//! `SESSION_PIPELINE_STUCK_FILE_GRACE_SECONDS` into [`Config::stuck_file_grace`]): read
+//! once per load, so nothing reads them per status.
 //! Does not own: reloading (the engine watches the file and calls `Config::load` again) or
 //! acting on sections whose features are not built yet (`sessions` is parsed and checked
 //! so a valid file is never rejected).
 
 use crate::health::breaker::BreakerPolicy;
+use crate::planner::policy::Risk;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -96,12 +100,12 @@ struct RawConfig {
     http: RawHttp,
     #[serde(default)]
     providers: Vec<RawProvider>,
-    planner: Option<PlannerConfig>,
+    planner: Option<RawPlanner>,
     #[serde(default)]
-    models: Vec<ModelConfig>,
+    models: Vec<RawModel>,
     bus: Option<BusConfig>,
-    executor: Option<ExecutorConfig>,
-    sessions: Option<SessionsConfig>,
+    executor: Option<RawExecutor>,
+    sessions: Option<RawSessions>,
     #[serde(default)]
     store: RawStore,
 }
@@ -169,20 +173,49 @@ struct RawJsonExpect {
     equals: toml::Value,
 }
 
-/// `[planner]`: cooldown, threshold, protected nodes, the model chain, file outputs.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawPlanner {
+    cooldown: Option<String>,
+    confidence_threshold: Option<f64>,
+    #[serde(default)]
+    protected_nodes: Vec<String>,
+    #[serde(default)]
+    chain: Vec<String>,
+    actions_dir: Option<PathBuf>,
+    events_dir: Option<PathBuf>,
+    unknown_target_rate: Option<i64>,
+}
+
+/// Default `[planner] cooldown`: one plan per node/service this often.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(5 * 60);
+
+/// `[planner]`: cooldown, threshold, protected nodes, the model chain, file outputs.
+#[derive(Debug, Clone)]
 pub struct PlannerConfig {
-    pub cooldown: Option<String>,
+    /// One plan per node/service per cooldown (default [`DEFAULT_COOLDOWN`]).
+    pub cooldown: Duration,
     pub confidence_threshold: Option<f64>,
-    #[serde(default)]
     pub protected_nodes: Vec<String>,
-    #[serde(default)]
     pub chain: Vec<String>,
     pub actions_dir: Option<PathBuf>,
     pub events_dir: Option<PathBuf>,
     /// New plans a minute for targets not in `[[providers]]` (default 20); checked ≥ 1.
     pub unknown_target_rate: Option<i64>,
+}
+
+impl Default for PlannerConfig {
+    fn default() -> Self {
+        PlannerConfig {
+            cooldown: DEFAULT_COOLDOWN,
+            confidence_threshold: None,
+            protected_nodes: Vec::new(),
+            chain: Vec::new(),
+            actions_dir: None,
+            events_dir: None,
+            unknown_target_rate: None,
+        }
+    }
 }
 
 impl PlannerConfig {
@@ -211,9 +244,23 @@ impl Default for StoreConfig {
     }
 }
 
-/// `[[models]]`: the LLMs the router can ask (`planner::router`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawModel {
+    id: String,
+    api: String,
+    url: String,
+    model: String,
+    provider: Option<String>,
+    api_key_env: Option<String>,
+    timeout: Option<String>,
+}
+
+/// Default `timeout` of a `[[models]]` entry: one call's limit, then the next model.
+pub const DEFAULT_MODEL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `[[models]]`: the LLMs the router can ask (`planner::router`).
+#[derive(Debug, Clone)]
 pub struct ModelConfig {
     pub id: String,
     pub api: String,
@@ -221,7 +268,8 @@ pub struct ModelConfig {
     pub model: String,
     pub provider: Option<String>,
     pub api_key_env: Option<String>,
-    pub timeout: Option<String>,
+    /// One call's limit (default [`DEFAULT_MODEL_TIMEOUT`]).
+    pub timeout: Duration,
 }
 
 /// `[bus]`: Redis pub/sub in and out (`bus`).
@@ -238,25 +286,78 @@ pub struct BusConfig {
     pub trusted: bool,
 }
 
-/// `[executor]`: what runs for an approved proposal, and what runs without a click.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ExecutorConfig {
-    /// Risk levels that run without a click. Absent: the default `["none", "low"]`; an
-    /// explicit empty list: nothing runs by itself (an explicit setting wins over a default).
-    pub auto_execute: Option<Vec<String>>,
-    pub timeout: Option<String>,
-    pub proposal_ttl: Option<String>,
+struct RawExecutor {
+    auto_execute: Option<Vec<String>>,
+    timeout: Option<String>,
+    proposal_ttl: Option<String>,
     #[serde(default)]
+    commands: BTreeMap<String, Vec<String>>,
+}
+
+/// The risk levels that run without a click when `[executor] auto_execute` is absent.
+pub const DEFAULT_AUTO_EXECUTE: &[Risk] = &[Risk::None, Risk::Low];
+/// Default `[executor] timeout`: then the command's process group is killed.
+pub const DEFAULT_EXECUTOR_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default `[executor] proposal_ttl`: how long a proposal waits for a decision.
+pub const DEFAULT_PROPOSAL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// `[executor]`: what runs for an approved proposal, and what runs without a click.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Risk levels that run without a click. Absent: the default [`DEFAULT_AUTO_EXECUTE`];
+    /// an explicit empty list: nothing runs by itself (an explicit setting wins over a
+    /// default). See [`ExecutorConfig::auto_levels`].
+    pub auto_execute: Option<Vec<Risk>>,
+    /// A command's limit (default [`DEFAULT_EXECUTOR_TIMEOUT`]).
+    pub timeout: Duration,
+    /// How long a proposal waits for a decision (default [`DEFAULT_PROPOSAL_TTL`]).
+    pub proposal_ttl: Duration,
     pub commands: BTreeMap<String, Vec<String>>,
 }
 
-/// `[sessions]`: the session files' root and the processors that read them.
-#[derive(Debug, Clone, Deserialize)]
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            auto_execute: None,
+            timeout: DEFAULT_EXECUTOR_TIMEOUT,
+            proposal_ttl: DEFAULT_PROPOSAL_TTL,
+            commands: BTreeMap::new(),
+        }
+    }
+}
+
+impl ExecutorConfig {
+    /// The risk levels that run without a click: `auto_execute`, else the default.
+    pub fn auto_levels(&self) -> &[Risk] {
+        self.auto_execute.as_deref().unwrap_or(DEFAULT_AUTO_EXECUTE)
+    }
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawSessions {
+    root: PathBuf,
+    #[serde(default)]
+    processors: Vec<RawSessionProcessor>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSessionProcessor {
+    name: String,
+    kind: String,
+    command: Option<Vec<String>>,
+    cadence: Option<String>,
+    enabled: Option<bool>,
+    timeout: Option<String>,
+}
+
+/// `[sessions]`: the session files' root and the processors that read them.
+#[derive(Debug, Clone)]
 pub struct SessionsConfig {
     pub root: PathBuf,
-    #[serde(default)]
     pub processors: Vec<SessionProcessorConfig>,
 }
 
@@ -267,39 +368,35 @@ pub const DEFAULT_SESSION_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// The one placeholder of a session processor's `command`.
 pub const SESSION_FILE_PLACEHOLDER: &str = "{file}";
 
-/// One `[[sessions.processors]]`. Checked at load; the accessors answer the values with
-/// their defaults (a rejected value never reaches them: the config is refused).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[sessions.processors]]`, checked at load with its defaults applied.
+#[derive(Debug, Clone)]
 pub struct SessionProcessorConfig {
     pub name: String,
     /// `usage` (built in) or `command`.
     pub kind: String,
     /// For `command`: an argv whose only placeholder is `{file}` (the file's absolute path).
     pub command: Option<Vec<String>>,
-    pub cadence: Option<String>,
+    /// How often it runs, and soon after files change (default [`DEFAULT_SESSION_CADENCE`]).
+    pub cadence: Duration,
     /// `false`: listed, runs only when asked to (default `true`).
     pub enabled: Option<bool>,
-    /// For `command`: the limit for one file (default 5 min), then its process group is killed.
-    pub timeout: Option<String>,
+    /// For `command`: the limit for one file (default [`DEFAULT_SESSION_TIMEOUT`]), then
+    /// its process group is killed.
+    pub timeout: Duration,
 }
 
 impl SessionProcessorConfig {
     pub fn cadence(&self) -> Duration {
-        parse_positive(self.cadence.as_deref()).unwrap_or(DEFAULT_SESSION_CADENCE)
+        self.cadence
     }
 
     pub fn timeout(&self) -> Duration {
-        parse_positive(self.timeout.as_deref()).unwrap_or(DEFAULT_SESSION_TIMEOUT)
+        self.timeout
     }
 
     pub fn enabled(&self) -> bool {
         self.enabled.unwrap_or(true)
     }
-}
-
-fn parse_positive(s: Option<&str>) -> Option<Duration> {
-    humantime::parse_duration(s?).ok().filter(|d| !d.is_zero())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -454,6 +551,27 @@ impl Config {
         }
     }
 
+    /// `[planner] cooldown`, else its default (no `[planner]`).
+    pub fn cooldown(&self) -> Duration {
+        self.planner
+            .as_ref()
+            .map_or(DEFAULT_COOLDOWN, |p| p.cooldown)
+    }
+
+    /// `[executor] proposal_ttl`, else its default (no `[executor]`).
+    pub fn proposal_ttl(&self) -> Duration {
+        self.executor
+            .as_ref()
+            .map_or(DEFAULT_PROPOSAL_TTL, |e| e.proposal_ttl)
+    }
+
+    /// `[executor] timeout`, else its default (no `[executor]`).
+    pub fn executor_timeout(&self) -> Duration {
+        self.executor
+            .as_ref()
+            .map_or(DEFAULT_EXECUTOR_TIMEOUT, |e| e.timeout)
+    }
+
     /// Reads and validates a file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -540,6 +658,26 @@ struct At<'k> {
     key: &'k str,
 }
 
+impl<'k> At<'k> {
+    /// `[table] key`.
+    fn key(table: &'k str, key: &'k str) -> At<'k> {
+        At {
+            table,
+            index: None,
+            key,
+        }
+    }
+
+    /// `key` of the `index`-th `[[table]]`.
+    fn nth(table: &'k str, index: usize, key: &'k str) -> At<'k> {
+        At {
+            table,
+            index: Some(index),
+            key,
+        }
+    }
+}
+
 impl<'a> Validator<'a> {
     fn report(&mut self, at: At<'_>, message: impl Into<String>) {
         let field = match at.index {
@@ -591,6 +729,8 @@ impl<'a> Validator<'a> {
         header_line
     }
 
+    /// The one place a config duration is parsed: absent, the default; zero or not a
+    /// duration, an issue (and the default, though the config is then refused).
     fn duration(&mut self, at: At<'_>, value: Option<&str>, default: Duration) -> Duration {
         let Some(s) = value else { return default };
         match humantime::parse_duration(s) {
@@ -623,256 +763,33 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// The whole file, one section after the other (the order of the issues reported).
     fn config(&mut self, raw: RawConfig) -> Config {
-        let p = &raw.probe;
-        let at = |key| At {
-            table: "probe",
-            index: None,
-            key,
-        };
-        let d = ProbeDefaults::default();
-        let backoff = self.duration(at("backoff"), p.backoff.as_deref(), d.backoff);
-        let probe = ProbeDefaults {
-            interval: self.duration(at("interval"), p.interval.as_deref(), d.interval),
-            timeout: self.duration(at("timeout"), p.timeout.as_deref(), d.timeout),
-            failure_threshold: self.positive(at("failure_threshold"), p.failure_threshold, 2)
-                as u32,
-            backoff,
-            backoff_max: self.duration(at("backoff_max"), p.backoff_max.as_deref(), backoff),
-            confirm_after: p
-                .confirm_after
-                .as_deref()
-                .map(|s| self.duration(at("confirm_after"), Some(s), Duration::from_secs(5))),
-            max_concurrency: self.positive(at("max_concurrency"), p.max_concurrency, 256) as usize,
-            raw_retention: self.duration(
-                at("raw_retention"),
-                p.raw_retention.as_deref(),
-                d.raw_retention,
-            ),
-        };
-        let listen = match raw.http.listen.as_deref() {
-            None => DEFAULT_LISTEN.parse().expect("valid default"),
-            Some(s) => s.parse().unwrap_or_else(|_| {
-                self.report(
-                    At {
-                        table: "http",
-                        index: None,
-                        key: "listen",
-                    },
-                    format!("{s:?} is not an address like \"127.0.0.1:7878\""),
-                );
-                DEFAULT_LISTEN.parse().expect("valid default")
-            }),
-        };
-        let mut providers = Vec::new();
-        let mut ids = HashSet::new();
-        for (i, rp) in raw.providers.into_iter().enumerate() {
-            if let Some(p) = self.provider(i, rp, &probe) {
-                let at = At {
-                    table: "providers",
-                    index: Some(i),
-                    key: "id",
-                };
-                if !ids.insert(p.id.clone()) {
-                    self.report(at, format!("duplicate provider id {:?}", p.id));
-                } else {
-                    providers.push(p);
-                }
-            }
-        }
+        let probe = self.probe(&raw.probe);
+        let listen = self.listen(&raw.http);
+        let providers = self.providers(raw.providers, &probe);
         self.dependencies(&providers);
-        if let Some(planner) = &raw.planner {
-            if let Some(c) = planner.confidence_threshold {
-                if !(0.0..=1.0).contains(&c) {
-                    self.report(
-                        At {
-                            table: "planner",
-                            index: None,
-                            key: "confidence_threshold",
-                        },
-                        "must be between 0 and 1",
-                    );
-                }
-            }
-            if let Some(c) = &planner.cooldown {
-                self.duration(
-                    At {
-                        table: "planner",
-                        index: None,
-                        key: "cooldown",
-                    },
-                    Some(c),
-                    Duration::ZERO,
-                );
-            }
-            if let Some(r) = planner.unknown_target_rate {
-                if !(1..=i64::from(u32::MAX)).contains(&r) {
-                    self.report(
-                        At {
-                            table: "planner",
-                            index: None,
-                            key: "unknown_target_rate",
-                        },
-                        format!(
-                            "must be a whole number of proposals per minute, at least 1, not {r}"
-                        ),
-                    );
-                }
-            }
+        let planner = raw.planner.map(|p| self.planner(p));
+        let store = self.store(&raw.store);
+        let models = self.models(raw.models, &providers);
+        if let Some(planner) = &planner {
+            self.chain(&planner.chain, &models);
         }
-        let store = StoreConfig {
-            keep: self.duration(
-                At {
-                    table: "store",
-                    index: None,
-                    key: "keep",
-                },
-                raw.store.keep.as_deref(),
-                DEFAULT_KEEP,
-            ),
-        };
-        let mut model_ids = HashSet::new();
-        for (i, m) in raw.models.iter().enumerate() {
-            let at = |key| At {
-                table: "models",
-                index: Some(i),
-                key,
-            };
-            if !matches!(m.api.as_str(), "openai" | "anthropic") {
-                self.report(
-                    at("api"),
-                    format!("{:?} is not one of openai, anthropic", m.api),
-                );
-            }
-            if !valid_id(&m.id) || m.id == "rules" {
-                self.report(
-                    at("id"),
-                    format!(
-                        "{:?} must be non-empty, use only A-Z a-z 0-9 _ . - and not be \"rules\" (the built-in planner)",
-                        m.id
-                    ),
-                );
-            } else if !model_ids.insert(m.id.as_str()) {
-                self.report(at("id"), format!("duplicate model id {:?}", m.id));
-            }
-            if !(m.url.starts_with("http://") || m.url.starts_with("https://")) {
-                self.report(at("url"), format!("{:?} is not an http(s) URL", m.url));
-            }
-            if let Some(p) = &m.provider {
-                if !ids.contains(p) {
-                    self.report(at("provider"), format!("unknown provider {p:?}"));
-                }
-            }
-            if let Some(t) = &m.timeout {
-                self.duration(at("timeout"), Some(t), Duration::ZERO);
-            }
-        }
-        if let Some(planner) = &raw.planner {
-            for (i, id) in planner.chain.iter().enumerate() {
-                if id != "rules" && !model_ids.contains(id.as_str()) {
-                    self.report(
-                        At {
-                            table: "planner",
-                            index: None,
-                            key: "chain",
-                        },
-                        format!(
-                            "entry {} is {id:?}, which is neither a [[models]] id nor \"rules\"",
-                            i + 1
-                        ),
-                    );
-                }
-            }
-        }
-        if let Some(ex) = &raw.executor {
-            let at = |key| At {
-                table: "executor",
-                index: None,
-                key,
-            };
-            for level in ex.auto_execute.iter().flatten() {
-                if !matches!(level.as_str(), "none" | "low" | "guarded") {
-                    self.report(
-                        at("auto_execute"),
-                        format!("{level:?} is not one of none, low, guarded"),
-                    );
-                }
-            }
-            for key in ["timeout", "proposal_ttl"] {
-                let v = if key == "timeout" {
-                    &ex.timeout
-                } else {
-                    &ex.proposal_ttl
-                };
-                if let Some(v) = v {
-                    self.duration(at(key), Some(v), Duration::ZERO);
-                }
-            }
-            for (name, argv) in &ex.commands {
-                let kind = name.split(':').next().unwrap_or_default();
-                if !matches!(kind, "container_restart" | "redeploy") {
-                    self.report(
-                        at("commands"),
-                        format!(
-                            "{name:?}: commands are for container_restart or redeploy \
-                             (optionally \"kind:service\" or \"kind:node/service\")"
-                        ),
-                    );
-                }
-                let bad = argv.is_empty()
-                    || argv[0].contains('{')
-                    || argv.iter().any(|a| {
-                        a.replace("{node}", "")
-                            .replace("{service}", "")
-                            .contains(['{', '}'])
-                    });
-                if bad {
-                    self.report(
-                        at("commands"),
-                        format!(
-                            "{name:?}: an argv list whose program is fixed and whose only \
-                             placeholders are {{node}} and {{service}}"
-                        ),
-                    );
-                }
-            }
-        }
+        let executor = raw.executor.map(|e| self.executor(e));
         if let Some(bus) = &raw.bus {
-            let at = |key| At {
-                table: "bus",
-                index: None,
-                key,
-            };
-            if !(bus.redis_url.starts_with("redis://")
-                || bus.redis_url.starts_with("rediss://")
-                || bus.redis_url.starts_with("redis+unix://")
-                || bus.redis_url.starts_with("unix://"))
-            {
-                self.report(
-                    at("redis_url"),
-                    format!(
-                        "{:?} is not a redis:// URL",
-                        crate::secret::redact(&bus.redis_url)
-                    ),
-                );
-            }
-            if bus.channels.iter().any(|c| c.trim().is_empty()) {
-                self.report(at("channels"), "channel names must not be empty");
-            }
+            self.bus(bus);
         }
-        if let Some(sessions) = &raw.sessions {
-            self.sessions(sessions);
-        }
+        let sessions = raw.sessions.map(|s| self.sessions(s));
         Config {
             source: None,
             probe,
             listen,
             providers,
-            planner: raw.planner,
-            models: raw.models,
+            planner,
+            models,
             bus: raw.bus,
-            executor: raw.executor,
-            sessions: raw.sessions,
+            executor,
+            sessions,
             store,
             // Not in the file: read from the environment, once per load.
             node: node_name(),
@@ -881,70 +798,353 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn sessions(&mut self, sessions: &SessionsConfig) {
-        if sessions.root.as_os_str().is_empty() {
+    /// `[probe]`: the defaults of every provider.
+    fn probe(&mut self, p: &RawProbe) -> ProbeDefaults {
+        let at = |key| At::key("probe", key);
+        let d = ProbeDefaults::default();
+        let backoff = self.duration(at("backoff"), p.backoff.as_deref(), d.backoff);
+        ProbeDefaults {
+            interval: self.duration(at("interval"), p.interval.as_deref(), d.interval),
+            timeout: self.duration(at("timeout"), p.timeout.as_deref(), d.timeout),
+            failure_threshold: self.positive(
+                at("failure_threshold"),
+                p.failure_threshold,
+                u64::from(d.failure_threshold),
+            ) as u32,
+            backoff,
+            backoff_max: self.duration(at("backoff_max"), p.backoff_max.as_deref(), backoff),
+            confirm_after: p
+                .confirm_after
+                .as_deref()
+                .map(|s| self.duration(at("confirm_after"), Some(s), Duration::from_secs(5))),
+            max_concurrency: self.positive(
+                at("max_concurrency"),
+                p.max_concurrency,
+                d.max_concurrency as u64,
+            ) as usize,
+            raw_retention: self.duration(
+                at("raw_retention"),
+                p.raw_retention.as_deref(),
+                d.raw_retention,
+            ),
+        }
+    }
+
+    /// `[http] listen`.
+    fn listen(&mut self, http: &RawHttp) -> SocketAddr {
+        let default = || DEFAULT_LISTEN.parse().expect("valid default");
+        match http.listen.as_deref() {
+            None => default(),
+            Some(s) => s.parse().unwrap_or_else(|_| {
+                self.report(
+                    At::key("http", "listen"),
+                    format!("{s:?} is not an address like \"127.0.0.1:7878\""),
+                );
+                default()
+            }),
+        }
+    }
+
+    /// `[[providers]]`: the valid ones, each id once.
+    fn providers(&mut self, raw: Vec<RawProvider>, d: &ProbeDefaults) -> Vec<ProviderConfig> {
+        let mut providers = Vec::new();
+        let mut ids = HashSet::new();
+        for (i, rp) in raw.into_iter().enumerate() {
+            let Some(p) = self.provider(i, rp, d) else {
+                continue;
+            };
+            if ids.insert(p.id.clone()) {
+                providers.push(p);
+            } else {
+                self.report(
+                    At::nth("providers", i, "id"),
+                    format!("duplicate provider id {:?}", p.id),
+                );
+            }
+        }
+        providers
+    }
+
+    /// `[store]`.
+    fn store(&mut self, raw: &RawStore) -> StoreConfig {
+        StoreConfig {
+            keep: self.duration(At::key("store", "keep"), raw.keep.as_deref(), DEFAULT_KEEP),
+        }
+    }
+
+    /// `[planner] chain`: each entry a valid `[[models]]` id or `rules`.
+    fn chain(&mut self, chain: &[String], models: &[ModelConfig]) {
+        for (i, id) in chain.iter().enumerate() {
+            let known = models.iter().any(|m| m.id == *id && valid_id(&m.id));
+            if id != "rules" && !known {
+                self.report(
+                    At::key("planner", "chain"),
+                    format!(
+                        "entry {} is {id:?}, which is neither a [[models]] id nor \"rules\"",
+                        i + 1
+                    ),
+                );
+            }
+        }
+    }
+
+    /// `[bus]`.
+    fn bus(&mut self, bus: &BusConfig) {
+        let at = |key| At::key("bus", key);
+        let url = &bus.redis_url;
+        if !["redis://", "rediss://", "redis+unix://", "unix://"]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
+        {
             self.report(
-                At {
-                    table: "sessions",
-                    index: None,
-                    key: "root",
-                },
+                at("redis_url"),
+                format!("{:?} is not a redis:// URL", crate::secret::redact(url)),
+            );
+        }
+        if bus.channels.iter().any(|c| c.trim().is_empty()) {
+            self.report(at("channels"), "channel names must not be empty");
+        }
+    }
+
+    fn planner(&mut self, raw: RawPlanner) -> PlannerConfig {
+        let at = |key| At::key("planner", key);
+        if let Some(c) = raw.confidence_threshold {
+            if !(0.0..=1.0).contains(&c) {
+                self.report(at("confidence_threshold"), "must be between 0 and 1");
+            }
+        }
+        let cooldown = self.duration(at("cooldown"), raw.cooldown.as_deref(), DEFAULT_COOLDOWN);
+        if let Some(r) = raw.unknown_target_rate {
+            if !(1..=i64::from(u32::MAX)).contains(&r) {
+                self.report(
+                    at("unknown_target_rate"),
+                    format!("must be a whole number of proposals per minute, at least 1, not {r}"),
+                );
+            }
+        }
+        PlannerConfig {
+            cooldown,
+            confidence_threshold: raw.confidence_threshold,
+            protected_nodes: raw.protected_nodes,
+            chain: raw.chain,
+            actions_dir: raw.actions_dir,
+            events_dir: raw.events_dir,
+            unknown_target_rate: raw.unknown_target_rate,
+        }
+    }
+
+    /// `[[models]]`; a model's `provider` must be one of `providers`.
+    fn models(&mut self, raw: Vec<RawModel>, providers: &[ProviderConfig]) -> Vec<ModelConfig> {
+        let providers: HashSet<&str> = providers.iter().map(|p| p.id.as_str()).collect();
+        let mut ids = HashSet::new();
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, m)| self.model(i, m, &providers, &mut ids))
+            .collect()
+    }
+
+    /// One `[[models]]` entry; `ids` holds the valid model ids seen before it.
+    fn model(
+        &mut self,
+        i: usize,
+        m: RawModel,
+        providers: &HashSet<&str>,
+        ids: &mut HashSet<String>,
+    ) -> ModelConfig {
+        let at = |key| At::nth("models", i, key);
+        if !matches!(m.api.as_str(), "openai" | "anthropic") {
+            self.report(
+                at("api"),
+                format!("{:?} is not one of openai, anthropic", m.api),
+            );
+        }
+        if !valid_id(&m.id) || m.id == "rules" {
+            self.report(
+                at("id"),
+                format!(
+                    "{:?} must be non-empty, use only A-Z a-z 0-9 _ . - and not be \"rules\" (the built-in planner)",
+                    m.id
+                ),
+            );
+        } else if !ids.insert(m.id.clone()) {
+            self.report(at("id"), format!("duplicate model id {:?}", m.id));
+        }
+        if !(m.url.starts_with("http://") || m.url.starts_with("https://")) {
+            self.report(at("url"), format!("{:?} is not an http(s) URL", m.url));
+        }
+        if let Some(p) = &m.provider {
+            if !providers.contains(p.as_str()) {
+                self.report(at("provider"), format!("unknown provider {p:?}"));
+            }
+        }
+        let timeout = self.duration(at("timeout"), m.timeout.as_deref(), DEFAULT_MODEL_TIMEOUT);
+        ModelConfig {
+            id: m.id,
+            api: m.api,
+            url: m.url,
+            model: m.model,
+            provider: m.provider,
+            api_key_env: m.api_key_env,
+            timeout,
+        }
+    }
+
+    fn executor(&mut self, raw: RawExecutor) -> ExecutorConfig {
+        let at = |key| At::key("executor", key);
+        let auto_execute = raw.auto_execute.map(|levels| {
+            let mut risks = Vec::new();
+            for level in levels {
+                match Risk::parse(&level) {
+                    Some(risk) => risks.push(risk),
+                    None => self.report(
+                        at("auto_execute"),
+                        format!("{level:?} is not one of none, low, guarded"),
+                    ),
+                }
+            }
+            risks
+        });
+        let timeout = self.duration(
+            at("timeout"),
+            raw.timeout.as_deref(),
+            DEFAULT_EXECUTOR_TIMEOUT,
+        );
+        let proposal_ttl = self.duration(
+            at("proposal_ttl"),
+            raw.proposal_ttl.as_deref(),
+            DEFAULT_PROPOSAL_TTL,
+        );
+        self.commands(&raw.commands);
+        ExecutorConfig {
+            auto_execute,
+            timeout,
+            proposal_ttl,
+            commands: raw.commands,
+        }
+    }
+
+    /// `[executor.commands]`: keys name a kind that runs a command, values are argv lists.
+    fn commands(&mut self, commands: &BTreeMap<String, Vec<String>>) {
+        let at = At::key("executor", "commands");
+        for (name, argv) in commands {
+            let kind = name.split(':').next().unwrap_or_default();
+            if !matches!(kind, "container_restart" | "redeploy") {
+                self.report(
+                    at,
+                    format!(
+                        "{name:?}: commands are for container_restart or redeploy \
+                         (optionally \"kind:service\" or \"kind:node/service\")"
+                    ),
+                );
+            }
+            let bad = argv.is_empty()
+                || argv[0].contains('{')
+                || argv.iter().any(|a| {
+                    a.replace("{node}", "")
+                        .replace("{service}", "")
+                        .contains(['{', '}'])
+                });
+            if bad {
+                self.report(
+                    at,
+                    format!(
+                        "{name:?}: an argv list whose program is fixed and whose only \
+                         placeholders are {{node}} and {{service}}"
+                    ),
+                );
+            }
+        }
+    }
+
+    fn sessions(&mut self, raw: RawSessions) -> SessionsConfig {
+        if raw.root.as_os_str().is_empty() {
+            self.report(
+                At::key("sessions", "root"),
                 "must not be empty: the directory holding <user>/*.jsonl",
             );
         }
         let mut names = HashSet::new();
-        for (i, p) in sessions.processors.iter().enumerate() {
-            let at = |key| At {
-                table: "sessions.processors",
-                index: Some(i),
-                key,
-            };
-            if !valid_id(&p.name) {
-                self.report(
-                    at("name"),
-                    format!(
-                        "{:?} must be non-empty and use only A-Z a-z 0-9 _ . -",
-                        p.name
+        let processors = raw
+            .processors
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| self.session_processor(i, p, &mut names))
+            .collect();
+        SessionsConfig {
+            root: raw.root,
+            processors,
+        }
+    }
+
+    /// One `[[sessions.processors]]`; `names` holds the valid names seen before it.
+    fn session_processor(
+        &mut self,
+        i: usize,
+        p: RawSessionProcessor,
+        names: &mut HashSet<String>,
+    ) -> SessionProcessorConfig {
+        let at = |key| At::nth("sessions.processors", i, key);
+        if !valid_id(&p.name) {
+            self.report(
+                at("name"),
+                format!(
+                    "{:?} must be non-empty and use only A-Z a-z 0-9 _ . -",
+                    p.name
+                ),
+            );
+        } else if !names.insert(p.name.clone()) {
+            self.report(at("name"), format!("duplicate processor name {:?}", p.name));
+        }
+        let cadence = self.duration(at("cadence"), p.cadence.as_deref(), DEFAULT_SESSION_CADENCE);
+        let timeout = self.session_processor_kind(i, &p);
+        SessionProcessorConfig {
+            name: p.name,
+            kind: p.kind,
+            command: p.command,
+            cadence,
+            enabled: p.enabled,
+            timeout,
+        }
+    }
+
+    /// What a session processor's `kind` needs and refuses; its `timeout` (which only
+    /// `command` uses).
+    fn session_processor_kind(&mut self, i: usize, p: &RawSessionProcessor) -> Duration {
+        let at = |key| At::nth("sessions.processors", i, key);
+        match p.kind.as_str() {
+            "usage" => {
+                for (key, present) in [
+                    ("command", p.command.is_some()),
+                    ("timeout", p.timeout.is_some()),
+                ] {
+                    if present {
+                        self.report(at(key), "is not used by kind \"usage\"");
+                    }
+                }
+                DEFAULT_SESSION_TIMEOUT
+            }
+            "command" => {
+                let timeout =
+                    self.duration(at("timeout"), p.timeout.as_deref(), DEFAULT_SESSION_TIMEOUT);
+                let problem = match &p.command {
+                    None => Some(
+                        "is required for kind \"command\": an argv list such as \
+                         [\"verify-session\", \"{file}\"]"
+                            .to_owned(),
                     ),
-                );
-            } else if !names.insert(p.name.as_str()) {
-                self.report(at("name"), format!("duplicate processor name {:?}", p.name));
-            }
-            if let Some(c) = &p.cadence {
-                self.duration(at("cadence"), Some(c), DEFAULT_SESSION_CADENCE);
-            }
-            match p.kind.as_str() {
-                "usage" => {
-                    for (key, present) in [
-                        ("command", p.command.is_some()),
-                        ("timeout", p.timeout.is_some()),
-                    ] {
-                        if present {
-                            self.report(at(key), "is not used by kind \"usage\"");
-                        }
-                    }
+                    Some(argv) => session_command_problem(argv),
+                };
+                if let Some(problem) = problem {
+                    self.report(at("command"), problem);
                 }
-                "command" => {
-                    if let Some(t) = &p.timeout {
-                        self.duration(at("timeout"), Some(t), DEFAULT_SESSION_TIMEOUT);
-                    }
-                    match &p.command {
-                        None => self.report(
-                            at("command"),
-                            "is required for kind \"command\": an argv list such as \
-                             [\"verify-session\", \"{file}\"]",
-                        ),
-                        Some(argv) => {
-                            if let Some(problem) = session_command_problem(argv) {
-                                self.report(at("command"), problem);
-                            }
-                        }
-                    }
-                }
-                other => self.report(
+                timeout
+            }
+            other => {
+                self.report(
                     at("kind"),
                     format!("{other:?} is not one of usage, command"),
-                ),
+                );
+                DEFAULT_SESSION_TIMEOUT
             }
         }
     }
@@ -955,11 +1155,7 @@ impl<'a> Validator<'a> {
             for dep in &p.depends_on {
                 if !known.contains(dep.as_str()) {
                     self.report(
-                        At {
-                            table: "providers",
-                            index: Some(i),
-                            key: "depends_on",
-                        },
+                        At::nth("providers", i, "depends_on"),
                         format!("unknown provider {dep:?}"),
                     );
                 }
@@ -998,11 +1194,7 @@ impl<'a> Validator<'a> {
         for (i, p) in providers.iter().enumerate() {
             if let Some(cycle) = visit(&p.id, providers, &mut Vec::new(), &mut done) {
                 self.report(
-                    At {
-                        table: "providers",
-                        index: Some(i),
-                        key: "depends_on",
-                    },
+                    At::nth("providers", i, "depends_on"),
                     format!("dependency cycle: {}", cycle.join(" -> ")),
                 );
                 break;
@@ -1010,14 +1202,44 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn provider(&mut self, i: usize, rp: RawProvider, d: &ProbeDefaults) -> Option<ProviderConfig> {
-        let at = |key| At {
-            table: "providers",
-            index: Some(i),
-            key,
-        };
+    /// The `i`-th `[[providers]]`, or none when anything in it is wrong.
+    fn provider(
+        &mut self,
+        i: usize,
+        mut rp: RawProvider,
+        d: &ProbeDefaults,
+    ) -> Option<ProviderConfig> {
+        let at = |key| At::nth("providers", i, key);
         let before = self.issues.len();
-        let id = match rp.id {
+        let (id, node, service) = self.provider_names(i, &mut rp);
+        let interval = self.duration(at("interval"), rp.interval.as_deref(), d.interval);
+        let timeout = self.duration(at("timeout"), rp.timeout.as_deref(), d.timeout);
+        let policy = self.provider_policy(i, &rp, d);
+        let confirm_after = match rp.confirm_after.as_deref() {
+            Some(s) => Some(self.duration(at("confirm_after"), Some(s), Duration::from_secs(5))),
+            None => d.confirm_after,
+        };
+        let enabled = rp.enabled.unwrap_or(true);
+        let depends_on = rp.depends_on.take().unwrap_or_default();
+        let target = self.target(i, rp)?;
+        (self.issues.len() == before).then_some(ProviderConfig {
+            id,
+            node,
+            service,
+            enabled,
+            interval,
+            timeout,
+            confirm_after,
+            policy,
+            depends_on,
+            target,
+        })
+    }
+
+    /// A provider's `id`, `node` and `service` (the id by default), taken from `rp`.
+    fn provider_names(&mut self, i: usize, rp: &mut RawProvider) -> (String, String, String) {
+        let at = |key| At::nth("providers", i, key);
+        let id = match rp.id.take() {
             Some(id) if valid_id(&id) => id,
             Some(id) => {
                 self.report(
@@ -1031,7 +1253,7 @@ impl<'a> Validator<'a> {
                 String::new()
             }
         };
-        let node = rp.node.unwrap_or_else(|| {
+        let node = rp.node.take().unwrap_or_else(|| {
             self.report(at("node"), "is required");
             String::new()
         });
@@ -1041,153 +1263,187 @@ impl<'a> Validator<'a> {
                 format!("{node:?} must use only A-Z a-z 0-9 _ . -"),
             );
         }
-        let service = rp.service.unwrap_or_else(|| id.clone());
+        let service = rp.service.take().unwrap_or_else(|| id.clone());
         if !valid_id(&service) {
             self.report(
                 at("service"),
                 format!("{service:?} must use only A-Z a-z 0-9 _ . -"),
             );
         }
-        let interval = self.duration(at("interval"), rp.interval.as_deref(), d.interval);
-        let timeout = self.duration(at("timeout"), rp.timeout.as_deref(), d.timeout);
+        (id, node, service)
+    }
+
+    /// A provider's breaker: its own settings over the `[probe]` defaults. A provider that
+    /// sets its `backoff` grows it up to at least the default `backoff_max`.
+    fn provider_policy(&mut self, i: usize, rp: &RawProvider, d: &ProbeDefaults) -> BreakerPolicy {
+        let at = |key| At::nth("providers", i, key);
         let backoff = self.duration(at("backoff"), rp.backoff.as_deref(), d.backoff);
-        let policy = BreakerPolicy {
-            failure_threshold: self.positive(
-                at("failure_threshold"),
-                rp.failure_threshold,
-                d.failure_threshold as u64,
-            ) as u32,
+        let failure_threshold = self.positive(
+            at("failure_threshold"),
+            rp.failure_threshold,
+            u64::from(d.failure_threshold),
+        ) as u32;
+        let backoff_max_default = if rp.backoff.is_some() {
+            backoff.max(d.backoff_max)
+        } else {
+            d.backoff_max
+        };
+        BreakerPolicy {
+            failure_threshold,
             backoff,
             backoff_max: self.duration(
                 at("backoff_max"),
                 rp.backoff_max.as_deref(),
-                if rp.backoff.is_some() {
-                    backoff.max(d.backoff_max)
-                } else {
-                    d.backoff_max
-                },
+                backoff_max_default,
             ),
-        };
-        let confirm_after = match rp.confirm_after.as_deref() {
-            Some(s) => Some(self.duration(at("confirm_after"), Some(s), Duration::from_secs(5))),
-            None => d.confirm_after,
-        };
-        let kind = rp.kind.as_deref().unwrap_or("");
-        let unused = |this: &mut Self, present: bool, key: &'static str| {
-            if present {
-                this.report(at(key), format!("is not used by kind {kind:?}"));
-            }
-        };
-        let target = match kind {
-            "http" => {
-                unused(self, rp.address.is_some(), "address");
-                unused(self, rp.api.is_some(), "api");
-                unused(self, rp.model.is_some(), "model");
-                unused(self, rp.command.is_some(), "command");
-                unused(self, rp.api_key_env.is_some(), "api_key_env");
-                let url = self.url(at("url"), rp.url);
-                let expect_status = rp.expect_status.and_then(|s| match u16::try_from(s) {
-                    Ok(s) if (100..=599).contains(&s) => Some(s),
-                    _ => {
-                        self.report(at("expect_status"), format!("{s} is not an HTTP status"));
-                        None
-                    }
-                });
-                let expect_json = rp.expect_json.and_then(|j| {
-                    if !j.pointer.starts_with('/') {
-                        self.report(
-                            at("expect_json"),
-                            format!(
-                                "pointer {:?} must start with '/', e.g. \"/status\"",
-                                j.pointer
-                            ),
-                        );
-                        return None;
-                    }
-                    Some(JsonExpect {
-                        pointer: j.pointer,
-                        equals: serde_json::to_value(j.equals).unwrap_or_default(),
-                    })
-                });
-                Target::Http {
-                    url,
-                    expect_status,
-                    expect_body: rp.expect_body,
-                    expect_json,
-                    headers: rp.headers.unwrap_or_default(),
-                }
-            }
-            "tcp" => {
-                unused(self, rp.url.is_some(), "url");
-                unused(self, rp.command.is_some(), "command");
-                unused(self, rp.api.is_some(), "api");
-                let address = rp.address.unwrap_or_else(|| {
-                    self.report(at("address"), "is required for kind \"tcp\" (host:port)");
-                    String::new()
-                });
-                if !address.is_empty()
-                    && address
-                        .rsplit_once(':')
-                        .is_none_or(|(_, p)| p.parse::<u16>().is_err())
-                {
-                    self.report(at("address"), format!("{address:?} is not host:port"));
-                }
-                Target::Tcp { address }
-            }
-            "llm" => {
-                unused(self, rp.command.is_some(), "command");
-                unused(self, rp.address.is_some(), "address");
-                let api = match rp.api.as_deref() {
-                    Some("ollama") => LlmApi::Ollama,
-                    Some("openai") | None => LlmApi::OpenAi,
-                    Some(other) => {
-                        self.report(at("api"), format!("{other:?} is not one of ollama, openai"));
-                        LlmApi::OpenAi
-                    }
-                };
-                Target::Llm {
-                    api,
-                    url: self.url(at("url"), rp.url),
-                    api_key_env: rp.api_key_env,
-                    model: rp.model,
-                }
-            }
-            "command" => {
-                unused(self, rp.url.is_some(), "url");
-                unused(self, rp.address.is_some(), "address");
-                let argv = rp.command.unwrap_or_default();
-                if argv.is_empty() || argv[0].is_empty() {
-                    self.report(
-                        at("command"),
-                        "is required for kind \"command\": an argv list such as [\"/usr/bin/check\", \"--quick\"]",
-                    );
-                }
-                Target::Command { argv }
-            }
+        }
+    }
+
+    /// What a provider probes, by its `kind`; none when the kind is missing or unknown.
+    fn target(&mut self, i: usize, rp: RawProvider) -> Option<Target> {
+        let at = At::nth("providers", i, "kind");
+        match rp.kind.as_deref().unwrap_or("") {
+            "http" => Some(self.http_target(i, rp)),
+            "tcp" => Some(self.tcp_target(i, rp)),
+            "llm" => Some(self.llm_target(i, rp)),
+            "command" => Some(self.command_target(i, rp)),
             "" => {
-                self.report(at("kind"), "is required: one of http, tcp, llm, command");
-                return None;
+                self.report(at, "is required: one of http, tcp, llm, command");
+                None
             }
             other => {
                 self.report(
-                    at("kind"),
+                    at,
                     format!("{other:?} is not one of http, tcp, llm, command"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reports each `(key, present)` of the `i`-th provider that its `kind` does not use.
+    fn unused(&mut self, i: usize, kind: &str, fields: &[(&'static str, bool)]) {
+        for &(key, present) in fields {
+            if present {
+                self.report(
+                    At::nth("providers", i, key),
+                    format!("is not used by kind {kind:?}"),
+                );
+            }
+        }
+    }
+
+    fn http_target(&mut self, i: usize, rp: RawProvider) -> Target {
+        let at = |key| At::nth("providers", i, key);
+        self.unused(
+            i,
+            "http",
+            &[
+                ("address", rp.address.is_some()),
+                ("api", rp.api.is_some()),
+                ("model", rp.model.is_some()),
+                ("command", rp.command.is_some()),
+                ("api_key_env", rp.api_key_env.is_some()),
+            ],
+        );
+        let url = self.url(at("url"), rp.url);
+        let expect_status = rp.expect_status.and_then(|s| match u16::try_from(s) {
+            Ok(s) if (100..=599).contains(&s) => Some(s),
+            _ => {
+                self.report(at("expect_status"), format!("{s} is not an HTTP status"));
+                None
+            }
+        });
+        let expect_json = rp.expect_json.and_then(|j| {
+            if !j.pointer.starts_with('/') {
+                self.report(
+                    at("expect_json"),
+                    format!(
+                        "pointer {:?} must start with '/', e.g. \"/status\"",
+                        j.pointer
+                    ),
                 );
                 return None;
             }
+            Some(JsonExpect {
+                pointer: j.pointer,
+                equals: serde_json::to_value(j.equals).unwrap_or_default(),
+            })
+        });
+        Target::Http {
+            url,
+            expect_status,
+            expect_body: rp.expect_body,
+            expect_json,
+            headers: rp.headers.unwrap_or_default(),
+        }
+    }
+
+    fn tcp_target(&mut self, i: usize, rp: RawProvider) -> Target {
+        let at = At::nth("providers", i, "address");
+        self.unused(
+            i,
+            "tcp",
+            &[
+                ("url", rp.url.is_some()),
+                ("command", rp.command.is_some()),
+                ("api", rp.api.is_some()),
+            ],
+        );
+        let address = rp.address.unwrap_or_else(|| {
+            self.report(at, "is required for kind \"tcp\" (host:port)");
+            String::new()
+        });
+        if !address.is_empty()
+            && address
+                .rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+        {
+            self.report(at, format!("{address:?} is not host:port"));
+        }
+        Target::Tcp { address }
+    }
+
+    fn llm_target(&mut self, i: usize, rp: RawProvider) -> Target {
+        let at = |key| At::nth("providers", i, key);
+        self.unused(
+            i,
+            "llm",
+            &[
+                ("command", rp.command.is_some()),
+                ("address", rp.address.is_some()),
+            ],
+        );
+        let api = match rp.api.as_deref() {
+            Some("ollama") => LlmApi::Ollama,
+            Some("openai") | None => LlmApi::OpenAi,
+            Some(other) => {
+                self.report(at("api"), format!("{other:?} is not one of ollama, openai"));
+                LlmApi::OpenAi
+            }
         };
-        (self.issues.len() == before).then_some(ProviderConfig {
-            id,
-            node,
-            service,
-            enabled: rp.enabled.unwrap_or(true),
-            interval,
-            timeout,
-            confirm_after,
-            policy,
-            depends_on: rp.depends_on.unwrap_or_default(),
-            target,
-        })
+        Target::Llm {
+            api,
+            url: self.url(at("url"), rp.url),
+            api_key_env: rp.api_key_env,
+            model: rp.model,
+        }
+    }
+
+    fn command_target(&mut self, i: usize, rp: RawProvider) -> Target {
+        self.unused(
+            i,
+            "command",
+            &[("url", rp.url.is_some()), ("address", rp.address.is_some())],
+        );
+        let argv = rp.command.unwrap_or_default();
+        if argv.is_empty() || argv[0].is_empty() {
+            self.report(
+                At::nth("providers", i, "command"),
+                "is required for kind \"command\": an argv list such as [\"/usr/bin/check\", \"--quick\"]",
+            );
+        }
+        Target::Command { argv }
     }
 
     fn url(&mut self, at: At<'_>, url: Option<String>) -> String {
@@ -1520,6 +1776,81 @@ mod tests {
     }
 
     #[test]
+    fn the_planner_cooldown_is_typed_at_load_and_five_minutes_by_default() {
+        assert_eq!(DEFAULT_COOLDOWN, Duration::from_secs(300));
+        assert_eq!(
+            parse("").unwrap().cooldown(),
+            DEFAULT_COOLDOWN,
+            "no [planner]"
+        );
+        let c = parse("[planner]\n").unwrap();
+        assert_eq!(c.planner.as_ref().unwrap().cooldown, DEFAULT_COOLDOWN);
+        assert_eq!(c.cooldown(), DEFAULT_COOLDOWN);
+        let c = parse("[planner]\ncooldown = \"90s\"\n").unwrap();
+        assert_eq!(c.planner.unwrap().cooldown, Duration::from_secs(90));
+        let msg = errors("[planner]\ncooldown = \"soon\"\n");
+        assert!(
+            msg.contains("steward.toml:2: planner.cooldown: \"soon\" is not a duration"),
+            "{msg}"
+        );
+        let msg = errors("[planner]\nchain = []\ncooldown = \"0s\"\n");
+        assert_eq!(
+            msg,
+            "steward.toml:3: planner.cooldown: must be greater than 0"
+        );
+    }
+
+    #[test]
+    fn executor_durations_and_levels_are_typed_at_load_with_their_defaults() {
+        assert_eq!(DEFAULT_EXECUTOR_TIMEOUT, Duration::from_secs(60));
+        assert_eq!(DEFAULT_PROPOSAL_TTL, Duration::from_secs(15 * 60));
+        let none = parse("").unwrap();
+        assert!(none.executor.is_none());
+        assert_eq!(none.executor_timeout(), DEFAULT_EXECUTOR_TIMEOUT);
+        assert_eq!(none.proposal_ttl(), DEFAULT_PROPOSAL_TTL);
+        let c = parse("[executor]\n").unwrap();
+        let ex = c.executor.as_ref().unwrap();
+        assert_eq!(ex.timeout, DEFAULT_EXECUTOR_TIMEOUT);
+        assert_eq!(ex.proposal_ttl, DEFAULT_PROPOSAL_TTL);
+        assert_eq!(ex.auto_execute, None);
+        assert_eq!(
+            ex.auto_levels(),
+            [Risk::None, Risk::Low],
+            "absent: the default"
+        );
+        let c = parse(
+            "[executor]\nauto_execute = [\"guarded\"]\ntimeout = \"2m\"\nproposal_ttl = \"1h\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.executor_timeout(), Duration::from_secs(120));
+        assert_eq!(c.proposal_ttl(), Duration::from_secs(3600));
+        assert_eq!(c.executor.unwrap().auto_levels(), [Risk::Guarded]);
+        let c = parse("[executor]\nauto_execute = []\n").unwrap();
+        let ex = c.executor.unwrap();
+        assert_eq!(ex.auto_execute, Some(vec![]));
+        assert!(
+            ex.auto_levels().is_empty(),
+            "an explicit [] runs nothing by itself"
+        );
+        let msg = errors("[executor]\nauto_execute = [\"low\"]\nproposal_ttl = \"0s\"\n");
+        assert_eq!(
+            msg,
+            "steward.toml:3: executor.proposal_ttl: must be greater than 0"
+        );
+        let msg = errors("[executor]\ntimeout = \"soon\"\nauto_execute = [\"high\"]\n");
+        assert!(
+            msg.contains(
+                "steward.toml:3: executor.auto_execute: \"high\" is not one of none, low, guarded"
+            ),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("steward.toml:2: executor.timeout: \"soon\" is not a duration"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn store_keep_is_a_human_duration_of_ninety_days_by_default() {
         assert_eq!(parse("").unwrap().store.keep, DEFAULT_KEEP);
         assert_eq!(DEFAULT_KEEP, Duration::from_secs(90 * 86_400));
@@ -1726,6 +2057,31 @@ cadence = "15m"
     }
 
     #[test]
+    fn a_model_timeout_is_typed_at_load_and_thirty_seconds_by_default() {
+        assert_eq!(DEFAULT_MODEL_TIMEOUT, Duration::from_secs(30));
+        let model = |extra: &str| {
+            format!(
+                "[[models]]\nid = \"m\"\napi = \"openai\"\nurl = \"http://h/v1\"\nmodel = \"x\"\n{extra}"
+            )
+        };
+        assert_eq!(
+            parse(&model("")).unwrap().models[0].timeout,
+            DEFAULT_MODEL_TIMEOUT
+        );
+        let c = parse(&model("timeout = \"1500ms\"\n")).unwrap();
+        assert_eq!(c.models[0].timeout, Duration::from_millis(1500));
+        assert_eq!(
+            errors(&model("timeout = \"0s\"\n")),
+            "steward.toml:6: models[0].timeout: must be greater than 0"
+        );
+        let msg = errors(&model("timeout = \"soon\"\n"));
+        assert!(
+            msg.starts_with("steward.toml:6: models[0].timeout: \"soon\" is not a duration"),
+            "{msg}"
+        );
+    }
+
+    #[test]
     fn a_bad_redis_url_is_an_error_without_its_password() {
         let msg = errors("[bus]\nredis_url = \"http://:hunter2@h:6379\"\n");
         assert!(msg.contains("bus.redis_url"), "{msg}");
@@ -1748,6 +2104,20 @@ cadence = "15m"
         assert_eq!(u.cadence(), DEFAULT_SESSION_CADENCE, "15 min by default");
         assert_eq!(u.timeout(), DEFAULT_SESSION_TIMEOUT, "5 min by default");
         assert!(!u.enabled());
+    }
+
+    #[test]
+    fn session_processor_durations_are_typed_at_load() {
+        let s = parse(SESSIONS_OK).unwrap().sessions.unwrap();
+        let (v, u) = (&s.processors[0], &s.processors[1]);
+        assert_eq!(
+            (v.cadence, v.timeout),
+            (Duration::from_secs(600), Duration::from_secs(30))
+        );
+        assert_eq!(
+            (u.cadence, u.timeout),
+            (DEFAULT_SESSION_CADENCE, DEFAULT_SESSION_TIMEOUT)
+        );
     }
 
     #[test]

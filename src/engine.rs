@@ -25,7 +25,7 @@ use crate::health::recorder::Recorder;
 use crate::outbox::{Outbox, Update};
 use crate::planner::gate::{Flaps, Gate};
 use crate::planner::intake::Intake;
-use crate::planner::planning::{cooldown_of, Planning};
+use crate::planner::planning::Planning;
 use crate::planner::router::Router;
 use crate::sessions::pipeline::{self, Pipeline};
 use crate::status::{Overall, StatusView};
@@ -181,7 +181,7 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
     };
     let outbox = Outbox::new(store.clone(), Arc::clone(&clock), bus, config.node.clone());
     let router = Router::new(Arc::clone(&breakers), Arc::clone(&clock));
-    let gate = Arc::new(Mutex::new(Gate::new(cooldown_of(&config))));
+    let gate = Arc::new(Mutex::new(Gate::new(config.cooldown())));
     let sessions = config.sessions.clone();
     let ctx = Arc::new(Context::new(
         config,
@@ -307,7 +307,7 @@ impl Engine {
             observer_degraded: self.recorder.observer_degraded(),
             incidents: self.recorder.incident_count(),
             bus: self.ctx.outbox.bus_status(),
-            proposal_ttl_secs: executor::proposal_ttl(&config).as_secs(),
+            proposal_ttl_secs: config.proposal_ttl().as_secs(),
             pipeline,
             storage,
         }
@@ -395,7 +395,7 @@ impl Engine {
         self.breakers.retain(&|id| ids.contains(id));
         self.monitor.set_targets(targets(&config, &self.factory))?;
         let providers = config.providers.len();
-        self.planning.set_cooldown(cooldown_of(&config));
+        self.planning.set_cooldown(config.cooldown());
         let bus_of = |c: &Config| {
             c.bus
                 .as_ref()

@@ -3,8 +3,9 @@
 //! what it answers (security headers on everything, `{code, message}` for a too-large body),
 //! what `steward serve` prints (no token unless a person is at a terminal), and who may read
 //! the data dir (only its owner). And the hygiene of the source itself: wall-clock time only
-//! through the injected clock, no error dropped with `let _ =` without a word on why, and a
-//! store that depends only on vocabulary, never on the components that use it.
+//! through the injected clock, no error dropped with `let _ =` without a word on why,
+//! durations parsed only where the config is loaded, and a store that depends only on
+//! vocabulary, never on the components that use it.
 
 mod common;
 #[path = "common/redis.rs"]
@@ -615,6 +616,28 @@ fn every_let_underscore_says_why_what_it_drops_may_be_dropped() {
         found.is_empty(),
         "a `let _ =` drops what it is given, often an error: handle it (log it with a \
          field, or propagate it), or say on the line above why dropping it is right:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn durations_are_parsed_only_where_the_config_is_loaded() {
+    let mut found = Vec::new();
+    for (file, text) in sources() {
+        if file == "src/config.rs" {
+            continue; // The validator: config durations are typed once, at load.
+        }
+        for (n, line) in text.lines().enumerate() {
+            if !is_comment(line) && line.contains("humantime::parse_duration") {
+                found.push(format!("{file}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "a duration from the config is parsed and checked once, when the config is loaded \
+         (src/config.rs), and held as a `Duration` with its default: read the typed field \
+         instead of parsing the text again with a silent default:\n{}",
         found.join("\n")
     );
 }

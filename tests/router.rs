@@ -43,7 +43,7 @@ fn openai(id: &str, url: &str, provider: Option<&str>) -> ModelConfig {
         model: format!("model-{id}"),
         provider: provider.map(Into::into),
         api_key_env: None,
-        timeout: Some("5s".into()),
+        timeout: Duration::from_secs(5),
     }
 }
 
@@ -424,7 +424,7 @@ async fn a_hanging_model_times_out_and_the_next_is_asked() {
     llm.script("model-fast", vec![Reply::json(proposal())]);
     let b = breakers();
     let mut slow = openai("slow", &llm.url("/v1"), Some("ollama"));
-    slow.timeout = Some("300ms".into());
+    slow.timeout = Duration::from_millis(300);
     let models = [slow, anthropic("fast", &llm.url(""), Some("cloud"))];
 
     let r = router(&b)

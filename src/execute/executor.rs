@@ -98,13 +98,6 @@ impl Executor {
     }
 }
 
-/// Default time a proposal waits for a decision.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
-/// Default command timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// The risk levels that run without a click when `[executor] auto_execute` is absent.
-pub const DEFAULT_AUTO_EXECUTE: &[Risk] = &[Risk::None, Risk::Low];
-
 /// Automatic runs per service and hour before its proposals wait for a person.
 pub const AUTO_BUDGET: usize = 3;
 /// Services tracked by the auto-run budget at most (see `AutoRuns::take`).
@@ -151,35 +144,6 @@ impl AutoRuns {
         runs.push_back(now);
         true
     }
-}
-
-/// `[executor]` and its command timeout (else [`DEFAULT_TIMEOUT`]).
-fn executor_settings(
-    config: &crate::config::Config,
-) -> (Option<crate::config::ExecutorConfig>, Duration) {
-    let settings = config.executor.clone();
-    let timeout = duration_or(
-        settings.as_ref().and_then(|e| e.timeout.as_ref()),
-        DEFAULT_TIMEOUT,
-    );
-    (settings, timeout)
-}
-
-/// `[executor] proposal_ttl`, else [`DEFAULT_TTL`] (read on every status: no cloning).
-pub fn proposal_ttl(config: &crate::config::Config) -> Duration {
-    duration_or(
-        config
-            .executor
-            .as_ref()
-            .and_then(|e| e.proposal_ttl.as_ref()),
-        DEFAULT_TTL,
-    )
-}
-
-fn duration_or(value: Option<&String>, default: Duration) -> Duration {
-    value
-        .and_then(|s| humantime::parse_duration(s).ok())
-        .unwrap_or(default)
 }
 
 fn audit(actor: &str, step: &str, detail: Option<String>) -> Execution {
@@ -307,7 +271,7 @@ impl Executor {
                 p.status_detail.unwrap_or_default()
             )));
         }
-        if p.status == Status::Pending && is_due(&p, proposal_ttl(&self.config()), now) {
+        if p.status == Status::Pending && is_due(&p, self.config().proposal_ttl(), now) {
             let expired = expire_one(self, &p).await?;
             return Err(ApiError::Expired(format!(
                 "proposal {action_id} expired: {}",
@@ -465,16 +429,16 @@ struct Ran {
 /// refusal when its names or its template are not in the config. Pure.
 fn command_for(
     config: &crate::config::Config,
-    settings: Option<crate::config::ExecutorConfig>,
     p: &Proposal,
 ) -> Result<Option<Vec<String>>, runner::Refusal> {
     if !runner::needs_command(p.kind.as_str()) {
         return Ok(None);
     }
-    let all = settings.map(|e| e.commands).unwrap_or_default();
+    let none = std::collections::BTreeMap::new();
+    let all = config.executor.as_ref().map_or(&none, |e| &e.commands);
     // The most specific template: `kind:node/service`, then `kind:service`, then `kind`.
     let templates: std::collections::BTreeMap<String, Vec<String>> =
-        template_for(&all, p.kind.as_str(), &p.node, &p.service)
+        template_for(all, p.kind.as_str(), &p.node, &p.service)
             .map(|t| (p.kind.as_str().to_owned(), t.clone()))
             .into_iter()
             .collect();
@@ -491,8 +455,8 @@ fn command_for(
 /// Runs an approved proposal's command, records the outcome, verifies the target.
 async fn run_and_verify(ex: &Arc<Executor>, p: Proposal, actor: &str) {
     let config = ex.config();
-    let (settings, timeout) = executor_settings(&config);
-    let argv = match command_for(&config, settings, &p) {
+    let timeout = config.executor_timeout();
+    let argv = match command_for(&config, &p) {
         Ok(argv) => argv,
         Err(refusal) => {
             // `refuse` logs what went wrong; nothing else is left to do with its answer.
@@ -759,15 +723,12 @@ async fn finish_event(ex: &Arc<Executor>, p: &Proposal) {
 /// that used its budget of automatic runs this hour gets `notify` instead (recorded as an
 /// override), so a flapping fix cannot loop.
 pub fn auto_policy(ex: &Executor, p: &mut Proposal) -> bool {
-    let (settings, _) = executor_settings(&ex.config());
-    let Some(settings) = settings else {
+    let config = ex.config();
+    let Some(settings) = &config.executor else {
         return false;
     };
     // Only an absent key takes the default: `auto_execute = []` means never by itself.
-    let allowed = match &settings.auto_execute {
-        Some(levels) => levels.iter().any(|l| l == p.risk_level.as_str()),
-        None => DEFAULT_AUTO_EXECUTE.contains(&p.risk_level),
-    };
+    let allowed = settings.auto_levels().contains(&p.risk_level);
     if p.requires_human || !allowed {
         return false;
     }
@@ -997,7 +958,7 @@ fn is_due(p: &Proposal, ttl: Duration, now: DateTime<Utc>) -> bool {
 
 /// Expires one pending proposal (by the tick, or at a click that came too late).
 async fn expire_one(ex: &Arc<Executor>, p: &Proposal) -> Result<Proposal, ApiError> {
-    let ttl = proposal_ttl(&ex.config());
+    let ttl = ex.config().proposal_ttl();
     let detail = format!("nobody decided within {} min", ttl.as_secs() / 60);
     apply(
         ex,
@@ -1017,7 +978,7 @@ pub const EXPIRE_BATCH: u32 = 500;
 /// `(status, created_at)` index), so its cost follows the number due, not the number
 /// pending. Answers how many rows it read.
 pub async fn expire(ex: &Arc<Executor>) -> usize {
-    let ttl = proposal_ttl(&ex.config());
+    let ttl = ex.config().proposal_ttl();
     let cutoff =
         ex.now() - chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(15));
     ex.expiry_ticks.fetch_add(1, Ordering::Relaxed);

@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 /// Longest node or service name a template accepts.
 pub const MAX_NAME_LEN: usize = 100;
 
-/// Default for [`RunOptions::timeout`] (the `[executor] timeout` example of design.md).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default for [`RunOptions::timeout`]: the default of `[executor] timeout`.
+pub const DEFAULT_TIMEOUT: Duration = crate::config::DEFAULT_EXECUTOR_TIMEOUT;
 
 /// Default for [`RunOptions::tail_bytes`]: enough for an error message and its context.
 pub const DEFAULT_TAIL_BYTES: usize = 8 * 1024;

@@ -31,25 +31,12 @@ use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Default cooldown per `svc_key`.
-pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(300);
-
 pub struct Planning {
     ctx: Arc<Context>,
     router: Router,
     gate: Arc<Mutex<Gate>>,
     flaps: Arc<Mutex<Flaps>>,
     executor: Arc<Executor>,
-}
-
-/// The cooldown from config.
-pub fn cooldown_of(config: &Config) -> Duration {
-    config
-        .planner
-        .as_ref()
-        .and_then(|p| p.cooldown.as_deref())
-        .and_then(|c| humantime::parse_duration(c).ok())
-        .unwrap_or(DEFAULT_COOLDOWN)
 }
 
 /// The chain from config; without one, every configured model in order, then `rules`.
@@ -310,7 +297,7 @@ impl Planning {
                 gate.cooldowns.restore(&key, until);
             }
         }
-        let period = chrono::Duration::from_std(cooldown_of(&self.ctx.config()))
+        let period = chrono::Duration::from_std(self.ctx.config().cooldown())
             .unwrap_or(chrono::Duration::minutes(5));
         let actions = self.ctx.actions_dir();
         for p in self.ctx.store.proposals(None, 1000).await? {

@@ -65,9 +65,6 @@ impl RouteResult {
 /// A model's answer larger than this is refused (and counts against its provider).
 pub const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
-/// Used when a model has no `timeout` (or one that does not parse).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The `anthropic-version` header sent with every Messages call.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
@@ -392,11 +389,7 @@ impl Router {
         }
 
         let started = Instant::now();
-        let timeout = model
-            .timeout
-            .as_deref()
-            .and_then(|t| humantime::parse_duration(t).ok())
-            .unwrap_or(DEFAULT_TIMEOUT);
+        let timeout = model.timeout;
         let key = api_key(model);
         let call =
             match tokio::time::timeout(timeout, self.call(model, key.as_deref(), messages)).await {

@@ -822,9 +822,9 @@ mod tests {
             name: "p".into(),
             kind: kind.into(),
             command: command.map(|a| a.iter().map(|s| (*s).to_owned()).collect()),
-            cadence: None,
+            cadence: crate::config::DEFAULT_SESSION_CADENCE,
             enabled: None,
-            timeout: Some("10s".into()),
+            timeout: Duration::from_secs(10),
         };
         assert!(matches!(
             Processor::from_config(&c("usage", None)),
