@@ -17,7 +17,7 @@ use crate::health::breaker::{Breakers, Transition};
 use crate::health::incidents::{Effect, Fleet, Incidents, Member};
 use crate::health::monitor::{Monitor, MonitorEvent, Outcome, ProbeReport};
 use crate::health::prober::Prober;
-use crate::health::view::{view, Live, ProviderDetail, ProviderView};
+use crate::health::view::{status_of, view, Live, ProviderDetail, ProviderView};
 use crate::outbox::Update;
 use crate::planner::intake::Intake;
 use crate::planner::HealthEvent;
@@ -172,12 +172,15 @@ impl Recorder {
         self.view_now(id)
     }
 
-    /// The providers counted by status at `now` (no database read).
+    /// The providers counted by status at `now` (no database read, no view built: the
+    /// status task runs this on every change, at 10,000 providers too).
     pub fn counts(&self, config: &Config, now: DateTime<Utc>) -> Counts {
         let live = self.live.read();
         let mut counts = Counts::default();
         for p in &config.providers {
-            counts.add(self.view_of(p, live.get(&p.id), None, now).status);
+            let state = self.breakers.state(&p.id).unwrap_or_default();
+            let last = live.get(&p.id).and_then(|l| l.last_outcome);
+            counts.add(status_of(p.enabled, state.phase(now), &state, last));
         }
         counts
     }
