@@ -297,10 +297,15 @@ async fn many_concurrent_approvals_run_the_command_once() {
         .collect();
     assert_eq!(codes.iter().filter(|c| **c == 200).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == 409).count(), 19, "{codes:?}");
-    expect_update(s.api(), "resolved", A_RUN, || async {
-        proposal(&s, &id).await["status"] == "resolved"
+    // Waits for the end of the run, whatever it is, so a failure says what happened.
+    let done = expect_update(s.api(), "the run to end", A_RUN, || async {
+        let p = proposal(&s, &id).await;
+        let status = p["status"].as_str().unwrap_or_default().to_owned();
+        // Succeeded is not the end: the re-probe comes after it.
+        (!["pending", "approved", "running", "succeeded"].contains(&status.as_str())).then_some(p)
     })
     .await;
+    assert_eq!(done["status"], "resolved", "{done:#}");
     assert_eq!(runs(dir.path()), 1);
     let audit = s.get(&format!("/api/executions?action_id={id}")).await;
     assert_eq!(

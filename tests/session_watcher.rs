@@ -503,9 +503,12 @@ async fn a_root_that_goes_away_and_comes_back_is_watched_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_native_watching_fails_the_watcher_polls_and_still_reports_new_files() {
     let lab = Lab::start(true, Backend::NativeFails).await;
-    eventually("polling mode", SOON, || {
+    // Waits for the first rescan too: a file written before it is applied would be
+    // indexed by that rescan, and the poller's own event could come a poll later.
+    eventually("polling, with its first rescan applied", SOON, || {
         let mode = lab.watcher.mode();
-        async move { matches!(mode, WatchMode::Polling { .. }).then_some(mode) }
+        let ok = matches!(mode, WatchMode::Polling { .. }) && lab.rescans_applied() > 0;
+        async move { ok.then_some(mode) }
     })
     .await;
     let WatchMode::Polling { reason } = lab.watcher.mode() else {
@@ -523,10 +526,13 @@ async fn when_native_watching_fails_the_watcher_polls_and_still_reports_new_file
         row.file_hash.as_deref(),
         Some(hash(b"{\"polled\":true}\n").as_str())
     );
-    assert!(
-        lab.changes_for(&lab.path("hank/s.jsonl")).0 >= 1,
-        "the poller's event (not only a rescan) reported it"
-    );
+    // The poller's event (not only a rescan) reports it.
+    let path = lab.path("hank/s.jsonl");
+    eventually("the poller's event for the file", SOON, || {
+        let seen = lab.changes_for(&path).0 >= 1;
+        async move { seen.then_some(()) }
+    })
+    .await;
     lab.stop().await;
 }
 
