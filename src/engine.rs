@@ -29,6 +29,7 @@ use crate::planner::planning::Planning;
 use crate::planner::router::Router;
 use crate::sessions::pipeline::{self, Pipeline};
 use crate::status::{Overall, StatusView};
+use crate::store::lock::{DataDirLock, LockError};
 use crate::store::{StorageView, Store, StoreError};
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
@@ -57,6 +58,8 @@ pub enum EngineError {
     Monitor(#[from] crate::health::monitor::MonitorError),
     #[error(transparent)]
     Pipeline(#[from] crate::sessions::pipeline::PipelineError),
+    #[error(transparent)]
+    Locked(#[from] LockError),
 }
 
 /// Builds the probe for a provider. Real probes by default; tests may use fakes.
@@ -130,10 +133,14 @@ pub struct Engine {
     snoozed_until: Mutex<Option<DateTime<Utc>>>,
     tracker: TaskTracker,
     cancel: CancellationToken,
+    /// Held until the database is closed (see `store::lock`).
+    lock: Mutex<Option<DataDirLock>>,
 }
 
 /// Builds every part, restores what the last run left, and starts the tasks.
 pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
+    // First: a second engine on this data dir stops here, before touching the database.
+    let lock = DataDirLock::acquire(&opts.data_dir)?;
     let store = Store::open(&database_path(&opts.data_dir), Arc::clone(&opts.clock)).await?;
     let config = opts.config;
     let clock = opts.clock;
@@ -238,6 +245,7 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         executor,
         pipeline,
         snoozed_until: Mutex::new(snoozed_until),
+        lock: Mutex::new(Some(lock)),
         tracker,
         cancel,
     });
@@ -279,6 +287,7 @@ impl Engine {
         self.tracker.close();
         self.tracker.wait().await;
         self.ctx.store.close().await;
+        self.lock.lock().take();
     }
 
     /// Cancels every task without waiting (a dropped handle).

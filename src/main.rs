@@ -245,9 +245,9 @@ async fn serve(
         .with_context(|| format!("token file in {}", data_dir.display()))?;
 
     let engine = steward::api::start(EngineOptions::new(config, &data_dir)).await?;
-    let ui_dir = steward::http::default_ui_dir();
-    if ui_dir.is_none() {
-        tracing::warn!("the UI is not built (npm --prefix ui ci && npm --prefix ui run build)");
+    let ui = steward::http::UiFiles::from_env();
+    if !ui.is_built() {
+        tracing::warn!(?ui, "no web UI to serve: the binary was built without one, or STEWARD_UI_DIR has no index.html");
     }
     let url = format!("http://{local}/");
     let from_env = std::env::var("STEWARD_TOKEN").is_ok_and(|t| !t.trim().is_empty());
@@ -282,7 +282,7 @@ async fn serve(
     let server = tokio::spawn(steward::http::serve(
         engine.api().clone(),
         listener,
-        steward::http::ServerOptions { token, ui_dir },
+        steward::http::ServerOptions { token, ui },
         cancel.clone(),
     ));
     shutdown_signal().await;

@@ -109,3 +109,61 @@ async fn the_http_server_answers_exactly_the_route_table() {
     }
     s.stop().await;
 }
+
+/// The UI inside the binary: what `ui/dist` held when it was compiled (the test command
+/// builds the UI first), with no directory on disk involved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ui_is_served_from_inside_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Steward::start(
+        &write_config(dir.path(), "[planner]\nchain = [\"rules\"]\n"),
+        &dir.path().join("data"),
+    )
+    .await;
+    let get = |path: &str| s.client.get(format!("{}{path}", s.base)).send();
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+
+    let index = get("/").await.unwrap();
+    assert_eq!(index.status(), StatusCode::OK);
+    assert!(header(&index, "content-type").starts_with("text/html"));
+    assert_eq!(header(&index, "cache-control"), "no-cache");
+    let html = index.text().await.unwrap();
+    assert!(
+        html.contains("<title>") && html.contains("/assets/"),
+        "ui/dist was built before this binary: {html}"
+    );
+
+    // Every script and stylesheet the page names is there, with its type, cached for good.
+    let assets: Vec<&str> = html
+        .split('"')
+        .filter_map(|part| part.strip_prefix("./").filter(|p| p.starts_with("assets/")))
+        .collect();
+    assert!(!assets.is_empty(), "{html}");
+    for asset in assets {
+        let r = get(&format!("/{asset}")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{asset}");
+        let kind = header(&r, "content-type");
+        assert!(
+            kind.contains("javascript") || kind.starts_with("text/css"),
+            "{asset}: {kind}"
+        );
+        assert!(header(&r, "cache-control").contains("immutable"), "{asset}");
+    }
+
+    // A route of the page answers the page; a missing file is a 404, not the page.
+    let route = get("/proposals").await.unwrap();
+    assert_eq!(route.status(), StatusCode::OK);
+    assert_eq!(route.text().await.unwrap(), html);
+    assert_eq!(
+        get("/assets/missing-0123.js").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    // The security headers hold for the UI too.
+    let r = get("/").await.unwrap();
+    assert_eq!(header(&r, "x-frame-options"), "DENY");
+}

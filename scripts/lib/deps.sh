@@ -22,7 +22,7 @@ ensure_apt() {
 APT_BUILD=(build-essential pkg-config file libssl-dev libwebkit2gtk-4.1-dev
   libayatana-appindicator3-dev librsvg2-dev libxdo-dev)
 APT_DESKTOP_TEST=(xvfb dbus dunst xfce4-panel openbox wmctrl webkit2gtk-driver imagemagick
-  x11-utils xdotool libglib2.0-bin)
+  x11-utils xdotool libglib2.0-bin desktop-file-utils)
 APT_BROWSER_TEST=(chromium)
 APT_BUS_TEST=(redis-server)
 

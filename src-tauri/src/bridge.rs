@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 use steward::api::{Api, Update};
-use tauri::{AppHandle, Emitter, Manager};
+use tauri::{AppHandle, Emitter};
 use tauri_plugin_notification::NotificationExt;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
@@ -66,15 +66,7 @@ pub fn on_notification_click(app: &AppHandle) {
             .and_then(|v| v.as_str())
             .map(str::to_owned);
         tracing::info!(?target, "notification clicked");
-        crate::show_window(&handle);
-        if let Some(route) = target.as_deref().and_then(route_for) {
-            if let Some(w) = handle.get_webview_window(crate::MAIN_WINDOW) {
-                let js = format!("location.hash = {}", serde_json::Value::from(route));
-                if let Err(e) = w.eval(&js) {
-                    tracing::warn!(error = %e, "cannot open the notification's target");
-                }
-            }
-        }
+        crate::window::open(&handle, target.as_deref().and_then(route_for));
     });
     if let Err(e) = registered {
         tracing::warn!(error = %e, "notification clicks will not open the window");

@@ -38,7 +38,22 @@ impl From<ApiError> for IpcError {
 
 type Reply<T> = Result<T, IpcError>;
 
-/// The invoke handler with every command (also used by the tests' mock app).
+/// The app's invoke handler: the route table's commands ([`handler`]) and the desktop's
+/// own ([`crate::autostart::COMMANDS`]).
+pub fn app_handler() -> impl Fn(Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
+    let shared = handler();
+    let desktop = crate::autostart::handler();
+    move |invoke| {
+        if crate::autostart::COMMANDS.contains(&invoke.message.command()) {
+            desktop(invoke)
+        } else {
+            shared(invoke)
+        }
+    }
+}
+
+/// The invoke handler with every command of the route table (also used by the tests' mock
+/// app).
 pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'static {
     tauri::generate_handler![
         get_status,

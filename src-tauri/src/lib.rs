@@ -1,13 +1,17 @@
 //! Steward's desktop shell: a thin Tauri 2 layer over the engine's [`steward::api::Api`].
 //!
 //! Owns: starting the engine for the desktop (arguments, config, data dir, `--demo`),
-//! the main window (closing it hides it; the app lives on in the tray), and a clean quit
-//! (the engine is shut down before the process exits).
+//! one instance per session (a second launch opens the running one's window and exits;
+//! the engine's data-dir lock keeps any other engine off the same database), the app
+//! living on in the tray with no window, and a clean quit (the engine is shut down before
+//! the process exits).
 //! Does not own: any decision. What a provider's state is, when to notify and with what
 //! text, what "overall" means: all of that comes from the engine through `Api`.
 //!
 //! # Layout
 //! - this file: `run`, startup and quit.
+//! - [`window`]: the window, created on Open and destroyed on Hide or close.
+//! - `autostart`: Start at login (an XDG autostart entry starting `--hidden`).
 //! - [`commands`]: IPC commands, one-line adapters to `Api`, errors as `{code, message}`.
 //! - `bridge`: engine updates → UI events (`steward://update`), native notifications,
 //!   tray refresh.
@@ -28,21 +32,23 @@
 
 pub mod commands;
 
+mod autostart;
 mod bridge;
 mod locale;
 mod tray;
+pub mod window;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use steward::api::EngineHandle;
 use steward::config::{self, Config, ConfigError};
 use steward::engine::{EngineError, EngineOptions};
-use tauri::{AppHandle, Manager, RunEvent, WindowEvent};
+use tauri::{AppHandle, Manager, RunEvent};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// The label of the one window (see `tauri.conf.json`).
-pub const MAIN_WINDOW: &str = "main";
+pub use window::MAIN_WINDOW;
 
 /// How long an exit that did not come through [`quit`] waits for the engine.
 const EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -158,26 +164,6 @@ pub(crate) fn quit(app: &AppHandle) {
     });
 }
 
-/// Shows, unminimizes and focuses the main window.
-pub(crate) fn show_window(app: &AppHandle) {
-    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
-        let _ = w.show();
-        let _ = w.unminimize();
-        let _ = w.set_focus();
-    }
-}
-
-/// Hides the main window when it is visible, shows it otherwise.
-pub(crate) fn toggle_window(app: &AppHandle) {
-    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
-        if w.is_visible().unwrap_or(false) {
-            let _ = w.hide();
-        } else {
-            show_window(app);
-        }
-    }
-}
-
 struct Started {
     engine: EngineHandle,
     demo: CancellationToken,
@@ -228,46 +214,44 @@ pub fn run() -> ExitCode {
     steward::init_logging("steward=info,steward_desktop=info,warn");
 
     let demo_env = std::env::var("STEWARD_DEMO").is_ok_and(|v| v == "1" || v == "true");
-    let started = Options::parse(std::env::args().skip(1), demo_env)
-        .and_then(|opts| tauri::async_runtime::block_on(start_engine(&opts)).map(|s| (opts, s)));
-    let (opts, Started { engine, demo }) = match started {
-        Ok(s) => s,
+    let opts = match Options::parse(std::env::args().skip(1), demo_env) {
+        Ok(opts) => opts,
         Err(e) => {
             eprintln!("steward-desktop: {e}");
             return e.exit_code();
         }
     };
-
-    let api = engine.api().clone();
     let hidden = opts.hidden;
+    // Why the setup failed, when it was the engine (its exit code is not 1 for all).
+    let failed: Arc<Mutex<Option<StartError>>> = Arc::default();
+    let failed_in_setup = Arc::clone(&failed);
+
     let app = tauri::Builder::default()
+        // First: a second launch hands over to the running app (which opens its window)
+        // and exits here, before it would start an engine of its own.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            tracing::info!("Steward was launched again: opening this one's window");
+            window::open(app, None);
+        }))
         .plugin(tauri_plugin_notification::init())
-        .manage(api.clone())
-        .manage(Shell::new(engine, demo))
-        .invoke_handler(commands::handler())
-        .on_window_event(|window, event| {
-            // Closing the window keeps Steward running in the tray; Quit is in the menu.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.label() == MAIN_WINDOW {
-                    api.prevent_close();
-                    let _ = window.hide();
-                }
-            }
-        })
+        .invoke_handler(commands::app_handler())
         .setup(move |app| {
+            let started = tauri::async_runtime::block_on(start_engine(&opts));
+            let Started { engine, demo } = match started {
+                Ok(s) => s,
+                Err(e) => {
+                    let message = e.to_string();
+                    *failed_in_setup.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                    return Err(message.into());
+                }
+            };
+            let api = engine.api().clone();
+            app.manage(api.clone());
+            app.manage(Shell::new(engine, demo));
             let handle = app.handle();
-            let window = app
-                .config()
-                .app
-                .windows
-                .iter()
-                .find(|w| w.label == MAIN_WINDOW)
-                .cloned()
-                .ok_or("tauri.conf.json has no \"main\" window")?;
-            let window = tauri::WebviewWindowBuilder::from_config(handle, &window)?
-                .visible(window.visible && !hidden)
-                .build()?;
-            locale::fix_posix_language(&window);
+            if !hidden {
+                window::open(handle, None);
+            }
 
             // Subscribe before drawing the tray, so no change falls in between.
             let updates = api.subscribe();
@@ -291,17 +275,28 @@ pub fn run() -> ExitCode {
     let app = match app {
         Ok(app) => app,
         Err(e) => {
+            if let Some(start) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                eprintln!("steward-desktop: {start}");
+                return start.exit_code();
+            }
             eprintln!("steward-desktop: cannot start the window: {e}");
             return ExitCode::from(1);
         }
     };
-    app.run(|app, event| {
+    app.run(|app, event| match event {
+        // The window was closed (or hidden, which destroys it): Steward lives on in the
+        // tray. Only an exit with a code (Quit, a signal) ends it.
+        RunEvent::ExitRequested {
+            code: None, api, ..
+        } => api.prevent_exit(),
         // Any other way out (the OS ending the session, a plugin calling exit) still
         // stops the engine; after `quit` this finds nothing left to do.
         // Bounded: this runs on the main thread, which a task being stopped might wait on.
-        if let RunEvent::Exit = event {
+        RunEvent::Exit => {
+            let Some(shell) = app.try_state::<Shell>() else {
+                return;
+            };
             tauri::async_runtime::block_on(async {
-                let shell = app.state::<Shell>();
                 if tokio::time::timeout(EXIT_GRACE, shell.shutdown())
                     .await
                     .is_err()
@@ -310,6 +305,7 @@ pub fn run() -> ExitCode {
                 }
             });
         }
+        _ => {}
     });
     ExitCode::SUCCESS
 }

@@ -18,7 +18,7 @@ use serde_json::Value;
 use std::sync::Mutex;
 use steward::api::{Api, Overall, StatusView};
 use tauri::image::Image;
-use tauri::menu::{Menu, MenuEvent, MenuItem, PredefinedMenuItem};
+use tauri::menu::{CheckMenuItem, Menu, MenuEvent, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIcon, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager};
 
@@ -29,6 +29,7 @@ const STATUS: &str = "status";
 const OPEN: &str = "open";
 const SNOOZE: &str = "snooze";
 const PAUSE: &str = "pause";
+const AUTOSTART: &str = "autostart";
 const QUIT: &str = "quit";
 
 /// How long "Snooze notifications 1 h" snoozes.
@@ -178,6 +179,7 @@ struct Tray {
     status: MenuItem<tauri::Wry>,
     snooze: MenuItem<tauri::Wry>,
     pause: MenuItem<tauri::Wry>,
+    autostart: CheckMenuItem<tauri::Wry>,
     shown: Mutex<TrayView>,
     /// The "Approve: …" items shown. Held across the query and the redraw, so redraws
     /// happen one at a time and each one shows what it read last.
@@ -190,6 +192,18 @@ pub fn create(app: &AppHandle, status: &StatusView) -> tauri::Result<()> {
     let status_item = MenuItem::with_id(app, STATUS, &view.line, false, None::<&str>)?;
     let snooze = MenuItem::with_id(app, SNOOZE, view.snooze_label(), true, None::<&str>)?;
     let pause = MenuItem::with_id(app, PAUSE, view.pause_label(), true, None::<&str>)?;
+    let autostart_on = crate::autostart::is_enabled().unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot read the start at login setting");
+        false
+    });
+    let autostart = CheckMenuItem::with_id(
+        app,
+        AUTOSTART,
+        "Start at login",
+        true,
+        autostart_on,
+        None::<&str>,
+    )?;
     let menu = Menu::with_items(
         app,
         &[
@@ -198,6 +212,7 @@ pub fn create(app: &AppHandle, status: &StatusView) -> tauri::Result<()> {
             &MenuItem::with_id(app, OPEN, "Open Steward", true, None::<&str>)?,
             &snooze,
             &pause,
+            &autostart,
             &PredefinedMenuItem::separator(app)?,
             &MenuItem::with_id(app, QUIT, "Quit", true, None::<&str>)?,
         ],
@@ -215,7 +230,7 @@ pub fn create(app: &AppHandle, status: &StatusView) -> tauri::Result<()> {
                 ..
             } = event
             {
-                crate::toggle_window(tray.app_handle());
+                crate::window::toggle(tray.app_handle());
             }
         })
         .build(app)?;
@@ -225,6 +240,7 @@ pub fn create(app: &AppHandle, status: &StatusView) -> tauri::Result<()> {
         status: status_item,
         snooze,
         pause,
+        autostart,
         shown: Mutex::new(view),
         approvals: tokio::sync::Mutex::new(Vec::new()),
     });
@@ -321,9 +337,28 @@ pub fn refresh(app: &AppHandle, status: &StatusView) {
     }
 }
 
+/// Checks or unchecks "Start at login" (after a change from the tray or the window).
+pub fn show_autostart(app: &AppHandle, enabled: bool) {
+    if let Some(tray) = app.try_state::<Tray>() {
+        if let Err(e) = tray.autostart.set_checked(enabled) {
+            tracing::warn!(error = %e, "cannot update the tray's start at login item");
+        }
+    }
+}
+
 fn on_menu(app: &AppHandle, event: MenuEvent) {
     match event.id().as_ref() {
-        OPEN => crate::show_window(app),
+        OPEN => crate::window::open(app, None),
+        AUTOSTART => {
+            // The item toggled its own check: make it so (or put it back on failure).
+            let want = app
+                .try_state::<Tray>()
+                .and_then(|t| t.autostart.is_checked().ok())
+                .unwrap_or(false);
+            if crate::autostart::set(app, want).is_err() {
+                show_autostart(app, !want);
+            }
+        }
         QUIT => crate::quit(app),
         SNOOZE => act(app, |api| async move {
             let minutes = if api.snoozed_until().is_some() {

@@ -21,7 +21,6 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 use tokio_util::sync::CancellationToken;
-use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 /// The built UI loads only its own bundled files (no inline script, no style attribute, no
@@ -71,19 +70,7 @@ pub(super) fn router(
         .route("/api/stream", get(stream))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .route_layer(middleware::from_fn_with_state(guard.clone(), require_token));
-    let ui: Router = match opts.ui_dir {
-        Some(dir) => Router::new()
-            .fallback_service(ServeDir::new(&dir).fallback(ServeFile::new(dir.join("index.html")))),
-        None => Router::new().fallback(|| async {
-            (
-                StatusCode::OK,
-                [("content-type", "text/plain; charset=utf-8")],
-                "Steward is running, but the UI is not built.\n\
-                 Build it with: npm --prefix ui ci && npm --prefix ui run build\n\
-                 The API is under /api (bearer token in the data dir).\n",
-            )
-        }),
-    };
+    let ui = opts.ui.router();
     let mut app = Router::new()
         .route(
             "/api/health",

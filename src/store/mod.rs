@@ -16,6 +16,7 @@
 mod events;
 mod executions;
 mod health;
+pub mod lock;
 mod permissions;
 mod probes;
 mod proposals;

@@ -230,7 +230,7 @@ impl Steward {
             listener,
             ServerOptions {
                 token: Token::new(TOKEN),
-                ui_dir: None,
+                ui: steward::http::UiFiles::Embedded,
             },
             cancel.clone(),
         ));

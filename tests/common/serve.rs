@@ -102,6 +102,50 @@ impl ServeCommand {
     /// Starts the process and waits (up to [`START_TIMEOUT`]) until it answers
     /// `GET /api/health`; panics with its stderr when it exits first.
     pub async fn start(&self) -> Serve {
+        let (mut serve, address_file) = self.spawn();
+        let addr = eventually("steward serve writes its address", START_TIMEOUT, || {
+            serve.assert_running("before writing its address");
+            let addr = std::fs::read_to_string(&address_file).ok();
+            async move { addr.filter(|a| a.ends_with('\n')) }
+        })
+        .await;
+        serve.base = format!("http://{}", addr.trim());
+        serve.token = match self.env_value("STEWARD_TOKEN") {
+            Some(t) => t.to_owned(),
+            None => std::fs::read_to_string(self.data.join("token"))
+                .map(|t| t.trim().to_owned())
+                .unwrap_or_default(),
+        };
+        // The address is written once the engine runs: the first request is answered.
+        let health = serve.client.get(serve.url("/api/health")).send().await;
+        assert!(
+            health.as_ref().is_ok_and(|r| r.status().is_success()),
+            "steward serve at {} does not answer GET /api/health: {health:?}; stderr:\n{}",
+            serve.base,
+            serve.stderr()
+        );
+        serve
+    }
+
+    /// Starts the process expecting it to refuse: waits (up to [`START_TIMEOUT`]) for its
+    /// exit; its exit status and stderr. Panics if it writes its address (it started).
+    pub async fn start_refused(&self) -> (ExitStatus, String) {
+        let (mut serve, address_file) = self.spawn();
+        let status = eventually("steward serve exits", START_TIMEOUT, || {
+            assert!(
+                !address_file.exists(),
+                "steward serve started, but it should have refused; stderr:\n{}",
+                serve.stderr()
+            );
+            let status = serve.try_wait();
+            async move { status }
+        })
+        .await;
+        (status, serve.stderr())
+    }
+
+    /// The child, started, and the file it will write its address to.
+    fn spawn(&self) -> (Serve, PathBuf) {
         let logs = tempfile::tempdir().expect("a temp dir for the logs");
         let address_file = logs.path().join("address");
         let stdout = logs.path().join("stdout");
@@ -125,7 +169,7 @@ impl ServeCommand {
             };
         }
         let child = cmd.spawn().expect("the steward binary runs");
-        let mut serve = Serve {
+        let serve = Serve {
             base: String::new(),
             token: String::new(),
             client: reqwest::Client::builder()
@@ -139,28 +183,7 @@ impl ServeCommand {
             command: self.clone(),
             _logs: logs,
         };
-        let addr = eventually("steward serve writes its address", START_TIMEOUT, || {
-            serve.assert_running("before writing its address");
-            let addr = std::fs::read_to_string(&address_file).ok();
-            async move { addr.filter(|a| a.ends_with('\n')) }
-        })
-        .await;
-        serve.base = format!("http://{}", addr.trim());
-        serve.token = match self.env_value("STEWARD_TOKEN") {
-            Some(t) => t.to_owned(),
-            None => std::fs::read_to_string(self.data.join("token"))
-                .map(|t| t.trim().to_owned())
-                .unwrap_or_default(),
-        };
-        // The address is written once the engine runs: the first request is answered.
-        let health = serve.client.get(serve.url("/api/health")).send().await;
-        assert!(
-            health.as_ref().is_ok_and(|r| r.status().is_success()),
-            "steward serve at {} does not answer GET /api/health: {health:?}; stderr:\n{}",
-            serve.base,
-            serve.stderr()
-        );
-        serve
+        (serve, address_file)
     }
 }
 

@@ -34,6 +34,9 @@ APP_PID_FILE = ENV["APP_PID_FILE"]
 NOTIFY_LOG = ENV["NOTIFY_LOG"]
 SHOTS = ENV["SHOTS"]
 SERVICE_PY = ENV["SERVICE_PY"]
+APP_BIN = ENV["APP_BIN"]
+APP_CONFIG = ENV["APP_CONFIG"]
+AUTOSTART_FILE = os.path.join(ENV["XDG_CONFIG_HOME"], "autostart", "steward-desktop.desktop")
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 STARTED = time.monotonic()
 
@@ -119,6 +122,18 @@ class WebDriver:
 
     def click(self, element):
         return self.s("POST", f"/element/{element}/click", {})
+
+    def handles(self):
+        return self.s("GET", "/window/handles")
+
+    def follow_window(self):
+        """Makes the app's (newest) window the current one: hiding destroys the window
+        and Open makes a new one, with a new WebDriver handle."""
+        handles = self.handles()
+        if not handles:
+            raise RuntimeError("no window yet")
+        self.s("POST", "/window", {"handle": handles[-1]})
+        return handles[-1]
 
     def quit(self):
         if self.session:
@@ -316,6 +331,68 @@ def screenshot(name):
     log(f"screenshot {path}")
 
 
+def descendants(pid):
+    out, i = [pid], 0
+    while i < len(out):
+        for task in os.listdir(f"/proc/{out[i]}/task") if os.path.exists(f"/proc/{out[i]}") else []:
+            try:
+                out += [int(c) for c in open(f"/proc/{out[i]}/task/{task}/children").read().split()]
+            except OSError:
+                pass
+        i += 1
+    return out[1:]
+
+
+def exe_name(pid):
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return ""
+
+
+def web_processes(app_pid):
+    """The app's WebKit web processes (what renders the page). By executable: a comm is
+    cut to 15 characters ("WebKitWebProces")."""
+    return [p for p in descendants(app_pid) if exe_name(p) == "WebKitWebProcess"]
+
+
+def apps_running():
+    """PIDs of every running steward-desktop built here (any instance)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if os.readlink(f"/proc/{d}/exe") == APP_BIN:
+                    out.append(int(d))
+            except OSError:
+                pass
+    return out
+
+
+def autostart_checked(tray):
+    """Whether the tray's "Start at login" item is checked (its dbusmenu toggle-state)."""
+    out = gdbus("--dest", tray.dest, "--object-path", tray.menu, "--method",
+                "com.canonical.dbusmenu.GetLayout", "0", "int32 -1", "[]")
+    for m in re.finditer(r"\((\d+), \{([^{}]*)\}, (?:@av )?\[\]\)", out):
+        if "Start at login" in m.group(2):
+            state = re.search(r"'toggle-state': <(\d+)>", m.group(2))
+            return bool(state and state.group(1) == "1")
+    raise Failed("the tray menu has no 'Start at login'")
+
+
+def reopened(wd, what, started):
+    """After Open: the new window is WebDriver's, and shows web with live data; logs how
+    long from `started` (the click) to the dashboard painted with that data."""
+    wait_for("WebDriver sees the new window", wd.follow_window, 10)
+    wait_for(f"{what}: the dashboard shows web, healthy, with data from the engine",
+             lambda: (x := row(wd)) and x["state"] == "closed" and x["status"] == "ok"
+             and wd.js("return new Promise(r => requestAnimationFrame(() => r(true)));"), 10,
+             every=0.02)
+    took = time.monotonic() - started
+    log(f"{what}: Open to the dashboard painted with live data in {took * 1000:.0f} ms")
+    return took
+
+
 def window_visible():
     out = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^Steward$"],
                          capture_output=True, text=True)
@@ -399,13 +476,60 @@ def main():
         wait_for("the tray menu offers 'Snooze notifications 1 h' again",
                  lambda: "Snooze notifications 1 h" in tray.layout(), 10)
 
-        # 4. Closing the window hides it; the app stays in the tray; the tray reopens it.
+        # 4. Closing the window destroys it and its web view (no WebKitWebProcess left);
+        #    the app lives on in the tray; Open makes a new window with current data.
+        app_pid = int(open(APP_PID_FILE).read().strip())
+        check(web_processes(app_pid), f"while shown, the app has a WebKit web process "
+                                      f"({web_processes(app_pid)})")
         subprocess.run(["wmctrl", "-c", "Steward"], check=True)
         wait_for("closing the window hides it", lambda: not window_visible(), 10)
-        app_pid = int(open(APP_PID_FILE).read().strip())
+        wait_for("hidden, no WebKitWebProcess of the app remains",
+                 lambda: not web_processes(app_pid), 10)
         check(os.path.exists(f"/proc/{app_pid}"), "the app keeps running in the tray")
+        wait_for("the engine still probes while hidden (the tray's status line is healthy)",
+                 lambda: any(l.startswith("Steward: healthy") for l in tray.layout()), 10)
+        t = time.monotonic()
         tray.click("Open Steward")
         wait_for("'Open Steward' shows the window again", window_visible, 10)
+        reopened(wd, "tray Open", t)
+
+        # 4b. One instance: launching Steward again opens the running one's window and
+        #     exits, with no second engine.
+        subprocess.run(["wmctrl", "-c", "Steward"], check=True)
+        wait_for("hidden again", lambda: not window_visible() and not web_processes(app_pid), 10)
+        t = time.monotonic()
+        second = subprocess.run([APP_BIN, "--config", APP_CONFIG], capture_output=True,
+                                text=True, timeout=60)
+        log(f"second launch exited {second.returncode} after {time.monotonic() - t:.1f}s")
+        check(second.returncode == 0, f"the second launch exits 0 (stderr: {second.stderr[-500:]!r})")
+        check(apps_running() == [app_pid], f"one app process only ({apps_running()})")
+        wait_for("the second launch brought the running app's window up", window_visible, 10)
+        reopened(wd, "second launch", t)
+
+        # 4c. Start at login, from the tray and from the window: the XDG autostart entry
+        #     is written (starting hidden) and removed; both toggles agree.
+        check(not os.path.exists(AUTOSTART_FILE), "no autostart entry at first")
+        check(not autostart_checked(tray), "the tray's 'Start at login' is not checked")
+        tray.click("Start at login")
+        wait_for("the tray's toggle wrote the autostart entry",
+                 lambda: os.path.exists(AUTOSTART_FILE), 10)
+        entry = open(AUTOSTART_FILE).read()
+        log("autostart entry:\n    " + entry.strip().replace("\n", "\n    "))
+        exec_line = next((l for l in entry.splitlines() if l.startswith("Exec=")), "")
+        check(exec_line == f"Exec={APP_BIN} --hidden",
+              f"its Exec line starts this app hidden ({exec_line!r})")
+        valid = subprocess.run(["desktop-file-validate", AUTOSTART_FILE], capture_output=True, text=True)
+        check(valid.returncode == 0 and not valid.stdout.strip(),
+              f"desktop-file-validate accepts it ({valid.stdout.strip()!r})")
+        check(autostart_checked(tray), "the tray item is checked")
+        wait_for("the window's 'Start at login' box follows (checked)",
+                 lambda: wd.js("const b = document.getElementById('autostart');"
+                               "return !!b && b.checked;"), 10)
+        fresh(lambda: wd.click(wd.find("css selector", "#autostart")[0]))
+        log("unchecked 'Start at login' in the window")
+        wait_for("the window's toggle removed the autostart entry",
+                 lambda: not os.path.exists(AUTOSTART_FILE), 10)
+        wait_for("the tray item follows (unchecked)", lambda: not autostart_checked(tray), 10)
 
         # 5. The service goes down: the breaker opens, the UI shows it, a notification is sent.
         service.stop()

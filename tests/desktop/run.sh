@@ -92,7 +92,7 @@ if ! command -v tauri-driver >/dev/null; then
     }
 fi
 for tool in Xvfb dbus-daemon dbus-monitor openbox dunst xfce4-panel WebKitWebDriver gdbus \
-    xdpyinfo xdotool wmctrl import python3; do
+    xdpyinfo xdotool wmctrl import python3 desktop-file-validate; do
     command -v "$tool" >/dev/null || { say "missing $tool (see the apt list at the top)"; exit 1; }
 done
 
@@ -161,6 +161,7 @@ say "tauri-driver on $WD_PORT (native $NATIVE_PORT)"
 # ---- 6. drive ---------------------------------------------------------------------------
 set +e
 WD_PORT=$WD_PORT SERVICE_PORT=$SERVICE_PORT APP_WRAPPER=$RUN/app.sh APP_PID_FILE=$RUN/app.pid \
+    APP_BIN=$APP_BIN APP_CONFIG=$RUN/steward.toml \
     NOTIFY_LOG=$RUN/notify.log SHOTS=$ROOT/target/desktop-screenshots SERVICE_PY=$HERE/service.py \
     python3 "$HERE/drive.py"
 RESULT=$?

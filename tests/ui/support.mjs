@@ -83,7 +83,8 @@ export async function startSteward({ config, dataDir, token, onLog, env = {}, li
       ...process.env,
       STEWARD_DATA_DIR: dataDir,
       STEWARD_TOKEN: token,
-      STEWARD_UI_DIR: path.join(repo, 'ui/dist'),
+      // The UI embedded in the binary (built after ui/dist): what an installed Steward serves.
+      STEWARD_UI_DIR: '',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

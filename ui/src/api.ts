@@ -224,3 +224,25 @@ export const api = {
   subscribe: (onUpdate: (u: Update) => void, onConnection: (c: Connection) => void) =>
     transport.subscribe(onUpdate, onConnection),
 };
+
+/** The tray app's own settings (no HTTP route: a headless Steward has no login to start
+ *  at). `null` in a browser. */
+export const desktop = tauri
+  ? {
+      /** Whether Steward starts (hidden, in the tray) at login. */
+      autostart: () => desktopCall<{ enabled: boolean }>('get_autostart'),
+      setAutostart: (enabled: boolean) => desktopCall<{ enabled: boolean }>('set_autostart', { enabled }),
+      /** Called when the setting changes elsewhere (the tray menu). */
+      onAutostart: (cb: (enabled: boolean) => void) =>
+        void tauri.event.listen<{ enabled: boolean }>('steward://autostart', (e) => cb(e.payload.enabled)),
+    }
+  : null;
+
+async function desktopCall<T>(cmd: 'get_autostart' | 'set_autostart', args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await tauri!.core.invoke<T>(cmd, args);
+  } catch (e) {
+    const err = e as { code?: string; message?: string };
+    throw new ApiError(err.code ?? 'internal', err.message ?? String(e));
+  }
+}

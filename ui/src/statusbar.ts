@@ -4,7 +4,7 @@
 // line. One template rendered again on every change: its buttons stay the same elements, so
 // a focused button keeps focus across updates.
 
-import { api, type Connection } from './api';
+import { api, desktop, type Connection } from './api';
 import { busy, html, nothing, render } from './dom';
 import { clock, plural } from './format';
 import type { StatusView } from './types';
@@ -28,6 +28,36 @@ export function initStatusBar(bar: HTMLElement, apply: (s: StatusView) => void):
   onStatus = apply;
   host = bar;
   update();
+  if (desktop) {
+    desktop.onAutostart((on) => {
+      autostart = on;
+      update();
+    });
+    desktop
+      .autostart()
+      .then((a) => {
+        autostart = a.enabled;
+        update();
+      })
+      .catch((err) => notice(`Cannot read "Start at login": ${(err as Error).message}`));
+  }
+}
+
+/** "Start at login" in the tray app (`null`: unknown yet, or a browser). */
+let autostart: boolean | null = null;
+
+async function toggleAutostart(e: Event): Promise<void> {
+  const box = e.currentTarget as HTMLInputElement;
+  const want = box.checked;
+  box.disabled = true;
+  try {
+    autostart = (await desktop!.setAutostart(want)).enabled;
+  } catch (err) {
+    notice(`Start at login failed: ${(err as Error).message}`);
+  } finally {
+    box.disabled = false;
+    update();
+  }
 }
 
 export function setStatus(s: StatusView): void {
@@ -97,11 +127,15 @@ function update(): void {
   );
 }
 
-/** Pause and snooze. */
+/** Pause and snooze; in the tray app, start at login too. */
 function switches(s: StatusView) {
   const pause = act(() => (status?.paused ? api.resume() : api.pause()));
   const snooze = act(() => api.snooze(status?.snoozed_until ? 0 : 60));
-  return html`<button type="button" @click=${pause}>${s.paused ? 'Resume probing' : 'Pause probing'}</button
+  return html`${desktop && autostart !== null
+      ? html`<label class="autostart" title="Start Steward in the tray when you log in"
+          ><input type="checkbox" id="autostart" .checked=${autostart} @change=${toggleAutostart} />Start at login</label
+        >`
+      : nothing}<button type="button" @click=${pause}>${s.paused ? 'Resume probing' : 'Pause probing'}</button
     ><button type="button" @click=${snooze}>${s.snoozed_until ? 'Unsnooze' : 'Snooze 1 h'}</button>`;
 }
 
