@@ -2,7 +2,8 @@
 # Runs every test Steward has, installing what a fresh machine lacks first:
 # formatting, lints, the engine's unit and integration tests (real SQLite, real loopback
 # servers), the shell's tests, the web UI in a real Chromium against `steward serve`, and
-# the real tray app under Xvfb driven through WebDriver.
+# the real tray app under Xvfb driven through WebDriver, and the Debian package installed
+# with dpkg and run (then removed).
 # Benchmarks are separate (see docs/benchmarks.md): nothing here asserts speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,5 +44,8 @@ STEWARD_BIN="$PWD/target/debug/steward" node --test tests/ui/
 
 step "the tray app under Xvfb"
 tests/desktop/run.sh
+
+step "the Debian package: build (debug), inspect, dpkg -i, run installed, dpkg -r"
+SKIP_BUILD= tests/package/run.sh
 
 step "all tests passed"
