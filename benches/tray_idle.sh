@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Idle cost of the release tray app with 50 providers: RSS and CPU over 60 s, for the app
-# and its WebKit processes, once with the window shown and once hidden to the tray.
-# Runs under the same throwaway desktop as the desktop test. Not a test: it prints a table
+# Idle cost of the release tray app with 50 providers: RSS, PSS and CPU over 60 s, for the
+# app and its WebKit processes: with the window shown; hidden to the tray after having
+# been shown (the window closed: its web view is destroyed); and started hidden
+# (`--hidden`, a login start). Then the time from Open (tray menu) to the dashboard
+# painted with live data, from the desktop test run against the release binary.
+# Runs under the same throwaway desktop as the desktop test. Not a test: it prints tables
 # for docs/benchmarks.md.   Usage: benches/tray_idle.sh [SECONDS]
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,7 +23,7 @@ cleanup() {
 trap cleanup EXIT
 . "$ROOT/tests/desktop/session.sh"
 
-(cd "$ROOT" && cargo build --release -p steward-desktop >&2)
+(cd "$ROOT" && cargo build --release --workspace --bins >&2)
 APP=$ROOT/target/release/steward-desktop
 
 mkdir -p "$RUN"/{config,data,cache,runtime}
@@ -50,34 +53,54 @@ family() { # the app and its descendants (WebKit web and network processes)
     done
     echo "${pids[@]}"
 }
-measure() { # label, extra args...
-    local label=$1
-    shift
-    STEWARD_DATA_DIR=$RUN/data-$label "$APP" --config "$RUN/steward.toml" "$@" >"$RUN/app-$label.log" 2>&1 &
+kib() { # field of /proc/PID/status or smaps_rollup, in KiB
+    awk -v f="$2:" '$1 == f {print $2}' "$1" 2>/dev/null || echo 0
+}
+measure() { # label, how ("shown", "hide", "hidden"), extra args...
+    local label=$1 how=$2
+    shift 2
+    STEWARD_DATA_DIR=$RUN/data-$how "$APP" --config "$RUN/steward.toml" "$@" >"$RUN/app-$how.log" 2>&1 &
     local app=$!
     sleep 15 # start-up, first tick, page load
+    if [[ $how == hide ]]; then
+        wmctrl -c Steward
+        sleep 5
+    fi
     local pids=($(family "$app"))
     local t0=0 t1=0
     for p in "${pids[@]}"; do t0=$((t0 + $(ticks "$p"))); done
     sleep "$SECS"
-    local rss=0 detail=""
+    pids=($(family "$app"))
+    local rss=0 pss=0 detail=""
     for p in "${pids[@]}"; do
         t1=$((t1 + $(ticks "$p")))
-        local kb name
-        kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-        name=$(cat "/proc/$p/comm" 2>/dev/null || echo "?")
-        rss=$((rss + kb))
-        detail+="$name $((kb / 1024)) MiB; "
+        local r q name
+        r=$(kib "/proc/$p/status" VmRSS)
+        q=$(kib "/proc/$p/smaps_rollup" Pss)
+        name=$(basename "$(readlink "/proc/$p/exe" 2>/dev/null || echo "?")")
+        rss=$((rss + r))
+        pss=$((pss + q))
+        detail+="$name $((r / 1024)) / $((q / 1024)) MiB; "
     done
     local hz
     hz=$(getconf CLK_TCK)
     local cpu
     cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$SECS" 'BEGIN {printf "%.2f", d / hz / s * 100}')
-    printf '| %s | %s MiB | %s %% | %s |\n' "$label" $((rss / 1024)) "$cpu" "${detail%; }"
+    printf '| %s | %s MiB | %s MiB | %s %% | %s |\n' "$label" $((rss / 1024)) $((pss / 1024)) "$cpu" "${detail%; }"
     kill -TERM "$app"
     wait "$app" 2>/dev/null || true
 }
-echo "| window | RSS total | CPU (of one core, ${SECS} s) | per process |"
-echo "| --- | --- | --- | --- |"
-measure shown
-measure hidden --hidden
+echo "| window | RSS total | PSS total | CPU (of one core, ${SECS} s) | per process (RSS / PSS) |"
+echo "| --- | --- | --- | --- | --- |"
+measure "shown" shown
+measure "hidden after Hide (window closed)" hide
+measure "started hidden (--hidden)" hidden --hidden
+
+# Open → dashboard painted with live data: the desktop test, on the release binary (it
+# clicks the tray's Open and waits, through WebDriver, for the row with the engine's data
+# and one animation frame; the WebDriver round trips are included).
+echo
+echo "| Open → dashboard painted (release, WebDriver) |"
+echo "| --- |"
+STEWARD_DESKTOP_BIN=$APP SKIP_BUILD=1 "$ROOT/tests/desktop/run.sh" 2>&1 |
+    sed -n 's/.*\(tray Open\|second launch\): Open to the dashboard painted with live data in \([0-9]*\) ms.*/| \1: \2 ms |/p'

@@ -9,7 +9,7 @@
 //! Does not own: what the page shows (it loads current state from the engine on start,
 //! like any fresh page).
 
-use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindow};
+use tauri::{AppHandle, Manager, WebviewWindow};
 
 /// The label of the one window (see `tauri.conf.json`).
 pub const MAIN_WINDOW: &str = "main";
@@ -58,11 +58,6 @@ pub fn toggle(app: &AppHandle) {
     }
 }
 
-/// Whether the window exists (it exists only while shown).
-pub fn is_open(app: &AppHandle) -> bool {
-    app.get_webview_window(MAIN_WINDOW).is_some()
-}
-
 fn create(
     app: &AppHandle,
     route: Option<&str>,
@@ -76,10 +71,43 @@ fn create(
         .cloned()
         .ok_or("tauri.conf.json has no \"main\" window")?;
     config.visible = true;
+    let mut builder = tauri::WebviewWindowBuilder::from_config(app, &config)?;
     if let Some(route) = route {
-        config.url = WebviewUrl::App(format!("index.html{route}").into());
+        // Before the page's own scripts, so it starts at that view. The page loads once
+        // per window (views change the hash, never reload it).
+        builder = builder.initialization_script(format!(
+            "if (location.hash === '') history.replaceState(null, '', {});",
+            serde_json::Value::from(route)
+        ));
     }
-    let window = tauri::WebviewWindowBuilder::from_config(app, &config)?.build()?;
+    let window = builder.build()?;
     crate::locale::fix_posix_language(&window);
+    lean(&window);
     Ok(window)
+}
+
+/// A dashboard needs no GPU compositing and no browser-sized caches: without them WebKit's
+/// web process takes about 100 MiB less and paints a text change without a GL pass (under
+/// a software renderer, the compositor alone cost several % of a core while idle).
+fn lean(window: &WebviewWindow) {
+    #[cfg(target_os = "linux")]
+    {
+        use webkit2gtk::{
+            CacheModel, HardwareAccelerationPolicy, SettingsExt, WebContextExt, WebViewExt,
+        };
+        let queued = window.with_webview(|webview| {
+            let view = webview.inner();
+            if let Some(settings) = view.settings() {
+                settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+            }
+            if let Some(context) = view.context() {
+                context.set_cache_model(CacheModel::DocumentViewer);
+            }
+        });
+        if let Err(e) = queued {
+            tracing::warn!(error = %e, "cannot set the web view's settings");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = window;
 }

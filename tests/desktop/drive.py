@@ -416,9 +416,8 @@ def main():
         screenshot("desktop.png")
 
         # 7. A proposal that needs a person: a native notification asks for approval, and
-        #    a click on it opens the Proposals view.
+        #    a click on it opens the window (hidden: a new one) at the Proposals view.
         subprocess.run(["dunstctl", "close-all"], check=True)
-        wd.js("location.hash = '#/overview'; return null;")
         accepted = invoke(wd, "submit_event", {"event": {
             "type": "service_unhealthy", "node": "piha", "service": "mosquitto",
             "payload": {"exit_code": 137, "status": "exited"}}})
@@ -426,11 +425,16 @@ def main():
         text = wait_for("a native notification asks for approval",
                         lambda: notified("Approve", "mosquitto"), 15)
         log(f"notification: {text!r}")
+        subprocess.run(["wmctrl", "-c", "Steward"], check=True)
+        wait_for("the window is hidden before the click",
+                 lambda: not window_visible() and not web_processes(app_pid), 10)
         wait_for("the notification is on screen",
                  lambda: subprocess.run(["dunstctl", "count", "displayed"], capture_output=True,
                                         text=True).stdout.strip() not in ("", "0"), 10)
         subprocess.run(["dunstctl", "action", "0"], check=True)
-        wait_for("clicking the notification opens the Proposals view",
+        wait_for("clicking the notification opens the window", window_visible, 10)
+        wait_for("WebDriver sees the new window", wd.follow_window, 10)
+        wait_for("clicking the notification opened the Proposals view",
                  lambda: wd.js("return location.hash;") == "#/proposals", 10)
         wait_for("the proposal's card is shown",
                  lambda: wd.js("return document.querySelectorAll("

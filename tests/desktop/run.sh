@@ -9,6 +9,7 @@
 #
 # Usage: tests/desktop/run.sh            (from anywhere; builds the debug app first)
 #   SKIP_BUILD=1   use target/debug/steward-desktop as it is
+#   STEWARD_DESKTOP_BIN=PATH   drive that binary instead (benches/tray_idle.sh: release)
 #   KEEP_RUN=1     keep the temp dir (logs, config, data) after the run
 # Needs the apt packages of docs/desktop-testing (xvfb dbus dunst xfce4-panel openbox
 # wmctrl webkit2gtk-driver imagemagick x11-utils xdotool libglib2.0-bin); installs
@@ -82,7 +83,7 @@ if [[ ${SKIP_BUILD:-} != 1 ]]; then
     (cd "$ROOT" && cargo build -p steward-desktop)
     say "built in $(($(date +%s) - t))s"
 fi
-APP_BIN=$ROOT/target/debug/steward-desktop
+APP_BIN=${STEWARD_DESKTOP_BIN:-$ROOT/target/debug/steward-desktop}
 [[ -x $APP_BIN ]] || { say "no $APP_BIN"; exit 1; }
 if ! command -v tauri-driver >/dev/null; then
     export PATH=$HOME/.cargo/bin:$PATH
