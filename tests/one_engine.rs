@@ -4,12 +4,19 @@
 mod common;
 
 use common::serve::ServeCommand;
+use std::path::PathBuf;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_serve_on_the_same_data_dir_refuses_and_the_first_goes_on() {
+/// A temp dir with a config (no providers) and the path of a data dir in it.
+fn lab() -> (tempfile::TempDir, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let (config, data) = (dir.path().join("steward.toml"), dir.path().join("data"));
     std::fs::write(&config, "[probe]\ninterval = \"30s\"\n").unwrap();
+    (dir, config, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_serve_on_the_same_data_dir_refuses_and_the_first_goes_on() {
+    let (dir, config, data) = lab();
     let serve = ServeCommand::new(&config, &data);
     let mut first = serve.start().await;
 
@@ -37,9 +44,7 @@ async fn a_second_serve_on_the_same_data_dir_refuses_and_the_first_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_engine_leaves_no_stale_lock() {
-    let dir = tempfile::tempdir().unwrap();
-    let (config, data) = (dir.path().join("steward.toml"), dir.path().join("data"));
-    std::fs::write(&config, "[probe]\ninterval = \"30s\"\n").unwrap();
+    let (_dir, config, data) = lab();
     let serve = ServeCommand::new(&config, &data);
     let mut first = serve.start().await;
     first.kill9();

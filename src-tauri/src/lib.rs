@@ -169,22 +169,36 @@ struct Started {
     demo: CancellationToken,
 }
 
-async fn start_engine(opts: &Options) -> Result<Started, StartError> {
+/// The config of a non-demo start, read before Tauri starts: a bad config exits 2 with its
+/// message even where no window could open (the demo's config is generated, always valid).
+fn load_config(opts: &Options) -> Result<Option<(PathBuf, Config)>, StartError> {
+    if opts.demo {
+        return Ok(None);
+    }
+    let path = config::config_path(opts.config.as_deref());
+    let config = Config::load_or_init(&path)?;
+    Ok(Some((path, config)))
+}
+
+/// Starts the engine on `loaded` (else the demo's config): runs in Tauri's setup, after
+/// the single-instance check.
+async fn start_engine(loaded: Option<(PathBuf, Config)>) -> Result<Started, StartError> {
     let mut data_dir = config::data_dir();
     let demo = CancellationToken::new();
-    let path = if opts.demo {
-        data_dir = data_dir.join("demo");
-        std::fs::create_dir_all(&data_dir).map_err(StartError::Demo)?;
-        let d = steward::demo::start(demo.clone(), config::DEFAULT_LISTEN)
-            .await
-            .map_err(StartError::Demo)?;
-        let path = data_dir.join("demo.toml");
-        std::fs::write(&path, d.config).map_err(StartError::Demo)?;
-        path
-    } else {
-        config::config_path(opts.config.as_deref())
+    let (path, config) = match loaded {
+        Some(loaded) => loaded,
+        None => {
+            data_dir = data_dir.join("demo");
+            std::fs::create_dir_all(&data_dir).map_err(StartError::Demo)?;
+            let d = steward::demo::start(demo.clone(), config::DEFAULT_LISTEN)
+                .await
+                .map_err(StartError::Demo)?;
+            let path = data_dir.join("demo.toml");
+            std::fs::write(&path, d.config).map_err(StartError::Demo)?;
+            let config = Config::load_or_init(&path)?;
+            (path, config)
+        }
     };
-    let config = Config::load_or_init(&path)?;
     tracing::info!(config = %path.display(), data = %data_dir.display(), "starting the engine");
     let engine = steward::api::start(EngineOptions::new(config, &data_dir)).await?;
     Ok(Started { engine, demo })
@@ -222,6 +236,13 @@ pub fn run() -> ExitCode {
         }
     };
     let hidden = opts.hidden;
+    let loaded = match load_config(&opts) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("steward-desktop: {e}");
+            return e.exit_code();
+        }
+    };
     // Why the setup failed, when it was the engine (its exit code is not 1 for all).
     let failed: Arc<Mutex<Option<StartError>>> = Arc::default();
     let failed_in_setup = Arc::clone(&failed);
@@ -236,7 +257,7 @@ pub fn run() -> ExitCode {
         .plugin(tauri_plugin_notification::init())
         .invoke_handler(commands::app_handler())
         .setup(move |app| {
-            let started = tauri::async_runtime::block_on(start_engine(&opts));
+            let started = tauri::async_runtime::block_on(start_engine(loaded));
             let Started { engine, demo } = match started {
                 Ok(s) => s,
                 Err(e) => {
