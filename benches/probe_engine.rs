@@ -1,13 +1,20 @@
 //! The probe engine against 1,000 and 10,000 real loopback HTTP endpoints.
 //!
-//! `cargo bench --bench probe_engine [-- SIZES...]` (default: 1000 10000)
+//! `cargo bench --bench probe_engine [-- SIZES...]` (default: 0 100 1000 10000)
 //!
 //! The endpoints run in a child process (this binary re-executed with
 //! `STEWARD_BENCH_ROLE=server`), so the CPU and memory measured here are the engine's
 //! alone: the full engine (monitor, recorder, SQLite batching) with a 30 s interval and a
 //! 3 s timeout. Per size it reports the wall time of each tick (first to last probe
-//! completion), CPU seconds per tick and the average share of one core over the steady
-//! interval, peak RSS, and the database size after one simulated hour of history.
+//! completion), probes per second, the CPU time per probe and the average share of one
+//! core over the steady interval, steady and peak RSS, and the database size after one
+//! simulated hour of history. Size 0 is the idle engine (no providers): its CPU share is
+//! the cost of the engine's own timers. Each size runs in its own process
+//! (`STEWARD_BENCH_ROLE=engine`), so its peak RSS is its own.
+//!
+//! Profiling: with `STEWARD_BENCH_PROFILE=<dir>` each size's engine process runs
+//! `perf record -g` on itself over the steady window and leaves `<dir>/perf-<n>.data`
+//! (symbols need an unstripped build: `CARGO_PROFILE_BENCH_STRIP=false`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -16,24 +23,49 @@ use std::time::{Duration, Instant};
 const ENDPOINTS_PER_PORT: usize = 1000;
 
 fn main() {
-    if std::env::var("STEWARD_BENCH_ROLE").as_deref() == Ok("server") {
-        return server();
+    match std::env::var("STEWARD_BENCH_ROLE").as_deref() {
+        Ok("server") => return server(),
+        Ok("engine") => {
+            let n = std::env::var("STEWARD_BENCH_N").unwrap().parse().unwrap();
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            return rt.block_on(run(n));
+        }
+        _ => {}
     }
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
     let sizes = if sizes.is_empty() {
-        vec![1000, 10_000]
+        vec![0, 100, 1000, 10_000]
     } else {
         sizes
     };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    println!("| providers | tick wall time (p50 / max) | CPU s per tick | CPU % of one core (30 s interval) | RSS steady / peak | DB after 1 h |");
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| providers | tick wall time (p50 / max) | probes/s | CPU per probe | CPU % of one core | RSS steady / peak | DB after 1 h |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
     for n in sizes {
-        rt.block_on(run(n));
+        // One process per size: its peak RSS is its own. It prints its row.
+        let status = Command::new(std::env::current_exe().unwrap())
+            .env("STEWARD_BENCH_ROLE", "engine")
+            .env("STEWARD_BENCH_N", n.to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the run with {n} providers failed");
     }
+}
+
+/// `perf record` on this process for `secs`, when `STEWARD_BENCH_PROFILE` names a dir.
+fn start_profile(n: usize, secs: u64) -> Option<std::process::Child> {
+    let dir = std::env::var_os("STEWARD_BENCH_PROFILE")?;
+    let out = std::path::Path::new(&dir).join(format!("perf-{n}.data"));
+    Command::new("perf")
+        .args(["record", "-F", "999", "-g", "-o"])
+        .arg(&out)
+        .args(["-p", &std::process::id().to_string(), "--", "sleep", &secs.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()
 }
 
 /// Endpoints: `ceil(n / 1000)` ports, paths `/health/<i>`.
@@ -41,7 +73,7 @@ fn server() {
     let n: usize = std::env::var("STEWARD_BENCH_N").unwrap().parse().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
-        let ports = n.div_ceil(ENDPOINTS_PER_PORT);
+        let ports = n.div_ceil(ENDPOINTS_PER_PORT).max(1);
         let mut out = Vec::new();
         for _ in 0..ports {
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -98,7 +130,13 @@ async fn run(n: usize) {
     let ports: Vec<u16> = line.trim().split(',').map(|p| p.parse().unwrap()).collect();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = String::from("[probe]\ninterval = \"30s\"\ntimeout = \"3s\"\n\n");
+    let mut cfg = String::from("[probe]\ninterval = \"30s\"\ntimeout = \"3s\"\n");
+    // More `[probe]` settings to compare (e.g. "max_concurrency = 64").
+    if let Ok(extra) = std::env::var("STEWARD_BENCH_PROBE") {
+        cfg.push_str(&extra.replace(';', "\n"));
+        cfg.push('\n');
+    }
+    cfg.push('\n');
     for i in 0..n {
         let port = ports[i / ENDPOINTS_PER_PORT];
         cfg.push_str(&format!(
@@ -116,9 +154,16 @@ async fn run(n: usize) {
     tokio::time::sleep(Duration::from_secs(25)).await;
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
+    let from = chrono::Utc::now();
+    let profile = start_profile(n, 60);
     tokio::time::sleep(Duration::from_secs(60)).await;
     let cpu = cpu_seconds() - cpu0;
     let window = t0.elapsed().as_secs_f64();
+    let to = chrono::Utc::now();
+    if let Some(mut p) = profile {
+        // The profile is a by-product; the measurement stands without it.
+        let _ = p.wait();
+    }
     tokio::time::sleep(Duration::from_secs(10)).await;
     let peak = rss_mib("VmHWM:");
     let steady = rss_mib("VmRSS:");
@@ -149,6 +194,12 @@ async fn run(n: usize) {
         .filter(|t| t.2 >= n * 9 / 10)
         .map(|t| (t.1 - t.0) as f64 / 1000.0)
         .collect();
+    let probed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM probe_samples WHERE at >= ? AND at < ?")
+        .bind(from.timestamp_millis())
+        .bind(to.timestamp_millis())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let all_ok: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM probe_samples WHERE ok = 0")
         .fetch_one(&pool)
         .await
@@ -162,15 +213,19 @@ async fn run(n: usize) {
     walls.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let p50 = walls.get(walls.len() / 2).copied().unwrap_or(f64::NAN);
     let max = walls.last().copied().unwrap_or(f64::NAN);
-    let ticks_in_window = window / 30.0;
 
     // One simulated hour of history: 120 ticks of n samples, written as the recorder does.
     let db_mb = simulate_hour(n).await;
+    let per_probe = if probed > 0 {
+        format!("{:.0} µs", cpu / probed as f64 * 1e6)
+    } else {
+        "–".into()
+    };
     println!(
-        "| {n} | {p50:.2} s / {max:.2} s ({} ticks{}) | {:.2} | {:.1} % | {steady:.0} MiB / {peak:.0} MiB | {db_mb:.1} MiB |",
+        "| {n} | {p50:.2} s / {max:.2} s ({} ticks{}) | {:.1} | {per_probe} | {:.2} % | {steady:.1} MiB / {peak:.1} MiB | {db_mb:.1} MiB |",
         walls.len(),
         if all_ok > 0 { format!(", {all_ok} failed probes") } else { String::new() },
-        cpu / ticks_in_window,
+        probed as f64 / window,
         cpu / window * 100.0,
     );
 }

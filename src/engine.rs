@@ -145,7 +145,10 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
     let config = opts.config;
     let clock = opts.clock;
     let factory: ProbeFactory = opts.probes.unwrap_or_else(|| {
-        let client = probe::http_client();
+        let client = probe::http_client(probe::Pooling::for_providers(
+            &config.providers,
+            config.probe.max_concurrency,
+        ));
         let clock = Arc::clone(&clock);
         Arc::new(move |p: &ProviderConfig| probe::for_provider(p, &client, &clock))
     });
@@ -299,7 +302,7 @@ impl Engine {
     pub fn status(&self) -> StatusView {
         let config = self.ctx.config();
         let now = self.ctx.now();
-        let counts = self.recorder.counts(&config, now);
+        let (counts, down_providers) = self.recorder.counts(&config, now);
         let pipeline = self.pipeline.as_ref().and_then(|p| p.level());
         let storage = self.storage();
         StatusView {
@@ -319,6 +322,7 @@ impl Engine {
             proposal_ttl_secs: config.proposal_ttl().as_secs(),
             pipeline,
             storage,
+            down_providers,
         }
     }
 

@@ -149,7 +149,7 @@ async fn check(config_path: Option<PathBuf>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let client = probe::http_client();
+    let client = probe::http_client(probe::Pooling::within_tick());
     let clock: steward::clock::SharedClock = Arc::new(steward::clock::SystemClock);
     let targets: Vec<ProbeTarget> = config
         .providers

@@ -126,6 +126,11 @@ impl Outbox {
         self.inner.updates.subscribe()
     }
 
+    /// Whether anyone listens to the updates now (a caller may skip building one).
+    pub fn has_listeners(&self) -> bool {
+        self.inner.updates.receiver_count() > 0
+    }
+
     /// Pushes an update to whoever listens.
     pub fn send(&self, update: Update) {
         // An error only says nobody subscribes right now, which is not a failure.

@@ -590,3 +590,58 @@ async fn two_thousand_providers_are_written_in_a_few_transactions_not_thousands(
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_any_size_store_every_sample_and_state_exactly_once() {
+    use steward::health::breaker::BreakerState;
+    use steward::store::{Batch, Sample, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        &dir.path().join("s.db"),
+        std::sync::Arc::new(steward::clock::SystemClock),
+    )
+    .await
+    .unwrap();
+    let start = chrono::Utc::now() - chrono::Duration::minutes(30);
+    // Sizes around the multi-row statement's 64 rows: below, at, above, several times.
+    let mut written = 0i64;
+    for (round, size) in [1usize, 63, 64, 65, 129, 200].into_iter().enumerate() {
+        let mut batch = Batch::default();
+        for i in 0..size {
+            let id = format!("p{i}");
+            batch.samples.push(Sample {
+                provider_id: id.clone(),
+                at: start + chrono::Duration::seconds(round as i64),
+                ok: i % 5 != 0,
+                latency_ms: (i % 7 != 0).then_some(i as f64 / 4.0),
+                outcome: if i % 5 != 0 { "up".into() } else { "down".into() },
+                error: (i % 5 == 0).then(|| format!("refused {i}")),
+            });
+            let state = BreakerState {
+                consecutive_failures: (round * 1000 + i) as u32,
+                ..BreakerState::default()
+            };
+            batch.states.insert(id, state);
+        }
+        store.write_batch(batch).await.unwrap();
+        written += size as i64;
+    }
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM probe_samples")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, written);
+    // Every field of a row past the first 64 of a 129-row batch came through.
+    let history = store.history("p100", start).await.unwrap();
+    assert_eq!(history.len(), 2, "p100 was in the 129 and the 200 batches");
+    let s = &history[0];
+    assert_eq!((s.ok, s.outcome.as_str()), (false, "down"));
+    assert_eq!(s.latency_ms, Some(25.0));
+    assert_eq!(s.error.as_deref(), Some("refused 100"));
+    // The last write of each breaker state wins.
+    let states = store.load_breakers().await.unwrap();
+    assert_eq!(states.len(), 200);
+    assert_eq!(states["p0"].consecutive_failures, 5000);
+    assert_eq!(states["p150"].consecutive_failures, 5150);
+    assert_eq!(states["p64"].consecutive_failures, 5064);
+}

@@ -22,7 +22,7 @@ fn system_clock() -> steward::clock::SharedClock {
 
 async fn check(toml_body: &str) -> Result<Verdict, steward::health::probe::ProbeError> {
     let p = provider(toml_body);
-    probe::for_provider(&p, &probe::http_client(), &system_clock())
+    probe::for_provider(&p, &probe::http_client(probe::Pooling::within_tick()), &system_clock())
         .check()
         .await
 }
@@ -283,7 +283,7 @@ async fn a_command_that_times_out_is_killed_with_its_children() {
         "kind = \"command\"\ncommand = [\"sh\", \"-c\", {}]",
         toml::Value::String(script)
     ));
-    let probe = probe::for_provider(&p, &probe::http_client(), &system_clock());
+    let probe = probe::for_provider(&p, &probe::http_client(probe::Pooling::within_tick()), &system_clock());
     let r = tokio::time::timeout(Duration::from_millis(500), probe.check()).await;
     assert!(r.is_err(), "the probe hangs until the timeout drops it");
     let pid: i32 = std::fs::read_to_string(&pidfile)
@@ -299,4 +299,62 @@ async fn a_command_that_times_out_is_killed_with_its_children() {
         stat.is_empty() || stat.split_whitespace().nth(2) == Some("Z")
     })
     .await;
+}
+
+/// A keep-alive HTTP/1.1 server that answers every request 200 and counts the TCP
+/// connections it accepted.
+async fn counting_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/health", listener.local_addr().unwrap());
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 1024];
+                loop {
+                    let n = match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        // 64 KB: more than hyper reads along with the head, so the
+                        // connection is reusable only once the probe read the body.
+                        let body = format!(r#"{{"status":"ok","detail":"all good","pad":"{}"}}"#, "x".repeat(64 * 1024));
+                        let reply = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if sock.write_all(reply.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn probes_of_one_host_reuse_one_connection_even_when_nothing_checks_the_body() {
+    for body_check in ["", "\nexpect_body = \"good\""] {
+        let (url, accepted) = counting_server().await;
+        let p = provider(&format!("kind = \"http\"\nurl = \"{url}\"{body_check}"));
+        let pooling = probe::Pooling::for_providers(std::slice::from_ref(&p), 64);
+        let probe = probe::for_provider(&p, &probe::http_client(pooling), &system_clock());
+        for _ in 0..5 {
+            assert_eq!(probe.check().await, Ok(Verdict::Up));
+        }
+        assert_eq!(
+            accepted.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "five probes, one connection ({body_check:?})"
+        );
+    }
 }

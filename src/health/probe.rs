@@ -124,6 +124,7 @@ pub fn for_provider(
             headers,
         } => Arc::new(HttpProbe {
             client: http.clone(),
+            parsed: reqwest::Url::parse(url).ok(),
             url: url.clone(),
             expect_status: *expect_status,
             expect_body: expect_body.clone(),
@@ -151,16 +152,73 @@ pub fn for_provider(
     }
 }
 
-/// The client every HTTP-based probe shares (connection reuse matters at 10,000 providers).
-pub fn http_client() -> reqwest::Client {
+/// Idle connections are held from one tick to the next only when the HTTP providers
+/// live on at most this many hosts (host and port).
+pub const KEEP_ALIVE_HOSTS: usize = 64;
+/// How long an idle connection is held when it is not kept for the next tick.
+const IDLE_WITHIN_TICK: Duration = Duration::from_secs(5);
+
+/// How the shared client keeps idle connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pooling {
+    /// How long an idle connection is kept.
+    pub idle: Duration,
+    /// Idle connections kept per host.
+    pub per_host: usize,
+}
+
+impl Pooling {
+    /// For these providers, `max_concurrency` probes at once: when they live on few
+    /// hosts, a tick's connections are kept for the next one (the longest interval plus a
+    /// margin), as many per host as probes run at once, so a tick reuses the last tick's
+    /// connections instead of connecting again (at most `KEEP_ALIVE_HOSTS` ×
+    /// `max_concurrency` sockets, and in practice no more than ran at once). Otherwise
+    /// connections are reused only within a tick, so 10,000 providers on 10,000 hosts
+    /// never mean 10,000 idle sockets (~27 KB each) for the whole run.
+    pub fn for_providers(providers: &[ProviderConfig], max_concurrency: usize) -> Pooling {
+        let mut hosts = std::collections::HashSet::new();
+        let mut longest = Duration::ZERO;
+        for p in providers.iter().filter(|p| p.enabled) {
+            let url = match &p.target {
+                Target::Http { url, .. } | Target::Llm { url, .. } => url,
+                _ => continue,
+            };
+            let Ok(u) = reqwest::Url::parse(url) else {
+                continue;
+            };
+            hosts.insert((u.host_str().map(str::to_owned), u.port_or_known_default()));
+            longest = longest.max(p.interval);
+        }
+        if hosts.len() <= KEEP_ALIVE_HOSTS {
+            Pooling {
+                idle: longest + Duration::from_secs(10),
+                per_host: max_concurrency.max(IDLE_PER_HOST),
+            }
+        } else {
+            Pooling::within_tick()
+        }
+    }
+
+    /// Connections reused within a tick only.
+    pub fn within_tick() -> Pooling {
+        Pooling {
+            idle: IDLE_WITHIN_TICK,
+            per_host: IDLE_PER_HOST,
+        }
+    }
+}
+
+/// Idle connections per host when they are not kept for the next tick.
+const IDLE_PER_HOST: usize = 8;
+
+/// The client every HTTP-based probe shares (connection reuse matters at 10,000
+/// providers).
+pub fn http_client(pooling: Pooling) -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent(concat!("steward/", env!("CARGO_PKG_VERSION")))
         .tcp_nodelay(true)
-        // Connections are reused within a tick, not held between ticks: 10,000 providers on
-        // 10,000 hosts must not mean 10,000 idle sockets (~27 KB each) for the whole run,
-        // and the connect race of a large tick must not leave thousands behind.
-        .pool_idle_timeout(Duration::from_secs(5))
-        .pool_max_idle_per_host(8)
+        .pool_idle_timeout(pooling.idle)
+        .pool_max_idle_per_host(pooling.per_host)
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::limited(3))
         .build()
@@ -275,6 +333,8 @@ fn status_verdict(
 struct HttpProbe {
     client: reqwest::Client,
     url: String,
+    /// `url`, parsed once (not on every probe); `None` leaves the error to reqwest.
+    parsed: Option<reqwest::Url>,
     expect_status: Option<u16>,
     expect_body: Option<String>,
     expect_json: Option<JsonExpect>,
@@ -284,7 +344,10 @@ struct HttpProbe {
 
 impl HttpProbe {
     async fn run(&self) -> ProbeResult {
-        let mut req = self.client.get(&self.url);
+        let mut req = match &self.parsed {
+            Some(url) => self.client.get(url.clone()),
+            None => self.client.get(&self.url),
+        };
         for (k, v) in &self.headers {
             req = req.header(k, expand_env(v)?);
         }
@@ -305,10 +368,12 @@ impl HttpProbe {
                 reason: format!("HTTP {} (expected {want})", status.as_u16()),
             });
         }
+        // The body is read even when nothing checks it: a connection whose answer was
+        // read to the end goes back to the pool for the next probe of the same host.
+        let body = bounded_body(resp).await?;
         if self.expect_body.is_none() && self.expect_json.is_none() {
             return Ok(Verdict::Up);
         }
-        let body = bounded_body(resp).await?;
         if let Some(word) = &self.expect_body {
             if !String::from_utf8_lossy(&body).contains(word.as_str()) {
                 return Ok(Verdict::Down {
@@ -545,6 +610,47 @@ impl Probe for CommandProbe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn providers(urls: &[String], interval: &str) -> Vec<ProviderConfig> {
+        let mut text = format!("[probe]\ninterval = \"{interval}\"\n");
+        for (i, url) in urls.iter().enumerate() {
+            text.push_str(&format!(
+                "[[providers]]\nid = \"p{i}\"\nnode = \"n\"\nkind = \"http\"\nurl = \"{url}\"\n"
+            ));
+        }
+        crate::config::Config::parse(&text, None).unwrap().providers
+    }
+
+    #[test]
+    fn connections_are_kept_for_the_next_tick_only_when_the_providers_live_on_few_hosts() {
+        // 1,000 paths on two hosts: kept past the interval, as many per host as run at once.
+        let few: Vec<String> = (0..1000)
+            .map(|i| format!("http://10.0.0.{}:8080/health/{i}", i % 2))
+            .collect();
+        assert_eq!(
+            Pooling::for_providers(&providers(&few, "30s"), 64),
+            Pooling {
+                idle: Duration::from_secs(40),
+                per_host: 64
+            }
+        );
+        // One more host than the bound: within a tick only.
+        let many: Vec<String> = (0..=KEEP_ALIVE_HOSTS)
+            .map(|i| format!("http://host{i}.lan/health"))
+            .collect();
+        assert_eq!(
+            Pooling::for_providers(&providers(&many, "30s"), 64),
+            Pooling::within_tick()
+        );
+        // The same host on another port is another host.
+        let ports: Vec<String> = (0..=KEEP_ALIVE_HOSTS)
+            .map(|i| format!("http://10.0.0.1:{}/", 9000 + i))
+            .collect();
+        assert_eq!(
+            Pooling::for_providers(&providers(&ports, "30s"), 64),
+            Pooling::within_tick()
+        );
+    }
 
     #[test]
     fn env_placeholders_expand_and_missing_ones_name_the_variable_only() {

@@ -21,7 +21,8 @@ use crate::health::view::{status_of, view, Live, ProviderDetail, ProviderView};
 use crate::outbox::Update;
 use crate::planner::intake::Intake;
 use crate::planner::HealthEvent;
-use crate::status::Counts;
+use crate::health::view::ProviderStatus;
+use crate::status::{natural_cmp, Counts, DOWN_LISTED};
 use crate::store::{Batch, Sample, Store, StoreError};
 use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, RwLock};
@@ -172,17 +173,29 @@ impl Recorder {
         self.view_now(id)
     }
 
-    /// The providers counted by status at `now` (no database read, no view built: the
-    /// status task runs this on every change, at 10,000 providers too).
-    pub fn counts(&self, config: &Config, now: DateTime<Utc>) -> Counts {
+    /// The providers counted by status at `now`, and the first `DOWN_LISTED` of those in
+    /// error in natural order (no database read, no view built: the status task runs
+    /// this on every change, at 10,000 providers too).
+    pub fn counts(&self, config: &Config, now: DateTime<Utc>) -> (Counts, Vec<String>) {
         let live = self.live.read();
         let mut counts = Counts::default();
+        let mut down: Vec<&str> = Vec::new();
         for p in &config.providers {
             let state = self.breakers.state(&p.id).unwrap_or_default();
             let last = live.get(&p.id).and_then(|l| l.last_outcome);
-            counts.add(status_of(p.enabled, state.phase(now), &state, last));
+            let status = status_of(p.enabled, state.phase(now), &state, last);
+            if status == ProviderStatus::Error {
+                down.push(&p.id);
+            }
+            counts.add(status);
         }
-        counts
+        let n = down.len().min(DOWN_LISTED);
+        if n > 0 && n < down.len() {
+            down.select_nth_unstable_by(n - 1, |a, b| natural_cmp(a, b));
+        }
+        down.truncate(n);
+        down.sort_by(|a, b| natural_cmp(a, b));
+        (counts, down.into_iter().map(str::to_owned).collect())
     }
 
     /// Whether this workstation's network looks down (most providers failing at once).
@@ -533,6 +546,9 @@ impl Recorder {
             });
         }
         batch.states.insert(r.provider_id.clone(), r.state);
+        if !self.ctx.outbox.has_listeners() {
+            return;
+        }
         if let Some(view) = self.view_now(&r.provider_id) {
             self.ctx
                 .outbox

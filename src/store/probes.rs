@@ -42,6 +42,26 @@ impl Batch {
     }
 }
 
+/// Rows per multi-row insert (`ROWS` × 6 parameters, well under SQLite's 32,766).
+const ROWS: usize = 64;
+const SAMPLE_SQL: &str = "INSERT INTO probe_samples (provider_id, at, ok, latency_ms, outcome, error) \
+                          VALUES (?, ?, ?, ?, ?, ?)";
+const STATE_SQL: &str = "INSERT INTO breaker_state (provider_id, state, updated_at) VALUES (?, ?, ?) \
+                         ON CONFLICT(provider_id) DO UPDATE SET state = excluded.state, \
+                         updated_at = excluded.updated_at";
+static SAMPLES_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let rows = vec!["(?, ?, ?, ?, ?, ?)"; ROWS].join(", ");
+    format!("INSERT INTO probe_samples (provider_id, at, ok, latency_ms, outcome, error) VALUES {rows}")
+});
+static STATES_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let rows = vec!["(?, ?, ?)"; ROWS].join(", ");
+    format!(
+        "INSERT INTO breaker_state (provider_id, state, updated_at) VALUES {rows} \
+         ON CONFLICT(provider_id) DO UPDATE SET state = excluded.state, \
+         updated_at = excluded.updated_at"
+    )
+});
+
 impl Store {
     /// Writes a batch in one transaction; returns the stored events in order.
     pub async fn write_batch(
@@ -65,39 +85,48 @@ impl Store {
     ) -> Result<Vec<crate::events::EventRecord>, StoreError> {
         let batch_samples = batch.samples.len();
         let mut tx = self.pool.begin().await?;
-        // Multi-row inserts: SQLite allows 32766 bound parameters; 6 per sample.
-        for chunk in batch.samples.chunks(5000) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO probe_samples (provider_id, at, ok, latency_ms, outcome, error) ",
-            );
-            q.push_values(chunk, |mut b, s| {
-                b.push_bind(&s.provider_id)
-                    .push_bind(ms(s.at))
-                    .push_bind(s.ok)
-                    .push_bind(s.latency_ms)
-                    .push_bind(&s.outcome)
-                    .push_bind(&s.error);
-            });
-            q.build().execute(&mut *tx).await?;
+        // Multi-row inserts of exactly `ROWS` rows, the rest one row at a time: two SQL
+        // texts in all, so the connection's statement cache holds two small statements
+        // (one text per batch size would cache a statement per size, megabytes each).
+        for chunk in batch.samples.chunks(ROWS) {
+            let sql = if chunk.len() == ROWS {
+                &*SAMPLES_SQL
+            } else {
+                SAMPLE_SQL
+            };
+            for rows in chunk.chunks(if chunk.len() == ROWS { ROWS } else { 1 }) {
+                let mut q = sqlx::query(sql);
+                for s in rows {
+                    q = q
+                        .bind(&s.provider_id)
+                        .bind(ms(s.at))
+                        .bind(s.ok)
+                        .bind(s.latency_ms)
+                        .bind(&s.outcome)
+                        .bind(&s.error);
+                }
+                q.execute(&mut *tx).await?;
+            }
         }
         let now = ms(self.clock.now());
-        let states: Vec<(String, String)> = batch
+        let states: Vec<(&String, String)> = batch
             .states
             .iter()
-            .map(|(id, s)| Ok((id.clone(), serde_json::to_string(s)?)))
+            .map(|(id, s)| Ok((id, serde_json::to_string(s)?)))
             .collect::<Result<_, serde_json::Error>>()?;
-        for chunk in states.chunks(5000) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO breaker_state (provider_id, state, updated_at) ",
-            );
-            q.push_values(chunk, |mut b, (id, state)| {
-                b.push_bind(id).push_bind(state).push_bind(now);
-            });
-            q.push(
-                " ON CONFLICT(provider_id) DO UPDATE SET state = excluded.state, \
-                 updated_at = excluded.updated_at",
-            );
-            q.build().execute(&mut *tx).await?;
+        for chunk in states.chunks(ROWS) {
+            let sql = if chunk.len() == ROWS {
+                &*STATES_SQL
+            } else {
+                STATE_SQL
+            };
+            for rows in chunk.chunks(if chunk.len() == ROWS { ROWS } else { 1 }) {
+                let mut q = sqlx::query(sql);
+                for (id, state) in rows {
+                    q = q.bind(*id).bind(state).bind(now);
+                }
+                q.execute(&mut *tx).await?;
+            }
         }
         let mut records = Vec::with_capacity(batch.events.len());
         for (at, event) in &batch.events {
