@@ -94,11 +94,61 @@ pub struct StatusView {
     pub pipeline: Option<PipelineLevel>,
     /// Whether the database takes writes; not `ok` makes the overall state `degraded`.
     pub storage: StorageView,
+    /// The providers whose breaker is open (status `error`), in natural order (`p2`
+    /// before `p10`), at most `DOWN_LISTED`; `counts.error` says how many in all.
+    pub down_providers: Vec<String>,
+}
+
+/// Down providers listed in the status (and the tray menu), at most.
+pub const DOWN_LISTED: usize = 10;
+
+/// Natural order of ids: runs of digits compare as numbers (`p2` < `p10` < `p100`),
+/// everything else as text; equal-valued numbers with more leading zeros come later.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (mut a, mut b) = (a, b);
+    loop {
+        match (a.chars().next(), b.chars().next()) {
+            (None, None) => return Ordering::Equal,
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
+                let da = a.len() - a.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                let db = b.len() - b.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                let (na, nb) = (&a[..da], &b[..db]);
+                let (ta, tb) = (na.trim_start_matches('0'), nb.trim_start_matches('0'));
+                let by_value = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb));
+                let ord = by_value.then_with(|| na.len().cmp(&nb.len()));
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+                (a, b) = (&a[da..], &b[db..]);
+            }
+            (Some(x), Some(y)) => {
+                if x != y {
+                    return x.cmp(&y);
+                }
+                (a, b) = (&a[x.len_utf8()..], &b[y.len_utf8()..]);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_sort_naturally() {
+        let mut ids = vec!["p100", "p10", "p2", "p1000", "p1", "web", "p02", "p10a", "p10b"];
+        ids.sort_by(|a, b| natural_cmp(a, b));
+        assert_eq!(
+            ids,
+            ["p1", "p2", "p02", "p10", "p10a", "p10b", "p100", "p1000", "web"]
+        );
+        assert_eq!(natural_cmp("a", "a"), std::cmp::Ordering::Equal);
+        assert_eq!(natural_cmp("node9-x", "node10-a"), std::cmp::Ordering::Less);
+    }
 
     fn counts(ok: usize, warning: usize, error: usize, disabled: usize) -> Counts {
         Counts {

@@ -1,8 +1,9 @@
 //! The tray icon and its menu.
 //!
 //! Owns: one icon per overall state (healthy / degraded / down, from `icons/`), the
-//! tooltip, and the menu — a disabled status line, up to five "Approve: restart mosquitto
-//! on piha" items (pending proposals, newest first; one click approves, as "tray"), Open
+//! tooltip, and the menu — a disabled status line, the providers that are down (at most
+//! ten "Down: p12" items, then "… and N more"; a click opens the window), up to five
+//! "Approve: restart mosquitto on piha" items (pending proposals, newest first; one click approves, as "tray"), Open
 //! Steward, Snooze notifications 1 h (Resume notifications while snoozed), Pause probing
 //! (Resume probing while paused), and Quit — plus what its items do. Every item calls
 //! `Api`; the tray only redraws from a `StatusView` (the bridge hands it each new one) and
@@ -45,8 +46,11 @@ const MAX_LABEL: usize = 64;
 fn tray_actor() -> String {
     steward::execute::actor::actor("tray", steward::execute::actor::local_user().as_deref())
 }
-/// Where the first "Approve: …" item goes: right below the status line.
-const APPROVALS_AT: usize = 1;
+/// Where the first "Down: …" item goes: right below the status line; the "Approve: …"
+/// items follow the down ones.
+const DOWN_AT: usize = 1;
+/// Prefix of a "Down: …" item's id.
+const DOWN: &str = "down:";
 
 fn icon(overall: Overall) -> Image<'static> {
     let bytes: &'static [u8] = match overall {
@@ -64,6 +68,8 @@ struct TrayView {
     line: String,
     snoozed: bool,
     paused: bool,
+    /// "Down: …" labels, then "… and N more" when the status listed fewer than are down.
+    down: Vec<(String, String)>,
 }
 
 impl TrayView {
@@ -102,6 +108,7 @@ impl TrayView {
             line,
             snoozed: status.snoozed_until.is_some(),
             paused: status.paused,
+            down: down_items(status),
         }
     }
 
@@ -120,6 +127,27 @@ impl TrayView {
             "Pause probing"
         }
     }
+}
+
+/// The "Down: …" items for a status: (id, label), at most `DOWN_LISTED` of them, then
+/// "… and N more" for the rest.
+fn down_items(status: &StatusView) -> Vec<(String, String)> {
+    let mut items: Vec<(String, String)> = status
+        .down_providers
+        .iter()
+        .map(|id| {
+            let mut label = format!("Down: {id}");
+            if label.chars().count() > MAX_LABEL {
+                label = label.chars().take(MAX_LABEL - 1).collect::<String>() + "…";
+            }
+            (format!("{DOWN}{id}"), label.replace('&', "&&"))
+        })
+        .collect();
+    let more = status.counts.error.saturating_sub(items.len());
+    if more > 0 {
+        items.push((format!("{DOWN}*"), format!("… and {more} more down")));
+    }
+    items
 }
 
 /// One "Approve: …" item of the menu.
@@ -181,6 +209,8 @@ struct Tray {
     pause: MenuItem<tauri::Wry>,
     autostart: CheckMenuItem<tauri::Wry>,
     shown: Mutex<TrayView>,
+    /// The "Down: …" items shown (locked after `approvals` where both are).
+    down: Mutex<Vec<MenuItem<tauri::Wry>>>,
     /// The "Approve: …" items shown. Held across the query and the redraw, so redraws
     /// happen one at a time and each one shows what it read last.
     approvals: tokio::sync::Mutex<Vec<(Approval, MenuItem<tauri::Wry>)>>,
@@ -241,9 +271,15 @@ pub fn create(app: &AppHandle, status: &StatusView) -> tauri::Result<()> {
         snooze,
         pause,
         autostart,
-        shown: Mutex::new(view),
+        shown: Mutex::new(TrayView {
+            down: Vec::new(),
+            ..view.clone()
+        }),
+        down: Mutex::new(Vec::new()),
         approvals: tokio::sync::Mutex::new(Vec::new()),
     });
+    // Draws the "Down: …" items, if any are down already.
+    refresh(app, status);
     Ok(())
 }
 
@@ -270,6 +306,9 @@ async fn redraw_approvals(app: &AppHandle, api: &Api) {
     if shown.iter().map(|(a, _)| a).eq(want.iter()) {
         return;
     }
+    let Ok(down) = tray.down.lock() else {
+        return;
+    };
     let result = (|| -> tauri::Result<()> {
         for (_, item) in shown.drain(..) {
             tray.menu.remove(&item)?;
@@ -277,7 +316,7 @@ async fn redraw_approvals(app: &AppHandle, api: &Api) {
         for (i, a) in want.into_iter().enumerate() {
             let id = format!("{APPROVE}{}", a.action_id);
             let item = MenuItem::with_id(app, id, &a.label, true, None::<&str>)?;
-            tray.menu.insert(&item, APPROVALS_AT + i)?;
+            tray.menu.insert(&item, DOWN_AT + down.len() + i)?;
             shown.push((a, item));
         }
         Ok(())
@@ -329,6 +368,19 @@ pub fn refresh(app: &AppHandle, status: &StatusView) {
         if shown.paused != view.paused {
             tray.pause.set_text(view.pause_label())?;
         }
+        if shown.down != view.down {
+            let Ok(mut items) = tray.down.lock() else {
+                return Ok(());
+            };
+            for item in items.drain(..) {
+                tray.menu.remove(&item)?;
+            }
+            for (i, (id, label)) in view.down.iter().enumerate() {
+                let item = MenuItem::with_id(app, id, label, true, None::<&str>)?;
+                tray.menu.insert(&item, DOWN_AT + i)?;
+                items.push(item);
+            }
+        }
         Ok(())
     })();
     match result {
@@ -375,6 +427,8 @@ fn on_menu(app: &AppHandle, event: MenuEvent) {
         other => {
             if let Some(action_id) = other.strip_prefix(APPROVE) {
                 approve(app, action_id);
+            } else if other.starts_with(DOWN) {
+                crate::window::open(app, Some("#/overview"));
             }
         }
     }
@@ -401,6 +455,22 @@ mod tests {
     use super::*;
     use steward::api::Counts;
 
+    #[test]
+    fn the_menu_lists_at_most_ten_down_providers_then_how_many_more() {
+        let mut s = status(Overall::Down, 40, 12, false);
+        s.down_providers = (1..=10).map(|i| format!("p{i}")).collect();
+        let items = down_items(&s);
+        assert_eq!(items.len(), 11);
+        assert_eq!(items[0], ("down:p1".to_owned(), "Down: p1".to_owned()));
+        assert_eq!(items[9].1, "Down: p10");
+        assert_eq!(items[10], ("down:*".to_owned(), "… and 2 more down".to_owned()));
+
+        let mut s = status(Overall::Degraded, 40, 1, false);
+        s.down_providers = vec!["a&b".into()];
+        assert_eq!(down_items(&s), [("down:a&b".to_owned(), "Down: a&&b".to_owned())]);
+        assert!(down_items(&status(Overall::Healthy, 40, 0, false)).is_empty());
+    }
+
     fn status(overall: Overall, providers: usize, error: usize, paused: bool) -> StatusView {
         StatusView {
             overall,
@@ -424,6 +494,7 @@ mod tests {
             proposal_ttl_secs: 900,
             pipeline: None,
             storage: Default::default(),
+            down_providers: Vec::new(),
         }
     }
 

@@ -395,6 +395,8 @@ def main():
                  lambda: any(l.startswith("Steward: down") for l in tray.layout()), 10)
         down_icon = tray.icon()
         check(down_icon != healthy_icon, f"the tray icon changed ({down_icon})")
+        wait_for("the tray menu lists the provider that is down ('Down: web')",
+                 lambda: "Down: web" in tray.layout(), 10)
         overall = wd.js("const b = document.querySelector('[data-overall]');"
                         "return b && b.getAttribute('data-overall');")
         check(overall in ("down", "degraded"), f"the status bar's data-overall is {overall!r}")
@@ -412,6 +414,7 @@ def main():
         log(f"notification: {text!r}")
         wait_for("the tray's status line says healthy again",
                  lambda: any(l.startswith("Steward: healthy") for l in tray.layout()), 10)
+        check("Down: web" not in tray.layout(), "the tray menu no longer lists web as down")
         time.sleep(1)
         screenshot("desktop.png")
 

@@ -191,6 +191,11 @@ export type StatusView = {
   pipeline: PipelineLevel | null,
   /** Whether the database takes writes; not `ok` makes the overall state `degraded`. */
   storage: StorageView,
+  /**
+   * The providers whose breaker is open (status `error`), in natural order (`p2`
+   * before `p10`), at most `DOWN_LISTED`; `counts.error` says how many in all.
+   */
+  down_providers: Array<string>,
 };
 
 /** What one pass deleted. */
