@@ -1,7 +1,8 @@
 // Plumbing shared by the browser tests in tests/ui/ (not a test file itself: its name matches
 // none of node --test's patterns). It starts and stops a real `steward serve` ($STEWARD_BIN,
-// default target/debug/steward, serving ui/dist), runs small real loopback services for it
-// to watch, and launches Debian's Chromium (/usr/bin/chromium) through playwright-core from
+// default target/debug/steward, serving the UI embedded in it, or the built UI in
+// $STEWARD_TEST_UI_DIR when that is set), runs small real loopback services for it to watch,
+// and launches Debian's Chromium (/usr/bin/chromium) through playwright-core from
 // ui/node_modules.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -84,7 +85,9 @@ export async function startSteward({ config, dataDir, token, onLog, env = {}, li
       STEWARD_DATA_DIR: dataDir,
       STEWARD_TOKEN: token,
       // The UI embedded in the binary (built after ui/dist): what an installed Steward serves.
-      STEWARD_UI_DIR: '',
+      // STEWARD_TEST_UI_DIR serves a directory instead (a UI built after the binary, when
+      // working on the UI without rebuilding steward); CI leaves it unset.
+      STEWARD_UI_DIR: process.env.STEWARD_TEST_UI_DIR || '',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

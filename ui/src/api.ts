@@ -5,6 +5,8 @@
 // src/http/table.rs): Tauri invokes it by name, HTTP takes its method and path from there.
 
 import { COMMANDS, type CommandName } from './generated/commands';
+import { parseInSlices } from './slices';
+import { readEvents } from './sse';
 import type {
   EventRecord,
   Execution,
@@ -38,8 +40,14 @@ interface TauriGlobal {
  *  parameter `action_id`); `undefined` ones are left out. */
 type Args = Record<string, string | number | undefined>;
 
+/** How a call's answer is read: `inSlices` parses a long list a slice at a time (slices.ts),
+ *  for a reload while the page is live. */
+interface Reading {
+  inSlices?: boolean;
+}
+
 interface Transport {
-  call<T>(cmd: CommandName, args?: Args): Promise<T>;
+  call<T>(cmd: CommandName, args?: Args, reading?: Reading): Promise<T>;
   subscribe(onUpdate: (u: Update) => void, onConnection: (c: Connection) => void): void;
 }
 
@@ -112,7 +120,8 @@ export function setToken(token: string): void {
 }
 
 class HttpTransport implements Transport {
-  private source: EventSource | null = null;
+  /** The open stream's controller (aborting it closes the stream). */
+  private stream: AbortController | null = null;
   private everOpen = false;
   private retry = 0;
 
@@ -120,7 +129,7 @@ class HttpTransport implements Transport {
     return localStorage.getItem(TOKEN_KEY) ?? '';
   }
 
-  async call<T>(cmd: CommandName, args?: Args): Promise<T> {
+  async call<T>(cmd: CommandName, args?: Args, reading: Reading = {}): Promise<T> {
     const { method, url, body } = httpRequest(cmd, args);
     const resp = await fetch(url, {
       method,
@@ -142,58 +151,123 @@ class HttpTransport implements Transport {
       }
       throw new ApiError(code, message, resp.status);
     }
+    if (reading.inSlices) return (await parseInSlices(await resp.text())) as T;
     return (await resp.json()) as T;
   }
 
+  /** `/api/stream` through fetch (sse.ts says why not EventSource). After a drop it tries
+   *  again every few seconds, and once back asks for a full refresh (`resync`): updates may
+   *  have been missed meanwhile. A refused token ends it (`unauthorized`). */
   subscribe(onUpdate: (u: Update) => void, onConnection: (c: Connection) => void): void {
-    this.source?.close();
+    this.stream?.abort();
     clearTimeout(this.retry);
+    const stream = new AbortController();
+    this.stream = stream;
     onConnection(this.everOpen ? 'reconnecting' : 'connecting');
-    const es = new EventSource(`/api/stream?access_token=${encodeURIComponent(this.token())}`);
-    this.source = es;
-    es.onopen = () => {
-      // After a reconnect, updates may have been missed: ask for a full refresh.
+    const again = () => {
+      if (this.stream !== stream) return;
+      onConnection('reconnecting');
+      this.retry = window.setTimeout(() => {
+        if (this.stream === stream) this.subscribe(onUpdate, onConnection);
+      }, RETRY_MS);
+    };
+    const deliver = (batch: unknown[]) => {
+      for (const u of batch) {
+        try {
+          onUpdate(u as Update);
+        } catch (e) {
+          console.error('a live update failed', e); // one bad update never ends the stream
+        }
+      }
+    };
+    void (async () => {
+      let resp: Response;
+      try {
+        resp = await fetch('/api/stream', {
+          headers: { Authorization: `Bearer ${this.token()}`, Accept: 'text/event-stream' },
+          cache: 'no-store',
+          signal: stream.signal,
+        });
+      } catch {
+        again();
+        return;
+      }
+      if (resp.status === 401) {
+        stream.abort();
+        onConnection('unauthorized');
+        return;
+      }
+      if (!resp.ok || !resp.body) {
+        again();
+        return;
+      }
       if (this.everOpen) onUpdate({ type: 'resync' });
       this.everOpen = true;
       onConnection('live');
-    };
-    es.onmessage = (m) => {
       try {
-        onUpdate(JSON.parse(m.data as string) as Update);
+        await readEvents(resp.body, deliver);
       } catch {
-        /* a malformed frame is skipped, never fatal */
+        /* dropped: try again below */
       }
-    };
-    es.onerror = () => {
-      if (this.source !== es) return;
-      onConnection('reconnecting');
-      // EventSource retries by itself unless the answer was an error status (a refused
-      // token, a server restarting behind a proxy): then find out why and start over.
-      if (es.readyState !== EventSource.CLOSED) return;
-      this.retry = window.setTimeout(async () => {
-        try {
-          await this.call('get_status');
-        } catch (e) {
-          if (e instanceof ApiError && e.status === 401) {
-            es.close();
-            onConnection('unauthorized');
-            return;
-          }
-        }
-        if (this.source === es) this.subscribe(onUpdate, onConnection);
-      }, 3000);
-    };
+      again();
+    })();
   }
 }
 
+/** How long to wait before opening the stream again after it dropped. */
+const RETRY_MS = 2000;
+
+/** Answers calls made before the app's code was ready (`api.preload`): a later call of the
+ *  same command with the same arguments gets the answer already under way, once. */
+class Preloading implements Transport {
+  private early = new Map<string, Promise<unknown>>();
+  private keeping = false;
+  constructor(private inner: Transport) {}
+
+  call<T>(cmd: CommandName, args?: Args, reading?: Reading): Promise<T> {
+    const key = `${cmd} ${JSON.stringify(args ?? {})}`;
+    const started = this.early.get(key);
+    if (started && !this.keeping) {
+      this.early.delete(key);
+      return started as Promise<T>;
+    }
+    const answer = this.inner.call<T>(cmd, args, reading);
+    if (this.keeping) {
+      answer.catch(() => {}); // handled by whoever takes it
+      this.early.set(key, answer);
+      // Taken at once by the first load, or never (then forgotten).
+      window.setTimeout(() => this.early.get(key) === answer && this.early.delete(key), EARLY_MS);
+    }
+    return answer;
+  }
+
+  subscribe(onUpdate: (u: Update) => void, onConnection: (c: Connection) => void): void {
+    this.inner.subscribe(onUpdate, onConnection);
+  }
+
+  /** Runs `calls` with their answers kept for the first ones who ask again. */
+  keep(calls: () => void): void {
+    this.keeping = true;
+    try {
+      calls();
+    } finally {
+      this.keeping = false;
+    }
+  }
+}
+
+/** How long a preloaded answer waits to be taken. */
+const EARLY_MS = 30_000;
+
 if (!tauri) adoptTokenFromUrl();
-const transport: Transport = tauri ? new TauriTransport(tauri) : new HttpTransport();
+const transport = new Preloading(tauri ? new TauriTransport(tauri) : new HttpTransport());
 
 export const isDesktop = Boolean(tauri);
 
 export const api = {
   status: () => transport.call<StatusView>('get_status'),
-  providers: () => transport.call<ProviderView[]>('list_providers'),
+  /** Every provider; `reload`: while the page is live (parsed without blocking it long). */
+  providers: (reload = false) => transport.call<ProviderView[]>('list_providers', {}, { inSlices: reload }),
   provider: (id: string) => transport.call<ProviderDetail>('get_provider', { id }),
   probe: (id: string) => transport.call<ProviderView>('probe_provider', { id }),
   events: (limit = 300) => transport.call<EventRecord[]>('list_events', { limit }),
@@ -223,6 +297,18 @@ export const api = {
   snooze: (minutes: number) => transport.call<StatusView>('snooze_notifications', { minutes }),
   subscribe: (onUpdate: (u: Update) => void, onConnection: (c: Connection) => void) =>
     transport.subscribe(onUpdate, onConnection),
+  /** Starts the first load's calls (status, providers, events, proposals) before the app's
+   *  code has loaded (boot.ts); the app's own first calls then take their answers. Nothing
+   *  without a token in a browser (the app asks for one). */
+  preload: () => {
+    if (!tauri && !hasToken()) return;
+    transport.keep(() => {
+      void api.status();
+      void api.providers();
+      void api.events();
+      void api.proposals();
+    });
+  },
 };
 
 /** The tray app's own settings (no HTTP route: a headless Steward has no login to start

@@ -11,11 +11,16 @@
 
 import { render, type RenderOptions } from 'lit-html';
 import { repeat } from 'lit-html/directives/repeat.js';
+import { guard } from 'lit-html/directives/guard.js';
 
 export { html, nothing, render, svg, type TemplateResult } from 'lit-html';
 
 /** A list whose items keep their elements by `key` across renders (moved, not re-created). */
 export const keyed = repeat;
+
+/** A part rendered again only when one of its dependencies changed (by identity): a long
+ *  list's unchanged rows then cost nothing on a render. */
+export const unlessChanged = guard;
 
 /**
  * Renders `template` into `host`. When focus was inside an item (an element carrying

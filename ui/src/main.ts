@@ -1,10 +1,10 @@
-// Entry point: the view router, the first load, live updates, and the token form.
+// The app (loaded by boot.ts): the view router, the first load, live updates, and the token
+// form.
 
 import './locale'; // must run before uPlot loads
 import { api, ApiError, hasToken, isDesktop, setToken, type Connection } from './api';
 import { el } from './dom';
 import { initStatusBar, setConnection, setStatus } from './statusbar';
-import './style.css';
 import { startTicker } from './ticker';
 import type { StatusView, Update } from './types';
 import { renderConfigErrors } from './views/banners';
@@ -79,10 +79,11 @@ function route(): void {
   views[name].render(view);
 }
 
-async function loadAll(): Promise<void> {
+/** Everything the views show; `reload`: again, while live (after a resync). */
+async function loadAll(reload = false): Promise<void> {
   const [status, providers, events, proposals] = await Promise.all([
     api.status(),
-    api.providers(),
+    api.providers(reload),
     api.events(),
     api.proposals(),
   ]);
@@ -102,7 +103,7 @@ function onUpdate(u: Update): void {
       addEvent(u.event);
       pipelineEvent(u.event);
       // A reload can remove providers, which no provider_updated message would tell.
-      if (u.event.type === 'config_reloaded') api.providers().then(setProviders, () => {});
+      if (u.event.type === 'config_reloaded') api.providers(true).then(setProviders, () => {});
       break;
     case 'status':
       applyStatus(u.status);
@@ -117,9 +118,33 @@ function onUpdate(u: Update): void {
       applyPipelineUpdate(u.pipeline);
       break;
     case 'resync':
-      loadAll().catch(() => setConnection('reconnecting'));
+      reload();
       break;
   }
+}
+
+/** The reload under way, and whether another was asked for meanwhile. */
+let reloading = false;
+let reloadAgain = false;
+
+/** Loads everything again after a resync: one reload at a time, and one more at most when
+ *  resyncs came during it (a flood of updates can bring several in a row; each reload of a
+ *  10,000-provider list is ~10 MB). */
+function reload(): void {
+  if (reloading) {
+    reloadAgain = true;
+    return;
+  }
+  reloading = true;
+  loadAll(true)
+    .catch(() => setConnection('reconnecting'))
+    .finally(() => {
+      reloading = false;
+      if (reloadAgain) {
+        reloadAgain = false;
+        reload();
+      }
+    });
 }
 
 function onConnection(c: Connection): void {

@@ -1,17 +1,21 @@
 // The banners above every view: the incident (providers down) and the config errors.
 
 import { html, render } from '../dom';
-import { plural } from '../format';
+import { num, plural } from '../format';
 import type { ProviderView, StatusView } from '../types';
 
-/** Names the providers whose breaker is open; hidden when none is. */
-export function renderIncident(providers: Iterable<ProviderView>): void {
+/** How many down providers the banner names; the rest are counted ("and 12 more"). */
+export const NAMED_DOWN = 10;
+
+/** Names the providers whose breaker is open: `named` (at most `NAMED_DOWN`, in the order
+ *  to name them) of `count`; hidden when none is. */
+export function renderIncident(named: ProviderView[], count: number): void {
   const host = document.getElementById('incident');
   if (!host) return;
-  const down = [...providers].filter((p) => p.state === 'open');
-  host.hidden = down.length === 0;
-  const list = down.map((p) => `${p.id} (${p.last_error ?? p.last_outcome ?? 'down'})`).join(', ');
-  render(down.length ? html`<strong>${plural(down.length, 'provider')} down: </strong>${list}` : html``, host);
+  host.hidden = count === 0;
+  const list = named.map((p) => `${p.id} (${p.last_error ?? p.last_outcome ?? 'down'})`).join(', ');
+  const more = count > named.length ? ` and ${num(count - named.length)} more` : '';
+  render(count ? html`<strong>${plural(count, 'provider')} down: </strong>${list}${more}` : html``, host);
 }
 
 /** The config file's errors, while Steward runs on the last good config. */

@@ -1,7 +1,7 @@
 // Events: the timeline, newest first, filterable by provider, node, type and severity.
-// New events from the live stream go on top (each item keeps its element by event id); the
-// filter choices grow with them (types grouped by where they come from: providers, planner,
-// incidents, bus, Steward itself).
+// New events from the live stream go on top, drawn once per frame (each item keeps its
+// element by event id); the filter choices grow with them (types grouped by where they come
+// from: providers, planner, incidents, bus, Steward itself).
 
 import { html, keyed, nothing, render } from '../dom';
 import { clock, fullTime } from '../format';
@@ -32,6 +32,7 @@ let events: EventRecord[] = [];
 const chosen: Record<Key, string> = { provider: '', node: '', type: '', severity: '' };
 const mount = document.createElement('div');
 mount.className = 'events';
+let frame = 0;
 
 export function setEvents(all: EventRecord[]): void {
   events = all.slice(0, MAX);
@@ -42,7 +43,8 @@ export function addEvent(e: EventRecord): void {
   if (events.some((x) => x.id === e.id)) return;
   events.unshift(e);
   events.length = Math.min(events.length, MAX);
-  update();
+  // Once per frame however many come (an outage at 10,000 providers is as many events).
+  if (!frame) frame = requestAnimationFrame(update);
 }
 
 export function renderEvents(root: HTMLElement): void {
@@ -51,6 +53,8 @@ export function renderEvents(root: HTMLElement): void {
 }
 
 function update(): void {
+  cancelAnimationFrame(frame);
+  frame = 0;
   if (!mount.isConnected) return;
   const shown = events.filter(matches);
   const empty = events.length ? 'No events match.' : 'No events yet.';
