@@ -61,7 +61,13 @@ fn start_profile(n: usize, secs: u64) -> Option<std::process::Child> {
     Command::new("perf")
         .args(["record", "-F", "999", "-g", "-o"])
         .arg(&out)
-        .args(["-p", &std::process::id().to_string(), "--", "sleep", &secs.to_string()])
+        .args([
+            "-p",
+            &std::process::id().to_string(),
+            "--",
+            "sleep",
+            &secs.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -194,12 +200,13 @@ async fn run(n: usize) {
         .filter(|t| t.2 >= n * 9 / 10)
         .map(|t| (t.1 - t.0) as f64 / 1000.0)
         .collect();
-    let probed: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM probe_samples WHERE at >= ? AND at < ?")
-        .bind(from.timestamp_millis())
-        .bind(to.timestamp_millis())
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let probed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM probe_samples WHERE at >= ? AND at < ?")
+            .bind(from.timestamp_millis())
+            .bind(to.timestamp_millis())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     let all_ok: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM probe_samples WHERE ok = 0")
         .fetch_one(&pool)
         .await

@@ -140,7 +140,9 @@ mod tests {
 
     #[test]
     fn ids_sort_naturally() {
-        let mut ids = vec!["p100", "p10", "p2", "p1000", "p1", "web", "p02", "p10a", "p10b"];
+        let mut ids = vec![
+            "p100", "p10", "p2", "p1000", "p1", "web", "p02", "p10a", "p10b",
+        ];
         ids.sort_by(|a, b| natural_cmp(a, b));
         assert_eq!(
             ids,

@@ -614,7 +614,11 @@ async fn batches_of_any_size_store_every_sample_and_state_exactly_once() {
                 at: start + chrono::Duration::seconds(round as i64),
                 ok: i % 5 != 0,
                 latency_ms: (i % 7 != 0).then_some(i as f64 / 4.0),
-                outcome: if i % 5 != 0 { "up".into() } else { "down".into() },
+                outcome: if i % 5 != 0 {
+                    "up".into()
+                } else {
+                    "down".into()
+                },
                 error: (i % 5 == 0).then(|| format!("refused {i}")),
             });
             let state = BreakerState {

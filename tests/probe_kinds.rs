@@ -22,9 +22,13 @@ fn system_clock() -> steward::clock::SharedClock {
 
 async fn check(toml_body: &str) -> Result<Verdict, steward::health::probe::ProbeError> {
     let p = provider(toml_body);
-    probe::for_provider(&p, &probe::http_client(probe::Pooling::within_tick()), &system_clock())
-        .check()
-        .await
+    probe::for_provider(
+        &p,
+        &probe::http_client(probe::Pooling::within_tick()),
+        &system_clock(),
+    )
+    .check()
+    .await
 }
 
 fn answer(f: impl Fn(&str) -> Reply + Send + Sync + 'static) -> Mode {
@@ -283,7 +287,11 @@ async fn a_command_that_times_out_is_killed_with_its_children() {
         "kind = \"command\"\ncommand = [\"sh\", \"-c\", {}]",
         toml::Value::String(script)
     ));
-    let probe = probe::for_provider(&p, &probe::http_client(probe::Pooling::within_tick()), &system_clock());
+    let probe = probe::for_provider(
+        &p,
+        &probe::http_client(probe::Pooling::within_tick()),
+        &system_clock(),
+    );
     let r = tokio::time::timeout(Duration::from_millis(500), probe.check()).await;
     assert!(r.is_err(), "the probe hangs until the timeout drops it");
     let pid: i32 = std::fs::read_to_string(&pidfile)
@@ -325,7 +333,10 @@ async fn counting_server() -> (String, Arc<std::sync::atomic::AtomicUsize>) {
                         buf.drain(..end + 4);
                         // 64 KB: more than hyper reads along with the head, so the
                         // connection is reusable only once the probe read the body.
-                        let body = format!(r#"{{"status":"ok","detail":"all good","pad":"{}"}}"#, "x".repeat(64 * 1024));
+                        let body = format!(
+                            r#"{{"status":"ok","detail":"all good","pad":"{}"}}"#,
+                            "x".repeat(64 * 1024)
+                        );
                         let reply = format!(
                             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                             body.len()

@@ -463,11 +463,17 @@ mod tests {
         assert_eq!(items.len(), 11);
         assert_eq!(items[0], ("down:p1".to_owned(), "Down: p1".to_owned()));
         assert_eq!(items[9].1, "Down: p10");
-        assert_eq!(items[10], ("down:*".to_owned(), "… and 2 more down".to_owned()));
+        assert_eq!(
+            items[10],
+            ("down:*".to_owned(), "… and 2 more down".to_owned())
+        );
 
         let mut s = status(Overall::Degraded, 40, 1, false);
         s.down_providers = vec!["a&b".into()];
-        assert_eq!(down_items(&s), [("down:a&b".to_owned(), "Down: a&&b".to_owned())]);
+        assert_eq!(
+            down_items(&s),
+            [("down:a&b".to_owned(), "Down: a&&b".to_owned())]
+        );
         assert!(down_items(&status(Overall::Healthy, 40, 0, false)).is_empty());
     }
 

@@ -44,14 +44,18 @@ impl Batch {
 
 /// Rows per multi-row insert (`ROWS` × 6 parameters, well under SQLite's 32,766).
 const ROWS: usize = 64;
-const SAMPLE_SQL: &str = "INSERT INTO probe_samples (provider_id, at, ok, latency_ms, outcome, error) \
+const SAMPLE_SQL: &str =
+    "INSERT INTO probe_samples (provider_id, at, ok, latency_ms, outcome, error) \
                           VALUES (?, ?, ?, ?, ?, ?)";
-const STATE_SQL: &str = "INSERT INTO breaker_state (provider_id, state, updated_at) VALUES (?, ?, ?) \
+const STATE_SQL: &str =
+    "INSERT INTO breaker_state (provider_id, state, updated_at) VALUES (?, ?, ?) \
                          ON CONFLICT(provider_id) DO UPDATE SET state = excluded.state, \
                          updated_at = excluded.updated_at";
 static SAMPLES_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let rows = vec!["(?, ?, ?, ?, ?, ?)"; ROWS].join(", ");
-    format!("INSERT INTO probe_samples (provider_id, at, ok, latency_ms, outcome, error) VALUES {rows}")
+    format!(
+        "INSERT INTO probe_samples (provider_id, at, ok, latency_ms, outcome, error) VALUES {rows}"
+    )
 });
 static STATES_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let rows = vec!["(?, ?, ?)"; ROWS].join(", ");
