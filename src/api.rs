@@ -78,6 +78,13 @@ impl Api {
         self.engine.ctx.outbox.subscribe()
     }
 
+    /// The updates from now on for one listener, coalesced so it never falls behind: a
+    /// provider's (or the status', a proposal's…) newer update replaces the one it has
+    /// not taken yet; timeline events all arrive ([`crate::feed`]).
+    pub fn feed(&self) -> crate::feed::Feed {
+        crate::feed::Feed::new(self.subscribe())
+    }
+
     pub fn config(&self) -> Arc<Config> {
         self.engine.ctx.config()
     }

@@ -155,9 +155,12 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
 
     let breakers = Arc::new(Breakers::new(config.probe_policy()));
     let saved = store.load_breakers().await?;
-    for p in &config.providers {
-        breakers.register(&p.id, p.policy, saved.get(&p.id).cloned());
-    }
+    breakers.register_all(
+        config
+            .providers
+            .iter()
+            .map(|p| (p.id.as_str(), p.policy, saved.get(&p.id).cloned())),
+    );
     let (reports, reports_rx) = mpsc::channel(8192);
     let monitor = Arc::new(Monitor::new(
         Arc::clone(&breakers),
@@ -400,9 +403,12 @@ impl Engine {
     /// Applies a new config: breakers keep their state, the monitor keeps known schedules.
     async fn apply_config(&self, config: Config) -> Result<(), EngineError> {
         self.breakers.set_default_policy(config.probe_policy());
-        for p in &config.providers {
-            self.breakers.register(&p.id, p.policy, None);
-        }
+        self.breakers.register_all(
+            config
+                .providers
+                .iter()
+                .map(|p| (p.id.as_str(), p.policy, None)),
+        );
         let ids: std::collections::HashSet<String> =
             config.providers.iter().map(|p| p.id.clone()).collect();
         self.breakers.retain(&|id| ids.contains(id));
@@ -465,7 +471,8 @@ async fn expire_proposals(executor: Arc<Executor>, cancel: CancellationToken) {
     loop {
         tokio::select! {
             _ = cancel.cancelled() => break,
-            _ = tick.tick() => {
+            // Nothing pending, nothing to expire: no query (an idle engine stays idle).
+            _ = tick.tick() => if executor.pending() > 0 {
                 executor::expire(&executor).await;
             }
         }

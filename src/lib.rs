@@ -19,13 +19,14 @@
 //!    `planner::planning` → `execute::executor`, and [`retention`]. A breaker trip flows
 //!    one way: monitor → recorder (board, incident, events) → intake (gate) → planning
 //!    (proposal) → executor (run, verify) → outbox.
-//! 5. **shared**: [`context`] (config, clock, store, outbox, tasks) and [`outbox`] (the
-//!    one way an event is stored and pushed).
+//! 5. **shared**: [`context`] (config, clock, store, outbox, tasks), [`outbox`] (the
+//!    one way an event is stored and pushed) and [`feed`] (one listener's coalesced copy
+//!    of the pushed updates).
 //! 6. **components**: the self-contained parts that do I/O but know nothing of the engine:
 //!    `health::{monitor, probe, prober}`, `planner::router`, `execute::runner`,
 //!    `sessions::{index, processor, scheduler, watcher}`, [`bus`].
 //! 7. **store and config**: [`store`], [`config`].
-//! 8. **vocabulary**: pure types and decisions: [`events`], [`clock`], [`error`],
+//! 8. **vocabulary**: pure types and decisions: [`events`], [`clock`], [`pace`], [`error`],
 //!    [`secret`], [`status`], [`notice`], `health::{breaker, incidents, view}`,
 //!    `planner::{event, gate, policy, prompt, proposal, rules}`, `execute::{state, group,
 //!    live, actor}`, `sessions::{status, layout, view, records}`.
@@ -45,10 +46,12 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod execute;
+pub mod feed;
 pub mod health;
 pub mod http;
 pub mod notice;
 pub mod outbox;
+pub mod pace;
 pub mod planner;
 pub mod retention;
 pub mod secret;

@@ -15,6 +15,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "lib",
             "clock",
+            "pace",
             "secret",
             "health",
             "health::breaker",
@@ -75,7 +76,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("views", &["health::view", "sessions::view", "status"]),
-    ("shared", &["outbox", "context"]),
+    ("shared", &["outbox", "feed", "context"]),
     (
         "capabilities",
         &[

@@ -1,18 +1,18 @@
 //! Engine updates → the window, native notifications and the tray.
 //!
-//! Owns: one task that forwards every `Update` from `Api::subscribe` to the web UI as the
+//! Owns: one task that forwards every `Update` from `Api::feed` to the web UI as the
 //! `steward://update` event (same JSON as the headless server's SSE stream), raises a
 //! native notification when `Api::notice` says so (trips and recoveries, not while
-//! snoozed), and redraws the tray when the status changes. A lagging receiver sends
-//! `resync` so the UI refetches.
+//! snoozed), and redraws the tray when the status changes. The feed coalesces what the
+//! window has not taken yet; only when it cannot does it send `resync` (the UI refetches).
 //! Does not own: what to notify or what it says (the engine decides), nor the tray's
 //! drawing (`tray`). Stops with the shell's cancellation token.
 
 use std::time::Duration;
 use steward::api::{Api, Update};
+use steward::feed::Feed;
 use tauri::{AppHandle, Emitter};
 use tauri_plugin_notification::NotificationExt;
-use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_util::sync::CancellationToken;
 
 /// The event the web UI listens to.
@@ -21,12 +21,7 @@ pub const UPDATE_EVENT: &str = "steward://update";
 /// The status also changes with time alone (a snooze ends); redraw the tray this often.
 const TRAY_REFRESH: Duration = Duration::from_secs(30);
 
-pub async fn run(
-    app: AppHandle,
-    api: Api,
-    mut updates: broadcast::Receiver<Update>,
-    cancel: CancellationToken,
-) {
+pub async fn run(app: AppHandle, api: Api, mut updates: Feed, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(TRAY_REFRESH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -37,13 +32,9 @@ pub async fn run(
                 crate::tray::refresh(&app, &api.status());
                 crate::tray::refresh_proposals(&app, &api);
             }
-            got = updates.recv() => match got {
-                Ok(update) => forward(&app, &api, update),
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, "the UI fell behind; asking it to resync");
-                    forward(&app, &api, Update::Resync);
-                }
-                Err(RecvError::Closed) => break,
+            got = updates.next() => match got {
+                Some(update) => forward(&app, &api, update),
+                None => break,
             },
         }
     }

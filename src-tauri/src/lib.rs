@@ -275,7 +275,7 @@ pub fn run() -> ExitCode {
             }
 
             // Subscribe before drawing the tray, so no change falls in between.
-            let updates = api.subscribe();
+            let updates = api.feed();
             bridge::on_notification_click(handle);
             tray::create(handle, &api.status())?;
             let shell = app.state::<Shell>();

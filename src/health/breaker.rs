@@ -266,17 +266,31 @@ impl Breakers {
 
     /// Registers (or re-configures) a provider, keeping any state it already has.
     pub fn register(&self, id: &str, policy: BreakerPolicy, state: Option<BreakerState>) {
+        self.register_all([(id, policy, state)]);
+    }
+
+    /// Registers (or re-configures) many providers in one copy of the map (one
+    /// `register` per provider copied the whole map each time: 10,000 providers made
+    /// 50 million allocations at start).
+    pub fn register_all<'a>(
+        &self,
+        providers: impl IntoIterator<Item = (&'a str, BreakerPolicy, Option<BreakerState>)>,
+    ) {
+        let providers: Vec<_> = providers.into_iter().collect();
         self.cells.rcu(|cells| {
             let mut cells = HashMap::clone(cells);
-            let kept = cells.get(id).map(|c| c.state.lock().clone());
-            let state = state.clone().or(kept).unwrap_or_default();
-            cells.insert(
-                id.to_owned(),
-                Arc::new(Cell {
-                    policy,
-                    state: Mutex::new(state),
-                }),
-            );
+            cells.reserve(providers.len());
+            for (id, policy, state) in &providers {
+                let kept = cells.get(*id).map(|c| c.state.lock().clone());
+                let state = state.clone().or(kept).unwrap_or_default();
+                cells.insert(
+                    (*id).to_owned(),
+                    Arc::new(Cell {
+                        policy: *policy,
+                        state: Mutex::new(state),
+                    }),
+                );
+            }
             cells
         });
     }

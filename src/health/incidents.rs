@@ -141,6 +141,12 @@ impl Incidents {
         self.observer.is_some()
     }
 
+    /// No incident is open or settling and the observer is fine: [`Incidents::tick`] has
+    /// nothing to do until a breaker opens.
+    pub fn is_quiet(&self) -> bool {
+        self.open.is_empty() && self.pending.is_empty() && self.observer.is_none()
+    }
+
     pub fn incidents(&self) -> Vec<&Incident> {
         let mut v: Vec<_> = self.open.values().collect();
         v.sort_by_key(|i| i.opened_at);

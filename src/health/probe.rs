@@ -170,9 +170,9 @@ pub struct Pooling {
 impl Pooling {
     /// For these providers, `max_concurrency` probes at once: when they live on few
     /// hosts, a tick's connections are kept for the next one (the longest interval plus a
-    /// margin), as many per host as probes run at once, so a tick reuses the last tick's
-    /// connections instead of connecting again (at most `KEEP_ALIVE_HOSTS` ×
-    /// `max_concurrency` sockets, and in practice no more than ran at once). Otherwise
+    /// margin), so a tick reuses the last tick's
+    /// connections instead of connecting again (about 2 × `max_concurrency` idle sockets
+    /// in all, at least `IDLE_PER_HOST` per host; each costs ~27 KB). Otherwise
     /// connections are reused only within a tick, so 10,000 providers on 10,000 hosts
     /// never mean 10,000 idle sockets (~27 KB each) for the whole run.
     pub fn for_providers(providers: &[ProviderConfig], max_concurrency: usize) -> Pooling {
@@ -190,9 +190,13 @@ impl Pooling {
             longest = longest.max(p.interval);
         }
         if hosts.len() <= KEEP_ALIVE_HOSTS {
+            // At most `max_concurrency` probes run at once, whatever their hosts: keep
+            // about twice that in all, spread over the hosts (a host probed alone may use
+            // `max_concurrency` connections in a tick; the ones beyond its share close).
+            let share = (2 * max_concurrency).div_ceil(hosts.len().max(1));
             Pooling {
                 idle: longest + Duration::from_secs(10),
-                per_host: max_concurrency.max(IDLE_PER_HOST),
+                per_host: share.clamp(IDLE_PER_HOST, max_concurrency.max(IDLE_PER_HOST)),
             }
         } else {
             Pooling::within_tick()
@@ -633,6 +637,22 @@ mod tests {
                 idle: Duration::from_secs(40),
                 per_host: 64
             }
+        );
+        // On ten hosts: about twice what runs at once in all (each idle socket ~27 KB).
+        let ten: Vec<String> = (0..1000)
+            .map(|i| format!("http://10.0.0.{}:8080/health/{i}", i % 10))
+            .collect();
+        assert_eq!(
+            Pooling::for_providers(&providers(&ten, "30s"), 64).per_host,
+            13
+        );
+        // On 64 hosts: still a few per host.
+        let spread: Vec<String> = (0..KEEP_ALIVE_HOSTS)
+            .map(|i| format!("http://host{i}.lan/health"))
+            .collect();
+        assert_eq!(
+            Pooling::for_providers(&providers(&spread, "30s"), 64).per_host,
+            IDLE_PER_HOST
         );
         // One more host than the bound: within a tick only.
         let many: Vec<String> = (0..=KEEP_ALIVE_HOSTS)

@@ -20,6 +20,7 @@ use crate::health::prober::Prober;
 use crate::health::view::ProviderStatus;
 use crate::health::view::{status_of, view, Live, ProviderDetail, ProviderView};
 use crate::outbox::Update;
+use crate::pace::Pace;
 use crate::planner::intake::Intake;
 use crate::planner::HealthEvent;
 use crate::status::{natural_cmp, Counts, DOWN_LISTED};
@@ -34,6 +35,9 @@ use tokio_util::sync::CancellationToken;
 
 /// The longest a probe result waits before it is written.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(500);
+
+/// The tick when no probe reports and no incident waits (a report brings it back).
+const QUIET_EVERY: Duration = Duration::from_secs(10);
 /// A batch this large is written at once.
 const FLUSH_AT: usize = 5000;
 /// Most probe samples held while the database cannot be written (about 10 MB); beyond it
@@ -224,8 +228,7 @@ impl Recorder {
             config: None,
             fleet: Fleet::default(),
         };
-        let mut tick = tokio::time::interval(FLUSH_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pace = Pace::new(FLUSH_EVERY, QUIET_EVERY);
         loop {
             tokio::select! {
                 biased;
@@ -233,6 +236,7 @@ impl Recorder {
                 msg = rx.recv() => match msg {
                     None => break,
                     Some(MonitorEvent::Probed(r)) => {
+                        pace.stir();
                         let transitions = !r.transitions.is_empty();
                         if transitions || r.outcome.is_ok() {
                             self.track_incidents(&self.ctx.config(), &mut fleets, &r, &mut batch);
@@ -255,7 +259,7 @@ impl Recorder {
                         let _ = done.send(());
                     }
                 },
-                _ = tick.tick() => {
+                _ = pace.tick() => {
                     let config = self.ctx.config();
                     let now = self.ctx.now();
                     let effects = {
@@ -264,7 +268,16 @@ impl Recorder {
                     };
                     self.carry_out(&config, effects, now, &mut batch);
                     self.plan_settled_incidents(now);
-                    self.flush(&mut batch).await
+                    let had_work = !batch.is_empty();
+                    self.flush(&mut batch).await;
+                    // Nothing written, no incident settling or open, no plan waiting: the
+                    // next probe report (or `QUIET_EVERY`) wakes the tick again.
+                    pace.next(
+                        !had_work
+                            && batch.is_empty()
+                            && self.incidents.lock().is_quiet()
+                            && self.nothing_deferred(),
+                    );
                 }
             }
         }

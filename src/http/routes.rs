@@ -19,7 +19,6 @@ use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use tokio_stream::wrappers::{errors::BroadcastStreamRecvError, BroadcastStream};
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -361,16 +360,11 @@ fn to_sse(update: &Update) -> Event {
 }
 
 async fn stream(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let rx = s.api.subscribe();
+    let feed = s.api.feed();
     let first = Update::Status {
         status: s.api.status(),
     };
-    let updates = BroadcastStream::new(rx).map(|item| {
-        Ok(match item {
-            Ok(update) => to_sse(&update),
-            Err(BroadcastStreamRecvError::Lagged(_)) => to_sse(&Update::Resync),
-        })
-    });
+    let updates = feed.into_stream().map(|update| Ok(to_sse(&update)));
     let body = futures::stream::once(async move { Ok(to_sse(&first)) })
         .chain(updates)
         .take_until(s.cancel.cancelled_owned());

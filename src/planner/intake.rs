@@ -19,6 +19,7 @@ use crate::error::ApiError;
 use crate::events::EngineEvent;
 use crate::health::incidents::Incidents;
 use crate::outbox::HELD_EVENTS;
+use crate::pace::Pace;
 use crate::planner::gate::{Admission, Flaps, Gate, IntakeCounts, IntakeDecision, Target};
 use crate::planner::planning::Planning;
 use crate::planner::{parse_message, HealthEvent, Rejected};
@@ -29,7 +30,7 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Plans running at once (each may wait on a model for its whole timeout).
@@ -38,6 +39,9 @@ pub const PLAN_SLOTS: usize = 8;
 pub const PLAN_QUEUE: usize = 256;
 /// How often accepted events are written to the timeline.
 const RECORD_EVERY: Duration = Duration::from_millis(250);
+
+/// The intake task's wake-up when nothing happens (activity brings it back at once).
+const QUIET_EVERY: Duration = Duration::from_secs(5);
 
 /// What `POST /api/events` answers.
 #[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
@@ -84,6 +88,9 @@ pub struct Intake {
     queued: AtomicUsize,
     overload: AtomicU64,
     echoes: AtomicU64,
+    /// Something changed the counters or held an event: the intake task's next write and
+    /// status check come within `RECORD_EVERY` even when it was quiet.
+    activity: Notify,
 }
 
 /// `[planner] unknown_target_rate`, else the default.
@@ -134,12 +141,14 @@ impl Intake {
             queued: AtomicUsize::new(0),
             overload: AtomicU64::new(0),
             echoes: AtomicU64::new(0),
+            activity: Notify::new(),
         })
     }
 
     /// A breaker opened or closed for `key` (the recorder): flap detection.
     pub fn note_flap(&self, key: &str, healthy: bool, at: DateTime<Utc>) {
         self.flaps.lock().note(key, healthy, at);
+        self.activity.notify_one();
     }
 
     /// Lets a planned event wait for a slot (or counts it as overload).
@@ -165,6 +174,7 @@ impl Intake {
     /// The one door for every event. Decides at once; planning continues in the
     /// background.
     pub fn admit(self: &Arc<Self>, event: HealthEvent, dependents: Vec<String>) -> Accepted {
+        self.activity.notify_one();
         let now = self.ctx.now();
         let key = event.svc_key();
         let target = target_of(&self.ctx.config(), &event);
@@ -233,6 +243,7 @@ impl Intake {
                 intake.planning.plan(event, dependents).await;
                 intake.gate.lock().finish(&key);
             }
+            intake.activity.notify_one();
         });
     }
 
@@ -256,6 +267,7 @@ impl Intake {
         gate.rejected(&why);
         let n = gate.counts.rejected_total;
         drop(gate);
+        self.activity.notify_one();
         // The first few are worth a line each; after that, every thousandth.
         if n <= 10 || n.is_multiple_of(1000) {
             tracing::warn!(channel, rejected_total = n, "dropped bus message: {why}");
@@ -284,6 +296,7 @@ impl Intake {
             Ok(event) => Ok(self.admit(event, Vec::new())),
             Err(why) => {
                 self.gate.lock().rejected(&why);
+                self.activity.notify_one();
                 Err(match why {
                     Rejected::TooLarge(_) => {
                         ApiError::PayloadTooLarge(format!("event refused: {why}"))
@@ -329,8 +342,7 @@ impl Intake {
         mut bus_rx: Option<mpsc::Receiver<BusInput>>,
         cancel: CancellationToken,
     ) {
-        let mut flush = tokio::time::interval(RECORD_EVERY);
-        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pace = Pace::new(RECORD_EVERY, QUIET_EVERY);
         let mut prune = tokio::time::interval(Duration::from_secs(60));
         prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut intake_seen = self.view();
@@ -342,19 +354,32 @@ impl Intake {
                     Some(input) => self.on_bus(input).await,
                     None => bus_rx = None,
                 },
-                _ = flush.tick() => {
+                () = self.activity.notified() => pace.stir(),
+                _ = pace.tick() => {
+                    let held = self.ctx.outbox.unwritten();
                     self.ctx.outbox.write_held().await;
                     // Counters changed: the status may have (at most every RECORD_EVERY).
                     let now_seen = self.view();
-                    if now_seen != intake_seen {
+                    let changed = now_seen != intake_seen;
+                    // Quiet: nothing was written or changed, no plan runs or waits, and
+                    // no count falls with time (unknown targets in the last minute).
+                    let quiet = held == 0
+                        && !changed
+                        && self.idle()
+                        && now_seen.unknown_targets_last_minute == 0
+                        && self.ctx.outbox.unwritten() == 0;
+                    if changed {
                         intake_seen = now_seen;
                         self.ctx.outbox.status_changed();
                     }
+                    pace.next(quiet);
                 }
                 _ = prune.tick() => {
                     let now = self.ctx.now();
                     self.gate.lock().prune(now);
                     self.flaps.lock().prune(now);
+                    // Pruning may change the counts the status shows.
+                    pace.stir();
                 }
             }
         }
