@@ -21,7 +21,9 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
-pub use crate::error::ApiError;
+pub use crate::config::edit::{Edit, Entries};
+pub use crate::engine::{ConfigDocument, TestOutcome};
+pub use crate::error::{ApiError, FieldIssue};
 pub use crate::health::view::{ProviderDetail, ProviderStatus, ProviderView, SPARK_POINTS};
 pub use crate::notice::{notice_for, Notice};
 pub use crate::outbox::Update;
@@ -244,6 +246,29 @@ impl Api {
     /// Reads the config file again (also what the watcher does on change).
     pub async fn reload_config(&self) -> Result<(), ApiError> {
         self.engine.reload_config().await
+    }
+
+    /// `GET /api/config`: the file's path, revision and content (secrets hidden).
+    pub async fn config_document(&self) -> Result<ConfigDocument, ApiError> {
+        self.engine.config_document().await
+    }
+
+    /// A write to the config file made at revision `if_match` (`If-Match`): applied to
+    /// the file with everything else kept, checked, written atomically, applied.
+    pub async fn edit_config(
+        &self,
+        edit: Edit,
+        if_match: Option<&str>,
+    ) -> Result<ConfigDocument, ApiError> {
+        self.engine.edit_config(edit, if_match).await
+    }
+
+    /// `POST /api/providers/test`: one probe of an unsaved provider definition.
+    pub async fn test_provider(
+        &self,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<TestOutcome, ApiError> {
+        self.engine.test_provider(fields).await
     }
 
     /// `POST /api/events`: parses, gates, and answers at once; planning goes on behind.

@@ -13,6 +13,8 @@
 //! acting on sections whose features are not built yet (`sessions` is parsed and checked
 //! so a valid file is never rejected).
 
+pub mod edit;
+
 use crate::health::breaker::BreakerPolicy;
 use crate::planner::policy::Risk;
 use serde::Deserialize;

@@ -9,6 +9,10 @@
 //! Does not own: any decision (the capabilities and their pure parts decide) or transport
 //! (adapters call `api::Api`, which delegates here and to the parts).
 
+mod edits;
+
+pub use edits::{ConfigDocument, TestOutcome};
+
 use crate::bus::{Bus, BusOptions};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, ConfigError, ProviderConfig};
@@ -135,6 +139,8 @@ pub struct Engine {
     cancel: CancellationToken,
     /// Held until the database is closed (see `store::lock`).
     lock: Mutex<Option<DataDirLock>>,
+    /// Config edits from the app, one at a time (`edits`).
+    edits: tokio::sync::Mutex<()>,
 }
 
 /// Builds every part, restores what the last run left, and starts the tasks.
@@ -252,6 +258,7 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         pipeline,
         snoozed_until: Mutex::new(snoozed_until),
         lock: Mutex::new(Some(lock)),
+        edits: tokio::sync::Mutex::new(()),
         tracker,
         cancel,
     });

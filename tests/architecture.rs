@@ -35,7 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sessions::records",
         ],
     ),
-    ("config", &["config"]),
+    ("config", &["config", "config::edit"]),
     (
         "records",
         &["events", "notice", "planner::proposal", "planner::prompt"],
@@ -88,7 +88,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "retention",
         ],
     ),
-    ("engine", &["engine"]),
+    ("engine", &["engine", "engine::edits"]),
     ("api", &["api"]),
     (
         "adapters",

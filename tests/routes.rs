@@ -11,6 +11,14 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use steward::http::table::{Method, COMMANDS, HTTP_ONLY};
 
+const ALL: [Method; 5] = [
+    Method::Get,
+    Method::Post,
+    Method::Put,
+    Method::Patch,
+    Method::Delete,
+];
+
 /// The path with every `{param}` set to `x`.
 fn filled(path: &str) -> String {
     path.split('/')
@@ -25,6 +33,9 @@ async fn call(s: &Steward, method: Method, path: &str) -> (StatusCode, Value) {
     let req = match method {
         Method::Get => s.client.get(url),
         Method::Post => s.client.post(url).json(&json!({})),
+        Method::Put => s.client.put(url).json(&json!({})),
+        Method::Patch => s.client.patch(url).json(&json!({})),
+        Method::Delete => s.client.delete(url),
     };
     let r = req.bearer_auth(TOKEN).send().await.unwrap();
     let status = r.status();
@@ -83,7 +94,7 @@ async fn the_http_server_answers_exactly_the_route_table() {
 
     // No other method on a table path: nothing is routed that the table does not list.
     for (_, path) in &routed {
-        for method in [Method::Get, Method::Post] {
+        for method in ALL {
             if routed.contains(&(method, path)) {
                 continue;
             }
@@ -98,7 +109,7 @@ async fn the_http_server_answers_exactly_the_route_table() {
     }
     // Any other /api path is the API's own 404, on any method.
     for path in ["/api/nothing", "/api/providers/x/nothing", "/api/health/x"] {
-        for method in [Method::Get, Method::Post] {
+        for method in ALL {
             let (status, body) = call(&s, method, path).await;
             assert!(
                 is_catch_all(status, &body),

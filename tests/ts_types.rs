@@ -50,6 +50,10 @@ const TYPES: &[fn(&Config) -> Decl] = &[
     decl::<steward::execute::state::Status>,
     decl::<steward::execute::live::RunOutput>,
     decl::<steward::execute::executor::ExpiryStats>,
+    // config edits
+    decl::<steward::api::ConfigDocument>,
+    decl::<steward::api::TestOutcome>,
+    decl::<steward::api::FieldIssue>,
     // intake
     decl::<steward::planner::gate::IntakeCounts>,
     decl::<steward::planner::router::ModelStats>,

@@ -161,6 +161,7 @@ fn failed(e: AutostartError) -> crate::commands::IpcError {
     crate::commands::IpcError {
         code: "autostart",
         message: format!("cannot change start at login: {e}"),
+        details: serde_json::Map::new(),
     }
 }
 

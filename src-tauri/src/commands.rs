@@ -4,7 +4,9 @@
 //! `probe_provider`, `list_events`, `pause_monitor`, `resume_monitor`,
 //! `snooze_notifications`, plus `get_health`, `reload_config`, `list_proposals`,
 //! `get_proposal`, `get_intake`, `submit_event`, `approve_proposal`, `reject_proposal`,
-//! `list_executions`) and the IPC error shape.
+//! `list_executions`, the config edits `get_config`, `create_provider`, `replace_provider`,
+//! `update_provider`, `delete_provider`, `test_provider`, the same for models, and
+//! `update_config_section`) and the IPC error shape.
 //! Each answers the same JSON as the matching HTTP route; errors are `{code, message}`
 //! with the engine's stable codes.
 //! Does not own: any logic. A command that needs more than one `Api` call belongs in
@@ -13,7 +15,10 @@
 //! Every command is `async` so none runs on the main (UI) thread.
 
 use serde::Serialize;
-use steward::api::{Api, ApiError, ProviderDetail, ProviderView, StatusView};
+use steward::api::{
+    Api, ApiError, ConfigDocument, Edit, Entries, ProviderDetail, ProviderView, StatusView,
+    TestOutcome,
+};
 use steward::events::EventRecord;
 use tauri::{ipc::Invoke, Runtime, State};
 
@@ -25,13 +30,22 @@ const DEFAULT_EVENTS: u32 = 200;
 pub struct IpcError {
     pub code: &'static str,
     pub message: String,
+    /// What the HTTP answer carries besides: `revision` (`config_changed`), `issues`
+    /// (`invalid_config`).
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl From<ApiError> for IpcError {
     fn from(e: ApiError) -> Self {
+        let mut details = serde_json::Map::new();
+        if let Some((key, value)) = e.details() {
+            details.insert(key.to_owned(), value);
+        }
         IpcError {
             code: e.code(),
             message: e.to_string(),
+            details,
         }
     }
 }
@@ -39,13 +53,21 @@ impl From<ApiError> for IpcError {
 type Reply<T> = Result<T, IpcError>;
 
 /// The app's invoke handler: the route table's commands ([`handler`]) and the desktop's
-/// own ([`crate::autostart::COMMANDS`]).
+/// own ([`crate::autostart::COMMANDS`], [`crate::config_file::COMMANDS`]).
 pub fn app_handler() -> impl Fn(Invoke<tauri::Wry>) -> bool + Send + Sync + 'static {
     let shared = handler();
-    let desktop = crate::autostart::handler();
+    let autostart = crate::autostart::handler();
+    let config_file = crate::config_file::handler();
     move |invoke| {
-        if crate::autostart::COMMANDS.contains(&invoke.message.command()) {
-            desktop(invoke)
+        let is = |commands: &[&str]| commands.contains(&invoke.message.command());
+        let (is_autostart, is_config_file) = (
+            is(&crate::autostart::COMMANDS),
+            is(&crate::config_file::COMMANDS),
+        );
+        if is_autostart {
+            autostart(invoke)
+        } else if is_config_file {
+            config_file(invoke)
         } else {
             shared(invoke)
         }
@@ -75,6 +97,17 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         list_executions,
         get_sessions,
         run_session_processor,
+        get_config,
+        create_provider,
+        replace_provider,
+        update_provider,
+        delete_provider,
+        test_provider,
+        create_model,
+        replace_model,
+        update_model,
+        delete_model,
+        update_config_section,
     ]
 }
 
@@ -202,4 +235,113 @@ async fn get_sessions(api: State<'_, Api>) -> Reply<steward::sessions::view::Ses
 async fn run_session_processor(api: State<'_, Api>, name: String) -> Reply<serde_json::Value> {
     api.run_processor(&name).await?;
     Ok(serde_json::json!({"processor": name, "started": true}))
+}
+
+/// A JSON object of fields, as the HTTP body of an edit.
+type Fields = serde_json::Map<String, serde_json::Value>;
+
+#[tauri::command]
+async fn get_config(api: State<'_, Api>) -> Reply<ConfigDocument> {
+    Ok(api.config_document().await?)
+}
+
+/// Every edit takes the file's `revision` (the HTTP route's `If-Match`).
+async fn edit(api: &Api, edit: Edit, revision: Option<String>) -> Reply<ConfigDocument> {
+    Ok(api.edit_config(edit, revision.as_deref()).await?)
+}
+
+#[tauri::command]
+async fn create_provider(
+    api: State<'_, Api>,
+    fields: Fields,
+    revision: Option<String>,
+) -> Reply<ConfigDocument> {
+    edit(&api, Edit::Create(Entries::Providers, fields), revision).await
+}
+
+#[tauri::command]
+async fn replace_provider(
+    api: State<'_, Api>,
+    id: String,
+    fields: Fields,
+    revision: Option<String>,
+) -> Reply<ConfigDocument> {
+    edit(
+        &api,
+        Edit::Replace(Entries::Providers, id, fields),
+        revision,
+    )
+    .await
+}
+
+#[tauri::command]
+async fn update_provider(
+    api: State<'_, Api>,
+    id: String,
+    fields: Fields,
+    revision: Option<String>,
+) -> Reply<ConfigDocument> {
+    edit(&api, Edit::Patch(Entries::Providers, id, fields), revision).await
+}
+
+#[tauri::command]
+async fn delete_provider(
+    api: State<'_, Api>,
+    id: String,
+    revision: Option<String>,
+) -> Reply<ConfigDocument> {
+    edit(&api, Edit::Delete(Entries::Providers, id), revision).await
+}
+
+#[tauri::command]
+async fn test_provider(api: State<'_, Api>, fields: Fields) -> Reply<TestOutcome> {
+    Ok(api.test_provider(fields).await?)
+}
+
+#[tauri::command]
+async fn create_model(
+    api: State<'_, Api>,
+    fields: Fields,
+    revision: Option<String>,
+) -> Reply<ConfigDocument> {
+    edit(&api, Edit::Create(Entries::Models, fields), revision).await
+}
+
+#[tauri::command]
+async fn replace_model(
+    api: State<'_, Api>,
+    id: String,
+    fields: Fields,
+    revision: Option<String>,
+) -> Reply<ConfigDocument> {
+    edit(&api, Edit::Replace(Entries::Models, id, fields), revision).await
+}
+
+#[tauri::command]
+async fn update_model(
+    api: State<'_, Api>,
+    id: String,
+    fields: Fields,
+    revision: Option<String>,
+) -> Reply<ConfigDocument> {
+    edit(&api, Edit::Patch(Entries::Models, id, fields), revision).await
+}
+
+#[tauri::command]
+async fn delete_model(
+    api: State<'_, Api>,
+    id: String,
+    revision: Option<String>,
+) -> Reply<ConfigDocument> {
+    edit(&api, Edit::Delete(Entries::Models, id), revision).await
+}
+
+#[tauri::command]
+async fn update_config_section(
+    api: State<'_, Api>,
+    section: String,
+    fields: Fields,
+    revision: Option<String>,
+) -> Reply<ConfigDocument> {
+    edit(&api, Edit::Section(section, fields), revision).await
 }

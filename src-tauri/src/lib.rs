@@ -12,6 +12,7 @@
 //! - this file: `run`, startup and quit.
 //! - [`window`]: the window, created on Open and destroyed on Hide or close.
 //! - `autostart`: Start at login (an XDG autostart entry starting `--hidden`).
+//! - `config_file`: "Open config file" with the desktop's default application.
 //! - [`commands`]: IPC commands, one-line adapters to `Api`, errors as `{code, message}`.
 //! - `bridge`: engine updates → UI events (`steward://update`), native notifications,
 //!   tray refresh.
@@ -34,6 +35,7 @@ pub mod commands;
 
 mod autostart;
 mod bridge;
+mod config_file;
 mod locale;
 mod tray;
 pub mod window;
@@ -255,6 +257,7 @@ pub fn run() -> ExitCode {
             window::open(app, None);
         }))
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init())
         .invoke_handler(commands::app_handler())
         .setup(move |app| {
             let started = tauri::async_runtime::block_on(start_engine(loaded));

@@ -31,10 +31,17 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(e) if e.unavailable().is_some() => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::RevisionRequired => StatusCode::PRECONDITION_REQUIRED,
+            ApiError::ConfigChanged { .. } => StatusCode::CONFLICT,
+            ApiError::InvalidConfig(_) => StatusCode::BAD_REQUEST,
         };
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        error_response(status, self.code(), self.to_string())
+        let mut body = serde_json::json!({"code": self.code(), "message": self.to_string()});
+        if let Some((key, value)) = self.details() {
+            body[key] = value;
+        }
+        (status, Json(body)).into_response()
     }
 }

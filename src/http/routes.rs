@@ -6,7 +6,7 @@ use super::auth::{check_host, require_token, Guard};
 use super::error::error_response;
 use super::table::{self, Command, Method};
 use super::ServerOptions;
-use crate::api::{Api, ApiError, Update};
+use crate::api::{Api, ApiError, Edit, Entries, Update};
 use crate::planner::event::MAX_EVENT_BYTES;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{Path, Query, State};
@@ -98,6 +98,9 @@ fn handler(c: &Command) -> MethodRouter<AppState> {
     let m = match c.method {
         Method::Get => MethodFilter::GET,
         Method::Post => MethodFilter::POST,
+        Method::Put => MethodFilter::PUT,
+        Method::Patch => MethodFilter::PATCH,
+        Method::Delete => MethodFilter::DELETE,
     };
     match c.name {
         "get_health" => on(m, health_detailed),
@@ -122,6 +125,17 @@ fn handler(c: &Command) -> MethodRouter<AppState> {
         "resume_monitor" => on(m, resume),
         "snooze_notifications" => on(m, snooze),
         "reload_config" => on(m, reload),
+        "get_config" => on(m, get_config),
+        "create_provider" => on(m, create_provider),
+        "replace_provider" => on(m, replace_provider),
+        "update_provider" => on(m, update_provider),
+        "delete_provider" => on(m, delete_provider),
+        "test_provider" => on(m, test_provider),
+        "create_model" => on(m, create_model),
+        "replace_model" => on(m, replace_model),
+        "update_model" => on(m, update_model),
+        "delete_model" => on(m, delete_model),
+        "update_config_section" => on(m, update_section),
         other => panic!("the route table's command {other:?} has no HTTP handler"),
     }
 }
@@ -369,6 +383,141 @@ async fn stream(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Even
         .chain(updates)
         .take_until(s.cancel.cancelled_owned());
     Sse::new(body).keep_alive(KeepAlive::default())
+}
+
+async fn get_config(State(s): State<AppState>) -> Response {
+    reply(s.api.config_document().await)
+}
+
+/// How an entry edit changes the entry.
+#[derive(Clone, Copy)]
+enum Way {
+    Create,
+    Replace,
+    Patch,
+}
+
+/// A JSON object body (an edit's fields).
+type Fields = Result<Json<serde_json::Map<String, serde_json::Value>>, JsonRejection>;
+
+fn if_match(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok())
+}
+
+async fn create_provider(s: State<AppState>, h: HeaderMap, b: Fields) -> Response {
+    edit_entry(s, h, Entries::Providers, None, Way::Create, b).await
+}
+
+async fn replace_provider(
+    s: State<AppState>,
+    h: HeaderMap,
+    id: Path<String>,
+    b: Fields,
+) -> Response {
+    edit_entry(s, h, Entries::Providers, Some(id.0), Way::Replace, b).await
+}
+
+async fn update_provider(
+    s: State<AppState>,
+    h: HeaderMap,
+    id: Path<String>,
+    b: Fields,
+) -> Response {
+    edit_entry(s, h, Entries::Providers, Some(id.0), Way::Patch, b).await
+}
+
+async fn delete_provider(s: State<AppState>, h: HeaderMap, id: Path<String>) -> Response {
+    delete_entry(s, h, Entries::Providers, id.0).await
+}
+
+async fn create_model(s: State<AppState>, h: HeaderMap, b: Fields) -> Response {
+    edit_entry(s, h, Entries::Models, None, Way::Create, b).await
+}
+
+async fn replace_model(s: State<AppState>, h: HeaderMap, id: Path<String>, b: Fields) -> Response {
+    edit_entry(s, h, Entries::Models, Some(id.0), Way::Replace, b).await
+}
+
+async fn update_model(s: State<AppState>, h: HeaderMap, id: Path<String>, b: Fields) -> Response {
+    edit_entry(s, h, Entries::Models, Some(id.0), Way::Patch, b).await
+}
+
+async fn delete_model(s: State<AppState>, h: HeaderMap, id: Path<String>) -> Response {
+    delete_entry(s, h, Entries::Models, id.0).await
+}
+
+async fn edit_entry(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    kind: Entries,
+    id: Option<String>,
+    way: Way,
+    body: Fields,
+) -> Response {
+    let fields = match body {
+        Ok(Json(f)) => f,
+        Err(e) => return body_refused(e.status(), e.body_text()).into_response(),
+    };
+    let edit = match (way, id) {
+        (Way::Create, _) => Edit::Create(kind, fields),
+        (Way::Replace, Some(id)) => Edit::Replace(kind, id, fields),
+        (Way::Patch, Some(id)) => Edit::Patch(kind, id, fields),
+        (_, None) => return ApiError::BadRequest("which entry?".into()).into_response(),
+    };
+    let created = matches!(way, Way::Create);
+    match s.api.edit_config(edit, if_match(&headers)).await {
+        Ok(doc) if created => (StatusCode::CREATED, etag(&doc.revision), Json(doc)).into_response(),
+        Ok(doc) => (etag(&doc.revision), Json(doc)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn delete_entry(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    kind: Entries,
+    id: String,
+) -> Response {
+    match s
+        .api
+        .edit_config(Edit::Delete(kind, id), if_match(&headers))
+        .await
+    {
+        Ok(doc) => (etag(&doc.revision), Json(doc)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn update_section(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(section): Path<String>,
+    body: Fields,
+) -> Response {
+    let fields = match body {
+        Ok(Json(f)) => f,
+        Err(e) => return body_refused(e.status(), e.body_text()).into_response(),
+    };
+    match s
+        .api
+        .edit_config(Edit::Section(section, fields), if_match(&headers))
+        .await
+    {
+        Ok(doc) => (etag(&doc.revision), Json(doc)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn test_provider(State(s): State<AppState>, body: Fields) -> Response {
+    match body {
+        Ok(Json(fields)) => reply(s.api.test_provider(fields).await),
+        Err(e) => body_refused(e.status(), e.body_text()).into_response(),
+    }
+}
+
+/// The revision as an `ETag` (what the next write sends as `If-Match`).
+fn etag(revision: &str) -> [(header::HeaderName, String); 1] {
+    [(header::ETAG, format!("\"{revision}\""))]
 }
 
 async fn sessions(State(s): State<AppState>) -> Response {

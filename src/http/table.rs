@@ -13,6 +13,9 @@
 pub enum Method {
     Get,
     Post,
+    Put,
+    Patch,
+    Delete,
 }
 
 impl Method {
@@ -20,6 +23,9 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
         }
     }
 }
@@ -52,6 +58,30 @@ const fn post(name: &'static str, path: &'static str) -> Command {
     }
 }
 
+const fn put(name: &'static str, path: &'static str) -> Command {
+    Command {
+        name,
+        method: Method::Put,
+        path,
+    }
+}
+
+const fn patch(name: &'static str, path: &'static str) -> Command {
+    Command {
+        name,
+        method: Method::Patch,
+        path,
+    }
+}
+
+const fn delete(name: &'static str, path: &'static str) -> Command {
+    Command {
+        name,
+        method: Method::Delete,
+        path,
+    }
+}
+
 /// Every command, with its route. Names and routes are the public contract (design.md,
 /// "Interfaces"): add, never rename.
 pub const COMMANDS: &[Command] = &[
@@ -77,6 +107,20 @@ pub const COMMANDS: &[Command] = &[
     post("resume_monitor", "/api/monitor/resume"),
     post("snooze_notifications", "/api/notifications/snooze"),
     post("reload_config", "/api/config/reload"),
+    // Config edits (issue 14): each write carries the file's revision (`If-Match` over
+    // HTTP, the `revision` argument over IPC) and a JSON object of fields (the body over
+    // HTTP, the `fields` argument over IPC).
+    get("get_config", "/api/config"),
+    post("create_provider", "/api/providers"),
+    put("replace_provider", "/api/providers/{id}"),
+    patch("update_provider", "/api/providers/{id}"),
+    delete("delete_provider", "/api/providers/{id}"),
+    post("test_provider", "/api/providers/test"),
+    post("create_model", "/api/models"),
+    put("replace_model", "/api/models/{id}"),
+    patch("update_model", "/api/models/{id}"),
+    delete("delete_model", "/api/models/{id}"),
+    patch("update_config_section", "/api/config/{section}"),
 ];
 
 /// The `/api` routes that are not commands: the liveness check (no token) and the event

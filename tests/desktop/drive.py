@@ -40,6 +40,7 @@ SHOTS = ENV["SHOTS"]
 SERVICE_PY = ENV["SERVICE_PY"]
 APP_BIN = ENV["APP_BIN"]
 APP_CONFIG = ENV["APP_CONFIG"]
+OPENED_LOG = ENV["OPENED_LOG"]
 AUTOSTART_FILE = os.path.join(ENV["XDG_CONFIG_HOME"], "autostart", "steward-desktop.desktop")
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 
@@ -518,7 +519,38 @@ def main():
         check(left == ["Approve: restart http on testbox"],
               "the tray offers exactly the proposals still pending")
 
-        # 8. Quit from the tray: the engine shuts down and the process exits.
+        # 8. Settings in the tray app's window: disable and enable a provider (the config
+        #    file changes and the engine follows), and open the config file.
+        wd.js("location.hash = '#/settings';")
+        wait_for("the Settings area lists the provider web",
+                 lambda: wd.js("return !!document.querySelector('[data-config-provider=\"web\"]');"),
+                 15)
+        before = open(APP_CONFIG).read()
+        toggle = '//*[@data-toggle="web"]'
+        fresh(lambda: wd.click(wd.find("xpath", toggle)[0]))
+        log("clicked Disable on web")
+        wait_for("the engine has web disabled (get_provider: enabled false)",
+                 lambda: invoke(wd, "get_provider", {"id": "web"})["enabled"] is False, 15)
+        after = open(APP_CONFIG).read()
+        check("enabled = false" in after.split("id = \"job\"")[0],
+              "the config file says web is disabled")
+        check(after.split("id = \"web\"")[0] == before.split("id = \"web\"")[0],
+              "the file before web's entry is unchanged")
+        wait_for("the row offers Enable",
+                 lambda: wd.js("const b = document.querySelector('[data-toggle=\"web\"]');"
+                               "return !!b && /enable/i.test(b.innerText) && !/disable/i.test(b.innerText);"),
+                 10)
+        fresh(lambda: wd.click(wd.find("xpath", toggle)[0]))
+        wait_for("web is enabled again",
+                 lambda: invoke(wd, "get_provider", {"id": "web"})["enabled"] is True, 15)
+        fresh(lambda: wd.click(wd.find("css selector", "#open-config")[0]))
+        wait_for("Open config file asked the desktop's opener for the config file",
+                 lambda: os.path.exists(OPENED_LOG)
+                 and os.path.realpath(APP_CONFIG) in
+                 [os.path.realpath(l.strip()) for l in open(OPENED_LOG) if l.strip()], 10)
+        screenshot("desktop-settings.png")
+
+        # 9. Quit from the tray: the engine shuts down and the process exits.
         tray.click("Quit")
         wait_for("Quit ends the app", lambda: not os.path.exists(f"/proc/{app_pid}")
                  or open(f"/proc/{app_pid}/stat").read().split()[2] == "Z", 15)

@@ -140,10 +140,19 @@ auto_execute = ["none"]
 [executor.commands]
 container_restart = ["/bin/echo", "restarting", "{service}"]
 TOML
+# "Open config file" runs the desktop's opener (xdg-open): this one records what it was
+# asked to open instead of starting an editor on the test desktop.
+mkdir -p "$RUN/bin"
+cat >"$RUN/bin/xdg-open" <<SH
+#!/bin/sh
+printf '%s\n' "\$*" >>"$RUN/opened.log"
+SH
+chmod +x "$RUN/bin/xdg-open"
 # WebKitWebDriver discards the app's output: the wrapper keeps it, and its PID.
 cat >"$RUN/app.sh" <<SH
 #!/bin/sh
 echo \$\$ >"$RUN/app.pid"
+export PATH="$RUN/bin:\$PATH"
 exec "$APP_BIN" --config "$RUN/steward.toml" "\$@" >>"$RUN/app.log" 2>&1
 SH
 chmod +x "$RUN/app.sh"
@@ -162,7 +171,7 @@ say "tauri-driver on $WD_PORT (native $NATIVE_PORT)"
 # ---- 6. drive ---------------------------------------------------------------------------
 set +e
 WD_PORT=$WD_PORT SERVICE_PORT=$SERVICE_PORT APP_WRAPPER=$RUN/app.sh APP_PID_FILE=$RUN/app.pid \
-    APP_BIN=$APP_BIN APP_CONFIG=$RUN/steward.toml \
+    APP_BIN=$APP_BIN APP_CONFIG=$RUN/steward.toml OPENED_LOG=$RUN/opened.log \
     NOTIFY_LOG=$RUN/notify.log SHOTS=$ROOT/target/desktop-screenshots SERVICE_PY=$HERE/service.py \
     python3 "$HERE/drive.py"
 RESULT=$?

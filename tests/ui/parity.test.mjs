@@ -23,12 +23,15 @@ function uiCalls() {
 /** The route table as the UI reads it: command → `{method, path}`, `{…}` parameters as `x`. */
 function table() {
   const source = readFileSync(path.join(repo, 'ui/src/generated/commands.ts'), 'utf8');
-  const re = /^\s*([a-z_]+): \{ method: '(GET|POST)', path: '([^']+)' \},$/gm;
+  const re = /^\s*([a-z_]+): \{ method: '(GET|POST|PUT|PATCH|DELETE)', path: '([^']+)' \},$/gm;
   const rows = [...source.matchAll(re)].map(([, command, method, p]) => [
     command,
     { method, path: p.replace(/\{[^}]*\}/g, 'x') },
   ]);
   assert.ok(rows.length > 0, 'ui/src/generated/commands.ts lists the commands');
+  // A row this pattern does not read (a new method) would drop out of every check below.
+  const listed = source.match(/^\s*[a-z_]+: \{ method: /gm)?.length ?? 0;
+  assert.equal(rows.length, listed, 'every command row of ui/src/generated/commands.ts is read');
   return new Map(rows);
 }
 

@@ -7,6 +7,7 @@
 import { COMMANDS, type CommandName } from './generated/commands';
 import { parseInSlices } from './slices';
 import { readEvents } from './sse';
+import type { ConfigDocument, FieldIssue, TestOutcome } from './generated/types';
 import type {
   EventRecord,
   Execution,
@@ -24,9 +25,31 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly status?: number,
+    /** What the error carries besides `code` and `message`: `issues` (`invalid_config`),
+     *  `revision` (`config_changed`). The same over both transports. */
+    readonly details: Record<string, unknown> = {},
   ) {
     super(message);
   }
+
+  /** The config edit's issues, each with the field it is about (`invalid_config`). */
+  get issues(): FieldIssue[] {
+    return Array.isArray(this.details.issues) ? (this.details.issues as FieldIssue[]) : [];
+  }
+}
+
+/** An error's wire shape (`{code, message, ...extra}`) as an `ApiError`. */
+function apiError(e: unknown, status?: number, fallbackCode = 'internal', fallbackMessage = String(e)): ApiError {
+  if (e && typeof e === 'object') {
+    const { code, message, ...details } = e as { code?: unknown; message?: unknown };
+    return new ApiError(
+      typeof code === 'string' ? code : fallbackCode,
+      typeof message === 'string' ? message : fallbackMessage,
+      status,
+      details,
+    );
+  }
+  return new ApiError(fallbackCode, fallbackMessage, status);
 }
 
 export type Connection = 'live' | 'connecting' | 'reconnecting' | 'unauthorized';
@@ -37,8 +60,11 @@ interface TauriGlobal {
 }
 
 /** A call's arguments, named as Tauri takes them (camelCase: `actionId` for the Rust
- *  parameter `action_id`); `undefined` ones are left out. */
-type Args = Record<string, string | number | undefined>;
+ *  parameter `action_id`); `undefined` ones are left out. Two have a meaning of their own
+ *  over HTTP: `fields` (an object) is the JSON body as it is, and `revision` the
+ *  `If-Match` header of a config edit; over Tauri they are arguments like the others. */
+type Arg = string | number | boolean | Record<string, unknown> | unknown[];
+type Args = Record<string, Arg | undefined>;
 
 /** How a call's answer is read: `inSlices` parses a long list a slice at a time (slices.ts),
  *  for a reload while the page is live. */
@@ -52,21 +78,24 @@ interface Transport {
 }
 
 /** The arguments that have a value, under their Rust (snake_case) names. */
-function given(args: Args): Map<string, string | number> {
-  const out = new Map<string, string | number>();
+function given(args: Args): Map<string, Arg> {
+  const out = new Map<string, Arg>();
   for (const [k, v] of Object.entries(args)) {
     if (v !== undefined) out.set(k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), v);
   }
   return out;
 }
 
+type Method = (typeof COMMANDS)[CommandName]['method'];
+
 /** The HTTP request of a command: the table's method and path, each `{name}` filled from
- *  the argument of that name; the other arguments go in the query (GET) or the JSON body
- *  (POST). */
+ *  the argument of that name; `revision` as the `If-Match` header; `fields` as the JSON
+ *  body; the other arguments go in the query (GET) or the JSON body (the other methods;
+ *  a DELETE without any has no body). */
 function httpRequest(
   cmd: CommandName,
   args: Args = {},
-): { method: 'GET' | 'POST'; url: string; body?: string } {
+): { method: Method; url: string; body?: string; ifMatch?: string } {
   const { method, path } = COMMANDS[cmd];
   const rest = given(args);
   const filled = path.replace(/\{(\w+)\}/g, (_, name: string) => {
@@ -75,9 +104,18 @@ function httpRequest(
     rest.delete(name);
     return encodeURIComponent(String(v));
   });
-  if (method === 'POST') return { method, url: filled, body: JSON.stringify(Object.fromEntries(rest)) };
-  const query = new URLSearchParams([...rest].map(([k, v]) => [k, String(v)])).toString();
-  return { method, url: query ? `${filled}?${query}` : filled };
+  const revision = rest.get('revision');
+  rest.delete('revision');
+  const ifMatch = revision === undefined ? undefined : `"${String(revision)}"`;
+  const fields = rest.get('fields');
+  rest.delete('fields');
+  if (method === 'GET') {
+    const query = new URLSearchParams([...rest].map(([k, v]) => [k, String(v)])).toString();
+    return { method, url: query ? `${filled}?${query}` : filled, ifMatch };
+  }
+  if (fields !== undefined) return { method, url: filled, body: JSON.stringify(fields), ifMatch };
+  if (method === 'DELETE' && rest.size === 0) return { method, url: filled, ifMatch };
+  return { method, url: filled, body: JSON.stringify(Object.fromEntries(rest)), ifMatch };
 }
 
 const tauri = (window as unknown as { __TAURI__?: TauriGlobal }).__TAURI__;
@@ -89,8 +127,7 @@ class TauriTransport implements Transport {
     try {
       return await this.t.core.invoke<T>(cmd, Object.keys(defined).length ? defined : undefined);
     } catch (e) {
-      const err = e as { code?: string; message?: string };
-      throw new ApiError(err.code ?? 'internal', err.message ?? String(e));
+      throw apiError(e);
     }
   }
   subscribe(onUpdate: (u: Update) => void, onConnection: (c: Connection) => void): void {
@@ -130,26 +167,21 @@ class HttpTransport implements Transport {
   }
 
   async call<T>(cmd: CommandName, args?: Args, reading: Reading = {}): Promise<T> {
-    const { method, url, body } = httpRequest(cmd, args);
-    const resp = await fetch(url, {
-      method,
-      headers: {
-        Authorization: `Bearer ${this.token()}`,
-        ...(method === 'POST' ? { 'Content-Type': 'application/json' } : {}),
-      },
-      body,
-    });
+    const { method, url, body, ifMatch } = httpRequest(cmd, args);
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.token()}` };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (ifMatch !== undefined) headers['If-Match'] = ifMatch;
+    const resp = await fetch(url, { method, headers, body });
     if (!resp.ok) {
-      let code = `http_${resp.status}`;
-      let message = resp.statusText || `HTTP ${resp.status}`;
+      let e: unknown = null;
       try {
-        const e = (await resp.json()) as { code?: string; message?: string };
-        code = e.code ?? code;
-        message = e.message ?? message;
+        e = await resp.json();
       } catch {
         /* not JSON: keep the status line */
       }
-      throw new ApiError(code, message, resp.status);
+      const statusLine = resp.statusText || `HTTP ${resp.status}`;
+      if (e && typeof e === 'object') throw apiError(e, resp.status, `http_${resp.status}`, statusLine);
+      throw new ApiError(`http_${resp.status}`, statusLine, resp.status);
     }
     if (reading.inSlices) return (await parseInSlices(await resp.text())) as T;
     return (await resp.json()) as T;
@@ -260,6 +292,11 @@ class Preloading implements Transport {
 const EARLY_MS = 30_000;
 
 if (!tauri) adoptTokenFromUrl();
+/** A config edit's fields: an entry's or a section's keys as JSON. */
+export type Fields = Record<string, unknown>;
+/** The sections an edit may change (`[http]` and `[bus]` are edited in the file only). */
+export type ConfigSection = 'probe' | 'planner' | 'executor' | 'store';
+
 const transport = new Preloading(tauri ? new TauriTransport(tauri) : new HttpTransport());
 
 export const isDesktop = Boolean(tauri);
@@ -297,6 +334,36 @@ export const api = {
   snooze: (minutes: number) => transport.call<StatusView>('snooze_notifications', { minutes }),
   subscribe: (onUpdate: (u: Update) => void, onConnection: (c: Connection) => void) =>
     transport.subscribe(onUpdate, onConnection),
+  /** The config file: its path, its revision (what every edit below sends back) and its
+   *  content as JSON, secret-looking values as "(hidden)" (sent back, they keep the
+   *  file's value). */
+  config: () => transport.call<ConfigDocument>('get_config'),
+  /** The config edits: each answers the file as it is after the edit. `revision` is the
+   *  one the edit was made on: `config_changed` (409, `details.revision`: the file's now)
+   *  when the file changed since; `invalid_config` (400, `issues`) leaves the file as it
+   *  was; `conflict` (409) when a created id exists. `null` in a patch removes a key. */
+  createProvider: (fields: Fields, revision: string) =>
+    transport.call<ConfigDocument>('create_provider', { fields, revision }),
+  replaceProvider: (id: string, fields: Fields, revision: string) =>
+    transport.call<ConfigDocument>('replace_provider', { id, fields, revision }),
+  updateProvider: (id: string, fields: Fields, revision: string) =>
+    transport.call<ConfigDocument>('update_provider', { id, fields, revision }),
+  deleteProvider: (id: string, revision: string) =>
+    transport.call<ConfigDocument>('delete_provider', { id, revision }),
+  /** Probes an unsaved provider definition once; a `command` one is refused (400). */
+  testProvider: (fields: Fields) => transport.call<TestOutcome>('test_provider', { fields }),
+  createModel: (fields: Fields, revision: string) =>
+    transport.call<ConfigDocument>('create_model', { fields, revision }),
+  replaceModel: (id: string, fields: Fields, revision: string) =>
+    transport.call<ConfigDocument>('replace_model', { id, fields, revision }),
+  updateModel: (id: string, fields: Fields, revision: string) =>
+    transport.call<ConfigDocument>('update_model', { id, fields, revision }),
+  deleteModel: (id: string, revision: string) =>
+    transport.call<ConfigDocument>('delete_model', { id, revision }),
+  /** Changes keys of `[probe]`, `[planner]`, `[executor]` or `[store]`; an object value
+   *  (`commands`) is merged key by key. */
+  updateSection: (section: ConfigSection, fields: Fields, revision: string) =>
+    transport.call<ConfigDocument>('update_config_section', { section, fields, revision }),
   /** Starts the first load's calls (status, providers, events, proposals) before the app's
    *  code has loaded (boot.ts); the app's own first calls then take their answers. Nothing
    *  without a token in a browser (the app asks for one). */
@@ -321,14 +388,18 @@ export const desktop = tauri
       /** Called when the setting changes elsewhere (the tray menu). */
       onAutostart: (cb: (enabled: boolean) => void) =>
         void tauri.event.listen<{ enabled: boolean }>('steward://autostart', (e) => cb(e.payload.enabled)),
+      /** Opens the config file with the desktop's default application for it. */
+      openConfigFile: () => desktopCall<{ path: string }>('open_config_file'),
     }
   : null;
 
-async function desktopCall<T>(cmd: 'get_autostart' | 'set_autostart', args?: Record<string, unknown>): Promise<T> {
+async function desktopCall<T>(
+  cmd: 'get_autostart' | 'set_autostart' | 'open_config_file',
+  args?: Record<string, unknown>,
+): Promise<T> {
   try {
     return await tauri!.core.invoke<T>(cmd, args);
   } catch (e) {
-    const err = e as { code?: string; message?: string };
-    throw new ApiError(err.code ?? 'internal', err.message ?? String(e));
+    throw apiError(e);
   }
 }

@@ -12,6 +12,7 @@
 import { render, type RenderOptions } from 'lit-html';
 import { repeat } from 'lit-html/directives/repeat.js';
 import { guard } from 'lit-html/directives/guard.js';
+import { live as liveValue } from 'lit-html/directives/live.js';
 
 export { html, nothing, render, svg, type TemplateResult } from 'lit-html';
 
@@ -21,6 +22,11 @@ export const keyed = repeat;
 /** A part rendered again only when one of its dependencies changed (by identity): a long
  *  list's unchanged rows then cost nothing on a render. */
 export const unlessChanged = guard;
+
+/** A form control's value or checked state set from the model whenever it differs from
+ *  what the control shows now (not from what the last render set): for controls the person
+ *  types into, whose model can change under them (a removed row's neighbour moving up). */
+export const live = liveValue;
 
 /**
  * Renders `template` into `host`. When focus was inside an item (an element carrying

@@ -27,6 +27,7 @@ import {
   setPipelineFromStatus,
 } from './views/pipeline';
 import { renderOverview, setProviders, updateProvider } from './views/overview';
+import { renderSettings, settingsConfigReloaded } from './views/settings';
 
 /** The views, by URL hash (`#/name`; the older `#name` works too). A new view is one entry
  *  here: its nav link is made from it, in this order. The first is the default. */
@@ -35,6 +36,7 @@ const views: Record<string, { label: string; render: (root: HTMLElement) => void
   proposals: { label: 'Proposals', render: renderProposals },
   pipeline: { label: 'Pipeline', render: renderPipeline },
   events: { label: 'Events', render: renderEvents },
+  settings: { label: 'Settings', render: renderSettings },
 };
 
 const nav = document.querySelector('nav.views')!;
@@ -104,6 +106,8 @@ function onUpdate(u: Update): void {
       pipelineEvent(u.event);
       // A reload can remove providers, which no provider_updated message would tell.
       if (u.event.type === 'config_reloaded') api.providers(true).then(setProviders, () => {});
+      // The file changed (an edit from the page, or by hand, valid or not): Settings reads it again.
+      if (u.event.type === 'config_reloaded' || u.event.type === 'config_rejected') settingsConfigReloaded();
       break;
     case 'status':
       applyStatus(u.status);
@@ -119,6 +123,7 @@ function onUpdate(u: Update): void {
       break;
     case 'resync':
       reload();
+      settingsConfigReloaded(); // the config may have changed while the stream was down
       break;
   }
 }

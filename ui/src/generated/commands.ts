@@ -22,6 +22,17 @@ export const COMMANDS = {
   resume_monitor: { method: 'POST', path: '/api/monitor/resume' },
   snooze_notifications: { method: 'POST', path: '/api/notifications/snooze' },
   reload_config: { method: 'POST', path: '/api/config/reload' },
+  get_config: { method: 'GET', path: '/api/config' },
+  create_provider: { method: 'POST', path: '/api/providers' },
+  replace_provider: { method: 'PUT', path: '/api/providers/{id}' },
+  update_provider: { method: 'PATCH', path: '/api/providers/{id}' },
+  delete_provider: { method: 'DELETE', path: '/api/providers/{id}' },
+  test_provider: { method: 'POST', path: '/api/providers/test' },
+  create_model: { method: 'POST', path: '/api/models' },
+  replace_model: { method: 'PUT', path: '/api/models/{id}' },
+  update_model: { method: 'PATCH', path: '/api/models/{id}' },
+  delete_model: { method: 'DELETE', path: '/api/models/{id}' },
+  update_config_section: { method: 'PATCH', path: '/api/config/{section}' },
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;

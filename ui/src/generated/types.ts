@@ -334,6 +334,42 @@ export type ExpiryStats = {
   rows_read: number,
 };
 
+/** The config file as the app sees it. */
+export type ConfigDocument = {
+  path: string,
+  /** What a write sends back as `If-Match`. */
+  revision: string,
+  /**
+   * The file's content as JSON, secret-looking values as `"(hidden)"` (sent back
+   * unchanged, they keep what the file has); `${ENV}` references as written.
+   */
+  config: Record<string, unknown>,
+};
+
+/** One probe of an unsaved provider. */
+export type TestOutcome = {
+  /** `up`, `down`, `rate_limited`, `inconclusive` or `error`. */
+  status: string,
+  ok: boolean,
+  latency_ms: number,
+  /** What went wrong, in words. */
+  error: string | null,
+};
+
+/** What is wrong with a config edit, where a form can show it. */
+export type FieldIssue = {
+  /**
+   * Where in the file: `providers[2].url`, `executor.timeout`, or `config` when no
+   * field is known.
+   */
+  field: string,
+  /** The key inside the entry or section being edited (`url`), when the issue is there. */
+  key: string | null,
+  /** The line in the file as it would be written. */
+  line: number | null,
+  message: string,
+};
+
 /** The gate's counters (`intake` of `GET /api/intake`, with more). */
 export type IntakeCounts = {
   /** Every input seen (valid or not). */
