@@ -722,6 +722,43 @@ address = "127.0.0.1:5432"
     }
 
     #[test]
+    fn the_file_written_on_first_run_takes_every_kind_of_edit() {
+        let first = crate::config::DEFAULT_CONFIG;
+        let created = apply(
+            first,
+            &Edit::Create(
+                Entries::Providers,
+                obj(
+                    json!({"id": "nas", "kind": "tcp", "node": "nas", "service": "smb",
+                            "address": "127.0.0.1:445"}),
+                ),
+            ),
+        )
+        .unwrap();
+        // The entry goes after the last table ([http]), before the commented examples;
+        // nothing of the file changes but that insertion.
+        let entry = "\n[[providers]]\nid = \"nas\"\nkind = \"tcp\"\nnode = \"nas\"\nservice = \"smb\"\naddress = \"127.0.0.1:445\"\n";
+        assert_eq!(created.replacen(entry, "", 1), first);
+        let config = crate::config::Config::parse(&created, None).unwrap();
+        assert!(config.provider("nas").is_some());
+        assert_eq!(
+            apply(&created, &Edit::Delete(Entries::Providers, "nas".into())).unwrap(),
+            first
+        );
+        let patched = apply(
+            &created,
+            &Edit::Section("probe".into(), obj(json!({"interval": "45s"}))),
+        )
+        .unwrap();
+        let config = crate::config::Config::parse(&patched, None).unwrap();
+        assert_eq!(config.probe.interval, std::time::Duration::from_secs(45));
+        let deleted = apply(&patched, &Edit::Delete(Entries::Providers, "nas".into())).unwrap();
+        let config = crate::config::Config::parse(&deleted, None).unwrap();
+        assert!(config.provider("nas").is_none());
+        assert_eq!(deleted, patched.replacen(entry, "", 1));
+    }
+
+    #[test]
     fn the_revision_follows_the_bytes() {
         assert_eq!(revision(b"a"), revision(b"a"));
         assert_ne!(revision(b"a"), revision(b"a "));
