@@ -3,7 +3,7 @@
 // input per argument, never a shell line). Inputs are bound to their model with `live`, so
 // a removed row's neighbour moving up shows its own text.
 
-import { html, live, nothing, type TemplateResult } from '../../dom';
+import { busy, html, live, nothing, type TemplateResult } from '../../dom';
 import { changed, type Form } from './state';
 
 export interface FieldSpec {
@@ -162,4 +162,25 @@ export function formNotice(form: Form) {
   }
   if (form.done) return html`<p class="form-notice done" role="status">${form.done}</p>`;
   return nothing;
+}
+
+/** The step a delete asks first, in the entry's row: the question, then Delete (runs
+ *  `remove`, the button busy meanwhile) or Cancel. */
+export function confirmDelete(
+  id: string,
+  question: string,
+  remove: () => Promise<void>,
+  cancel: () => void,
+): TemplateResult {
+  return html`<span class="confirm" role="alert"
+    >${question}
+    <button
+      type="button"
+      class="danger"
+      data-confirm-delete=${id}
+      @click=${(e: Event) => busy(e.currentTarget as HTMLElement, remove)}
+    >
+      Delete</button
+    ><button type="button" data-cancel-delete=${id} @click=${cancel}>Cancel</button></span
+  >`;
 }

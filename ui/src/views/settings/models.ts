@@ -5,7 +5,7 @@
 
 import { api, type Fields } from '../../api';
 import { busy, html, keyed, nothing, unlessChanged } from '../../dom';
-import { formNotice, input, select } from './fields';
+import { confirmDelete, formNotice, input, select } from './fields';
 import {
   changed,
   changes,
@@ -151,26 +151,15 @@ function row(m: Record<string, unknown>) {
     <td class="url">${text(m.url)}</td>
     <td class="actions">
       ${confirming === id
-        ? html`<span class="confirm" role="alert"
-            >Delete model ${id} from the config file?${inChain(id) ? ' It is in the planner chain: take it out there first.' : ''}
-            <button
-              type="button"
-              class="danger"
-              data-confirm-delete=${id}
-              @click=${(e: Event) => busy(e.currentTarget as HTMLElement, () => remove(id))}
-            >
-              Delete</button
-            ><button
-              type="button"
-              data-cancel-delete=${id}
-              @click=${() => {
-                confirming = null;
-                changed();
-              }}
-            >
-              Cancel
-            </button></span
-          >`
+        ? confirmDelete(
+            id,
+            `Delete model ${id} from the config file?${inChain(id) ? ' It is in the planner chain: take it out there first.' : ''}`,
+            () => remove(id),
+            () => {
+              confirming = null;
+              changed();
+            },
+          )
         : html`<button type="button" data-edit=${id} @click=${() => open(m)}>Edit</button
             ><button
               type="button"

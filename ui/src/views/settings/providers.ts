@@ -12,7 +12,7 @@ import { api, ApiError, type Fields } from '../../api';
 import { busy, html, keyed, live, nothing, unlessChanged } from '../../dom';
 import { ms } from '../../format';
 import type { TestOutcome } from '../../generated/types';
-import { argvEditor, checkbox, fieldError, formNotice, input, select } from './fields';
+import { argvEditor, checkbox, confirmDelete, fieldError, formNotice, input, select } from './fields';
 import {
   changed,
   changes,
@@ -342,26 +342,15 @@ function row(p: Record<string, unknown>) {
     <td><span class="badge ${enabled ? 'ok' : 'disabled'}">${enabled ? 'ENABLED' : 'DISABLED'}</span></td>
     <td class="actions">
       ${asking
-        ? html`<span class="confirm" role="alert"
-            >Delete ${id} from the config file? Its history stays with the id ${id}.
-            <button
-              type="button"
-              class="danger"
-              data-confirm-delete=${id}
-              @click=${(e: Event) => busy(e.currentTarget as HTMLElement, () => remove(id))}
-            >
-              Delete</button
-            ><button
-              type="button"
-              data-cancel-delete=${id}
-              @click=${() => {
-                confirming = null;
-                changed();
-              }}
-            >
-              Cancel
-            </button></span
-          >`
+        ? confirmDelete(
+            id,
+            `Delete ${id} from the config file? Its history stays with the id ${id}.`,
+            () => remove(id),
+            () => {
+              confirming = null;
+              changed();
+            },
+          )
         : html`<button type="button" data-edit=${id} @click=${() => open(p)}>Edit</button
             ><button
               type="button"
