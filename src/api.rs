@@ -24,6 +24,7 @@ use tokio::sync::broadcast;
 pub use crate::config::edit::{Edit, Entries};
 pub use crate::engine::{ConfigDocument, TestOutcome};
 pub use crate::error::{ApiError, FieldIssue};
+pub use crate::gateway::GatewayView;
 pub use crate::health::view::{ProviderDetail, ProviderStatus, ProviderView, SPARK_POINTS};
 pub use crate::notice::{notice_for, Notice};
 pub use crate::outbox::Update;
@@ -261,6 +262,14 @@ impl Api {
         if_match: Option<&str>,
     ) -> Result<ConfigDocument, ApiError> {
         self.engine.edit_config(edit, if_match).await
+    }
+
+    /// `GET /api/gateway`: the LLM gateway's routes and counters.
+    pub fn gateway(&self) -> Result<GatewayView, ApiError> {
+        self.engine
+            .gateway
+            .view()
+            .ok_or_else(|| ApiError::NotFound("no [gateway] is configured".into()))
     }
 
     /// `POST /api/providers/test`: one probe of an unsaved provider definition.

@@ -110,6 +110,66 @@ struct RawConfig {
     sessions: Option<RawSessions>,
     #[serde(default)]
     store: RawStore,
+    gateway: Option<RawGateway>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    listen: Option<String>,
+    api_key_env: Option<String>,
+    #[serde(default)]
+    keys: Vec<RawGatewayKey>,
+    max_body: Option<String>,
+    log_bodies: Option<bool>,
+    #[serde(default)]
+    routes: Vec<RawGatewayRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGatewayKey {
+    name: String,
+    env: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGatewayRoute {
+    model: String,
+    targets: Vec<String>,
+}
+
+/// Default `[gateway] listen`.
+pub const DEFAULT_GATEWAY_LISTEN: &str = "127.0.0.1:7879";
+/// Default `[gateway] max_body`.
+pub const DEFAULT_GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// `[gateway]`: the LLM gateway for the workstation's other apps (`gateway`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    /// The keys clients send, each named (the app it was given to) and read from its
+    /// environment variable at each request. `api_key_env` is the key named `default`.
+    pub keys: Vec<GatewayKey>,
+    /// Largest request body taken.
+    pub max_body: usize,
+    /// Whether request and response bodies may be logged (never stored). Default false.
+    pub log_bodies: bool,
+    pub routes: Vec<GatewayRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayKey {
+    pub name: String,
+    pub env: String,
+}
+
+/// A model name clients ask for, and the `[[models]]` ids tried for it, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayRoute {
+    pub model: String,
+    pub targets: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -513,6 +573,8 @@ pub struct Config {
     pub executor: Option<ExecutorConfig>,
     pub sessions: Option<SessionsConfig>,
     pub store: StoreConfig,
+    /// `[gateway]`, when present (absent: no gateway).
+    pub gateway: Option<GatewayConfig>,
     /// This workstation's node name: `NODE_NAME`, else the hostname, else `localhost`.
     /// Read from the environment when the config is loaded (and again on reload).
     pub node: String,
@@ -538,6 +600,7 @@ impl Default for Config {
             executor: None,
             sessions: None,
             store: StoreConfig::default(),
+            gateway: None,
             node: node_name(),
             stuck_file_grace: stuck_grace_from_env(),
             index: HashMap::new(),
@@ -784,6 +847,7 @@ impl<'a> Validator<'a> {
             self.bus(bus);
         }
         let sessions = raw.sessions.map(|s| self.sessions(s));
+        let gateway = raw.gateway.map(|g| self.gateway(g, &models));
         Config {
             source: None,
             probe,
@@ -795,6 +859,7 @@ impl<'a> Validator<'a> {
             executor,
             sessions,
             store,
+            gateway,
             // Not in the file: read from the environment, once per load.
             node: node_name(),
             stuck_file_grace: stuck_grace_from_env(),
@@ -895,6 +960,104 @@ impl<'a> Validator<'a> {
     }
 
     /// `[bus]`.
+    /// `[gateway]`: a listen address, at least one key, known targets.
+    fn gateway(&mut self, raw: RawGateway, models: &[ModelConfig]) -> GatewayConfig {
+        let at = |key| At::key("gateway", key);
+        let listen = match raw.listen.as_deref() {
+            None => DEFAULT_GATEWAY_LISTEN.parse().expect("valid default"),
+            Some(s) => s.parse().unwrap_or_else(|_| {
+                self.report(
+                    at("listen"),
+                    format!("{s:?} is not an address like \"127.0.0.1:7879\""),
+                );
+                DEFAULT_GATEWAY_LISTEN.parse().expect("valid default")
+            }),
+        };
+        let mut keys: Vec<GatewayKey> = raw
+            .api_key_env
+            .map(|env| GatewayKey {
+                name: "default".into(),
+                env,
+            })
+            .into_iter()
+            .collect();
+        keys.extend(raw.keys.into_iter().map(|k| GatewayKey {
+            name: k.name,
+            env: k.env,
+        }));
+        if keys.is_empty() {
+            self.report(
+                at("api_key_env"),
+                "the gateway needs a key: api_key_env = \"VAR\" or [[gateway.keys]] (name, env)",
+            );
+        }
+        let mut names = HashSet::new();
+        for (i, k) in keys.iter().enumerate() {
+            if k.env.trim().is_empty() || k.name.trim().is_empty() {
+                self.report(
+                    At::nth("gateway.keys", i, "env"),
+                    "a key needs a name and an env",
+                );
+            }
+            if !names.insert(k.name.clone()) {
+                self.report(
+                    At::nth("gateway.keys", i, "name"),
+                    format!("duplicate key name {:?}", k.name),
+                );
+            }
+        }
+        let max_body = match raw.max_body.as_deref() {
+            None => DEFAULT_GATEWAY_MAX_BODY,
+            Some(s) => parse_size(s).unwrap_or_else(|| {
+                self.report(
+                    at("max_body"),
+                    format!("{s:?} is not a size like \"10MiB\" or \"512KiB\""),
+                );
+                DEFAULT_GATEWAY_MAX_BODY
+            }),
+        };
+        let mut routes = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, r) in raw.routes.into_iter().enumerate() {
+            if r.model.trim().is_empty() {
+                self.report(
+                    At::nth("gateway.routes", i, "model"),
+                    "a route needs a model name",
+                );
+            } else if !seen.insert(r.model.clone()) {
+                self.report(
+                    At::nth("gateway.routes", i, "model"),
+                    format!("duplicate route {:?}", r.model),
+                );
+            }
+            if r.targets.is_empty() {
+                self.report(
+                    At::nth("gateway.routes", i, "targets"),
+                    "a route needs targets",
+                );
+            }
+            for t in &r.targets {
+                if !models.iter().any(|m| m.id == *t) {
+                    self.report(
+                        At::nth("gateway.routes", i, "targets"),
+                        format!("{t:?} is not a [[models]] id"),
+                    );
+                }
+            }
+            routes.push(GatewayRoute {
+                model: r.model,
+                targets: r.targets,
+            });
+        }
+        GatewayConfig {
+            listen,
+            keys,
+            max_body,
+            log_bodies: raw.log_bodies.unwrap_or(false),
+            routes,
+        }
+    }
+
     fn bus(&mut self, bus: &BusConfig) {
         let at = |key| At::key("bus", key);
         let url = &bus.redis_url;
@@ -1563,6 +1726,23 @@ pub fn stuck_grace_from_env() -> Option<Duration> {
 
 /// The value of [`STUCK_GRACE_ENV`] as a duration: whole seconds greater than 0, else none
 /// (and a warning when set but unusable).
+/// A size like `10MiB`, `512KiB`, `1MB`, `2048` (bytes); `None` when unreadable or 0.
+pub fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: usize = n.parse().ok()?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1000,
+        "kib" => 1024,
+        "m" | "mb" => 1000 * 1000,
+        "mib" => 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(factor).filter(|v| *v > 0)
+}
+
 pub fn parse_stuck_grace(value: Option<&str>) -> Option<Duration> {
     let value = value?.trim();
     match value.parse::<u64>() {

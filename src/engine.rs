@@ -20,6 +20,7 @@ use crate::context::Context;
 use crate::error::ApiError;
 use crate::events::EngineEvent;
 use crate::execute::executor::{self, Executor};
+use crate::gateway::Gateway;
 use crate::health::breaker::Breakers;
 use crate::health::incidents::Incidents;
 use crate::health::monitor::{LoopOptions, Monitor, ProbeTarget};
@@ -64,6 +65,11 @@ pub enum EngineError {
     Pipeline(#[from] crate::sessions::pipeline::PipelineError),
     #[error(transparent)]
     Locked(#[from] LockError),
+    #[error("the LLM gateway cannot listen on {addr}: {source}")]
+    Gateway {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Builds the probe for a provider. Real probes by default; tests may use fakes.
@@ -134,6 +140,8 @@ pub struct Engine {
     pub executor: Arc<Executor>,
     /// The session pipeline, when `[sessions]` is configured (a change needs a restart).
     pub pipeline: Option<Arc<Pipeline>>,
+    /// The LLM gateway (serving only when `[gateway]` is configured at start).
+    pub gateway: Arc<Gateway>,
     snoozed_until: Mutex<Option<DateTime<Utc>>>,
     tracker: TaskTracker,
     cancel: CancellationToken,
@@ -246,6 +254,17 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         }
         None => (None, None),
     };
+    // The gateway's listener is bound here, so a taken port stops the start with a clear
+    // error instead of a gateway that silently is not there.
+    let gateway = Gateway::new(Arc::clone(&ctx), Arc::clone(&breakers));
+    let gateway_listener = match ctx.config().gateway.as_ref().map(|g| g.listen) {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| EngineError::Gateway { addr, source })?,
+        ),
+        None => None,
+    };
     let engine = Arc::new(Engine {
         ctx,
         breakers,
@@ -256,6 +275,7 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         planning,
         executor,
         pipeline,
+        gateway,
         snoozed_until: Mutex::new(snoozed_until),
         lock: Mutex::new(Some(lock)),
         edits: tokio::sync::Mutex::new(()),
@@ -266,6 +286,14 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
     engine.executor.restore().await?;
     executor::recover(&engine.executor).await?;
     engine.spawn_tasks(reports_rx, bus_rx, session_changes, opts.watch);
+    if let Some(listener) = gateway_listener {
+        let (gateway, cancel) = (Arc::clone(&engine.gateway), engine.cancel.clone());
+        engine.tracker.spawn(async move {
+            if let Err(e) = crate::gateway::serve(gateway, listener, cancel).await {
+                tracing::error!(error = %e, "the LLM gateway stopped");
+            }
+        });
+    }
     monitor.start();
     Ok(engine)
 }

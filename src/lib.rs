@@ -16,7 +16,8 @@
 //!    config, computes the whole-engine status.
 //! 4. **capabilities**: the wired parts, each owning its state and tasks, handed the
 //!    parts below it: `sessions::pipeline` → `health::recorder` → `planner::intake` →
-//!    `planner::planning` → `execute::executor`, and [`retention`]. A breaker trip flows
+//!    `planner::planning` → `execute::executor`, [`retention`], and [`gateway`] (the LLM
+//!    gateway, beside them: it shares the breakers). A breaker trip flows
 //!    one way: monitor → recorder (board, incident, events) → intake (gate) → planning
 //!    (proposal) → executor (run, verify) → outbox.
 //! 5. **shared**: [`context`] (config, clock, store, outbox, tasks), [`outbox`] (the
@@ -47,6 +48,7 @@ pub mod error;
 pub mod events;
 pub mod execute;
 pub mod feed;
+pub mod gateway;
 pub mod health;
 pub mod http;
 pub mod notice;

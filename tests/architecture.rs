@@ -86,6 +86,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "execute::executor",
             "sessions::pipeline",
             "retention",
+            "gateway",
         ],
     ),
     ("engine", &["engine", "engine::edits"]),

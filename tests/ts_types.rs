@@ -54,6 +54,10 @@ const TYPES: &[fn(&Config) -> Decl] = &[
     decl::<steward::api::ConfigDocument>,
     decl::<steward::api::TestOutcome>,
     decl::<steward::api::FieldIssue>,
+    // gateway
+    decl::<steward::gateway::GatewayRouteView>,
+    decl::<steward::gateway::GatewayTargetView>,
+    decl::<steward::gateway::GatewayView>,
     // intake
     decl::<steward::planner::gate::IntakeCounts>,
     decl::<steward::planner::router::ModelStats>,

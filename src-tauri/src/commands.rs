@@ -108,6 +108,7 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         update_model,
         delete_model,
         update_config_section,
+        get_gateway,
     ]
 }
 
@@ -239,6 +240,11 @@ async fn run_session_processor(api: State<'_, Api>, name: String) -> Reply<serde
 
 /// A JSON object of fields, as the HTTP body of an edit.
 type Fields = serde_json::Map<String, serde_json::Value>;
+
+#[tauri::command]
+async fn get_gateway(api: State<'_, Api>) -> Reply<steward::api::GatewayView> {
+    Ok(api.gateway()?)
+}
 
 #[tauri::command]
 async fn get_config(api: State<'_, Api>) -> Reply<ConfigDocument> {

@@ -136,6 +136,7 @@ fn handler(c: &Command) -> MethodRouter<AppState> {
         "update_model" => on(m, update_model),
         "delete_model" => on(m, delete_model),
         "update_config_section" => on(m, update_section),
+        "get_gateway" => on(m, gateway),
         other => panic!("the route table's command {other:?} has no HTTP handler"),
     }
 }
@@ -383,6 +384,10 @@ async fn stream(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Even
         .chain(updates)
         .take_until(s.cancel.cancelled_owned());
     Sse::new(body).keep_alive(KeepAlive::default())
+}
+
+async fn gateway(State(s): State<AppState>) -> Response {
+    reply(s.api.gateway())
 }
 
 async fn get_config(State(s): State<AppState>) -> Response {

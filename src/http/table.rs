@@ -121,6 +121,8 @@ pub const COMMANDS: &[Command] = &[
     patch("update_model", "/api/models/{id}"),
     delete("delete_model", "/api/models/{id}"),
     patch("update_config_section", "/api/config/{section}"),
+    // The LLM gateway (issue 15): its routes and counters.
+    get("get_gateway", "/api/gateway"),
 ];
 
 /// The `/api` routes that are not commands: the liveness check (no token) and the event

@@ -7,6 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -30,6 +31,9 @@ pub enum Reply {
     NoJsonMode(String),
     /// 200 with a body that is not JSON.
     Garbage,
+    /// 200, server-sent events in the endpoint's wire format: these text deltas, then the
+    /// end of the stream (`cut`: the connection drops after the deltas instead).
+    Stream { deltas: Vec<String>, cut: bool },
 }
 
 impl Reply {
@@ -218,6 +222,51 @@ async fn handle(
             }
         }
         Reply::Garbage => (StatusCode::OK, "<html>gateway says hi</html>").into_response(),
+        Reply::Stream { deltas, cut } => {
+            let mut events: Vec<Result<Bytes, std::io::Error>> = deltas
+                .iter()
+                .map(|d| Ok(Bytes::from(stream_event(wire, &model, d))))
+                .collect();
+            if cut {
+                events.push(Err(std::io::Error::other("cut")));
+            } else {
+                events.push(Ok(Bytes::from(stream_end(wire))));
+            }
+            // One event per chunk, a little apart, as a model writes them.
+            let body = futures::stream::iter(events).then(|e| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                e
+            });
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(Body::from_stream(body))
+                .unwrap()
+        }
+    }
+}
+
+fn stream_event(wire: Wire, model: &str, delta: &str) -> String {
+    match wire {
+        Wire::OpenAi => format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": model,
+                   "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": null}]})
+        ),
+        Wire::Anthropic => format!(
+            "event: content_block_delta\ndata: {}\n\n",
+            json!({"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "text_delta", "text": delta}})
+        ),
+    }
+}
+
+fn stream_end(wire: Wire) -> String {
+    match wire {
+        Wire::OpenAi => "data: [DONE]\n\n".into(),
+        Wire::Anthropic => format!(
+            "event: message_stop\ndata: {}\n\n",
+            json!({"type": "message_stop"})
+        ),
     }
 }
 

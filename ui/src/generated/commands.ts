@@ -33,6 +33,7 @@ export const COMMANDS = {
   update_model: { method: 'PATCH', path: '/api/models/{id}' },
   delete_model: { method: 'DELETE', path: '/api/models/{id}' },
   update_config_section: { method: 'PATCH', path: '/api/config/{section}' },
+  get_gateway: { method: 'GET', path: '/api/gateway' },
 } as const;
 
 export type CommandName = keyof typeof COMMANDS;

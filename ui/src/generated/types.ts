@@ -370,6 +370,38 @@ export type FieldIssue = {
   message: string,
 };
 
+export type GatewayRouteView = {
+  model: string,
+  targets: Array<string>,
+};
+
+export type GatewayTargetView = {
+  requests: number,
+  ok: number,
+  failed: number,
+  client_errors: number,
+  skipped: number,
+  p50_ms: number | null,
+  p99_ms: number | null,
+  /** Streaming: time to the first chunk. */
+  first_chunk_p50_ms: number | null,
+  first_chunk_p99_ms: number | null,
+};
+
+/** `GET /api/gateway`. */
+export type GatewayView = {
+  listen: string,
+  routes: Array<GatewayRouteView>,
+  targets: { [key in string]: GatewayTargetView },
+  /** Requests per gateway key name (the app it was given to). */
+  apps: { [key in string]: number },
+  /** Times a target failed and the next one was tried. */
+  failovers: number,
+  /** `503`s: no target answered. */
+  unavailable: number,
+  unauthorized: number,
+};
+
 /** The gate's counters (`intake` of `GET /api/intake`, with more). */
 export type IntakeCounts = {
   /** Every input seen (valid or not). */

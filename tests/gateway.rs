@@ -1,0 +1,455 @@
+//! The LLM gateway (issue 15, first part): apps on this workstation ask Steward, Steward
+//! asks the first healthy target, fails over before the app sees a byte, and what the
+//! traffic shows lands on the breakers the probe loop and the planner share.
+//!
+//! Real parts: the engine with its gateway on a loopback port, fake upstreams speaking the
+//! OpenAI and Anthropic wire formats (JSON and server-sent events) on loopback.
+
+mod common;
+#[path = "common/llm.rs"]
+mod llm;
+
+use common::{write_config, Steward};
+use llm::{FakeLlm, Reply};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const KEY_ENV: &str = "STEWARD_TEST_GATEWAY_KEY";
+const KEY: &str = "gw-key-for-tests-0123";
+
+struct Gw {
+    steward: Steward,
+    base: String,
+    client: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+/// A free loopback port for the gateway (bound and released: the engine binds it next).
+async fn free_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Models `a` (first) and `b` on OpenAI-wire fakes, `c` on an Anthropic-wire fake, each
+/// its own provider with a breaker (threshold 2); route `chat` = a, b; route `claude` = c.
+async fn start(a: &FakeLlm, b: &FakeLlm, c: &FakeLlm, a_url: Option<String>) -> Gw {
+    std::env::set_var(KEY_ENV, KEY);
+    let port = free_port().await;
+    let a_url = a_url.unwrap_or_else(|| a.url("/v1"));
+    let config = format!(
+        r#"
+[probe]
+interval = "1h"
+failure_threshold = 2
+backoff = "30s"
+
+[[providers]]
+id = "prov-a"
+kind = "llm"
+node = "cloud"
+service = "a"
+url = "{a_url}"
+api = "openai"
+model = "m-a"
+enabled = false
+
+[[providers]]
+id = "prov-b"
+kind = "llm"
+node = "cloud"
+service = "b"
+url = "{b}"
+api = "openai"
+model = "m-b"
+enabled = false
+
+[[models]]
+id = "a"
+api = "openai"
+url = "{a_url}"
+model = "m-a"
+provider = "prov-a"
+timeout = "2s"
+
+[[models]]
+id = "b"
+api = "openai"
+url = "{b}"
+model = "m-b"
+provider = "prov-b"
+timeout = "2s"
+
+[[models]]
+id = "c"
+api = "anthropic"
+url = "{c}"
+model = "m-c"
+timeout = "2s"
+
+[planner]
+chain = ["rules"]
+
+[gateway]
+listen = "127.0.0.1:{port}"
+api_key_env = "{KEY_ENV}"
+max_body = "64KiB"
+
+[[gateway.routes]]
+model = "chat"
+targets = ["a", "b"]
+
+[[gateway.routes]]
+model = "claude"
+targets = ["c"]
+"#,
+        b = b.url("/v1"),
+        c = c.url(""),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), &config);
+    let steward = Steward::start(&path, &dir.path().join("data")).await;
+    Gw {
+        steward,
+        base: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+impl Gw {
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn chat(&self, model: &str) -> reqwest::Response {
+        self.post(
+            "/v1/chat/completions",
+            json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await
+    }
+
+    async fn view(&self) -> Value {
+        self.steward.get("/api/gateway").await
+    }
+}
+
+fn text_of(v: &Value) -> &str {
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_route_answers_from_its_first_target_with_the_targets_model_name() {
+    let (a, b, c) = (
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+    );
+    a.script("m-a", vec![Reply::Text("from a".into())]);
+    let gw = start(&a, &b, &c, None).await;
+    let r = gw.chat("chat").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(text_of(&v), "from a");
+    assert_eq!(
+        a.seen_for("m-a").len(),
+        1,
+        "the target's own model name went upstream"
+    );
+    assert!(b.seen().is_empty());
+    // A [[models]] id goes to that target alone.
+    b.script("m-b", vec![Reply::Text("from b".into())]);
+    let v: Value = gw.chat("b").await.json().await.unwrap();
+    assert_eq!(text_of(&v), "from b");
+    // The list names routes and models.
+    let models: Value = gw
+        .client
+        .get(format!("{}/v1/models", gw.base))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["chat", "claude", "a", "b", "c"]);
+    let view = gw.view().await;
+    assert_eq!(view["targets"]["a"]["ok"], 1);
+    assert_eq!(
+        view["apps"]["default"], 2,
+        "two chat requests (listing the models is not one)"
+    );
+}
+
+#[tokio::test]
+async fn a_target_that_refuses_connections_fails_over_and_trips_its_breaker() {
+    let (a, b, c) = (
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+    );
+    b.script("m-b", vec![Reply::Text("from b".into())]);
+    let dead = format!("http://127.0.0.1:{}/v1", common::dead_port().await);
+    let gw = start(&a, &b, &c, Some(dead)).await;
+    for _ in 0..2 {
+        let v: Value = gw.chat("chat").await.json().await.unwrap();
+        assert_eq!(text_of(&v), "from b");
+    }
+    // Two failures: prov-a's breaker is open; the next request skips a without trying.
+    let p = gw.steward.provider("prov-a").await;
+    assert_eq!(p["state"], "open", "{p}");
+    let v: Value = gw.chat("chat").await.json().await.unwrap();
+    assert_eq!(text_of(&v), "from b");
+    let view = gw.view().await;
+    assert_eq!(view["targets"]["a"]["failed"], 2, "{view}");
+    assert_eq!(view["targets"]["a"]["skipped"], 1, "{view}");
+    assert_eq!(view["failovers"], 2);
+}
+
+#[tokio::test]
+async fn a_500_and_a_429_with_retry_after_fail_over_and_count_against_the_breaker() {
+    let (a, b, c) = (
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+    );
+    a.script(
+        "m-a",
+        vec![
+            Reply::status(500),
+            Reply::Status(
+                429,
+                json!({"error": {"message": "slow down"}}).to_string(),
+                vec![("Retry-After".into(), "30".into())],
+            ),
+        ],
+    );
+    b.script("m-b", vec![Reply::Text("from b".into())]);
+    let gw = start(&a, &b, &c, None).await;
+    for _ in 0..2 {
+        assert_eq!(
+            text_of(&gw.chat("chat").await.json().await.unwrap()),
+            "from b"
+        );
+    }
+    let p = gw.steward.provider("prov-a").await;
+    assert_eq!(p["state"], "open", "{p}");
+    // Retry-After 30 s: the window is at least that long.
+    let until = chrono::DateTime::parse_from_rfc3339(p["open_until"].as_str().unwrap()).unwrap();
+    assert!(
+        until > chrono::Utc::now() + chrono::Duration::seconds(25),
+        "{p}"
+    );
+    assert_eq!(a.seen().len(), 2, "no third call to a");
+}
+
+#[tokio::test]
+async fn a_client_error_goes_back_to_the_client_and_leaves_the_breaker_alone() {
+    let (a, b, c) = (
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+    );
+    a.script(
+        "m-a",
+        vec![Reply::Status(
+            400,
+            json!({"error": {"message": "bad messages", "type": "invalid_request_error"}})
+                .to_string(),
+            vec![],
+        )],
+    );
+    let gw = start(&a, &b, &c, None).await;
+    for _ in 0..3 {
+        let r = gw.chat("chat").await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["message"], "bad messages");
+    }
+    assert!(b.seen().is_empty(), "no failover on the client's own error");
+    let p = gw.steward.provider("prov-a").await;
+    assert_eq!(p["state"], "closed", "{p}");
+}
+
+#[tokio::test]
+async fn every_target_down_is_a_503_in_the_clients_wire_format_with_retry_after() {
+    let (a, b, c) = (
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+    );
+    a.script("m-a", vec![Reply::status(503)]);
+    b.script("m-b", vec![Reply::status(502)]);
+    let gw = start(&a, &b, &c, None).await;
+    for _ in 0..2 {
+        assert_eq!(
+            gw.chat("chat").await.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    // Both breakers open now: nothing is tried, and the answer says when to come back.
+    let (a_calls, b_calls) = (a.seen().len(), b.seen().len());
+    let r = gw.chat("chat").await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: i64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry), "{retry}");
+    let v: Value = r.json().await.unwrap();
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("a: skipped") && message.contains("b: skipped"),
+        "{message}"
+    );
+    assert_eq!((a.seen().len(), b.seen().len()), (a_calls, b_calls));
+}
+
+#[tokio::test]
+async fn a_stream_passes_through_and_a_cut_one_ends_with_an_error_event_not_a_retry() {
+    let (a, b, c) = (
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+    );
+    a.script(
+        "m-a",
+        vec![
+            Reply::Stream {
+                deltas: vec!["Hel".into(), "lo".into()],
+                cut: false,
+            },
+            Reply::Stream {
+                deltas: vec!["par".into()],
+                cut: true,
+            },
+        ],
+    );
+    b.script("m-b", vec![Reply::Text("from b".into())]);
+    let gw = start(&a, &b, &c, None).await;
+    let body = json!({"model": "chat", "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let r = gw.post("/v1/chat/completions", body.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("\"Hel\"") && text.contains("\"lo\""),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    let text = gw
+        .post("/v1/chat/completions", body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("\"par\""), "{text}");
+    assert!(text.contains("the upstream stream was cut"), "{text}");
+    assert!(b.seen().is_empty(), "bytes went out: no retry elsewhere");
+}
+
+#[tokio::test]
+async fn the_anthropic_wire_goes_to_anthropic_targets_and_an_openai_target_is_skipped_for_now() {
+    let (a, b, c) = (
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+    );
+    c.script("m-c", vec![Reply::Text("from c".into())]);
+    let gw = start(&a, &b, &c, None).await;
+    let r = gw
+        .client
+        .post(format!("{}/v1/messages", gw.base))
+        .header("x-api-key", KEY)
+        .json(&json!({"model": "claude", "max_tokens": 10,
+                      "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["content"][1]["text"], "from c");
+    let seen = &c.seen()[0];
+    assert_eq!(seen.path, "/v1/messages");
+    assert_eq!(seen.header("anthropic-version"), Some("2023-06-01"));
+    // An Anthropic client asking for an OpenAI-wire route: no translation yet, said so.
+    let r = gw
+        .client
+        .post(format!("{}/v1/messages", gw.base))
+        .header("x-api-key", KEY)
+        .json(&json!({"model": "chat", "max_tokens": 10, "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "error");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("translation"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn only_a_gateway_key_opens_it_and_bodies_are_bounded() {
+    let (a, b, c) = (
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+    );
+    let gw = start(&a, &b, &c, None).await;
+    let url = format!("{}/v1/chat/completions", gw.base);
+    let body = json!({"model": "chat", "messages": []});
+    let none = gw.client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    let wrong = gw
+        .client
+        .post(&url)
+        .bearer_auth("nope")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    // The admin token is not a gateway key.
+    let admin = gw
+        .client
+        .post(&url)
+        .bearer_auth(common::TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), StatusCode::UNAUTHORIZED);
+    let v: Value = admin.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "authentication_error");
+    // Over max_body (64 KiB): 413 in the wire format.
+    let big =
+        json!({"model": "chat", "messages": [{"role": "user", "content": "x".repeat(70_000)}]});
+    let r = gw.post("/v1/chat/completions", big).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "request_too_large");
+    assert!(a.seen().is_empty() && b.seen().is_empty());
+    assert_eq!(gw.view().await["unauthorized"], 3);
+}
