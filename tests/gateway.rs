@@ -33,6 +33,17 @@ async fn free_port() -> u16 {
 /// Models `a` (first) and `b` on OpenAI-wire fakes, `c` on an Anthropic-wire fake, each
 /// its own provider with a breaker (threshold 2); route `chat` = a, b; route `claude` = c.
 async fn start(a: &FakeLlm, b: &FakeLlm, c: &FakeLlm, a_url: Option<String>) -> Gw {
+    start_with(a, b, c, a_url, None).await
+}
+
+/// The same, reading wall time (the breakers' windows) from `clock` when given.
+async fn start_with(
+    a: &FakeLlm,
+    b: &FakeLlm,
+    c: &FakeLlm,
+    a_url: Option<String>,
+    clock: Option<&common::ManualClock>,
+) -> Gw {
     std::env::set_var(KEY_ENV, KEY);
     let port = free_port().await;
     let a_url = a_url.unwrap_or_else(|| a.url("/v1"));
@@ -107,7 +118,10 @@ targets = ["c"]
     );
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(dir.path(), &config);
-    let steward = Steward::start(&path, &dir.path().join("data")).await;
+    let steward = match clock {
+        Some(c) => Steward::start_with_clock(&path, &dir.path().join("data"), c.shared()).await,
+        None => Steward::start(&path, &dir.path().join("data")).await,
+    };
     Gw {
         steward,
         base: format!("http://127.0.0.1:{port}"),
@@ -452,4 +466,38 @@ async fn only_a_gateway_key_opens_it_and_bodies_are_bounded() {
     assert_eq!(v["error"]["type"], "request_too_large");
     assert!(a.seen().is_empty() && b.seen().is_empty());
     assert_eq!(gw.view().await["unauthorized"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_open_breaker_lets_exactly_one_request_try_the_target() {
+    let (a, b, c) = (
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+    );
+    // Two 500s open prov-a's breaker; after that, a hangs (its 2 s timeout ends the try).
+    a.script(
+        "m-a",
+        vec![Reply::status(500), Reply::status(500), Reply::Hang],
+    );
+    b.script("m-b", vec![Reply::Text("from b".into())]);
+    let clock = common::ManualClock::at(chrono::Utc::now());
+    let gw = start_with(&a, &b, &c, None, Some(&clock)).await;
+    for _ in 0..2 {
+        assert_eq!(
+            text_of(&gw.chat("chat").await.json().await.unwrap()),
+            "from b"
+        );
+    }
+    assert_eq!(gw.steward.provider("prov-a").await["state"], "open");
+    // The window (30 s) passes: half-open. Three requests at once: one claims the trial
+    // (and waits on the hanging a), the others skip a while it is in flight.
+    clock.advance(chrono::Duration::seconds(31));
+    let (r1, r2, r3) = tokio::join!(gw.chat("chat"), gw.chat("chat"), gw.chat("chat"));
+    for r in [r1, r2, r3] {
+        assert_eq!(text_of(&r.json().await.unwrap()), "from b");
+    }
+    assert_eq!(a.seen().len(), 3, "exactly one trial reached a");
+    let view = gw.view().await;
+    assert_eq!(view["targets"]["a"]["skipped"], 2, "{view}");
 }
