@@ -15,12 +15,14 @@
 //! wire format, with what was tried and `Retry-After`, when no target answered; and the
 //! counters of `GET /api/gateway`.
 //! Does not own: the breakers' rules (`health::breaker`), the models' definitions
-//! (`config`). Not built yet (issue 15): translation between the two wire formats (a
-//! target speaking the other wire format is skipped, and said so), the Gateway view,
-//! timeline events for failovers.
+//! (`config`), translating between the wire formats (`gateway::translate`: text chat both
+//! ways; a request with tools or images skips a target of the other format). Not built
+//! yet (issue 15): the Gateway view, timeline events for failovers.
 //! Request and response bodies are never stored; they are logged only with
 //! `log_bodies = true`. Upstream keys are read from the environment at call time and never
 //! logged. Redirects are not followed.
+
+pub mod translate;
 
 use crate::config::{Config, ModelConfig};
 use crate::context::Context;
@@ -43,6 +45,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use translate::Format;
 
 /// The Anthropic API version sent when the client names none.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -61,6 +64,13 @@ enum Wire {
 }
 
 impl Wire {
+    fn format(self) -> Format {
+        match self {
+            Wire::OpenAi => Format::OpenAi,
+            Wire::Anthropic => Format::Anthropic,
+        }
+    }
+
     fn of(model: &ModelConfig) -> Option<Wire> {
         match model.api.as_str() {
             "openai" => Some(Wire::OpenAi),
@@ -345,13 +355,23 @@ impl Gateway {
             let Some(model) = config.models.iter().find(|m| m.id == *id) else {
                 continue;
             };
-            if Wire::of(model) != Some(wire) {
+            let Some(target_wire) = Wire::of(model) else {
                 self.count(id, |t| t.skipped += 1);
                 tried.push(format!(
-                    "{id}: skipped (speaks the {} wire format; translation is not built yet)",
+                    "{id}: skipped (api {:?} is neither wire format)",
                     model.api
                 ));
                 continue;
+            };
+            if target_wire != wire {
+                if let Some(why) = translate::untranslatable(wire.format(), &request) {
+                    self.count(id, |t| t.skipped += 1);
+                    tried.push(format!(
+                        "{id}: skipped (speaks the {} wire format: {why})",
+                        model.api
+                    ));
+                    continue;
+                }
             }
             let provider = model.provider.as_deref();
             let mut trial = false;
@@ -369,7 +389,13 @@ impl Gateway {
             self.count(id, |t| t.requests += 1);
             let started = Instant::now();
             let outcome = self
-                .forward(model, wire, &request, stream, &client_version)
+                .forward(
+                    model,
+                    (wire, target_wire),
+                    &request,
+                    stream,
+                    &client_version,
+                )
                 .await;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             match outcome {
@@ -484,16 +510,19 @@ impl Gateway {
         }
     }
 
+    /// One try of one target: `wires` is (the client's, the target's); the request and
+    /// its answer are translated when they differ.
     async fn forward(
         &self,
         model: &ModelConfig,
-        wire: Wire,
+        wires: (Wire, Wire),
         request: &Value,
         stream: bool,
         anthropic_version: &str,
     ) -> Forwarded {
-        let mut body = request.clone();
-        body["model"] = Value::String(model.model.clone());
+        let (client, wire) = wires;
+        let body = translate::request(client.format(), wire.format(), request, &model.model);
+        let asked = request["model"].as_str().unwrap_or_default().to_owned();
         let base = model.url.trim_end_matches('/');
         let key = model
             .api_key_env
@@ -566,9 +595,28 @@ impl Gateway {
                 Ok(Err(e)) => return failed(e),
                 Ok(Ok(b)) => b,
             };
-            let mut r = (code, bytes).into_response();
-            r.headers_mut().insert(header::CONTENT_TYPE, content_type);
-            return Forwarded::Answer(r, ok);
+            if client == wire {
+                let mut r = (code, bytes).into_response();
+                r.headers_mut().insert(header::CONTENT_TYPE, content_type);
+                return Forwarded::Answer(r, ok);
+            }
+            let value: Value = match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                Err(_) if ok => return failed("unreadable answer (not JSON)".into()),
+                Err(_) => Value::Null,
+            };
+            if !ok {
+                // The client's own error, said in its wire format.
+                let message = value["error"]["message"]
+                    .as_str()
+                    .unwrap_or("the target refused the request");
+                return Forwarded::Answer(
+                    client.error(code, "invalid_request_error", message),
+                    false,
+                );
+            }
+            let answer = translate::answer(wire.format(), client.format(), &value);
+            return Forwarded::Answer((code, Json(answer)).into_response(), true);
         }
         // Streaming: the first chunk decides; after it, the client has bytes.
         let mut response = response;
@@ -588,21 +636,42 @@ impl Gateway {
             }
         })
         .boxed();
-        // A cut after the first bytes: the wire format's error event, then the end.
+        // The client's format: the same bytes, or each chunk's events translated.
+        let mut translator = (client != wire)
+            .then(|| translate::Stream::new(wire.format(), client.format(), &asked));
+        let first = match &mut translator {
+            Some(t) => Bytes::from(t.feed(&first)),
+            None => first,
+        };
+        // A cut after the first bytes: the client's error event, then the end.
         let body = futures::stream::once(async move { Ok(first) }).chain(futures::stream::unfold(
-            (rest, false),
-            move |(mut rest, done)| async move {
+            (rest, translator, false),
+            move |(mut rest, mut translator, done)| async move {
                 if done {
                     return None;
                 }
                 match rest.next().await {
-                    None => None,
-                    Some(Ok(b)) => Some((Ok::<Bytes, std::io::Error>(b), (rest, false))),
+                    None => {
+                        let tail = translator.as_mut().map(|t| t.finish()).unwrap_or_default();
+                        (!tail.is_empty()).then(|| {
+                            (
+                                Ok::<Bytes, std::io::Error>(Bytes::from(tail)),
+                                (rest, translator, true),
+                            )
+                        })
+                    }
+                    Some(Ok(b)) => {
+                        let b = match &mut translator {
+                            Some(t) => Bytes::from(t.feed(&b)),
+                            None => b,
+                        };
+                        Some((Ok(b), (rest, translator, false)))
+                    }
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "gateway stream cut by the upstream");
                         Some((
-                            Ok(wire.stream_error(&format!("the upstream stream was cut: {e}"))),
-                            (rest, true),
+                            Ok(client.stream_error(&format!("the upstream stream was cut: {e}"))),
+                            (rest, translator, true),
                         ))
                     }
                 }
@@ -610,6 +679,11 @@ impl Gateway {
         ));
         let mut r = Response::new(Body::from_stream(body));
         *r.status_mut() = code;
+        let content_type = if client == wire {
+            content_type
+        } else {
+            HeaderValue::from_static("text/event-stream")
+        };
         r.headers_mut().insert(header::CONTENT_TYPE, content_type);
         r.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));

@@ -16,6 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "lib",
             "clock",
             "pace",
+            "gateway::translate",
             "secret",
             "health",
             "health::breaker",

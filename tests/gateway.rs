@@ -112,6 +112,10 @@ targets = ["a", "b"]
 [[gateway.routes]]
 model = "claude"
 targets = ["c"]
+
+[[gateway.routes]]
+model = "mixed"
+targets = ["a", "c"]
 "#,
         b = b.url("/v1"),
         c = c.url(""),
@@ -200,7 +204,7 @@ async fn a_route_answers_from_its_first_target_with_the_targets_model_name() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["chat", "claude", "a", "b", "c"]);
+    assert_eq!(ids, ["chat", "claude", "mixed", "a", "b", "c"]);
     let view = gw.view().await;
     assert_eq!(view["targets"]["a"]["ok"], 1);
     assert_eq!(
@@ -380,7 +384,7 @@ async fn a_stream_passes_through_and_a_cut_one_ends_with_an_error_event_not_a_re
 }
 
 #[tokio::test]
-async fn the_anthropic_wire_goes_to_anthropic_targets_and_an_openai_target_is_skipped_for_now() {
+async fn the_anthropic_wire_goes_to_anthropic_targets_and_to_openai_ones_translated() {
     let (a, b, c) = (
         FakeLlm::start().await,
         FakeLlm::start().await,
@@ -403,23 +407,97 @@ async fn the_anthropic_wire_goes_to_anthropic_targets_and_an_openai_target_is_sk
     let seen = &c.seen()[0];
     assert_eq!(seen.path, "/v1/messages");
     assert_eq!(seen.header("anthropic-version"), Some("2023-06-01"));
-    // An Anthropic client asking for an OpenAI-wire route: no translation yet, said so.
+    // An Anthropic client asking for an OpenAI-wire route: translated both ways.
+    a.script("m-a", vec![Reply::Text("from a".into())]);
     let r = gw
         .client
         .post(format!("{}/v1/messages", gw.base))
         .header("x-api-key", KEY)
-        .json(&json!({"model": "chat", "max_tokens": 10, "messages": []}))
+        .json(
+            &json!({"model": "chat", "max_tokens": 10, "system": "Be brief.",
+                      "messages": [{"role": "user", "content": "hi"}]}),
+        )
         .send()
         .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["content"][0]["text"], "from a");
+    assert_eq!(v["stop_reason"], "end_turn");
+    let sent = &a.seen()[0].body;
+    assert_eq!(
+        sent["messages"][0],
+        json!({"role": "system", "content": "Be brief."})
+    );
+    assert_eq!(sent["model"], "m-a");
+}
+
+#[tokio::test]
+async fn an_openai_client_fails_over_to_an_anthropic_target_streaming_or_not() {
+    let (a, b, c) = (
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+    );
+    a.script("m-a", vec![Reply::status(500)]);
+    c.script(
+        "m-c",
+        vec![
+            Reply::Text("from c".into()),
+            Reply::Stream {
+                deltas: vec!["Hel".into(), "lo".into()],
+                cut: false,
+            },
+        ],
+    );
+    let gw = start(&a, &b, &c, None).await;
+    let v: Value = gw.chat("mixed").await.json().await.unwrap();
+    assert_eq!(text_of(&v), "from c", "{v}");
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["usage"]["total_tokens"], 120);
+    let sent = &c.seen()[0];
+    assert_eq!(sent.path, "/v1/messages");
+    assert!(
+        sent.body["max_tokens"].as_u64().is_some(),
+        "Anthropic needs max_tokens"
+    );
+
+    // Streaming: OpenAI chunks made of the Anthropic events, ending with [DONE].
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "mixed", "stream": true,
+                   "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(r.headers()["content-type"], "text/event-stream");
+    let text = r.text().await.unwrap();
+    let chunks: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let said: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(said, "Hello", "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+
+    // A request with tools is not translated: the Anthropic target is skipped, said so.
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "claude", "tools": [],
+                   "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["type"], "error");
     assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("translation"),
+        v["error"]["message"].as_str().unwrap().contains("tools"),
         "{v}"
     );
 }
