@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test Steward has, installing what a fresh machine lacks first:
 # formatting, lints, the engine's unit and integration tests (real SQLite, real loopback
-# servers), the shell's tests, the web UI in a real Chromium against `steward serve`, and
+# servers), the shell's tests, the web UI in a real Chromium against `steward serve`, the
+# LLM gateway with the official openai and anthropic Python clients, and
 # the real tray app under Xvfb driven through WebDriver, and the Debian package installed
 # with dpkg and run (then removed).
 # Benchmarks are separate (see docs/benchmarks.md): nothing here asserts speed.
@@ -14,7 +15,8 @@ started=$(date +%s)
 step() { log "[$(( $(date +%s) - started ))s] $*"; }
 
 step "system packages"
-ensure_apt "${APT_BUILD[@]}" "${APT_DESKTOP_TEST[@]}" "${APT_BROWSER_TEST[@]}" "${APT_BUS_TEST[@]}"
+ensure_apt "${APT_BUILD[@]}" "${APT_DESKTOP_TEST[@]}" "${APT_BROWSER_TEST[@]}" "${APT_BUS_TEST[@]}" \
+  "${APT_GATEWAY_TEST[@]}"
 ensure_rust_components
 
 step "web UI: install, typecheck, build"
@@ -41,6 +43,9 @@ cargo build --workspace --bins --locked
 
 step "web UI in Chromium against steward serve"
 STEWARD_BIN="$PWD/target/debug/steward" node --test tests/ui/
+
+step "the LLM gateway with the official openai and anthropic Python clients"
+STEWARD_BIN="$PWD/target/debug/steward" tests/gateway_clients/run.sh
 
 step "the tray app under Xvfb"
 tests/desktop/run.sh

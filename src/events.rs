@@ -48,6 +48,15 @@ pub enum EngineEvent {
     WokeFromSleep {
         gap_secs: u64,
     },
+    /// A gateway target failed a request and the next one of its route was tried (not
+    /// per request: a failing target's breaker opens after its threshold, and skips are
+    /// not failovers).
+    GatewayFailover {
+        route: String,
+        target: String,
+        error: String,
+        next: String,
+    },
     /// A health event from the bus, the API or the session watcher passed the parser.
     HealthReceived {
         source: String,
@@ -190,6 +199,7 @@ impl EngineEvent {
             EngineEvent::MonitorResumed => "monitor_resumed",
             EngineEvent::NotificationsSnoozed { .. } => "notifications_snoozed",
             EngineEvent::WokeFromSleep { .. } => "woke_from_sleep",
+            EngineEvent::GatewayFailover { .. } => "gateway_failover",
             EngineEvent::HealthReceived { .. } => "health_event",
             EngineEvent::ProposalCreated { .. } => "proposal_created",
             EngineEvent::PlanIgnored { .. } => "plan_ignored",
@@ -247,6 +257,7 @@ impl EngineEvent {
             EngineEvent::BreakerOpened { .. } => Severity::Error,
             EngineEvent::ConfigRejected { .. } => Severity::Warning,
             EngineEvent::BreakerHalfOpen { .. } => Severity::Warning,
+            EngineEvent::GatewayFailover { .. } => Severity::Warning,
             EngineEvent::IncidentOpened { .. } | EngineEvent::ObserverDegraded { .. } => {
                 Severity::Error
             }
@@ -372,6 +383,14 @@ impl EngineEvent {
                 format!("notifications snoozed until {}", u.format("%H:%M UTC"))
             }
             EngineEvent::NotificationsSnoozed { until: None } => "notifications back on".to_owned(),
+            EngineEvent::GatewayFailover {
+                route,
+                target,
+                error,
+                next,
+            } => format!(
+                "gateway: {target} failed a request for {route} ({error}); {next} was asked next"
+            ),
             EngineEvent::WokeFromSleep { gap_secs } => format!(
                 "woke after {}: failures are re-checked before they count",
                 human_secs(*gap_secs as i64)

@@ -16,8 +16,9 @@
 //! counters of `GET /api/gateway`.
 //! Does not own: the breakers' rules (`health::breaker`), the models' definitions
 //! (`config`), translating between the wire formats (`gateway::translate`: text chat both
-//! ways; a request with tools or images skips a target of the other format). Not built
-//! yet (issue 15): the Gateway view, timeline events for failovers.
+//! ways; a request with tools or images skips a target of the other format). A failover
+//! is a `gateway_failover` event on the timeline; a breaker it trips, the usual breaker
+//! event. Not built yet (issue 15): the Gateway view in the UI.
 //! Request and response bodies are never stored; they are logged only with
 //! `log_bodies = true`. Upstream keys are read from the environment at call time and never
 //! logged. Redirects are not followed.
@@ -434,8 +435,17 @@ impl Gateway {
                         self.publish(&config, p, t).await;
                     }
                     self.count(id, |t| t.failed += 1);
-                    if i + 1 < targets.len() {
+                    if let Some(next) = targets.get(i + 1) {
                         self.stats.lock().failovers += 1;
+                        let event = EngineEvent::GatewayFailover {
+                            route: asked.clone(),
+                            target: id.clone(),
+                            error: error.clone(),
+                            next: next.clone(),
+                        };
+                        if let Err(e) = self.ctx.outbox.publish(event).await {
+                            tracing::warn!(error = %e, "cannot record a gateway failover");
+                        }
                     }
                     tried.push(format!("{id}: {error}"));
                 }

@@ -234,6 +234,12 @@ async fn a_target_that_refuses_connections_fails_over_and_trips_its_breaker() {
     assert_eq!(text_of(&v), "from b");
     let view = gw.view().await;
     assert_eq!(view["targets"]["a"]["failed"], 2, "{view}");
+    // Each failover is on the timeline (the skip after the trip is not one).
+    let failovers = gw.steward.events_of("gateway_failover").await;
+    assert_eq!(failovers.len(), 2, "{failovers:?}");
+    assert_eq!(failovers[0]["data"]["target"], "a");
+    assert_eq!(failovers[0]["data"]["next"], "b");
+    assert!(!gw.steward.events_of("breaker_opened").await.is_empty());
     assert_eq!(view["targets"]["a"]["skipped"], 1, "{view}");
     assert_eq!(view["failovers"], 2);
 }

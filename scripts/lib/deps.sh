@@ -25,6 +25,8 @@ APT_DESKTOP_TEST=(xvfb dbus dunst xfce4-panel openbox wmctrl webkit2gtk-driver i
   x11-utils xdotool libglib2.0-bin desktop-file-utils)
 APT_BROWSER_TEST=(chromium)
 APT_BUS_TEST=(redis-server)
+# The gateway's test with the official Python clients (tests/gateway_clients/run.sh).
+APT_GATEWAY_TEST=(python3-venv)
 
 ensure_rust_components() {
   command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
