@@ -18,7 +18,8 @@
 //! (`config`), translating between the wire formats (`gateway::translate`: text chat both
 //! ways; a request with tools or images skips a target of the other format). A failover
 //! is a `gateway_failover` event on the timeline; a breaker it trips, the usual breaker
-//! event. Not built yet (issue 15): the Gateway view in the UI.
+//! event with the reason "from gateway traffic: …". The Gateway view in the UI reads
+//! [`GatewayView`].
 //! Request and response bodies are never stored; they are logged only with
 //! `log_bodies = true`. Upstream keys are read from the environment at call time and never
 //! logged. Redirects are not followed.
@@ -429,9 +430,11 @@ impl Gateway {
                     tracing::warn!(target = %id, app, error = %error, "gateway target failed");
                     if let Some(p) = provider {
                         let hints = FailureHints { retry_after };
-                        let t = self
-                            .breakers
-                            .mark_unhealthy_with(p, &error, hints, self.ctx.now());
+                        // The reason the breaker (and the timeline, and the UI) shows.
+                        let reason = format!("from gateway traffic: {error}");
+                        let t =
+                            self.breakers
+                                .mark_unhealthy_with(p, &reason, hints, self.ctx.now());
                         self.publish(&config, p, t).await;
                     }
                     self.count(id, |t| t.failed += 1);

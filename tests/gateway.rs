@@ -239,7 +239,18 @@ async fn a_target_that_refuses_connections_fails_over_and_trips_its_breaker() {
     assert_eq!(failovers.len(), 2, "{failovers:?}");
     assert_eq!(failovers[0]["data"]["target"], "a");
     assert_eq!(failovers[0]["data"]["next"], "b");
-    assert!(!gw.steward.events_of("breaker_opened").await.is_empty());
+    // The trip says where it came from.
+    let opened = gw.steward.events_of("breaker_opened").await;
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let reason = opened[0]["data"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("from gateway traffic: connect"),
+        "{reason}"
+    );
+    assert!(opened[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("from gateway traffic"));
     assert_eq!(view["targets"]["a"]["skipped"], 1, "{view}");
     assert_eq!(view["failovers"], 2);
 }

@@ -7,7 +7,7 @@
 import { COMMANDS, type CommandName } from './generated/commands';
 import { parseInSlices } from './slices';
 import { readEvents } from './sse';
-import type { ConfigDocument, FieldIssue, TestOutcome } from './generated/types';
+import type { ConfigDocument, FieldIssue, GatewayView, TestOutcome } from './generated/types';
 import type {
   EventRecord,
   Execution,
@@ -329,6 +329,9 @@ export const api = {
    *  unknown name. The run's progress comes as `pipeline` updates. */
   runProcessor: (name: string) =>
     transport.call<{ processor: string; started: boolean }>('run_session_processor', { name }),
+  /** The LLM gateway: its listen address, routes and counters; `not_found` (404) when no
+   *  `[gateway]` is configured. */
+  gateway: () => transport.call<GatewayView>('get_gateway'),
   pause: () => transport.call<StatusView>('pause_monitor'),
   resume: () => transport.call<StatusView>('resume_monitor'),
   snooze: (minutes: number) => transport.call<StatusView>('snooze_notifications', { minutes }),

@@ -28,6 +28,7 @@ import {
 } from './views/pipeline';
 import { renderOverview, setProviders, updateProvider } from './views/overview';
 import { renderSettings, settingsConfigReloaded } from './views/settings';
+import { gatewayEvent, refreshGateway, renderGateway, setGatewayFromStatus } from './views/gateway';
 
 /** The views, by URL hash (`#/name`; the older `#name` works too). A new view is one entry
  *  here: its nav link is made from it, in this order. The first is the default. */
@@ -36,6 +37,7 @@ const views: Record<string, { label: string; render: (root: HTMLElement) => void
   proposals: { label: 'Proposals', render: renderProposals },
   pipeline: { label: 'Pipeline', render: renderPipeline },
   events: { label: 'Events', render: renderEvents },
+  gateway: { label: 'Gateway', render: renderGateway },
   settings: { label: 'Settings', render: renderSettings },
 };
 
@@ -62,6 +64,7 @@ function applyStatus(s: StatusView): void {
   setProposalTtl(s.proposal_ttl_secs);
   setPendingCount(s.pending_proposals ?? 0);
   setPipelineFromStatus(s);
+  setGatewayFromStatus(s);
   renderConfigErrors(s);
   document.getElementById('node')!.textContent = s.node;
   document.title = s.overall === 'healthy' ? 'Steward' : `Steward — ${s.overall}`;
@@ -104,6 +107,7 @@ function onUpdate(u: Update): void {
     case 'event':
       addEvent(u.event);
       pipelineEvent(u.event);
+      gatewayEvent(u.event);
       // A reload can remove providers, which no provider_updated message would tell.
       if (u.event.type === 'config_reloaded') api.providers(true).then(setProviders, () => {});
       // The file changed (an edit from the page, or by hand, valid or not): Settings reads it again.
@@ -124,6 +128,7 @@ function onUpdate(u: Update): void {
     case 'resync':
       reload();
       settingsConfigReloaded(); // the config may have changed while the stream was down
+      refreshGateway(); // its numbers too, if shown
       break;
   }
 }
