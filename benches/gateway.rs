@@ -188,6 +188,14 @@ fn ms(d: f64) -> String {
     format!("{:.2} ms", d * 1000.0)
 }
 
+/// Two table rows, p50 and p99: direct, through the gateway, and the difference.
+fn percentile_rows(what: &str, mut direct: Vec<f64>, mut gateway: Vec<f64>) {
+    for (name, p) in [("p50", 0.5), ("p99", 0.99)] {
+        let (d, g) = (pct(&mut direct, p), pct(&mut gateway, p));
+        println!("| {what}, {name} | {} | {} | {} |", ms(d), ms(g), ms(g - d));
+    }
+}
+
 struct Target {
     url: String,
     model: &'static str,
@@ -312,51 +320,17 @@ async fn run() {
 
     println!("| measure | direct | through the gateway | added |");
     println!("| --- | --- | --- | --- |");
-    let mut d = fixed_rate(&client, &direct, 1000, 10).await;
-    let mut g = fixed_rate(&client, &gateway, 1000, 10).await;
-    let (d50, d99, g50, g99) = (
-        pct(&mut d, 0.5),
-        pct(&mut d, 0.99),
-        pct(&mut g, 0.5),
-        pct(&mut g, 0.99),
-    );
-    println!(
-        "| latency at 1,000 req/s, p50 | {} | {} | {} |",
-        ms(d50),
-        ms(g50),
-        ms(g50 - d50)
-    );
-    println!(
-        "| latency at 1,000 req/s, p99 | {} | {} | {} |",
-        ms(d99),
-        ms(g99),
-        ms(g99 - d99)
-    );
+    let d = fixed_rate(&client, &direct, 1000, 10).await;
+    let g = fixed_rate(&client, &gateway, 1000, 10).await;
+    percentile_rows("latency at 1,000 req/s", d, g);
 
     let dr = closed_loop(&client, &direct, 64, 10).await;
     let gr = closed_loop(&client, &gateway, 64, 10).await;
     println!("| requests/s, 64 clients | {dr:.0} | {gr:.0} | – |");
 
-    let mut d = first_chunks(&client, &direct, 2000, 8).await;
-    let mut g = first_chunks(&client, &gateway, 2000, 8).await;
-    let (d50, d99, g50, g99) = (
-        pct(&mut d, 0.5),
-        pct(&mut d, 0.99),
-        pct(&mut g, 0.5),
-        pct(&mut g, 0.99),
-    );
-    println!(
-        "| time to first chunk, p50 | {} | {} | {} |",
-        ms(d50),
-        ms(g50),
-        ms(g50 - d50)
-    );
-    println!(
-        "| time to first chunk, p99 | {} | {} | {} |",
-        ms(d99),
-        ms(g99),
-        ms(g99 - d99)
-    );
+    let d = first_chunks(&client, &direct, 2000, 8).await;
+    let g = first_chunks(&client, &gateway, 2000, 8).await;
+    percentile_rows("time to first chunk", d, g);
 
     // 1,000 streams open at once, each held 3 s after its first chunk.
     let before = rss_mib(eng.id());

@@ -17,6 +17,15 @@ use serde_json::{json, Value};
 const KEY_ENV: &str = "STEWARD_TEST_GATEWAY_KEY";
 const KEY: &str = "gw-key-for-tests-0123";
 
+/// Three fake upstreams: `a` and `b` for OpenAI-wire models, `c` for an Anthropic-wire one.
+async fn upstreams() -> (FakeLlm, FakeLlm, FakeLlm) {
+    (
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+        FakeLlm::start().await,
+    )
+}
+
 struct Gw {
     steward: Steward,
     base: String,
@@ -153,6 +162,17 @@ impl Gw {
         .await
     }
 
+    /// An Anthropic-wire request, keyed the way Anthropic clients send it (`x-api-key`).
+    async fn messages(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/v1/messages", self.base))
+            .header("x-api-key", KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     async fn view(&self) -> Value {
         self.steward.get("/api/gateway").await
     }
@@ -166,11 +186,7 @@ fn text_of(v: &Value) -> &str {
 
 #[tokio::test]
 async fn a_route_answers_from_its_first_target_with_the_targets_model_name() {
-    let (a, b, c) = (
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-    );
+    let (a, b, c) = upstreams().await;
     a.script("m-a", vec![Reply::Text("from a".into())]);
     let gw = start(&a, &b, &c, None).await;
     let r = gw.chat("chat").await;
@@ -215,11 +231,7 @@ async fn a_route_answers_from_its_first_target_with_the_targets_model_name() {
 
 #[tokio::test]
 async fn a_target_that_refuses_connections_fails_over_and_trips_its_breaker() {
-    let (a, b, c) = (
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-    );
+    let (a, b, c) = upstreams().await;
     b.script("m-b", vec![Reply::Text("from b".into())]);
     let dead = format!("http://127.0.0.1:{}/v1", common::dead_port().await);
     let gw = start(&a, &b, &c, Some(dead)).await;
@@ -257,11 +269,7 @@ async fn a_target_that_refuses_connections_fails_over_and_trips_its_breaker() {
 
 #[tokio::test]
 async fn a_500_and_a_429_with_retry_after_fail_over_and_count_against_the_breaker() {
-    let (a, b, c) = (
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-    );
+    let (a, b, c) = upstreams().await;
     a.script(
         "m-a",
         vec![
@@ -294,11 +302,7 @@ async fn a_500_and_a_429_with_retry_after_fail_over_and_count_against_the_breake
 
 #[tokio::test]
 async fn a_client_error_goes_back_to_the_client_and_leaves_the_breaker_alone() {
-    let (a, b, c) = (
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-    );
+    let (a, b, c) = upstreams().await;
     a.script(
         "m-a",
         vec![Reply::Status(
@@ -322,11 +326,7 @@ async fn a_client_error_goes_back_to_the_client_and_leaves_the_breaker_alone() {
 
 #[tokio::test]
 async fn every_target_down_is_a_503_in_the_clients_wire_format_with_retry_after() {
-    let (a, b, c) = (
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-    );
+    let (a, b, c) = upstreams().await;
     a.script("m-a", vec![Reply::status(503)]);
     b.script("m-b", vec![Reply::status(502)]);
     let gw = start(&a, &b, &c, None).await;
@@ -357,11 +357,7 @@ async fn every_target_down_is_a_503_in_the_clients_wire_format_with_retry_after(
 
 #[tokio::test]
 async fn a_stream_passes_through_and_a_cut_one_ends_with_an_error_event_not_a_retry() {
-    let (a, b, c) = (
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-    );
+    let (a, b, c) = upstreams().await;
     a.script(
         "m-a",
         vec![
@@ -402,22 +398,13 @@ async fn a_stream_passes_through_and_a_cut_one_ends_with_an_error_event_not_a_re
 
 #[tokio::test]
 async fn the_anthropic_wire_goes_to_anthropic_targets_and_to_openai_ones_translated() {
-    let (a, b, c) = (
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-    );
+    let (a, b, c) = upstreams().await;
     c.script("m-c", vec![Reply::Text("from c".into())]);
     let gw = start(&a, &b, &c, None).await;
     let r = gw
-        .client
-        .post(format!("{}/v1/messages", gw.base))
-        .header("x-api-key", KEY)
-        .json(&json!({"model": "claude", "max_tokens": 10,
+        .messages(json!({"model": "claude", "max_tokens": 10,
                       "messages": [{"role": "user", "content": "hi"}]}))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["content"][1]["text"], "from c");
@@ -427,16 +414,11 @@ async fn the_anthropic_wire_goes_to_anthropic_targets_and_to_openai_ones_transla
     // An Anthropic client asking for an OpenAI-wire route: translated both ways.
     a.script("m-a", vec![Reply::Text("from a".into())]);
     let r = gw
-        .client
-        .post(format!("{}/v1/messages", gw.base))
-        .header("x-api-key", KEY)
-        .json(
-            &json!({"model": "chat", "max_tokens": 10, "system": "Be brief.",
-                      "messages": [{"role": "user", "content": "hi"}]}),
+        .messages(
+            json!({"model": "chat", "max_tokens": 10, "system": "Be brief.",
+                         "messages": [{"role": "user", "content": "hi"}]}),
         )
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["type"], "message");
@@ -452,11 +434,7 @@ async fn the_anthropic_wire_goes_to_anthropic_targets_and_to_openai_ones_transla
 
 #[tokio::test]
 async fn an_openai_client_fails_over_to_an_anthropic_target_streaming_or_not() {
-    let (a, b, c) = (
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-    );
+    let (a, b, c) = upstreams().await;
     a.script("m-a", vec![Reply::status(500)]);
     c.script(
         "m-c",
@@ -521,11 +499,7 @@ async fn an_openai_client_fails_over_to_an_anthropic_target_streaming_or_not() {
 
 #[tokio::test]
 async fn only_a_gateway_key_opens_it_and_bodies_are_bounded() {
-    let (a, b, c) = (
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-    );
+    let (a, b, c) = upstreams().await;
     let gw = start(&a, &b, &c, None).await;
     let url = format!("{}/v1/chat/completions", gw.base);
     let body = json!({"model": "chat", "messages": []});
@@ -565,11 +539,7 @@ async fn only_a_gateway_key_opens_it_and_bodies_are_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_half_open_breaker_lets_exactly_one_request_try_the_target() {
-    let (a, b, c) = (
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-        FakeLlm::start().await,
-    );
+    let (a, b, c) = upstreams().await;
     // Two 500s open prov-a's breaker; after that, a hangs (its 2 s timeout ends the try).
     a.script(
         "m-a",
