@@ -149,6 +149,9 @@ pub struct Engine {
     lock: Mutex<Option<DataDirLock>>,
     /// Config edits from the app, one at a time (`edits`).
     edits: tokio::sync::Mutex<()>,
+    /// The revision of the file an edit from the app wrote and applied: the watcher does
+    /// not apply it a second time.
+    edited_revision: Mutex<Option<String>>,
 }
 
 /// Builds every part, restores what the last run left, and starts the tasks.
@@ -279,6 +282,7 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         snoozed_until: Mutex::new(snoozed_until),
         lock: Mutex::new(Some(lock)),
         edits: tokio::sync::Mutex::new(()),
+        edited_revision: Mutex::new(None),
         tracker,
         cancel,
     });
@@ -583,7 +587,12 @@ async fn watch_config(engine: Arc<Engine>, path: PathBuf, cancel: CancellationTo
                 if now.is_none() || now == last {
                     continue;
                 }
+                // Written by an edit from the app, which applied it already.
+                let revision = now.as_deref().map(crate::config::edit::revision);
                 last = now;
+                if revision.is_some() && revision == *engine.edited_revision.lock() {
+                    continue;
+                }
                 // `reload_config` logs and records a refused config itself.
                 if let Err(e) = engine.reload_config().await {
                     tracing::debug!(error = %e, "config reload refused");

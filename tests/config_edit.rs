@@ -284,13 +284,36 @@ async fn create_edit_disable_and_delete_a_provider_keep_the_rest_of_the_file_and
     let after = hits.load(Ordering::SeqCst);
     assert!(after <= before + 1, "{after} > {before} + 1");
 
+    // Each edit was applied once: the config watcher did not apply the app's own writes
+    // again. A hand edit is (and, the watcher taking changes in order, comes after them).
+    let hand = f.file().replace("timeout = \"2s\"", "timeout = \"3s\"");
+    std::fs::write(&f.steward.config_path, &hand).unwrap();
+    expect_update(
+        &api,
+        "the hand edit reloaded",
+        Duration::from_secs(15),
+        || {
+            let api = api.clone();
+            async move { api.config().probe.timeout == Duration::from_secs(3) }
+        },
+    )
+    .await;
+    let reloads = f.steward.events_of("config_reloaded").await;
+    assert_eq!(
+        reloads.len(),
+        4,
+        "three edits and one hand edit: {reloads:?}"
+    );
+
     // Delete: exactly the entry goes; the file is what it was before the create, but for
     // the edited url.
     f.edit(Method::DELETE, "/api/providers/nas", None).await;
     let deleted = f.file();
     assert_eq!(
         deleted,
-        original.replace(&f.web.url("/health"), &web2.url("/health"))
+        original
+            .replace(&f.web.url("/health"), &web2.url("/health"))
+            .replace("timeout = \"2s\"", "timeout = \"3s\"")
     );
     expect_update(
         &api,

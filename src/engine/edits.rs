@@ -5,7 +5,8 @@
 //! the result checked by the loader's own validator (an invalid edit leaves the file
 //! untouched and answers each issue with its field), the atomic write (a temporary file
 //! in the same directory, synced, renamed over the old one, its permissions kept), and the
-//! new config applied the way a reload applies it. Also the app's view of the file
+//! new config applied the way a reload applies it (once: the config watcher skips the
+//! file an edit wrote). Also the app's view of the file
 //! ([`Engine::config_document`]) and the one-off probe of an unsaved provider
 //! ([`Engine::test_provider`]).
 //! Does not own: what an edit changes in the text (`config::edit`), or what a valid
@@ -89,13 +90,16 @@ impl Engine {
         let new_text = edit::apply(&text, &edit).map_err(edit_error)?;
         let config = Config::parse(&new_text, Some(&path))
             .map_err(|e| invalid(&e, &new_text, edited(&edit)))?;
+        // Said before the write: the watcher may see the new file at once.
+        let revision = edit::revision(new_text.as_bytes());
+        *self.edited_revision.lock() = Some(revision.clone());
         write_atomically(&path, &new_text).await?;
         tracing::info!(path = %path.display(), edit = describe(&edit), "config edited from the app");
         self.apply_config(config)
             .await
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         Ok(ConfigDocument {
-            revision: edit::revision(new_text.as_bytes()),
+            revision,
             config: edit::to_json(&new_text).map_err(|e| ApiError::BadRequest(e.to_string()))?,
             path,
         })
