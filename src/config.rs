@@ -16,6 +16,7 @@
 pub mod edit;
 
 use crate::health::breaker::BreakerPolicy;
+use crate::notice::level::{NoticeKind, Urgency};
 use crate::planner::policy::Risk;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -111,6 +112,81 @@ struct RawConfig {
     #[serde(default)]
     store: RawStore,
     gateway: Option<RawGateway>,
+    notifications: Option<RawNotifications>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotifications {
+    ui_url: Option<String>,
+    #[serde(default)]
+    channels: Vec<RawChannel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChannel {
+    name: Option<String>,
+    kind: Option<String>,
+    url: Option<String>,
+    topic: Option<String>,
+    token_env: Option<String>,
+    secret_env: Option<String>,
+    min_severity: Option<String>,
+    kinds: Option<Vec<String>>,
+}
+
+/// `[notifications]`: where notices go besides the native notification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotificationsConfig {
+    /// What a click on a pushed notice opens (`ui_url`), else `http://<[http] listen>/`.
+    pub ui_url: Option<String>,
+    pub channels: Vec<ChannelConfig>,
+}
+
+/// One `[[notifications.channels]]`: a push channel and the notices it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelConfig {
+    /// Unique; defaults to the kind (`ntfy`, `webhook`), numbered when repeated.
+    pub name: String,
+    pub target: ChannelTarget,
+    /// The least urgent notice sent (default `info`: all).
+    pub min_severity: Urgency,
+    /// The kinds of notice sent; empty: all.
+    pub kinds: Vec<NoticeKind>,
+}
+
+impl ChannelConfig {
+    /// Whether this channel takes a notice of this kind and urgency.
+    pub fn takes(&self, kind: NoticeKind, urgency: Urgency) -> bool {
+        urgency >= self.min_severity && (self.kinds.is_empty() || self.kinds.contains(&kind))
+    }
+}
+
+/// Where a channel sends, and the secrets it reads from the environment at each send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelTarget {
+    /// An ntfy server's JSON publish API: `POST <url>` with the topic in the body.
+    Ntfy {
+        url: String,
+        topic: String,
+        /// Env var holding an access token (sent as a bearer token).
+        token_env: Option<String>,
+    },
+    /// A JSON `POST` to `url`, signed with HMAC-SHA256 when `secret_env` is set.
+    Webhook {
+        url: String,
+        secret_env: Option<String>,
+    },
+}
+
+impl ChannelTarget {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChannelTarget::Ntfy { .. } => "ntfy",
+            ChannelTarget::Webhook { .. } => "webhook",
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -575,6 +651,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[gateway]`, when present (absent: no gateway).
     pub gateway: Option<GatewayConfig>,
+    /// `[notifications]`: push channels (none by default).
+    pub notifications: NotificationsConfig,
     /// This workstation's node name: `NODE_NAME`, else the hostname, else `localhost`.
     /// Read from the environment when the config is loaded (and again on reload).
     pub node: String,
@@ -601,6 +679,7 @@ impl Default for Config {
             sessions: None,
             store: StoreConfig::default(),
             gateway: None,
+            notifications: NotificationsConfig::default(),
             node: node_name(),
             stuck_file_grace: stuck_grace_from_env(),
             index: HashMap::new(),
@@ -848,6 +927,10 @@ impl<'a> Validator<'a> {
         }
         let sessions = raw.sessions.map(|s| self.sessions(s));
         let gateway = raw.gateway.map(|g| self.gateway(g, &models));
+        let notifications = raw
+            .notifications
+            .map(|n| self.notifications(n))
+            .unwrap_or_default();
         Config {
             source: None,
             probe,
@@ -860,6 +943,7 @@ impl<'a> Validator<'a> {
             sessions,
             store,
             gateway,
+            notifications,
             // Not in the file: read from the environment, once per load.
             node: node_name(),
             stuck_file_grace: stuck_grace_from_env(),
@@ -961,6 +1045,140 @@ impl<'a> Validator<'a> {
 
     /// `[bus]`.
     /// `[gateway]`: a listen address, at least one key, known targets.
+    /// `[notifications]` and its `[[notifications.channels]]`.
+    fn notifications(&mut self, raw: RawNotifications) -> NotificationsConfig {
+        let ui_url = raw.ui_url.filter(|u| {
+            let ok = u.starts_with("http://") || u.starts_with("https://");
+            if !ok {
+                self.report(
+                    At::key("notifications", "ui_url"),
+                    format!("{u:?} must start with http:// or https://"),
+                );
+            }
+            ok
+        });
+        let mut channels: Vec<ChannelConfig> = Vec::with_capacity(raw.channels.len());
+        for (i, c) in raw.channels.into_iter().enumerate() {
+            let at = |key| At::nth("notifications.channels", i, key);
+            let url = match c.url {
+                Some(u) if u.starts_with("http://") || u.starts_with("https://") => u,
+                Some(u) => {
+                    self.report(
+                        at("url"),
+                        format!("{u:?} must start with http:// or https://"),
+                    );
+                    continue;
+                }
+                None => {
+                    self.report(at("url"), "is required: the server or receiver URL");
+                    continue;
+                }
+            };
+            let target = match c.kind.as_deref() {
+                Some("ntfy") => {
+                    if c.secret_env.is_some() {
+                        self.report(at("secret_env"), "is for webhooks; ntfy takes token_env");
+                    }
+                    match c.topic.filter(|t| !t.trim().is_empty()) {
+                        Some(topic) if topic.contains('/') => {
+                            self.report(at("topic"), format!("{topic:?} must not contain '/'"));
+                            continue;
+                        }
+                        Some(topic) => ChannelTarget::Ntfy {
+                            url,
+                            topic,
+                            token_env: c.token_env,
+                        },
+                        None => {
+                            self.report(at("topic"), "is required for an ntfy channel");
+                            continue;
+                        }
+                    }
+                }
+                Some("webhook") => {
+                    if c.topic.is_some() || c.token_env.is_some() {
+                        let key = if c.topic.is_some() {
+                            "topic"
+                        } else {
+                            "token_env"
+                        };
+                        self.report(at(key), "is for ntfy; a webhook takes url and secret_env");
+                    }
+                    ChannelTarget::Webhook {
+                        url,
+                        secret_env: c.secret_env,
+                    }
+                }
+                Some(other) => {
+                    self.report(at("kind"), format!("{other:?} is not one of ntfy, webhook"));
+                    continue;
+                }
+                None => {
+                    self.report(at("kind"), "is required: one of ntfy, webhook");
+                    continue;
+                }
+            };
+            let (key, env) = match &target {
+                ChannelTarget::Ntfy { token_env, .. } => ("token_env", token_env),
+                ChannelTarget::Webhook { secret_env, .. } => ("secret_env", secret_env),
+            };
+            if env.as_deref().is_some_and(|n| n.trim().is_empty()) {
+                self.report(at(key), "must name an environment variable");
+            }
+            let min_severity = match c.min_severity.as_deref() {
+                None => Urgency::Info,
+                Some(s) => Urgency::parse(s).unwrap_or_else(|| {
+                    self.report(
+                        at("min_severity"),
+                        format!("{s:?} is not one of info, warning, critical"),
+                    );
+                    Urgency::Info
+                }),
+            };
+            let mut kinds = Vec::new();
+            for k in c.kinds.unwrap_or_default() {
+                match NoticeKind::parse(&k) {
+                    Some(kind) if !kinds.contains(&kind) => kinds.push(kind),
+                    Some(_) => {}
+                    None => self.report(
+                        at("kinds"),
+                        format!(
+                            "{k:?} is not one of {}",
+                            NoticeKind::ALL.map(NoticeKind::as_str).join(", ")
+                        ),
+                    ),
+                }
+            }
+            let kind = target.kind();
+            let name = match c.name {
+                Some(n) if n.trim().is_empty() => {
+                    self.report(at("name"), "must not be empty");
+                    continue;
+                }
+                Some(n) => n,
+                None => {
+                    let same = channels.iter().filter(|c| c.target.kind() == kind).count();
+                    if same == 0 {
+                        kind.to_owned()
+                    } else {
+                        format!("{kind}-{}", same + 1)
+                    }
+                }
+            };
+            if channels.iter().any(|c| c.name == name) {
+                self.report(at("name"), format!("duplicate channel name {name:?}"));
+                continue;
+            }
+            channels.push(ChannelConfig {
+                name,
+                target,
+                min_severity,
+                kinds,
+            });
+        }
+        NotificationsConfig { ui_url, channels }
+    }
+
     fn gateway(&mut self, raw: RawGateway, models: &[ModelConfig]) -> GatewayConfig {
         let at = |key| At::key("gateway", key);
         let listen = match raw.listen.as_deref() {
@@ -1872,6 +2090,24 @@ listen = "127.0.0.1:7878"
 # command = ["verify-session", "{file}"]   # argv, no shell; {file}: the file's absolute path
 # timeout = "5m"                  # per file, then its process group is killed
 # enabled = true                  # false: listed, runs only when asked
+
+# Push channels beside the native notification, for when you are away from the desk.
+# Each takes notices at or above min_severity (info | warning | critical) of the listed
+# kinds (incident, recovery, proposal, remediation, pipeline, observer; absent: all).
+# Snoozing stops them too. A failing channel is retried and shown in the status bar.
+# [notifications]
+# ui_url = "http://steward.lan:7878/"   # what a click opens (default: [http] listen)
+# [[notifications.channels]]
+# kind = "ntfy"
+# url = "https://ntfy.sh"
+# topic = "my-steward-alerts"
+# token_env = "NTFY_TOKEN"        # optional access token, read from this env var
+# min_severity = "warning"
+# [[notifications.channels]]
+# kind = "webhook"
+# url = "https://hooks.example.org/steward"
+# secret_env = "STEWARD_WEBHOOK_SECRET"   # HMAC-SHA256 of the body in X-Steward-Signature-256
+# kinds = ["incident", "proposal"]
 "#;
 
 #[cfg(test)]
@@ -2311,12 +2547,45 @@ cadence = "15m"
         let block: String = DEFAULT_CONFIG
             .lines()
             .skip_while(|l| !l.starts_with("# [sessions]"))
+            .take_while(|l| !l.is_empty())
             .map(|l| format!("{}\n", l.trim_start_matches("# ")))
             .collect();
         let c = parse(&block).expect("the documented example is accepted");
         let s = c.sessions.unwrap();
         assert_eq!(s.processors.len(), 2, "{block}");
         assert_eq!(s.processors[1].timeout(), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn the_commented_push_channels_example_is_valid_once_uncommented() {
+        let block: String = DEFAULT_CONFIG
+            .lines()
+            .skip_while(|l| !l.starts_with("# [notifications]"))
+            .take_while(|l| !l.is_empty())
+            .map(|l| format!("{}\n", l.trim_start_matches("# ")))
+            .collect();
+        let c = parse(&block).expect("the documented example is accepted");
+        let n = c.notifications;
+        assert_eq!(n.ui_url.as_deref(), Some("http://steward.lan:7878/"));
+        assert_eq!(n.channels.len(), 2, "{block}");
+        let (ntfy, hook) = (&n.channels[0], &n.channels[1]);
+        assert_eq!(
+            (ntfy.name.as_str(), hook.name.as_str()),
+            ("ntfy", "webhook")
+        );
+        assert_eq!(ntfy.min_severity, Urgency::Warning);
+        assert!(ntfy.takes(NoticeKind::Proposal, Urgency::Warning));
+        assert!(!ntfy.takes(NoticeKind::Recovery, Urgency::Info));
+        assert_eq!(hook.kinds, [NoticeKind::Incident, NoticeKind::Proposal]);
+        assert!(!hook.takes(NoticeKind::Recovery, Urgency::Critical));
+        assert!(hook.takes(NoticeKind::Incident, Urgency::Critical));
+        assert_eq!(
+            hook.target,
+            ChannelTarget::Webhook {
+                url: "https://hooks.example.org/steward".into(),
+                secret_env: Some("STEWARD_WEBHOOK_SECRET".into()),
+            }
+        );
     }
 
     #[test]

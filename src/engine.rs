@@ -32,6 +32,7 @@ use crate::planner::gate::{Flaps, Gate};
 use crate::planner::intake::Intake;
 use crate::planner::planning::Planning;
 use crate::planner::router::Router;
+use crate::push::Push;
 use crate::sessions::pipeline::{self, Pipeline};
 use crate::status::{Overall, StatusView};
 use crate::store::lock::{DataDirLock, LockError};
@@ -142,7 +143,10 @@ pub struct Engine {
     pub pipeline: Option<Arc<Pipeline>>,
     /// The LLM gateway (serving only when `[gateway]` is configured at start).
     pub gateway: Arc<Gateway>,
-    snoozed_until: Mutex<Option<DateTime<Utc>>>,
+    /// The push channels (`[[notifications.channels]]`; follows config reloads).
+    pub push: Arc<Push>,
+    /// Shared with `push`: notifications are off until then.
+    snoozed_until: Arc<Mutex<Option<DateTime<Utc>>>>,
     tracker: TaskTracker,
     cancel: CancellationToken,
     /// Held until the database is closed (see `store::lock`).
@@ -268,6 +272,9 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         ),
         None => None,
     };
+    let snoozed_until = Arc::new(Mutex::new(snoozed_until));
+    let push = Push::new(Arc::clone(&ctx), Arc::clone(&snoozed_until));
+    let notices = ctx.outbox.tap_notices();
     let engine = Arc::new(Engine {
         ctx,
         breakers,
@@ -279,7 +286,8 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         executor,
         pipeline,
         gateway,
-        snoozed_until: Mutex::new(snoozed_until),
+        push,
+        snoozed_until,
         lock: Mutex::new(Some(lock)),
         edits: tokio::sync::Mutex::new(()),
         edited_revision: Mutex::new(None),
@@ -290,6 +298,10 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
     engine.executor.restore().await?;
     executor::recover(&engine.executor).await?;
     engine.spawn_tasks(reports_rx, bus_rx, session_changes, opts.watch);
+    if let Some(notices) = notices {
+        let (push, cancel) = (Arc::clone(&engine.push), engine.cancel.clone());
+        engine.tracker.spawn(push.run(notices, cancel));
+    }
     if let Some(listener) = gateway_listener {
         let (gateway, cancel) = (Arc::clone(&engine.gateway), engine.cancel.clone());
         engine.tracker.spawn(async move {
@@ -365,6 +377,7 @@ impl Engine {
             pipeline,
             storage,
             down_providers,
+            channels: self.push.views(),
         }
     }
 
@@ -463,6 +476,7 @@ impl Engine {
             tracing::warn!("[bus] changed: the new bus settings apply after a restart");
         }
         self.ctx.set_config(config);
+        self.push.sync(&self.ctx.config());
         self.ctx
             .outbox
             .publish(EngineEvent::ConfigReloaded { providers })

@@ -57,6 +57,15 @@ pub enum EngineEvent {
         error: String,
         next: String,
     },
+    /// A push channel failed a delivery after working (or at its first try).
+    PushFailing {
+        channel: String,
+        error: String,
+    },
+    /// A failing push channel delivered a notice again.
+    PushRecovered {
+        channel: String,
+    },
     /// A health event from the bus, the API or the session watcher passed the parser.
     HealthReceived {
         source: String,
@@ -200,6 +209,8 @@ impl EngineEvent {
             EngineEvent::NotificationsSnoozed { .. } => "notifications_snoozed",
             EngineEvent::WokeFromSleep { .. } => "woke_from_sleep",
             EngineEvent::GatewayFailover { .. } => "gateway_failover",
+            EngineEvent::PushFailing { .. } => "push_failing",
+            EngineEvent::PushRecovered { .. } => "push_recovered",
             EngineEvent::HealthReceived { .. } => "health_event",
             EngineEvent::ProposalCreated { .. } => "proposal_created",
             EngineEvent::PlanIgnored { .. } => "plan_ignored",
@@ -257,7 +268,9 @@ impl EngineEvent {
             EngineEvent::BreakerOpened { .. } => Severity::Error,
             EngineEvent::ConfigRejected { .. } => Severity::Warning,
             EngineEvent::BreakerHalfOpen { .. } => Severity::Warning,
-            EngineEvent::GatewayFailover { .. } => Severity::Warning,
+            EngineEvent::GatewayFailover { .. } | EngineEvent::PushFailing { .. } => {
+                Severity::Warning
+            }
             EngineEvent::IncidentOpened { .. } | EngineEvent::ObserverDegraded { .. } => {
                 Severity::Error
             }
@@ -391,6 +404,12 @@ impl EngineEvent {
             } => format!(
                 "gateway: {target} failed a request for {route} ({error}); {next} was asked next"
             ),
+            EngineEvent::PushFailing { channel, error } => {
+                format!("push channel {channel} failed a delivery ({error}); retrying with backoff")
+            }
+            EngineEvent::PushRecovered { channel } => {
+                format!("push channel {channel} delivers again")
+            }
             EngineEvent::WokeFromSleep { gap_secs } => format!(
                 "woke after {}: failures are re-checked before they count",
                 human_secs(*gap_secs as i64)

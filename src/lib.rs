@@ -16,8 +16,9 @@
 //!    config, computes the whole-engine status.
 //! 4. **capabilities**: the wired parts, each owning its state and tasks, handed the
 //!    parts below it: `sessions::pipeline` → `health::recorder` → `planner::intake` →
-//!    `planner::planning` → `execute::executor`, [`retention`], and [`gateway`] (the LLM
-//!    gateway, beside them: it shares the breakers). A breaker trip flows
+//!    `planner::planning` → `execute::executor`, [`retention`], [`gateway`] (the LLM
+//!    gateway, beside them: it shares the breakers), and [`push`] (notices to ntfy and
+//!    webhooks). A breaker trip flows
 //!    one way: monitor → recorder (board, incident, events) → intake (gate) → planning
 //!    (proposal) → executor (run, verify) → outbox.
 //! 5. **shared**: [`context`] (config, clock, store, outbox, tasks), [`outbox`] (the
@@ -28,7 +29,7 @@
 //!    `sessions::{index, processor, scheduler, watcher}`, [`bus`].
 //! 7. **store and config**: [`store`], [`config`].
 //! 8. **vocabulary**: pure types and decisions: [`events`], [`clock`], [`pace`], [`error`],
-//!    [`secret`], [`status`], [`notice`], `health::{breaker, incidents, view}`,
+//!    [`secret`], [`status`], [`notice`] (with `push::wire`), `health::{breaker, incidents, view}`,
 //!    `planner::{event, gate, policy, prompt, proposal, rules}`, `execute::{state, group,
 //!    live, actor}`, `sessions::{status, layout, view, records}`.
 //!
@@ -55,6 +56,7 @@ pub mod notice;
 pub mod outbox;
 pub mod pace;
 pub mod planner;
+pub mod push;
 pub mod retention;
 pub mod secret;
 pub mod sessions;

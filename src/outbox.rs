@@ -13,6 +13,7 @@ use crate::clock::SharedClock;
 use crate::events::{EngineEvent, EventRecord, Severity};
 use crate::execute::live::RunOutput;
 use crate::health::view::ProviderView;
+use crate::notice::{notice_for, Notice};
 use crate::planner::proposal::Proposal;
 use crate::sessions::view::PipelineUpdate;
 use crate::status::StatusView;
@@ -21,10 +22,12 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::sync::Arc;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 /// Accepted events waiting to be written to the timeline; beyond this they are counted.
 pub const HELD_EVENTS: usize = 20_000;
+/// Notices waiting for the push dispatcher, at most.
+pub const NOTICES: usize = 1024;
 
 /// What adapters push to the UI, live.
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
@@ -103,6 +106,8 @@ struct Inner {
     bus: Option<Bus>,
     /// This node's name, for the `origin` of bus messages (read once at start).
     node: String,
+    /// Where the notices of announced events go (the push channels), once tapped.
+    notices: std::sync::OnceLock<mpsc::Sender<Notice>>,
 }
 
 impl Outbox {
@@ -118,8 +123,18 @@ impl Outbox {
                 status_changed: Notify::new(),
                 bus,
                 node,
+                notices: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// The notice of every announced event that makes one (`notice::notice_for`), in
+    /// order, for the push channels. Notices are rare (one per incident, recovery,
+    /// proposal that needs a person, …); past [`NOTICES`] waiting, new ones are dropped
+    /// with a warning. Only the first tap gets them.
+    pub fn tap_notices(&self) -> Option<mpsc::Receiver<Notice>> {
+        let (tx, rx) = mpsc::channel(NOTICES);
+        self.inner.notices.set(tx).ok().map(|()| rx)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Update> {
@@ -180,6 +195,16 @@ impl Outbox {
                 }
                 (Severity::Error, _) => tracing::warn!(event = record.kind, "{}", record.message),
                 _ => tracing::info!(event = record.kind, "{}", record.message),
+            }
+            if let Some(tx) = self.inner.notices.get() {
+                if let Some(notice) = notice_for(&event) {
+                    if tx.try_send(notice).is_err() {
+                        tracing::warn!(
+                            event = record.kind,
+                            "push channels behind: a notice was dropped"
+                        );
+                    }
+                }
             }
             self.send(Update::Event { record, event });
         }

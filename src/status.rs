@@ -97,6 +97,39 @@ pub struct StatusView {
     /// The providers whose breaker is open (status `error`), in natural order (`p2`
     /// before `p10`), at most `DOWN_LISTED`; `counts.error` says how many in all.
     pub down_providers: Vec<String>,
+    /// The push channels (`[[notifications.channels]]`), in config order.
+    pub channels: Vec<ChannelView>,
+}
+
+/// A push channel's state: `idle` until its first delivery, `ok` after a delivery,
+/// `failing` from a failed try until the next delivery.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelState {
+    Idle,
+    Ok,
+    Failing,
+}
+
+/// One push channel, as `/api/status` and the status bar show it.
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
+pub struct ChannelView {
+    pub name: String,
+    /// `ntfy` or `webhook`.
+    pub kind: String,
+    pub state: ChannelState,
+    /// Notices waiting (the first one may be between retries).
+    pub queued: usize,
+    pub sent: u64,
+    /// Notices given up (after every retry, or at once when a retry cannot help).
+    pub failed: u64,
+    /// Notices dropped because the queue was full.
+    pub dropped: u64,
+    pub last_error: Option<String>,
+    pub last_sent_at: Option<DateTime<Utc>>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    /// When the waiting notice is tried again, while a retry waits.
+    pub next_retry_at: Option<DateTime<Utc>>,
 }
 
 /// Down providers listed in the status (and the tray menu), at most.

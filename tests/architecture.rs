@@ -34,12 +34,19 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sessions::status",
             "sessions::layout",
             "sessions::records",
+            "notice::level",
         ],
     ),
     ("config", &["config", "config::edit"]),
     (
         "records",
-        &["events", "notice", "planner::proposal", "planner::prompt"],
+        &[
+            "events",
+            "notice",
+            "push::wire",
+            "planner::proposal",
+            "planner::prompt",
+        ],
     ),
     (
         "store",
@@ -88,6 +95,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "sessions::pipeline",
             "retention",
             "gateway",
+            "push",
         ],
     ),
     ("engine", &["engine", "engine::edits"]),

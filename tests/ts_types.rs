@@ -34,6 +34,8 @@ const TYPES: &[fn(&Config) -> Decl] = &[
     decl::<steward::bus::BusStatus>,
     decl::<steward::status::Counts>,
     decl::<steward::status::Overall>,
+    decl::<steward::status::ChannelState>,
+    decl::<steward::status::ChannelView>,
     decl::<steward::status::StatusView>,
     decl::<steward::retention::Pruned>,
     // timeline

@@ -11,6 +11,7 @@
 use std::time::Duration;
 use steward::api::{Api, Update};
 use steward::feed::Feed;
+use steward::notice::route_for;
 use tauri::{AppHandle, Emitter};
 use tauri_plugin_notification::NotificationExt;
 use tokio_util::sync::CancellationToken;
@@ -64,16 +65,6 @@ pub fn on_notification_click(app: &AppHandle) {
     }
 }
 
-/// The UI view for a notice target (`proposal:<id>`, `provider:<id>`).
-pub fn route_for(target: &str) -> Option<&'static str> {
-    match target.split_once(':')?.0 {
-        "proposal" => Some("#/proposals"),
-        "provider" => Some("#/overview"),
-        "view" if target == "view:pipeline" => Some("#/pipeline"),
-        _ => None,
-    }
-}
-
 fn forward(app: &AppHandle, api: &Api, update: Update) {
     if let Err(e) = app.emit(UPDATE_EVENT, &update) {
         tracing::warn!(error = %e, "cannot send an update to the window");
@@ -105,23 +96,5 @@ fn forward(app: &AppHandle, api: &Api, update: Update) {
         }
         Update::Proposal { .. } => crate::tray::refresh_proposals(app, api),
         Update::ProviderUpdated { .. } | Update::RunOutput { .. } | Update::Pipeline { .. } => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::route_for;
-
-    #[test]
-    fn a_notification_click_opens_what_it_is_about() {
-        assert_eq!(
-            route_for("proposal:plan-piha-mosquitto-1"),
-            Some("#/proposals")
-        );
-        assert_eq!(route_for("provider:web"), Some("#/overview"));
-        assert_eq!(route_for("view:pipeline"), Some("#/pipeline"));
-        assert_eq!(route_for("view:other"), None);
-        assert_eq!(route_for("nothing"), None);
-        assert_eq!(route_for("other:x"), None);
     }
 }

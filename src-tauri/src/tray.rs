@@ -501,6 +501,7 @@ mod tests {
             pipeline: None,
             storage: Default::default(),
             down_providers: Vec::new(),
+            channels: Vec::new(),
         }
     }
 

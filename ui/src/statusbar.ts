@@ -1,6 +1,6 @@
 // The status bar: overall state, counts, pause and snooze switches, connection state, the
-// bus, a database that takes no writes (full disk), the session pipeline in warning (a link
-// to its view), refused input, a degraded observer, config errors, and a short-lived notice
+// bus, the push channels, a database that takes no writes (full disk), the session
+// pipeline in warning (a link to its view), refused input, a degraded observer, config errors, and a short-lived notice
 // line. One template rendered again on every change: its buttons stay the same elements, so
 // a focused button keeps focus across updates.
 
@@ -162,11 +162,37 @@ function warnings(s: StatusView) {
   const n = s.config_errors.length;
   return html`<span id="storage-state" class="warn" role="alert" ?hidden=${!down} title=${down ? storageFacts(s) : ''}
       >${down ? `storage: ${st.error ?? 'cannot write'}${st.unwritten_events ? `, ${st.unwritten_events} events waiting` : ''}` : ''}</span
-    >${bus(s)}<a id="pipeline-state" class="warn" href="#/pipeline" ?hidden=${s.pipeline !== 'warning'}>pipeline: warning</a
+    >${bus(s)}${push(s)}<a id="pipeline-state" class="warn" href="#/pipeline" ?hidden=${s.pipeline !== 'warning'}>pipeline: warning</a
     ><span id="observer-state" class="warn" ?hidden=${!s.observer_degraded} title=${OBSERVER_WHY}>observer degraded</span
     ><button type="button" id="rejected-count" class="linkish warn" ?hidden=${refused === 0} title=${REFUSED_WHY}
       @click=${explainRefused}>${plural(refused, 'event')} refused</button
     ><span class="warn" ?hidden=${n === 0}>${n ? plural(n, 'config error') : ''}</span>`;
+}
+
+/** The push channels: quiet while they deliver, a warning naming each failing one. */
+function push(s: StatusView) {
+  const channels = s.channels ?? [];
+  if (channels.length === 0) return html`<span id="push-state" hidden></span>`;
+  const failing = channels.filter((c) => c.state === 'failing');
+  const facts = channels.map((c) => {
+    const line = [`${c.name} (${c.kind}): ${c.state}`, `${c.sent} sent`];
+    if (c.failed) line.push(`${c.failed} given up`);
+    if (c.dropped) line.push(`${c.dropped} dropped`);
+    if (c.queued) line.push(`${c.queued} waiting`);
+    if (c.last_sent_at) line.push(`last sent ${clock(c.last_sent_at)}`);
+    if (c.state === 'failing' && c.last_error) line.push(`error: ${c.last_error}`);
+    if (c.next_retry_at) line.push(`next try ${clock(c.next_retry_at)}`);
+    return line.join(', ');
+  });
+  return html`<span
+    id="push-state"
+    class=${failing.length ? 'push warn' : 'push'}
+    data-failing=${failing.map((c) => c.name).join(',')}
+    title=${facts.join('\n')}
+    >${failing.length
+      ? `push: ${failing.map((c) => c.name).join(', ')} failing${failing.length === 1 && failing[0].last_error ? ` (${failing[0].last_error})` : ''}`
+      : `push: ${plural(channels.length, 'channel')}`}</span
+  >`;
 }
 
 function bus(s: StatusView) {

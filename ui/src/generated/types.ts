@@ -167,6 +167,32 @@ export type Counts = {
 
 export type Overall = "healthy" | "degraded" | "down";
 
+/**
+ * A push channel's state: `idle` until its first delivery, `ok` after a delivery,
+ * `failing` from a failed try until the next delivery.
+ */
+export type ChannelState = "idle" | "ok" | "failing";
+
+/** One push channel, as `/api/status` and the status bar show it. */
+export type ChannelView = {
+  name: string,
+  /** `ntfy` or `webhook`. */
+  kind: string,
+  state: ChannelState,
+  /** Notices waiting (the first one may be between retries). */
+  queued: number,
+  sent: number,
+  /** Notices given up (after every retry, or at once when a retry cannot help). */
+  failed: number,
+  /** Notices dropped because the queue was full. */
+  dropped: number,
+  last_error: string | null,
+  last_sent_at: string | null,
+  last_error_at: string | null,
+  /** When the waiting notice is tried again, while a retry waits. */
+  next_retry_at: string | null,
+};
+
 export type StatusView = {
   overall: Overall,
   counts: Counts,
@@ -196,6 +222,8 @@ export type StatusView = {
    * before `p10`), at most `DOWN_LISTED`; `counts.error` says how many in all.
    */
   down_providers: Array<string>,
+  /** The push channels (`[[notifications.channels]]`), in config order. */
+  channels: Array<ChannelView>,
 };
 
 /** What one pass deleted. */
