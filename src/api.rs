@@ -28,7 +28,7 @@ pub use crate::gateway::GatewayView;
 pub use crate::health::view::{ProviderDetail, ProviderStatus, ProviderView, SPARK_POINTS};
 pub use crate::notice::{notice_for, Notice};
 pub use crate::outbox::Update;
-pub use crate::status::{Counts, Overall, StatusView};
+pub use crate::status::{ChannelTest, ChannelView, Counts, Overall, StatusView};
 
 /// Cheap to clone; every clone is the same engine.
 #[derive(Clone)]
@@ -234,6 +234,11 @@ impl Api {
         let until = (minutes > 0).then(|| self.now() + chrono::Duration::minutes(minutes.into()));
         self.engine.snooze(until).await?;
         Ok(self.status())
+    }
+
+    /// Sends a test notice to every push channel (one try each) and says how each went.
+    pub async fn test_notifications(&self) -> Result<Vec<ChannelTest>, ApiError> {
+        Ok(self.engine.push.test().await)
     }
 
     /// Whether a native notification should be raised for this event now.

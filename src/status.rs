@@ -111,6 +111,16 @@ pub enum ChannelState {
     Failing,
 }
 
+/// What one try of a test notice to a push channel came to.
+#[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
+pub struct ChannelTest {
+    pub name: String,
+    pub kind: String,
+    pub ok: bool,
+    /// Why it failed (the receiver's status and answer, or no connection).
+    pub error: Option<String>,
+}
+
 /// One push channel, as `/api/status` and the status bar show it.
 #[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct ChannelView {

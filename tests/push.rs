@@ -237,6 +237,23 @@ async fn a_breaker_trip_reaches_ntfy_and_the_signed_webhook_each_by_its_own_filt
     assert_eq!(hook.titles(), ["web is down"], "info notices stay off it");
     assert_eq!(ntfy.titles(), ["web is down", "web recovered"]);
 
+    // A test notice goes to every channel, whatever its filters, and says how each went.
+    let tested = s
+        .post("/api/notifications/test", serde_json::json!({}))
+        .await;
+    assert_eq!(tested.status(), 200);
+    let tested: Value = tested.json().await.unwrap();
+    assert_eq!(
+        tested,
+        serde_json::json!([
+            {"name": "phone", "kind": "ntfy", "ok": true, "error": null},
+            {"name": "webhook", "kind": "webhook", "ok": true, "error": null},
+        ])
+    );
+    assert_eq!(hook.titles().last().unwrap(), "Steward: test notification");
+    assert_eq!(hook.seen().last().unwrap().json()["kind"], "test");
+    assert_eq!(ntfy.titles().last().unwrap(), "Steward: test notification");
+
     // No secret reaches the timeline or the database.
     let db = std::fs::read(dir.path().join("data/steward.db")).unwrap();
     for secret in ["tk_ntfy_secret_value", "hook-signing-secret"] {
@@ -341,11 +358,13 @@ async fn a_failing_channel_is_reported_and_retried_and_a_hanging_one_never_delay
     );
     assert!(failing["next_retry_at"].is_string(), "{failing}");
     assert_eq!(failing["queued"], 1);
-    let events = s.events_of("push_failing").await;
-    assert!(
-        events.iter().any(|e| e["data"]["channel"] == "hook"),
-        "{events:#?}"
-    );
+    expect_update(s.api(), "push_failing on the timeline", SOON, || async {
+        s.events_of("push_failing")
+            .await
+            .iter()
+            .any(|e| e["data"]["channel"] == "hook")
+    })
+    .await;
 
     // While ntfy hangs on its request, the canary is still probed on its schedule.
     eventually("the stuck channel took the request", SOON, || async {
@@ -393,6 +412,81 @@ async fn a_failing_channel_is_reported_and_retried_and_a_hanging_one_never_delay
             .any(|e| e["data"]["channel"] == "hook")
     })
     .await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_notice_says_which_channel_fails_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = Service::start(ok_health()).await;
+    let canary = Service::start(ok_health()).await;
+    let refusing = Receiver::start(&[Answer::Status(401)]).await;
+    let working = Receiver::start(&[]).await;
+    let cfg = config(
+        &web,
+        &canary,
+        &format!(
+            "[[notifications.channels]]\nname = \"gone\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{}/\"\n\n\
+             [[notifications.channels]]\nname = \"refusing\"\nkind = \"ntfy\"\nurl = \"{}\"\ntopic = \"t\"\n\n\
+             [[notifications.channels]]\nname = \"unset\"\nkind = \"webhook\"\nurl = \"{}\"\nsecret_env = \"STEWARD_TEST_NEVER_SET\"\n\n\
+             [[notifications.channels]]\nname = \"working\"\nkind = \"webhook\"\nurl = \"{}\"\nmin_severity = \"critical\"\n",
+            dead_port().await,
+            refusing.url,
+            working.url,
+            working.url
+        ),
+    );
+    let cfg = write_config(dir.path(), &cfg);
+    let s = Steward::start(&cfg, &dir.path().join("data")).await;
+    let r = s
+        .post(
+            "/api/notifications/snooze",
+            serde_json::json!({"minutes": 30}),
+        )
+        .await;
+    assert!(r.status().is_success());
+    let tested: Value = s
+        .post("/api/notifications/test", serde_json::json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let said: Vec<(&str, bool, &str)> = tested
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap(),
+                t["ok"].as_bool().unwrap(),
+                t["error"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            ("gone", false, "cannot connect"),
+            ("refusing", false, "401 Unauthorized: answered"),
+            (
+                "unset",
+                false,
+                "the environment variable STEWARD_TEST_NEVER_SET is not set"
+            ),
+            ("working", true, ""),
+        ],
+        "snoozed and info-only, the test is still sent: a person asked for it"
+    );
+    assert_eq!(working.titles(), ["Steward: test notification"]);
+    let status = s.get("/api/status").await;
+    assert!(
+        status["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["sent"] == 0 && c["state"] == "idle"),
+        "a test counts nothing: {status}"
+    );
     s.stop().await;
 }
 

@@ -36,6 +36,7 @@ const TYPES: &[fn(&Config) -> Decl] = &[
     decl::<steward::status::Overall>,
     decl::<steward::status::ChannelState>,
     decl::<steward::status::ChannelView>,
+    decl::<steward::status::ChannelTest>,
     decl::<steward::status::StatusView>,
     decl::<steward::retention::Pruned>,
     // timeline

@@ -2,7 +2,7 @@
 //!
 //! Owns: the command names the UI calls (`get_status`, `list_providers`, `get_provider`,
 //! `probe_provider`, `list_events`, `pause_monitor`, `resume_monitor`,
-//! `snooze_notifications`, plus `get_health`, `reload_config`, `list_proposals`,
+//! `snooze_notifications`, `test_notifications`, plus `get_health`, `reload_config`, `list_proposals`,
 //! `get_proposal`, `get_intake`, `submit_event`, `approve_proposal`, `reject_proposal`,
 //! `list_executions`, the config edits `get_config`, `create_provider`, `replace_provider`,
 //! `update_provider`, `delete_provider`, `test_provider`, the same for models, and
@@ -16,8 +16,8 @@
 
 use serde::Serialize;
 use steward::api::{
-    Api, ApiError, ConfigDocument, Edit, Entries, ProviderDetail, ProviderView, StatusView,
-    TestOutcome,
+    Api, ApiError, ChannelTest, ConfigDocument, Edit, Entries, ProviderDetail, ProviderView,
+    StatusView, TestOutcome,
 };
 use steward::events::EventRecord;
 use tauri::{ipc::Invoke, Runtime, State};
@@ -87,6 +87,7 @@ pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'stat
         pause_monitor,
         resume_monitor,
         snooze_notifications,
+        test_notifications,
         reload_config,
         list_proposals,
         get_proposal,
@@ -150,6 +151,11 @@ async fn pause_monitor(api: State<'_, Api>) -> Reply<StatusView> {
 #[tauri::command]
 async fn resume_monitor(api: State<'_, Api>) -> Reply<StatusView> {
     Ok(api.set_paused(false).await?)
+}
+
+#[tauri::command]
+async fn test_notifications(api: State<'_, Api>) -> Reply<Vec<ChannelTest>> {
+    Ok(api.test_notifications().await?)
 }
 
 #[tauri::command]

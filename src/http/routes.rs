@@ -124,6 +124,7 @@ fn handler(c: &Command) -> MethodRouter<AppState> {
         "pause_monitor" => on(m, pause),
         "resume_monitor" => on(m, resume),
         "snooze_notifications" => on(m, snooze),
+        "test_notifications" => on(m, test_notifications),
         "reload_config" => on(m, reload),
         "get_config" => on(m, get_config),
         "create_provider" => on(m, create_provider),
@@ -165,6 +166,10 @@ async fn payload_too_large_as_json(resp: Response) -> Response {
         "payload_too_large",
         "the request body is larger than this route accepts",
     )
+}
+
+async fn test_notifications(State(s): State<AppState>) -> Response {
+    reply(s.api.test_notifications().await)
 }
 
 async fn api_not_found() -> Response {

@@ -106,6 +106,7 @@ pub const COMMANDS: &[Command] = &[
     post("pause_monitor", "/api/monitor/pause"),
     post("resume_monitor", "/api/monitor/resume"),
     post("snooze_notifications", "/api/notifications/snooze"),
+    post("test_notifications", "/api/notifications/test"),
     post("reload_config", "/api/config/reload"),
     // Config edits (issue 14): each write carries the file's revision (`If-Match` over
     // HTTP, the `revision` argument over IPC) and a JSON object of fields (the body over

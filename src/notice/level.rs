@@ -48,6 +48,8 @@ pub enum NoticeKind {
     Pipeline,
     /// This workstation's own network went down or came back.
     Observer,
+    /// A test a person asked for (`POST /api/notifications/test`); not a filter value.
+    Test,
 }
 
 impl NoticeKind {
@@ -68,6 +70,7 @@ impl NoticeKind {
             NoticeKind::Remediation => "remediation",
             NoticeKind::Pipeline => "pipeline",
             NoticeKind::Observer => "observer",
+            NoticeKind::Test => "test",
         }
     }
 

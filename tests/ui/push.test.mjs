@@ -1,7 +1,7 @@
 // The push channels in the status bar, in a real browser against a real `steward serve`:
 // a webhook receiver on loopback that refuses (503) until told otherwise. A breaker trip
 // makes a notice; the channel's failure shows in the status bar with its error, and once the
-// receiver takes a retry the warning goes away. Run: node --test tests/ui/
+// receiver takes a retry the warning goes away; a click on it sends a test notice. Run: node --test tests/ui/
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync, rmSync } from 'node:fs';
@@ -16,6 +16,7 @@ const TOKEN = 'push-test-token';
 let dir, web, steward, browser, base, receiver, logs = '';
 let answer = 503;
 const received = [];
+const text = async (page, sel) => (await page.locator(sel).first().textContent()).trim();
 
 before(async () => {
   dir = prepare('steward-ui-push-');
@@ -85,8 +86,8 @@ test('a failing push channel shows in the status bar until a retry gets through'
     null,
     { timeout: 15000 },
   );
-  const text = await state.textContent();
-  assert.match(text, /^push: pager failing \(503 Service Unavailable: receiver down for maintenance\)$/);
+  const shown = await state.textContent();
+  assert.match(shown, /^push: pager failing \(503 Service Unavailable: receiver down for maintenance\)$/);
   assert.ok((await state.getAttribute('class')).includes('warn'));
   const title = await state.getAttribute('title');
   assert.match(title, /pager \(webhook\): failing, 0 sent, 1 waiting/);
@@ -105,5 +106,16 @@ test('a failing push channel shows in the status bar until a retry gets through'
   assert.equal(taken.length, 1, logs);
   assert.equal(JSON.parse(taken[0].body).title, 'web is down');
   assert.ok(received.length >= 2, 'at least one refused try before');
+
+  // A click sends a test notice and says how it went.
+  await state.click();
+  await page.waitForFunction(() => document.querySelector('#statusbar .notice')?.textContent.startsWith('Test notification'));
+  assert.equal(await text(page, '#statusbar .notice'), 'Test notification: pager ok');
+  assert.equal(JSON.parse(received.at(-1).body).title, 'Steward: test notification');
+  assert.equal(JSON.parse(received.at(-1).body).kind, 'test');
+  answer = 500;
+  await state.click();
+  await page.waitForFunction(() => document.querySelector('#statusbar .notice')?.textContent.includes('failed'));
+  assert.equal(await text(page, '#statusbar .notice'), 'Test notification: pager failed (500 Internal Server Error: receiver down for maintenance)');
   await page.close();
 });

@@ -7,7 +7,7 @@
 import { COMMANDS, type CommandName } from './generated/commands';
 import { parseInSlices } from './slices';
 import { readEvents } from './sse';
-import type { ConfigDocument, FieldIssue, GatewayView, TestOutcome } from './generated/types';
+import type { ChannelTest, ConfigDocument, FieldIssue, GatewayView, TestOutcome } from './generated/types';
 import type {
   EventRecord,
   Execution,
@@ -335,6 +335,9 @@ export const api = {
   pause: () => transport.call<StatusView>('pause_monitor'),
   resume: () => transport.call<StatusView>('resume_monitor'),
   snooze: (minutes: number) => transport.call<StatusView>('snooze_notifications', { minutes }),
+  /** Sends every push channel a test notice (one try each, whatever its filters and the
+   *  snooze) and answers how each went. */
+  testNotifications: () => transport.call<ChannelTest[]>('test_notifications'),
   subscribe: (onUpdate: (u: Update) => void, onConnection: (c: Connection) => void) =>
     transport.subscribe(onUpdate, onConnection),
   /** The config file: its path, its revision (what every edit below sends back) and its

@@ -169,10 +169,11 @@ function warnings(s: StatusView) {
     ><span class="warn" ?hidden=${n === 0}>${n ? plural(n, 'config error') : ''}</span>`;
 }
 
-/** The push channels: quiet while they deliver, a warning naming each failing one. */
+/** The push channels: quiet while they deliver, a warning naming each failing one; a click
+ *  sends each a test notice and says how each went. */
 function push(s: StatusView) {
   const channels = s.channels ?? [];
-  if (channels.length === 0) return html`<span id="push-state" hidden></span>`;
+  if (channels.length === 0) return html`<button type="button" id="push-state" hidden></button>`;
   const failing = channels.filter((c) => c.state === 'failing');
   const facts = channels.map((c) => {
     const line = [`${c.name} (${c.kind}): ${c.state}`, `${c.sent} sent`];
@@ -184,15 +185,31 @@ function push(s: StatusView) {
     if (c.next_retry_at) line.push(`next try ${clock(c.next_retry_at)}`);
     return line.join(', ');
   });
-  return html`<span
+  facts.push('Click to send each channel a test notification.');
+  return html`<button
+    type="button"
     id="push-state"
-    class=${failing.length ? 'push warn' : 'push'}
+    class=${failing.length ? 'linkish push warn' : 'linkish push'}
     data-failing=${failing.map((c) => c.name).join(',')}
     title=${facts.join('\n')}
+    @click=${testPush}
     >${failing.length
       ? `push: ${failing.map((c) => c.name).join(', ')} failing${failing.length === 1 && failing[0].last_error ? ` (${failing[0].last_error})` : ''}`
-      : `push: ${plural(channels.length, 'channel')}`}</span
+      : `push: ${plural(channels.length, 'channel')}`}</button
   >`;
+}
+
+async function testPush(e: Event): Promise<void> {
+  await busy(e.currentTarget as HTMLButtonElement, async () => {
+    try {
+      const results = await api.testNotifications();
+      const failed = results.filter((r) => !r.ok);
+      const said = results.map((r) => (r.ok ? `${r.name} ok` : `${r.name} failed (${r.error ?? 'unknown error'})`));
+      notice(`Test notification: ${said.join(', ') || 'no channels'}`, failed.length > 0);
+    } catch (err) {
+      notice(`Test notification failed: ${(err as Error).message}`);
+    }
+  });
 }
 
 function bus(s: StatusView) {

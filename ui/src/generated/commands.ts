@@ -21,6 +21,7 @@ export const COMMANDS = {
   pause_monitor: { method: 'POST', path: '/api/monitor/pause' },
   resume_monitor: { method: 'POST', path: '/api/monitor/resume' },
   snooze_notifications: { method: 'POST', path: '/api/notifications/snooze' },
+  test_notifications: { method: 'POST', path: '/api/notifications/test' },
   reload_config: { method: 'POST', path: '/api/config/reload' },
   get_config: { method: 'GET', path: '/api/config' },
   create_provider: { method: 'POST', path: '/api/providers' },

@@ -193,6 +193,15 @@ export type ChannelView = {
   next_retry_at: string | null,
 };
 
+/** What one try of a test notice to a push channel came to. */
+export type ChannelTest = {
+  name: string,
+  kind: string,
+  ok: boolean,
+  /** Why it failed (the receiver's status and answer, or no connection). */
+  error: string | null,
+};
+
 export type StatusView = {
   overall: Overall,
   counts: Counts,
