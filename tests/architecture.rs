@@ -76,7 +76,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "bus::subscriber",
         ],
     ),
-    ("views", &["health::view", "sessions::view", "status"]),
+    (
+        "views",
+        &["health::view", "health::tally", "sessions::view", "status"],
+    ),
     ("shared", &["outbox", "feed", "context"]),
     (
         "capabilities",
