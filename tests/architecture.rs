@@ -93,7 +93,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "gateway",
         ],
     ),
-    ("engine", &["engine", "engine::edits"]),
+    ("engine", &["engine", "engine::edits", "metrics"]),
     ("api", &["api"]),
     (
         "adapters",
