@@ -99,12 +99,19 @@ pub enum ScrapeToken {
 
 /// The scrape-only token `config` names, read from the environment now.
 pub fn scrape_token(config: &Config) -> ScrapeToken {
-    let Some(var) = &config.metrics_token_env else {
-        return ScrapeToken::NotConfigured;
-    };
-    match std::env::var(var) {
-        Ok(value) if !value.trim().is_empty() => ScrapeToken::Set(Token::new(value.trim())),
-        _ => ScrapeToken::Unset { var: var.clone() },
+    match &config.metrics_token_env {
+        Some(var) => scrape_token_of(var, std::env::var(var).ok()),
+        None => ScrapeToken::NotConfigured,
+    }
+}
+
+/// The scrape token variable `var` makes with `value`: trimmed, and none when blank.
+fn scrape_token_of(var: &str, value: Option<String>) -> ScrapeToken {
+    match value.as_deref().map(str::trim) {
+        Some(token) if !token.is_empty() => ScrapeToken::Set(Token::new(token)),
+        _ => ScrapeToken::Unset {
+            var: var.to_owned(),
+        },
     }
 }
 
@@ -231,6 +238,24 @@ mod tests {
             "Token(***)",
             "the value never reaches logs"
         );
+    }
+
+    #[test]
+    fn a_blank_scrape_token_variable_is_no_token_at_all() {
+        for blank in [None, Some(""), Some("  \t ")] {
+            let t = scrape_token_of("SCRAPE", blank.map(str::to_owned));
+            assert!(
+                matches!(&t, ScrapeToken::Unset { var } if var == "SCRAPE"),
+                "{blank:?}: {t:?} (a blank token would match a blank bearer)"
+            );
+        }
+        match scrape_token_of("SCRAPE", Some(" s3cret\n".into())) {
+            ScrapeToken::Set(t) => {
+                assert!(t.matches("s3cret"), "trimmed like STEWARD_TOKEN");
+                assert_eq!(format!("{t:?}"), "Token(***)", "never shown");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
