@@ -645,7 +645,7 @@ impl Snapshot {
         family(
             d,
             "steward_gateway_target_results",
-            "How each target's requests went since start: ok, failed (the next target was tried), client_error (4xx passed back), skipped (breaker open).",
+            "How each target's requests went since start: ok, failed (the next target was tried), client_error (4xx passed back), skipped (not sent: its breaker was open, or it cannot take the request's format).",
             MetricType::Counter,
             |m| {
                 for t in &g.targets {
