@@ -271,6 +271,7 @@ struct RawProbe {
 #[serde(deny_unknown_fields)]
 struct RawHttp {
     listen: Option<String>,
+    metrics_token_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -642,6 +643,10 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub probe: ProbeDefaults,
     pub listen: SocketAddr,
+    /// `[http] metrics_token_env`: the environment variable holding a scrape-only token,
+    /// which opens `GET /metrics` and nothing else (the admin token opens it too). Only
+    /// the name is in the config; the adapter reads the value, never logs or stores it.
+    pub metrics_token_env: Option<String>,
     pub providers: Vec<ProviderConfig>,
     pub planner: Option<PlannerConfig>,
     pub models: Vec<ModelConfig>,
@@ -671,6 +676,7 @@ impl Default for Config {
             source: None,
             probe: ProbeDefaults::default(),
             listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            metrics_token_env: None,
             providers: Vec::new(),
             planner: None,
             models: Vec::new(),
@@ -913,6 +919,10 @@ impl<'a> Validator<'a> {
     fn config(&mut self, raw: RawConfig) -> Config {
         let probe = self.probe(&raw.probe);
         let listen = self.listen(&raw.http);
+        let metrics_token_env = self.env_name(
+            At::key("http", "metrics_token_env"),
+            raw.http.metrics_token_env,
+        );
         let providers = self.providers(raw.providers, &probe);
         self.dependencies(&providers);
         let planner = raw.planner.map(|p| self.planner(p));
@@ -935,6 +945,7 @@ impl<'a> Validator<'a> {
             source: None,
             probe,
             listen,
+            metrics_token_env,
             providers,
             planner,
             models,
@@ -995,6 +1006,28 @@ impl<'a> Validator<'a> {
                 );
                 default()
             }),
+        }
+    }
+
+    /// A key that names an environment variable (`[A-Za-z_][A-Za-z0-9_]*`): the name, or
+    /// an issue (an empty or malformed name could never be set).
+    fn env_name(&mut self, at: At<'_>, name: Option<String>) -> Option<String> {
+        let name = name?;
+        let mut chars = name.chars();
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if valid {
+            Some(name)
+        } else {
+            self.report(
+                at,
+                format!(
+                    "{name:?} is not an environment variable name (letters, digits and _, not starting with a digit)"
+                ),
+            );
+            None
         }
     }
 
@@ -1991,6 +2024,7 @@ backoff = "60s"              # how long an open breaker skips the provider
 
 [http]                       # headless API and UI (steward serve)
 listen = "127.0.0.1:7878"
+# metrics_token_env = "STEWARD_METRICS_TOKEN"   # a scrape-only token for GET /metrics
 
 # [[providers]]
 # id = "web"                 # unique, [A-Za-z0-9_.-]+
@@ -2294,6 +2328,26 @@ mod tests {
             .map(|l| format!("{}\n", l.trim_start_matches("# ")))
             .collect();
         assert_eq!(parse(&block).unwrap().store.keep, DEFAULT_KEEP, "{block}");
+    }
+
+    #[test]
+    fn http_metrics_token_env_names_an_environment_variable() {
+        assert_eq!(parse("").unwrap().metrics_token_env, None, "off by default");
+        let c = parse("[http]\nmetrics_token_env = \"STEWARD_METRICS_TOKEN\"\n").unwrap();
+        assert_eq!(
+            c.metrics_token_env.as_deref(),
+            Some("STEWARD_METRICS_TOKEN")
+        );
+        // A name that no variable can have is refused where it is written, not found out
+        // later as a scrape that never authenticates.
+        for bad in ["", "METRICS TOKEN", "1TOKEN", "${TOKEN}"] {
+            let msg = errors(&format!("[http]\nmetrics_token_env = {bad:?}\n"));
+            assert!(
+                msg.contains("steward.toml:2: http.metrics_token_env:")
+                    && msg.contains("is not an environment variable name"),
+                "{bad:?}: {msg}"
+            );
+        }
     }
 
     #[test]

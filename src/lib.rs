@@ -13,7 +13,8 @@
 //!    transport only; they call [`api`].
 //! 2. **api**: [`api`] — the facade; the only `impl Api`; delegates to the engine's parts.
 //! 3. **engine**: [`engine`] — builds the parts, spawns and stops their tasks, reloads the
-//!    config, computes the whole-engine status.
+//!    config, computes the whole-engine status; [`metrics`] — the whole engine read for a
+//!    Prometheus scrape.
 //! 4. **capabilities**: the wired parts, each owning its state and tasks, handed the
 //!    parts below it: `sessions::pipeline` → `health::recorder` → `planner::intake` →
 //!    `planner::planning` → `execute::executor`, [`retention`], [`gateway`] (the LLM
@@ -52,6 +53,7 @@ pub mod feed;
 pub mod gateway;
 pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod notice;
 pub mod outbox;
 pub mod pace;

@@ -233,6 +233,15 @@ async fn serve(
     if let Some(l) = listen {
         config.listen = l.parse().with_context(|| format!("--listen {l:?}"))?;
     }
+    if let steward::http::ScrapeToken::Unset { var } = steward::http::scrape_token(&config) {
+        // Not a config error: the tray app and `steward check` read the same file and serve
+        // no metrics. Said at once, so a scrape that answers 401 is not a mystery.
+        tracing::warn!(
+            "[http] metrics_token_env names {var}, which is unset or empty in Steward's \
+             environment: GET /metrics opens only with the admin token until {var} is set \
+             and Steward restarted"
+        );
+    }
     let addr = config.listen;
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening beyond loopback: anyone who can reach it needs only the token");

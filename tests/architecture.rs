@@ -83,7 +83,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "bus::subscriber",
         ],
     ),
-    ("views", &["health::view", "sessions::view", "status"]),
+    (
+        "views",
+        &["health::view", "health::tally", "sessions::view", "status"],
+    ),
     ("shared", &["outbox", "feed", "context"]),
     (
         "capabilities",
@@ -98,7 +101,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "push",
         ],
     ),
-    ("engine", &["engine", "engine::edits"]),
+    ("engine", &["engine", "engine::edits", "metrics"]),
     ("api", &["api"]),
     (
         "adapters",

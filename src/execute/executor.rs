@@ -7,7 +7,9 @@
 //! with its budget per service, expiry, and marking work found approved or running at
 //! start as `interrupted` (never re-run by itself). Every step writes an audit row, then
 //! the action file, then the live update and the timeline event (through the outbox).
-//! Also the proposal queries, since a running proposal carries its live output.
+//! Also the proposal queries, since a running proposal carries its live output, and the
+//! counts since start that `GET /metrics` reads ([`Executor::tally`]: proposals by the
+//! status they reached, runs by how they ended, automatic runs and downgrades).
 //! Does not own: which status may follow which (`execute::state`), how a command runs
 //! (`execute::runner`), or how a target is probed (`health::prober`).
 
@@ -17,7 +19,7 @@ use crate::events::EngineEvent;
 use crate::execute::group;
 use crate::execute::live::LiveRuns;
 use crate::execute::runner::{self, Known, OutputSink, RunOptions, SpawnHook};
-use crate::execute::state::{next, RunEnd, Status, Step};
+use crate::execute::state::{next, RunEnd, Status, Step, ALL};
 use crate::health::monitor::Outcome;
 use crate::health::prober::Prober;
 use crate::outbox::Update;
@@ -46,6 +48,42 @@ pub struct Executor {
     /// Expiry ticks run and proposals they read ([`expire`]).
     expiry_ticks: AtomicU64,
     expiry_rows_read: AtomicU64,
+    /// What happened since start, for `GET /metrics`.
+    counters: Counters,
+}
+
+/// Counted since start (in memory, so retention never lowers them): proposals by the status
+/// they reached, runs by how they ended, automatic approvals and downgrades.
+#[derive(Debug, Default)]
+struct Counters {
+    /// Indexed like `state::ALL`; a new proposal reached `pending`.
+    reached: [AtomicU64; ALL.len()],
+    /// Indexed like [`RUN_ENDS`].
+    runs: [AtomicU64; RUN_ENDS.len()],
+    auto_runs: AtomicU64,
+    auto_downgraded: AtomicU64,
+}
+
+/// Every way a run ends, in the order [`ExecutorTally::runs`] lists them.
+pub const RUN_ENDS: [RunEnd; 3] = [RunEnd::Ok, RunEnd::Failed, RunEnd::TimedOut];
+
+/// The executor's counters since start (`GET /metrics`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorTally {
+    /// Proposals that reached each status (every status listed, zero too).
+    pub reached: Vec<(Status, u64)>,
+    /// Commands run, by how they ended (every end listed).
+    pub runs: Vec<(RunEnd, u64)>,
+    /// Proposals the auto-execution policy approved (actor `auto`).
+    pub auto_runs: u64,
+    /// Automatic runs turned into `notify` because the service used its hourly budget.
+    pub auto_downgraded: u64,
+}
+
+fn status_slot(status: Status) -> usize {
+    ALL.iter()
+        .position(|s| *s == status)
+        .expect("state::ALL lists every status")
 }
 
 impl Executor {
@@ -58,6 +96,7 @@ impl Executor {
             pending: AtomicI64::new(0),
             expiry_ticks: AtomicU64::new(0),
             expiry_rows_read: AtomicU64::new(0),
+            counters: Counters::default(),
         })
     }
 
@@ -77,6 +116,26 @@ impl Executor {
     /// A new proposal was stored as `pending`.
     pub fn proposed(&self) {
         self.pending.fetch_add(1, Ordering::SeqCst);
+        self.counters.reached[status_slot(Status::Pending)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What was counted since start (`GET /metrics`).
+    pub fn tally(&self) -> ExecutorTally {
+        let c = &self.counters;
+        ExecutorTally {
+            reached: ALL
+                .iter()
+                .zip(&c.reached)
+                .map(|(s, n)| (*s, n.load(Ordering::Relaxed)))
+                .collect(),
+            runs: RUN_ENDS
+                .iter()
+                .zip(&c.runs)
+                .map(|(e, n)| (*e, n.load(Ordering::Relaxed)))
+                .collect(),
+            auto_runs: c.auto_runs.load(Ordering::Relaxed),
+            auto_downgraded: c.auto_downgraded.load(Ordering::Relaxed),
+        }
     }
 
     /// At start: the pending count, and the budget of automatic runs from the audit (so a
@@ -184,6 +243,12 @@ async fn apply(
     ex.ctx.failpoint(&format!("after_{}", to.as_str()));
     if from == Status::Pending {
         ex.pending.fetch_sub(1, Ordering::SeqCst);
+    }
+    let counters = &ex.counters;
+    counters.reached[status_slot(to)].fetch_add(1, Ordering::Relaxed);
+    if let Step::Finish(end) = step {
+        let slot = RUN_ENDS.iter().position(|e| *e == end).expect("every end");
+        counters.runs[slot].fetch_add(1, Ordering::Relaxed);
     }
     // `approved` is written by the claim (`approve`), a handed-off file is not ours.
     if !matches!(to, Status::Approved | Status::HandedOff) {
@@ -739,6 +804,7 @@ pub fn auto_policy(ex: &Executor, p: &mut Proposal) -> bool {
     if ex.auto_runs.lock().take(&key, ex.now()) {
         return true;
     }
+    ex.counters.auto_downgraded.fetch_add(1, Ordering::Relaxed);
     p.overrides.push(format!(
         "action downgraded to notify: {AUTO_BUDGET} automatic runs for {key} in the last hour (was {})",
         p.action
@@ -751,8 +817,13 @@ pub fn auto_policy(ex: &Executor, p: &mut Proposal) -> bool {
 
 /// Runs a new proposal that `auto_policy` allowed ("auto" in the audit).
 pub async fn auto_run(ex: &Arc<Executor>, p: &Proposal) {
-    if let Err(e) = ex.approve(&p.action_id, "auto").await {
-        tracing::warn!(error = %e, action_id = %p.action_id, "automatic run refused");
+    match ex.approve(&p.action_id, "auto").await {
+        Ok(_) => {
+            ex.counters.auto_runs.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, action_id = %p.action_id, "automatic run refused")
+        }
     }
 }
 

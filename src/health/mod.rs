@@ -6,4 +6,5 @@ pub mod monitor;
 pub mod probe;
 pub mod prober;
 pub mod recorder;
+pub mod tally;
 pub mod view;

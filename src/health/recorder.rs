@@ -6,17 +6,19 @@
 //! board (`Live` per provider, the 24 h uptime cache), the incident rules' state and its
 //! effects (timeline events, bus messages, re-probes, and a plan for each new incident a
 //! moment after it opened, so dependents failing in the same tick are part of it), and
-//! the provider queries.
+//! the provider queries, and the probe counts since start that `GET /metrics` reads
+//! (durations and failures per provider in the live board, outcomes for the fleet).
 //! Does not own: probing (`monitor`), breaker decisions (`breaker`), incident rules
 //! (`incidents`, pure), or planning (it hands incidents to the planner's intake).
 
 use crate::config::{Config, ProviderConfig};
 use crate::context::Context;
 use crate::events::EngineEvent;
-use crate::health::breaker::{Breakers, Transition};
+use crate::health::breaker::{BreakerState, Breakers, Transition};
 use crate::health::incidents::{Effect, Fleet, Incidents, Member};
 use crate::health::monitor::{Monitor, MonitorEvent, Outcome, ProbeReport};
 use crate::health::prober::Prober;
+use crate::health::tally::Outcomes;
 use crate::health::view::ProviderStatus;
 use crate::health::view::{status_of, view, Live, ProviderDetail, ProviderView};
 use crate::outbox::Update;
@@ -65,6 +67,8 @@ pub struct Recorder {
     /// per incident root (a configured provider), so bounded by the config.
     deferred: Mutex<Vec<(DateTime<Utc>, String, HealthEvent)>>,
     intake: Arc<Intake>,
+    /// The fleet's counted probes by outcome since start (`GET /metrics`).
+    outcomes: Outcomes,
 }
 
 impl Recorder {
@@ -88,6 +92,7 @@ impl Recorder {
             incidents,
             deferred: Mutex::new(Vec::new()),
             intake,
+            outcomes: Outcomes::default(),
         }))
     }
 
@@ -200,6 +205,26 @@ impl Recorder {
         down.truncate(n);
         down.sort_by(|a, b| natural_cmp(a, b));
         (counts, down.into_iter().map(str::to_owned).collect())
+    }
+
+    /// Calls `f` with each configured provider, its breaker state and its live results
+    /// (`None` before its first probe), in config order: what a scrape of `GET /metrics`
+    /// reads, from memory only (no database read, at 10,000 providers too).
+    pub fn each_provider(
+        &self,
+        config: &Config,
+        mut f: impl FnMut(&ProviderConfig, &BreakerState, Option<&Live>),
+    ) {
+        let live = self.live.read();
+        for p in &config.providers {
+            let state = self.breakers.state(&p.id).unwrap_or_default();
+            f(p, &state, live.get(&p.id));
+        }
+    }
+
+    /// The fleet's counted probes by outcome since start.
+    pub fn outcomes(&self) -> Vec<(Outcome, u64)> {
+        self.outcomes.counts()
     }
 
     /// Whether this workstation's network looks down (most providers failing at once).
@@ -520,6 +545,9 @@ impl Recorder {
             l.last_latency_ms = ok.then_some(latency_ms);
             l.last_probe_error = r.error.clone();
             l.push_spark(r.at, ok.then_some(latency_ms));
+            if r.counted {
+                l.tally.observe(r.latency, r.outcome);
+            }
             if let Some(p) = config.provider(&r.provider_id) {
                 for t in &r.transitions {
                     let down_for = match t {
@@ -543,6 +571,7 @@ impl Recorder {
             }
         }
         if r.counted {
+            self.outcomes.add(r.outcome);
             // Keep the cached 24 h uptime current between its periodic recomputations.
             if let Ok(mut cache) = self.uptime.try_lock() {
                 let e = cache.1.entry(r.provider_id.clone()).or_insert((0, 0));

@@ -7,6 +7,7 @@
 use crate::config::ProviderConfig;
 use crate::health::breaker::{BreakerState, Phase};
 use crate::health::monitor::Outcome;
+use crate::health::tally::ProbeTally;
 use crate::store::{HourlyRow, Sample};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -76,6 +77,9 @@ pub struct Live {
     pub last_outcome: Option<Outcome>,
     pub last_probe_error: Option<String>,
     pub down_since: Option<DateTime<Utc>>,
+    /// Probe durations and failures since start (`GET /metrics`); not seeded from the
+    /// store, like every counter of the exposition.
+    pub tally: ProbeTally,
     spark: VecDeque<SparkPoint>,
 }
 

@@ -1,14 +1,17 @@
-//! The API token and the checks every request passes.
+//! The API token, the scrape-only token of `GET /metrics`, and the checks every request
+//! passes.
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::error_response;
+use crate::api::Api;
+use crate::config::Config;
 
 /// A bearer token. Its `Debug` never shows the value.
 #[derive(Clone)]
@@ -79,6 +82,55 @@ pub fn token_file(data_dir: &Path) -> PathBuf {
     data_dir.join("token")
 }
 
+/// The scrape-only token as it is now: the value of the environment variable that
+/// `[http] metrics_token_env` names, read at each request (a reload that names another
+/// variable applies at once). The value is never logged, stored or shown.
+#[derive(Debug)]
+pub enum ScrapeToken {
+    /// No `[http] metrics_token_env`: only the admin token opens `/metrics`.
+    NotConfigured,
+    /// The variable is unset, empty or blank: only the admin token opens `/metrics`
+    /// (an empty token would let an empty `Bearer` in).
+    Unset {
+        var: String,
+    },
+    Set(Token),
+}
+
+/// The scrape-only token `config` names, read from the environment now.
+pub fn scrape_token(config: &Config) -> ScrapeToken {
+    match &config.metrics_token_env {
+        Some(var) => scrape_token_of(var, std::env::var(var).ok()),
+        None => ScrapeToken::NotConfigured,
+    }
+}
+
+/// The scrape token variable `var` makes with `value`: trimmed, and none when blank.
+fn scrape_token_of(var: &str, value: Option<String>) -> ScrapeToken {
+    match value.as_deref().map(str::trim) {
+        Some(token) if !token.is_empty() => ScrapeToken::Set(Token::new(token)),
+        _ => ScrapeToken::Unset {
+            var: var.to_owned(),
+        },
+    }
+}
+
+/// The bearer token of a request, trimmed.
+fn bearer(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut resp = error_response(StatusCode::UNAUTHORIZED, "unauthorized", message);
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
+    resp
+}
+
 #[derive(Clone)]
 pub(super) struct Guard {
     pub token: Token,
@@ -123,12 +175,7 @@ pub(super) async fn check_host(State(g): State<Guard>, req: Request, next: Next)
 }
 
 pub(super) async fn require_token(State(g): State<Guard>, req: Request, next: Next) -> Response {
-    let bearer = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim);
+    let bearer = bearer(&req);
     // EventSource cannot send headers: the stream alone also takes `?access_token=`.
     let query = (req.uri().path() == "/api/stream")
         .then(|| {
@@ -142,14 +189,35 @@ pub(super) async fn require_token(State(g): State<Guard>, req: Request, next: Ne
     let ok =
         bearer.is_some_and(|b| g.token.matches(b)) || query.is_some_and(|q| g.token.matches(&q));
     if !ok {
-        let mut resp = error_response(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong bearer token (see the token file in the data dir)",
+        return unauthorized("missing or wrong bearer token (see the token file in the data dir)");
+    }
+    next.run(req).await
+}
+
+/// Who may scrape `GET /metrics`: the admin token, or the scrape-only token (which opens
+/// nothing else: every other route checks the admin token alone).
+#[derive(Clone)]
+pub(super) struct ScrapeGuard {
+    pub admin: Token,
+    pub api: Api,
+}
+
+pub(super) async fn require_scrape_token(
+    State(g): State<ScrapeGuard>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let ok = bearer(&req).is_some_and(|b| {
+        g.admin.matches(b)
+            || match scrape_token(&g.api.config()) {
+                ScrapeToken::Set(t) => t.matches(b),
+                ScrapeToken::NotConfigured | ScrapeToken::Unset { .. } => false,
+            }
+    });
+    if !ok {
+        return unauthorized(
+            "missing or wrong bearer token (the admin token, or the scrape token of [http] metrics_token_env)",
         );
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
-        return resp.into_response();
     }
     next.run(req).await
 }
@@ -170,6 +238,24 @@ mod tests {
             "Token(***)",
             "the value never reaches logs"
         );
+    }
+
+    #[test]
+    fn a_blank_scrape_token_variable_is_no_token_at_all() {
+        for blank in [None, Some(""), Some("  \t ")] {
+            let t = scrape_token_of("SCRAPE", blank.map(str::to_owned));
+            assert!(
+                matches!(&t, ScrapeToken::Unset { var } if var == "SCRAPE"),
+                "{blank:?}: {t:?} (a blank token would match a blank bearer)"
+            );
+        }
+        match scrape_token_of("SCRAPE", Some(" s3cret\n".into())) {
+            ScrapeToken::Set(t) => {
+                assert!(t.matches("s3cret"), "trimmed like STEWARD_TOKEN");
+                assert_eq!(format!("{t:?}"), "Token(***)", "never shown");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

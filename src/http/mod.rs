@@ -4,7 +4,10 @@
 //! Owns: routes (design.md "HTTP API") and the route table both transports share
 //! ([`table`]), bearer-token auth (everything but
 //! `GET /api/health`), the Host check against DNS rebinding, `{code, message}` errors, and
-//! the token file. Does not own: any decision; every handler is a call into `Api`.
+//! the token file; `GET /metrics` (outside `/api` and the route table: HTTP only), which
+//! the admin token opens and so does the scrape-only token of `[http] metrics_token_env`
+//! ([`scrape_token`]), which opens nothing else. Does not own: any decision; every handler
+//! is a call into `Api`.
 
 mod auth;
 mod error;
@@ -12,7 +15,7 @@ mod routes;
 pub mod table;
 mod ui;
 
-pub use auth::{load_or_create_token, token_file, Token};
+pub use auth::{load_or_create_token, scrape_token, token_file, ScrapeToken, Token};
 pub use routes::USER_HEADER;
 pub use ui::UiFiles;
 

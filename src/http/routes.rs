@@ -1,12 +1,14 @@
 //! Routes: each one a call into `Api`. Every `/api` route but `/api/health` and
 //! `/api/stream` ([`table::HTTP_ONLY`]) is a command of the route table ([`table::COMMANDS`]):
-//! the table gives its method and path, [`handler`] its handler.
+//! the table gives its method and path, [`handler`] its handler. `GET /metrics` (for
+//! Prometheus) is outside `/api` and the table, behind its own guard.
 
-use super::auth::{check_host, require_token, Guard};
+use super::auth::{check_host, require_scrape_token, require_token, Guard, ScrapeGuard};
 use super::error::error_response;
 use super::table::{self, Command, Method};
 use super::ServerOptions;
 use crate::api::{Api, ApiError, Edit, Entries, Update};
+use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 use crate::planner::event::MAX_EVENT_BYTES;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{Path, Query, State};
@@ -58,6 +60,10 @@ pub(super) fn router(
     local: SocketAddr,
     cancel: CancellationToken,
 ) -> Router {
+    let scrape = ScrapeGuard {
+        admin: opts.token.clone(),
+        api: api.clone(),
+    };
     let guard = Guard {
         token: opts.token,
         local,
@@ -69,6 +75,11 @@ pub(super) fn router(
         .route("/api/stream", get(stream))
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .route_layer(middleware::from_fn_with_state(guard.clone(), require_token));
+    // For Prometheus, outside `/api` and the route table: the one route the scrape token
+    // opens (the admin token opens it too).
+    let scraped = Router::new()
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(scrape, require_scrape_token));
     let ui = opts.ui.router();
     let mut app = Router::new()
         .route(
@@ -76,6 +87,7 @@ pub(super) fn router(
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
         .merge(protected)
+        .merge(scraped)
         .with_state(state)
         .merge(ui)
         .layer(middleware::from_fn_with_state(guard, check_host))
@@ -389,6 +401,17 @@ async fn stream(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Even
         .chain(updates)
         .take_until(s.cancel.cancelled_owned());
     Sse::new(body).keep_alive(KeepAlive::default())
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+async fn metrics(State(s): State<AppState>) -> Response {
+    match s.api.metrics().await {
+        Ok(text) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "GET /metrics failed");
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+        }
+    }
 }
 
 async fn gateway(State(s): State<AppState>) -> Response {

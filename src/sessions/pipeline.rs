@@ -6,8 +6,8 @@
 //! (recomputed on every change and every few seconds, since a grace can run out with no
 //! file event at all), the timeline event and notification on each status transition,
 //! the `pipeline_stale` health event a `warning` hands to the planner, and the views
-//! behind `GET /api/sessions`, `POST /api/sessions/processors/{name}/run` and
-//! `services.session_pipeline`.
+//! behind `GET /api/sessions`, `POST /api/sessions/processors/{name}/run`,
+//! `services.session_pipeline` and the pipeline's part of `GET /metrics`.
 //! Does not own: watching (`sessions::watcher`), the index (`sessions::index`), running
 //! processors (`sessions::scheduler`) or what the status is (`sessions::status`, pure).
 
@@ -20,7 +20,7 @@ use crate::planner::event::HealthEvent;
 use crate::planner::intake::Intake;
 use crate::sessions::index::{FileIndex, ScanReport};
 use crate::sessions::scheduler::{
-    ProcessorSpec, RunRefused, Scheduler, SchedulerEvent, SchedulerHandle,
+    ProcessorSpec, ProcessorState, RunRefused, Scheduler, SchedulerEvent, SchedulerHandle,
 };
 use crate::sessions::status::{PipelineLevel, PipelineStatus};
 use crate::sessions::view::{
@@ -46,6 +46,8 @@ const PUSH_EVERY: Duration = Duration::from_millis(250);
 pub const FILES_LISTED: u32 = 200;
 /// The service name of the pipeline in health events and proposals.
 pub use crate::sessions::status::SERVICE;
+/// How long `GET /metrics` reuses the processors' backlog before it counts again.
+pub const SCRAPE_TTL: Duration = Duration::from_secs(10);
 /// Where the last status level is kept, so a restart does not notify again.
 const LEVEL_SETTING: &str = "session_pipeline_level";
 
@@ -62,6 +64,8 @@ pub struct Pipeline {
     scanned: AtomicBool,
     last_scan: Mutex<Option<ScanView>>,
     status: Mutex<Option<PipelineStatus>>,
+    /// The processors' states as `GET /metrics` last read them, and when.
+    scraped: tokio::sync::Mutex<(Option<tokio::time::Instant>, Vec<ProcessorState>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +110,7 @@ impl Pipeline {
                 scanned: AtomicBool::new(false),
                 last_scan: Mutex::new(None),
                 status: Mutex::new(None),
+                scraped: tokio::sync::Mutex::new((None, Vec::new())),
             }),
             changes,
         ))
@@ -114,6 +119,22 @@ impl Pipeline {
     /// The last computed status (`None` before the first).
     pub fn level(&self) -> Option<PipelineLevel> {
         self.status.lock().as_ref().map(|s| s.status)
+    }
+
+    /// Every processor with its backlog and whether it runs, for `GET /metrics`: read from
+    /// the store at most every [`SCRAPE_TTL`] (a count over the indexed files per
+    /// processor), however often the metrics are scraped. A failed read answers the last
+    /// good one.
+    pub async fn processors_for_scrape(&self) -> Vec<ProcessorState> {
+        let mut cache = self.scraped.lock().await;
+        let fresh = cache.0.is_some_and(|at| at.elapsed() < SCRAPE_TTL);
+        if !fresh {
+            match self.scheduler.states().await {
+                Ok(states) => *cache = (Some(tokio::time::Instant::now()), states),
+                Err(e) => tracing::warn!(error = %e, "cannot read the session processors"),
+            }
+        }
+        cache.1.clone()
     }
 }
 
