@@ -25,7 +25,7 @@ use crate::health::monitor::Outcome;
 use crate::health::tally::ProbeTally;
 use crate::planner::gate::IntakeCounts;
 use crate::sessions::status::PipelineLevel;
-use crate::status::{Counts, Overall};
+use crate::status::{ChannelState, ChannelView, Counts, Overall};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -73,6 +73,8 @@ pub struct Snapshot {
     pub bus: Option<BusStatus>,
     /// `None` without `[gateway]`.
     pub gateway: Option<GatewaySample>,
+    /// The push channels (`[[notifications.channels]]`), in config order.
+    pub channels: Vec<ChannelView>,
 }
 
 /// One enabled provider at the scrape.
@@ -201,6 +203,7 @@ pub async fn gather(engine: &Engine) -> Snapshot {
         sessions,
         bus: status.bus,
         gateway,
+        channels: status.channels,
     }
 }
 
@@ -226,7 +229,8 @@ impl Collector for Snapshot {
         self.intake(&mut d)?;
         self.sessions(&mut d)?;
         self.bus(&mut d)?;
-        self.gateway(&mut d)
+        self.gateway(&mut d)?;
+        self.push(&mut d)
     }
 }
 
@@ -626,6 +630,55 @@ impl Snapshot {
         )
     }
 
+    fn push(&self, d: &mut DescriptorEncoder) -> fmt::Result {
+        if self.channels.is_empty() {
+            return Ok(());
+        }
+        family(
+            d,
+            "steward_push_notices",
+            "Notices each push channel handled since start: sent, failed (given up after its retries, or at once when a retry cannot help), dropped (its queue was full).",
+            MetricType::Counter,
+            |m| {
+                for c in &self.channels {
+                    for (result, n) in [("sent", c.sent), ("failed", c.failed), ("dropped", c.dropped)] {
+                        labelled_count(m, &[("channel", c.name.as_str()), ("result", result)], n)?;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        family(
+            d,
+            "steward_push_channel_failing",
+            "1 while a push channel's last try failed (until it delivers again).",
+            MetricType::Gauge,
+            |m| {
+                for c in &self.channels {
+                    let failing = i64::from(c.state == ChannelState::Failing);
+                    labelled_gauge(
+                        m,
+                        &[("channel", c.name.as_str()), ("kind", c.kind.as_str())],
+                        failing,
+                    )?;
+                }
+                Ok(())
+            },
+        )?;
+        family(
+            d,
+            "steward_push_queued",
+            "Notices waiting in each push channel's queue.",
+            MetricType::Gauge,
+            |m| {
+                for c in &self.channels {
+                    labelled_gauge(m, &[("channel", c.name.as_str())], c.queued as i64)?;
+                }
+                Ok(())
+            },
+        )
+    }
+
     fn gateway(&self, d: &mut DescriptorEncoder) -> fmt::Result {
         let Some(g) = &self.gateway else {
             return Ok(());
@@ -742,6 +795,7 @@ mod tests {
             sessions: None,
             bus: None,
             gateway: None,
+            channels: Vec::new(),
         }
     }
 

@@ -70,6 +70,9 @@ const FAMILIES: &[(&str, &str)] = &[
     ("steward_gateway_failovers_total", "counter"),
     ("steward_gateway_unavailable_total", "counter"),
     ("steward_gateway_unauthorized_total", "counter"),
+    ("steward_push_notices_total", "counter"),
+    ("steward_push_channel_failing", "gauge"),
+    ("steward_push_queued", "gauge"),
 ];
 
 /// The value of the sample written exactly as `series` (name and labels in the
@@ -219,6 +222,11 @@ api_key_env = "STEWARD_METRICS_TEST_GATEWAY_KEY_NEVER_SET"
 [[gateway.routes]]
 model = "chat"
 targets = ["upstream"]
+
+[[notifications.channels]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{nowhere}/hook"
 "#,
         web = web.url("/health"),
         redis = redis.url(),
@@ -279,6 +287,10 @@ targets = ["upstream"]
             && sample(t, r#"steward_executions_total{outcome="succeeded"}"#) == Some(1.0)
             && sample(t, r#"steward_intake_rejected_total{reason="invalid_json"}"#) == Some(1.0)
             && sample(t, r#"steward_session_pipeline_status{status="ok"}"#).is_some()
+            && sample(
+                t,
+                r#"steward_push_channel_failing{channel="hook",kind="webhook"}"#,
+            ) == Some(1.0)
     })
     .await;
 
@@ -409,6 +421,14 @@ targets = ["upstream"]
         1.0,
         "the request with a wrong key",
     );
+
+    // The push channel: nothing listens where it sends api's incident.
+    expect(
+        r#"steward_push_notices_total{channel="hook",result="sent"}"#,
+        0.0,
+        "nothing was delivered",
+    );
+    assert!(sample(&text, r#"steward_push_queued{channel="hook"}"#).is_some());
 
     let (status, said) = promtool_check(&text);
     assert!(
