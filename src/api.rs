@@ -315,12 +315,13 @@ impl Api {
         self.engine.intake.view()
     }
 
-    /// `GET /api/intake`: the gate's counters, the bus, the models.
+    /// `GET /api/intake`: the gate's counters, the bus, the models, Alertmanager's webhook.
     pub fn intake_report(&self) -> serde_json::Value {
         serde_json::json!({
             "intake": self.intake(),
             "bus": self.bus_status(),
             "models": self.model_stats(),
+            "alertmanager": self.engine.alerts.counts(),
         })
     }
 

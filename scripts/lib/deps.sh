@@ -27,6 +27,8 @@ APT_BROWSER_TEST=(chromium)
 APT_BUS_TEST=(redis-server)
 # The gateway's test with the official Python clients (tests/gateway_clients/run.sh).
 APT_GATEWAY_TEST=(python3-venv)
+# A real Alertmanager sending its webhook to Steward (tests/alertmanager.rs).
+APT_ALERTS_TEST=(prometheus-alertmanager)
 
 ensure_rust_components() {
   command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }

@@ -65,6 +65,23 @@ pub struct AlertResult {
     pub stale: Vec<String>,
 }
 
+/// What the webhook took since start (`alertmanager` in `GET /api/intake`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AlertCounts {
+    /// Notifications answered `202`.
+    pub notifications: u64,
+    /// Alerts in them.
+    pub alerts: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub resolved: u64,
+    /// Alerts refused (whole notifications refused are counted with the intake's refusals).
+    pub refused: u64,
+    /// Pending proposals made stale by a resolution (a plan that ends after its alert's
+    /// resolution is made stale by the planner and not counted here).
+    pub stale: u64,
+}
+
 pub struct Alerts {
     ctx: Arc<Context>,
     intake: Arc<Intake>,
@@ -72,6 +89,7 @@ pub struct Alerts {
     /// One webhook at a time: the read-decide-write of an alert's record is not split by
     /// another notification about it.
     turn: tokio::sync::Mutex<()>,
+    counts: parking_lot::Mutex<AlertCounts>,
 }
 
 /// A resolution to carry out once the records are stored.
@@ -88,7 +106,12 @@ impl Alerts {
             intake,
             executor,
             turn: tokio::sync::Mutex::new(()),
+            counts: parking_lot::Mutex::new(AlertCounts::default()),
         })
+    }
+
+    pub fn counts(&self) -> AlertCounts {
+        *self.counts.lock()
     }
 
     /// `POST /api/alertmanager`. `400` (counted) for a body that is not a version 4
@@ -179,12 +202,23 @@ impl Alerts {
         // this fails the answer is 503 and Alertmanager sends it again: an event already
         // admitted is then held off by the gate (in flight, cooldown), not planned twice.
         self.ctx.store.save_alert_records(&changed).await?;
+        let mut stale_total = 0;
         for r in resolutions {
             let stale = self.resolve(&r).await;
+            stale_total += stale.len() as u64;
             if let Some(result) = answer.results.iter_mut().find(|x| x.index == r.alert.index) {
                 result.stale = stale;
             }
         }
+        let mut c = self.counts.lock();
+        c.notifications += 1;
+        c.alerts += answer.alerts as u64;
+        c.accepted += answer.accepted as u64;
+        c.duplicates += answer.duplicates as u64;
+        c.resolved += answer.resolved as u64;
+        c.refused += answer.refused.len() as u64;
+        c.stale += stale_total;
+        drop(c);
         Ok(answer)
     }
 
