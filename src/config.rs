@@ -1940,7 +1940,8 @@ listen = "127.0.0.1:7878"
 # strip_port = true                    # false: the node label's value as it is
 
 # How long history is kept: decided proposals (not pending, approved or running) with
-# their audit rows and action files, the timeline, and the event files' date folders.
+# their audit rows and action files, the timeline, the event files' date folders, and
+# what is known of Alertmanager alerts not heard of since.
 # [store]
 # keep = "90d"                    # a duration: "90d", "2w", "720h"
 

@@ -871,3 +871,48 @@ async fn a_new_occurrence_after_a_resolve_is_planned_once_its_cooldown_is_over()
     assert_eq!(llm.seen_for(MODEL).len(), 2);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_known_of_an_alert_is_forgotten_once_it_was_not_heard_of_for_keep() {
+    let dir = tempfile::tempdir().unwrap();
+    let llm = llm::FakeLlm::start().await;
+    llm.script(MODEL, vec![llm::Reply::json(restart_answer())]);
+    let t0 = Utc::now();
+    let clock = ManualClock::at(t0);
+    let s = Steward::start_with_clock(
+        &config(dir.path(), &llm.url("/v1"), "[store]\nkeep = \"90d\"\n"),
+        &dir.path().join("data"),
+        clock.shared(),
+    )
+    .await;
+    let starts = t0 - ChronoDuration::minutes(1);
+    notify(
+        &s,
+        webhook(vec![alert("firing", "piha:1883", starts, None)]),
+    )
+    .await;
+    clock.advance(ChronoDuration::days(2));
+    notify(&s, webhook(vec![alert("firing", "nas:1883", starts, None)])).await;
+    s.api().planning_idle().await;
+    // Day 91: piha's alert was last heard of 91 days ago, nas's 89.
+    clock.advance(ChronoDuration::days(89));
+    let pruned = s.api().prune_history().await.unwrap();
+    assert_eq!(pruned.alerts, 1, "{pruned:?}");
+    let answer = notify(
+        &s,
+        webhook(vec![
+            alert("firing", "piha:1883", starts, None),
+            alert("firing", "nas:1883", starts, None),
+        ]),
+    )
+    .await;
+    assert_eq!(
+        answer["results"][0]["outcome"], "fire",
+        "forgotten: news again: {answer}"
+    );
+    assert_eq!(
+        answer["results"][1]["outcome"], "repeat",
+        "still known: {answer}"
+    );
+    s.stop().await;
+}

@@ -319,8 +319,14 @@ fn parse_alert(
     // What can be named of a refused alert, read leniently from the raw JSON.
     let refuse = |why: AlertRefused| Refusal {
         index,
-        fingerprint: raw["fingerprint"].as_str().map(|s| cut(s, 64)),
-        alertname: raw["labels"]["alertname"].as_str().map(|s| cut(s, 200)),
+        fingerprint: raw["fingerprint"]
+            .as_str()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| cut(s, 64)),
+        alertname: raw["labels"]["alertname"]
+            .as_str()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| cut(s, 200)),
         kind: why.kind(),
         reason: why.to_string(),
     };
