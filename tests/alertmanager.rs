@@ -916,3 +916,57 @@ async fn what_is_known_of_an_alert_is_forgotten_once_it_was_not_heard_of_for_kee
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_whose_plan_failed_is_planned_by_a_later_notification() {
+    let dir = tempfile::tempdir().unwrap();
+    let llm = llm::FakeLlm::start().await;
+    // The model fails once (a 500), then answers.
+    llm.script(
+        MODEL,
+        vec![llm::Reply::status(500), llm::Reply::json(restart_answer())],
+    );
+    let s = Steward::start(
+        &config(dir.path(), &llm.url("/v1"), ""),
+        &dir.path().join("data"),
+    )
+    .await;
+    let starts = Utc::now() - ChronoDuration::minutes(1);
+    let firing = || webhook(vec![alert("firing", "piha:1883", starts, None)]);
+    let answer = notify(&s, firing()).await;
+    assert_eq!(answer["results"][0]["decision"], "plan");
+    expect_update(s.api(), "the failed plan on the timeline", SOON, || async {
+        !s.events_of("planning_failed").await.is_empty()
+    })
+    .await;
+    assert!(engine_proposals(&s).await.is_empty());
+    // Alertmanager repeats it: once the failure is noted, the repeat is tried again.
+    let retried = eventually("a repeat taken as a retry", SOON, || {
+        let (s, firing) = (&s, &firing);
+        async move {
+            let answer = notify(s, firing()).await;
+            match answer["results"][0]["outcome"].as_str() {
+                Some("retry") => Some(answer),
+                Some("repeat") => None,
+                other => panic!("a repeat of a failed plan is a retry or a repeat, not {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(retried["results"][0]["decision"], "plan");
+    expect_update(
+        s.api(),
+        "the proposal of the retried plan",
+        SOON,
+        || async { engine_proposals(&s).await.len() == 1 },
+    )
+    .await;
+    s.api().planning_idle().await;
+    let answer = notify(&s, firing()).await;
+    assert_eq!(
+        answer["results"][0]["outcome"], "repeat",
+        "planned now: {answer}"
+    );
+    assert_eq!(llm.seen_for(MODEL).len(), 2);
+    s.stop().await;
+}

@@ -222,24 +222,33 @@ impl Alerts {
         Ok(answer)
     }
 
-    /// Notes a failed plan on the occurrence, so the next notification tries again.
+    /// Notes a plan that made nothing on the occurrence (no model answered, the proposal
+    /// could not be stored, or the engine stopped before the plan ran), so the next
+    /// notification tries again.
     fn watch(
-        &self,
+        self: &Arc<Self>,
         plan: tokio::sync::oneshot::Receiver<Planned>,
         fingerprint: String,
         starts_at: DateTime<Utc>,
     ) {
-        let ctx = Arc::clone(&self.ctx);
+        let alerts = Arc::clone(self);
         self.ctx.spawn(async move {
-            // Closed unanswered: the engine stopped before the plan ran.
-            if let Ok(Planned::Failed) = plan.await {
-                if let Err(e) = ctx
-                    .store
-                    .set_alert_decision(&fingerprint, starts_at, "planning_failed")
-                    .await
-                {
-                    tracing::warn!(error = %e, fingerprint, "cannot note a failed plan of an alert");
-                }
+            let decision = match plan.await {
+                Ok(Planned::Failed) => "planning_failed",
+                // Closed unanswered: the engine stopped before a slot was free.
+                Err(_) => "not_planned",
+                Ok(Planned::Proposed(_) | Planned::Ignored) => return,
+            };
+            // After the webhook that admitted it has stored its record (a plan can fail
+            // before the rest of its group is read).
+            let _turn = alerts.turn.lock().await;
+            if let Err(e) = alerts
+                .ctx
+                .store
+                .set_alert_decision(&fingerprint, starts_at, decision)
+                .await
+            {
+                tracing::warn!(error = %e, fingerprint, "cannot note that an alert was not planned");
             }
         });
     }
