@@ -16,7 +16,7 @@ step() { log "[$(( $(date +%s) - started ))s] $*"; }
 
 step "system packages"
 ensure_apt "${APT_BUILD[@]}" "${APT_DESKTOP_TEST[@]}" "${APT_BROWSER_TEST[@]}" "${APT_BUS_TEST[@]}" \
-  "${APT_GATEWAY_TEST[@]}" "${APT_METRICS_TEST[@]}"
+  "${APT_GATEWAY_TEST[@]}" "${APT_METRICS_TEST[@]}" "${APT_ALERTS_TEST[@]}"
 ensure_rust_components
 
 step "web UI: install, typecheck, build"

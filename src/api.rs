@@ -28,6 +28,7 @@ pub use crate::gateway::GatewayView;
 pub use crate::health::view::{ProviderDetail, ProviderStatus, ProviderView, SPARK_POINTS};
 pub use crate::notice::{notice_for, Notice};
 pub use crate::outbox::Update;
+pub use crate::planner::alerts::{AlertResult, AlertsAccepted};
 pub use crate::status::{ChannelTest, ChannelView, Counts, Overall, StatusView};
 
 /// Cheap to clone; every clone is the same engine.
@@ -297,6 +298,14 @@ impl Api {
         self.engine.intake.submit_event(body)
     }
 
+    /// `POST /api/alertmanager`: Alertmanager's webhook (payload version 4). Each firing
+    /// alert is a health event through the same door as `submit_event`; repeats and
+    /// out-of-order notifications plan nothing twice; a resolved alert makes its pending
+    /// proposals stale (see `planner::alerts`).
+    pub async fn alertmanager(&self, body: &[u8]) -> Result<AlertsAccepted, ApiError> {
+        self.engine.alerts.receive(body).await
+    }
+
     /// Proposals, pending first; `status` filters (`all` or absent: every status).
     pub async fn proposals(
         &self,
@@ -318,12 +327,13 @@ impl Api {
         self.engine.intake.view()
     }
 
-    /// `GET /api/intake`: the gate's counters, the bus, the models.
+    /// `GET /api/intake`: the gate's counters, the bus, the models, Alertmanager's webhook.
     pub fn intake_report(&self) -> serde_json::Value {
         serde_json::json!({
             "intake": self.intake(),
             "bus": self.bus_status(),
             "models": self.model_stats(),
+            "alertmanager": self.engine.alerts.counts(),
         })
     }
 

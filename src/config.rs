@@ -17,6 +17,8 @@ pub mod edit;
 
 use crate::health::breaker::BreakerPolicy;
 use crate::notice::level::{NoticeKind, Urgency};
+use crate::planner::alertmanager::is_label_name;
+pub use crate::planner::alertmanager::Mapping as AlertmanagerConfig;
 use crate::planner::policy::Risk;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -113,6 +115,7 @@ struct RawConfig {
     store: RawStore,
     gateway: Option<RawGateway>,
     notifications: Option<RawNotifications>,
+    alertmanager: Option<RawAlertmanager>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,6 +190,15 @@ impl ChannelTarget {
             ChannelTarget::Webhook { .. } => "webhook",
         }
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlertmanager {
+    node_labels: Option<Vec<String>>,
+    service_labels: Option<Vec<String>>,
+    severity_label: Option<String>,
+    strip_port: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -658,6 +670,9 @@ pub struct Config {
     pub gateway: Option<GatewayConfig>,
     /// `[notifications]`: push channels (none by default).
     pub notifications: NotificationsConfig,
+    /// `[alertmanager]`: the labels `POST /api/alertmanager` reads (absent: the defaults;
+    /// the route works without it).
+    pub alertmanager: AlertmanagerConfig,
     /// This workstation's node name: `NODE_NAME`, else the hostname, else `localhost`.
     /// Read from the environment when the config is loaded (and again on reload).
     pub node: String,
@@ -686,6 +701,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             gateway: None,
             notifications: NotificationsConfig::default(),
+            alertmanager: AlertmanagerConfig::default(),
             node: node_name(),
             stuck_file_grace: stuck_grace_from_env(),
             index: HashMap::new(),
@@ -941,6 +957,10 @@ impl<'a> Validator<'a> {
             .notifications
             .map(|n| self.notifications(n))
             .unwrap_or_default();
+        let alertmanager = raw
+            .alertmanager
+            .map(|a| self.alertmanager(a))
+            .unwrap_or_default();
         Config {
             source: None,
             probe,
@@ -955,6 +975,7 @@ impl<'a> Validator<'a> {
             store,
             gateway,
             notifications,
+            alertmanager,
             // Not in the file: read from the environment, once per load.
             node: node_name(),
             stuck_file_grace: stuck_grace_from_env(),
@@ -1076,7 +1097,61 @@ impl<'a> Validator<'a> {
         }
     }
 
-    /// `[bus]`.
+    /// `[alertmanager]`: label lists of Prometheus label names, each name once.
+    fn alertmanager(&mut self, raw: RawAlertmanager) -> AlertmanagerConfig {
+        let d = AlertmanagerConfig::default();
+        let node_labels = self.label_list("node_labels", raw.node_labels, d.node_labels);
+        let service_labels =
+            self.label_list("service_labels", raw.service_labels, d.service_labels);
+        let severity_label = match raw.severity_label {
+            Some(l) if is_label_name(&l) => l,
+            Some(l) => {
+                self.report(
+                    At::key("alertmanager", "severity_label"),
+                    format!("{l:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)"),
+                );
+                d.severity_label
+            }
+            None => d.severity_label,
+        };
+        AlertmanagerConfig {
+            node_labels,
+            service_labels,
+            severity_label,
+            strip_port: raw.strip_port.unwrap_or(d.strip_port),
+        }
+    }
+
+    /// `[alertmanager] <key>`: a non-empty list of label names, each once.
+    fn label_list(
+        &mut self,
+        key: &'static str,
+        raw: Option<Vec<String>>,
+        default: Vec<String>,
+    ) -> Vec<String> {
+        let at = At::key("alertmanager", key);
+        let Some(list) = raw else { return default };
+        if list.is_empty() {
+            self.report(
+                at,
+                "must name at least one label (remove the key for the default)",
+            );
+            return default;
+        }
+        let mut seen = HashSet::new();
+        for l in &list {
+            if !is_label_name(l) {
+                self.report(
+                    at,
+                    format!("{l:?} is not a label name ([a-zA-Z_][a-zA-Z0-9_]*)"),
+                );
+            } else if !seen.insert(l.as_str()) {
+                self.report(at, format!("{l:?} is listed twice"));
+            }
+        }
+        list
+    }
+
     /// `[gateway]`: a listen address, at least one key, known targets.
     /// `[notifications]` and its `[[notifications.channels]]`.
     fn notifications(&mut self, raw: RawNotifications) -> NotificationsConfig {
@@ -1309,6 +1384,7 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// `[bus]`: a Redis URL, channel names that are not empty.
     fn bus(&mut self, bus: &BusConfig) {
         let at = |key| At::key("bus", key);
         let url = &bus.redis_url;
@@ -2105,8 +2181,19 @@ listen = "127.0.0.1:7878"
 # redeploy = ["ssh", "{node}", "deploy", "{service}"]
 # "container_restart:mosquitto" = ["systemctl", "restart", "mosquitto"]   # per service
 
+# Alertmanager's webhook (POST /api/alertmanager, payload version 4, the API token as
+# bearer): each firing alert is a health event, a resolved one makes its pending
+# proposal stale. These say which labels name the node, the service and the severity;
+# the first label with a value wins. Without this table the defaults below apply.
+# [alertmanager]
+# node_labels = ["instance", "node"]   # "host:9100" and "https://host/x" become "host"
+# service_labels = ["job", "service"]  # none set: the node
+# severity_label = "severity"          # absent: warning
+# strip_port = true                    # false: the node label's value as it is
+
 # How long history is kept: decided proposals (not pending, approved or running) with
-# their audit rows and action files, the timeline, and the event files' date folders.
+# their audit rows and action files, the timeline, the event files' date folders, and
+# what is known of Alertmanager alerts not heard of since.
 # [store]
 # keep = "90d"                    # a duration: "90d", "2w", "720h"
 
@@ -2431,6 +2518,45 @@ cadence = "15m"
             msg,
             "steward.toml:2: probe.interval: must be greater than 0"
         );
+    }
+
+    #[test]
+    fn without_an_alertmanager_table_the_default_labels_apply() {
+        let c = parse("").unwrap();
+        assert_eq!(c.alertmanager, AlertmanagerConfig::default());
+        assert_eq!(c.alertmanager.node_labels, ["instance", "node"]);
+        assert_eq!(c.alertmanager.service_labels, ["job", "service"]);
+        assert_eq!(c.alertmanager.severity_label, "severity");
+        assert!(c.alertmanager.strip_port);
+        let c = parse("[alertmanager]\nnode_labels = [\"host\"]\nstrip_port = false\n").unwrap();
+        assert_eq!(c.alertmanager.node_labels, ["host"]);
+        assert_eq!(
+            c.alertmanager.service_labels,
+            ["job", "service"],
+            "an absent key keeps its default"
+        );
+        assert!(!c.alertmanager.strip_port);
+    }
+
+    #[test]
+    fn bad_alertmanager_labels_are_clear_errors_with_their_line() {
+        let text = "[probe]\ninterval = \"30s\"\n\n[alertmanager]\nnode_labels = []\n\
+                    service_labels = [\"job\", \"my-service\", \"job\"]\nseverity_label = \"\"\n";
+        assert_eq!(
+            errors(text),
+            "steward.toml:5: alertmanager.node_labels: must name at least one label (remove \
+             the key for the default)\n\
+             steward.toml:6: alertmanager.service_labels: \"my-service\" is not a label name \
+             ([a-zA-Z_][a-zA-Z0-9_]*)\n\
+             steward.toml:6: alertmanager.service_labels: \"job\" is listed twice\n\
+             steward.toml:7: alertmanager.severity_label: \"\" is not a label name \
+             ([a-zA-Z_][a-zA-Z0-9_]*)"
+        );
+        let unknown = errors("[alertmanager]\nnode_label = [\"host\"]\n");
+        assert!(unknown.starts_with("steward.toml:2:"), "{unknown}");
+        assert!(unknown.contains("node_label"), "{unknown}");
+        let wrong_type = errors("[alertmanager]\nstrip_port = \"yes\"\n");
+        assert!(wrong_type.starts_with("steward.toml:2:"), "{wrong_type}");
     }
 
     #[test]

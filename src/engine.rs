@@ -1,8 +1,8 @@
 //! Builds the engine's parts, wires them together and owns their tasks.
 //!
 //! Owns: `start` (store, breakers with their saved state, monitor, outbox, context,
-//! recorder, intake, planning, executor, session pipeline, in that order: each part gets
-//! handles to the parts below it and nothing else), the engine's tasks (recorder, intake,
+//! recorder, intake, planning, executor, Alertmanager intake, session pipeline: each part
+//! gets handles to the parts below it and nothing else), the engine's tasks (recorder, intake,
 //! expiry, retention, session pipeline, config watcher, and the one status task woken by
 //! the outbox), config reloads, pause and snooze, the whole-engine status, and shutdown.
 //! Every task is tracked by one `TaskTracker` and stopped by one `CancellationToken`.
@@ -28,6 +28,7 @@ use crate::health::probe::{self, Probe};
 use crate::health::prober::Prober;
 use crate::health::recorder::Recorder;
 use crate::outbox::{Outbox, Update};
+use crate::planner::alerts::Alerts;
 use crate::planner::gate::{Flaps, Gate};
 use crate::planner::intake::Intake;
 use crate::planner::planning::Planning;
@@ -139,6 +140,8 @@ pub struct Engine {
     pub intake: Arc<Intake>,
     pub planning: Arc<Planning>,
     pub executor: Arc<Executor>,
+    /// Alertmanager's webhook (`POST /api/alertmanager`).
+    pub alerts: Arc<Alerts>,
     /// The session pipeline, when `[sessions]` is configured (a change needs a restart).
     pub pipeline: Option<Arc<Pipeline>>,
     /// The LLM gateway (serving only when `[gateway]` is configured at start).
@@ -245,6 +248,7 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         Arc::clone(&incidents),
         Arc::clone(&planning),
     );
+    let alerts = Alerts::new(Arc::clone(&ctx), Arc::clone(&intake), Arc::clone(&executor));
     let recorder = Recorder::new(
         Arc::clone(&ctx),
         Arc::clone(&breakers),
@@ -284,6 +288,7 @@ pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         intake,
         planning,
         executor,
+        alerts,
         pipeline,
         gateway,
         push,

@@ -154,6 +154,20 @@ pub enum EngineEvent {
         status: Status,
         detail: Option<String>,
     },
+    /// Alertmanager said an alert resolved: what it had planned and is still pending
+    /// went stale (nothing runs for it).
+    AlertResolved {
+        alertname: String,
+        node: String,
+        service: String,
+        fingerprint: String,
+        started_at: DateTime<Utc>,
+        ended_at: DateTime<Utc>,
+        /// Whether Steward had seen it firing (a resolve may come first, or alone).
+        seen_firing: bool,
+        /// The pending proposals it made stale.
+        stale: Vec<String>,
+    },
     BusConnected {
         url: String,
     },
@@ -222,6 +236,7 @@ impl EngineEvent {
             EngineEvent::ObserverRecovered => "observer_recovered",
             EngineEvent::ProposalChanged { .. } => "proposal_changed",
             EngineEvent::RemediationFinished { .. } => "remediation_finished",
+            EngineEvent::AlertResolved { .. } => "alert_resolved",
             EngineEvent::BusConnected { .. } => "bus_connected",
             EngineEvent::PipelineStatusChanged { .. } => "pipeline_status_changed",
             EngineEvent::SessionWatchChanged { .. } => "session_watch_changed",
@@ -353,9 +368,8 @@ impl EngineEvent {
             EngineEvent::HealthReceived { node, service, .. }
             | EngineEvent::ProposalCreated { node, service, .. }
             | EngineEvent::PlanIgnored { node, service, .. }
-            | EngineEvent::PlanningFailed { node, service, .. } => {
-                (None, Some(node), Some(service))
-            }
+            | EngineEvent::PlanningFailed { node, service, .. }
+            | EngineEvent::AlertResolved { node, service, .. } => (None, Some(node), Some(service)),
             _ => (None, None, None),
         }
     }
@@ -526,6 +540,32 @@ impl EngineEvent {
                 Some(d) => format!("fix for {service} on {node} ({action_id}) ended {status}: {d}"),
                 None => format!("fix for {service} on {node} ({action_id}) ended {status}"),
             },
+            EngineEvent::AlertResolved {
+                alertname,
+                node,
+                service,
+                ended_at,
+                seen_firing,
+                stale,
+                ..
+            } => {
+                let mut m = format!(
+                    "alert {alertname} on {node}/{service} resolved in Alertmanager at {}",
+                    ended_at.format("%H:%M:%S UTC")
+                );
+                if !seen_firing {
+                    m.push_str(" (not seen firing)");
+                }
+                match stale.as_slice() {
+                    [] => {}
+                    [one] => m.push_str(&format!("; proposal {one} is stale: nothing runs")),
+                    many => m.push_str(&format!(
+                        "; proposals {} are stale: nothing runs",
+                        many.join(", ")
+                    )),
+                }
+                m
+            }
             EngineEvent::BusConnected { url } => format!("bus connected to {url}"),
             EngineEvent::BusDisconnected { url, error } => {
                 format!("bus lost {url}: {error}; reconnecting")

@@ -17,9 +17,10 @@
 //!    Prometheus scrape.
 //! 4. **capabilities**: the wired parts, each owning its state and tasks, handed the
 //!    parts below it: `sessions::pipeline` → `health::recorder` → `planner::intake` →
-//!    `planner::planning` → `execute::executor`, [`retention`], [`gateway`] (the LLM
-//!    gateway, beside them: it shares the breakers), and [`push`] (notices to ntfy and
-//!    webhooks). A breaker trip flows
+//!    `planner::planning` → `execute::executor`, `planner::alerts` (Alertmanager's
+//!    webhook, a source beside the recorder: intake in, executor for stale proposals),
+//!    [`retention`], [`gateway`] (the LLM gateway, beside them: it shares the
+//!    breakers), and [`push`] (notices to ntfy and webhooks). A breaker trip flows
 //!    one way: monitor → recorder (board, incident, events) → intake (gate) → planning
 //!    (proposal) → executor (run, verify) → outbox.
 //! 5. **shared**: [`context`] (config, clock, store, outbox, tasks), [`outbox`] (the
@@ -31,7 +32,7 @@
 //! 7. **store and config**: [`store`], [`config`].
 //! 8. **vocabulary**: pure types and decisions: [`events`], [`clock`], [`pace`], [`error`],
 //!    [`secret`], [`status`], [`notice`] (with `push::wire`), `health::{breaker, incidents, view}`,
-//!    `planner::{event, gate, policy, prompt, proposal, rules}`, `execute::{state, group,
+//!    `planner::{alertmanager, event, gate, policy, prompt, proposal, rules}`, `execute::{state, group,
 //!    live, actor}`, `sessions::{status, layout, view, records}`.
 //!
 //! To add a capability: put its pure rules in the vocabulary, its I/O in a component, and

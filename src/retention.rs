@@ -5,8 +5,9 @@
 //! terminal status, `execute::state::Status::is_terminal`) last updated before the cutoff
 //! with their audit rows and action files (`<actions_dir>/<id>.json` and
 //! `<actions_dir>/claimed/<id>.json`), timeline events before the cutoff, ended cooldown
-//! rows, and the event files' date folders (`<events_dir>/YYYY-MM-DD/`) whose whole day
-//! is before the cutoff. The choice of folders is pure (`expired_day`).
+//! rows, what is known of Alertmanager alerts last heard of before the cutoff, and the
+//! event files' date folders (`<events_dir>/YYYY-MM-DD/`) whose whole day is before the
+//! cutoff. The choice of folders is pure (`expired_day`).
 //! Never: drops a pending, approved or running proposal (nor the day folders from the
 //! oldest of them on), or follows a symlink while deleting (a linked folder or file is
 //! left alone, or only the link itself is removed).
@@ -27,6 +28,8 @@ pub struct Pruned {
     pub events: u64,
     pub event_dirs: usize,
     pub cooldowns: u64,
+    /// Alertmanager alerts last heard of before the cutoff (`store::alerts`).
+    pub alerts: u64,
 }
 
 impl Pruned {
@@ -72,6 +75,7 @@ pub async fn prune(ctx: &Context, now: DateTime<Utc>) -> Result<Pruned, StoreErr
     let (ids, executions) = store.prune_decided_proposals(&terminal, cutoff).await?;
     let events = store.prune_events(cutoff).await?;
     let cooldowns = store.prune_cooldowns(now).await?;
+    let alerts = store.prune_alerts(cutoff).await?;
     // A day folder may hold the `remediation_started` file of work still open: keep the
     // folders from the oldest open proposal's day on, whatever `keep` says.
     let open = store.oldest_open_proposal(&terminal).await?;
@@ -94,6 +98,7 @@ pub async fn prune(ctx: &Context, now: DateTime<Utc>) -> Result<Pruned, StoreErr
         events,
         event_dirs,
         cooldowns,
+        alerts,
     })
 }
 

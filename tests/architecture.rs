@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "health::breaker",
             "health::incidents",
             "planner",
+            "planner::alertmanager",
             "planner::event",
             "planner::gate",
             "planner::policy",
@@ -52,6 +53,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "store",
         &[
             "store",
+            "store::alerts",
             "store::events",
             "store::executions",
             "store::health",
@@ -94,6 +96,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "health::recorder",
             "planner::intake",
             "planner::planning",
+            "planner::alerts",
             "execute::executor",
             "sessions::pipeline",
             "retention",

@@ -497,6 +497,12 @@ async fn every_body_limit_rejection_is_a_json_413() {
         // Over the route's body limit: the extractor refuses.
         ("/api/events", 300 * 1024, false),
         ("/api/events", 300 * 1024, true),
+        // Alertmanager's webhook: over its limit (1 MiB) the parser refuses, over twice
+        // that the extractor.
+        ("/api/alertmanager", 1536 * 1024, false),
+        ("/api/alertmanager", 1536 * 1024, true),
+        ("/api/alertmanager", 3 * 1024 * 1024, false),
+        ("/api/alertmanager", 3 * 1024 * 1024, true),
         // A JSON route and a bytes route with axum's default limit (2 MB).
         ("/api/notifications/snooze", 3 * 1024 * 1024, false),
         ("/api/notifications/snooze", 3 * 1024 * 1024, true),
@@ -522,8 +528,8 @@ async fn every_body_limit_rejection_is_a_json_413() {
     }
     let intake = s.get("/api/intake").await;
     assert_eq!(
-        intake["intake"]["rejected"]["too_large"], 2,
-        "events the parser refused are still counted: {intake}"
+        intake["intake"]["rejected"]["too_large"], 4,
+        "events and notifications the parsers refused are still counted: {intake}"
     );
     s.stop().await;
 }

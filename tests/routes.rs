@@ -1,5 +1,6 @@
 //! The route table (`steward::http::table`) is what the HTTP server answers: every command
-//! on its method and path, the HTTP-only routes, no other method on those paths, and the
+//! on its method and path, the HTTP-only routes (`/api/health`, `/api/stream`, Alertmanager's
+//! webhook), no other method on those paths, and the
 //! `{code, message}` 404 for any other `/api` path. (The UI's calls and the tray app's
 //! command list are checked against the same table by `tests/ui/parity.test.mjs`.)
 
@@ -82,14 +83,30 @@ async fn the_http_server_answers_exactly_the_route_table() {
         );
     }
     for (method, path) in HTTP_ONLY {
-        let r = s
-            .client
-            .get(format!("{}{path}", s.base))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{} {path}", method.as_str());
+        let what = format!("{} {path}", method.as_str());
+        if *method == Method::Get {
+            let r = s
+                .client
+                .get(format!("{}{path}", s.base))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{what}");
+            continue;
+        }
+        // A webhook (`POST /api/alertmanager`): `{}` is not its payload, but it is routed.
+        let (status, body) = call(&s, *method, path).await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{what} is allowed");
+        assert!(
+            !is_catch_all(status, &body),
+            "{what} is routed: {status} {body}"
+        );
+        assert_ne!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{what}: the token is accepted"
+        );
     }
 
     // No other method on a table path: nothing is routed that the table does not list.

@@ -29,6 +29,8 @@ APT_BUS_TEST=(redis-server)
 APT_GATEWAY_TEST=(python3-venv)
 # GET /metrics scraped by a real prometheus and checked by promtool (tests/metrics.rs).
 APT_METRICS_TEST=(prometheus)
+# A real Alertmanager sending its webhook to Steward (tests/alertmanager.rs).
+APT_ALERTS_TEST=(prometheus-alertmanager)
 
 ensure_rust_components() {
   command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }

@@ -2,10 +2,11 @@
 //!
 //! Owns: approve / reject (each one compare-and-set transition in SQLite, so two
 //! concurrent approvals run a command once), the click-time re-check (a target that
-//! answers again makes the proposal `stale`), the run (argv from config through
-//! `execute::runner`, no shell), the verification re-probes, the auto-execution policy
-//! with its budget per service, expiry, and marking work found approved or running at
-//! start as `interrupted` (never re-run by itself). Every step writes an audit row, then
+//! answers again makes the proposal `stale`; so does its alert resolving while it
+//! waits), the run (argv from config through `execute::runner`, no shell), the
+//! verification re-probes, the auto-execution policy with its budget per service, expiry,
+//! and marking work found approved or running at start as `interrupted` (never re-run by
+//! itself). Every step writes an audit row, then
 //! the action file, then the live update and the timeline event (through the outbox).
 //! Also the proposal queries, since a running proposal carries its live output, and the
 //! counts since start that `GET /metrics` reads ([`Executor::tally`]: proposals by the
@@ -440,6 +441,33 @@ impl Executor {
         )
         .await?;
         Ok(rejected.to_action_file())
+    }
+
+    /// Marks a pending proposal `stale` because what it was for is over (its alert
+    /// resolved): nothing runs for it. `detail` says why, `actor` who said so. `Conflict`
+    /// when it is no longer pending (decided, or running already: a run is never cut
+    /// short by this).
+    pub async fn stale(
+        self: &Arc<Self>,
+        action_id: &str,
+        actor: &str,
+        detail: &str,
+    ) -> Result<Proposal, ApiError> {
+        let p = load(self, action_id).await?;
+        if p.status != Status::Pending {
+            return Err(ApiError::Conflict(format!(
+                "proposal {action_id} is {}, not pending",
+                p.status
+            )));
+        }
+        apply(
+            self,
+            &p,
+            Step::Stale,
+            |q| q.status_detail = Some(detail.to_owned()),
+            audit(actor, "stale", Some(detail.to_owned())),
+        )
+        .await
     }
 
     /// Audit rows, newest first.

@@ -27,7 +27,8 @@ pub enum Status {
     TimedOut,
     Rejected,
     Expired,
-    /// The target had recovered by the time of the click: nothing ran.
+    /// The target had recovered by the time of the click, or the alert it was planned
+    /// for resolved in Alertmanager while it waited: nothing ran.
     Stale,
     /// Steward stopped (crash, restart) while it was approved or running; never re-run.
     Interrupted,
@@ -99,7 +100,7 @@ pub enum Step {
     Reject,
     /// Its time to live ran out while it waited.
     Expire,
-    /// The click-time re-check found the target healthy.
+    /// The click-time re-check found the target healthy, or its alert resolved.
     Stale,
     Start,
     /// The command ended: exit 0, anything else, or killed at the timeout.

@@ -1,7 +1,7 @@
-//! Routes: each one a call into `Api`. Every `/api` route but `/api/health` and
-//! `/api/stream` ([`table::HTTP_ONLY`]) is a command of the route table ([`table::COMMANDS`]):
-//! the table gives its method and path, [`handler`] its handler. `GET /metrics` (for
-//! Prometheus) is outside `/api` and the table, behind its own guard.
+//! Routes: each one a call into `Api`. Every `/api` route but `/api/health`, `/api/stream`
+//! and `/api/alertmanager` ([`table::HTTP_ONLY`]) is a command of the route table
+//! ([`table::COMMANDS`]): the table gives its method and path, [`handler`] its handler.
+//! `GET /metrics` (for Prometheus) is outside `/api` and the table, behind its own guard.
 
 use super::auth::{check_host, require_scrape_token, require_token, Guard, ScrapeGuard};
 use super::error::error_response;
@@ -9,13 +9,14 @@ use super::table::{self, Command, Method};
 use super::ServerOptions;
 use crate::api::{Api, ApiError, Edit, Entries, Update};
 use crate::metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
+use crate::planner::alertmanager::MAX_WEBHOOK_BYTES;
 use crate::planner::event::MAX_EVENT_BYTES;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, on, MethodFilter, MethodRouter};
+use axum::routing::{get, on, post, MethodFilter, MethodRouter};
 use axum::{middleware, Json, Router};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
@@ -73,6 +74,11 @@ pub(super) fn router(
         .iter()
         .fold(Router::new(), |r, c| r.route(c.path, handler(c)))
         .route("/api/stream", get(stream))
+        // Above MAX_WEBHOOK_BYTES the Api refuses (and counts) it; far above, this does.
+        .route(
+            "/api/alertmanager",
+            post(alertmanager).layer(axum::extract::DefaultBodyLimit::max(2 * MAX_WEBHOOK_BYTES)),
+        )
         .route("/api/{*rest}", axum::routing::any(api_not_found))
         .route_layer(middleware::from_fn_with_state(guard.clone(), require_token));
     // For Prometheus, outside `/api` and the route table: the one route the scrape token
@@ -411,6 +417,21 @@ async fn metrics(State(s): State<AppState>) -> Response {
             tracing::error!(error = %e, "GET /metrics failed");
             error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
         }
+    }
+}
+
+/// Alertmanager's webhook: `202` with what became of each alert (`AlertsAccepted`).
+async fn alertmanager(
+    State(s): State<AppState>,
+    body: Result<axum::body::Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => return body_refused(e.status(), e.body_text()).into_response(),
+    };
+    match s.api.alertmanager(&body).await {
+        Ok(a) => (StatusCode::ACCEPTED, Json(a)).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

@@ -126,10 +126,14 @@ pub const COMMANDS: &[Command] = &[
     get("get_gateway", "/api/gateway"),
 ];
 
-/// The `/api` routes that are not commands: the liveness check (no token) and the event
-/// stream (the tray app pushes the same updates as Tauri events instead).
-pub const HTTP_ONLY: &[(Method, &str)] =
-    &[(Method::Get, "/api/health"), (Method::Get, "/api/stream")];
+/// The `/api` routes that are not commands: the liveness check (no token), the event
+/// stream (the tray app pushes the same updates as Tauri events instead) and
+/// Alertmanager's webhook (called by Alertmanager, never by the UI).
+pub const HTTP_ONLY: &[(Method, &str)] = &[
+    (Method::Get, "/api/health"),
+    (Method::Get, "/api/stream"),
+    (Method::Post, "/api/alertmanager"),
+];
 
 /// The command named `name`.
 pub fn command(name: &str) -> Option<&'static Command> {

@@ -299,13 +299,14 @@ impl Gate {
     }
 
     pub fn rejected(&mut self, why: &Rejected) {
+        self.refused(why.kind());
+    }
+
+    /// Counts refused input by its reason's short name (`invalid_json`, `missing_node`, …).
+    pub fn refused(&mut self, kind: &str) {
         self.counts.received += 1;
         self.counts.rejected_total += 1;
-        *self
-            .counts
-            .rejected
-            .entry(why.kind().to_owned())
-            .or_default() += 1;
+        *self.counts.rejected.entry(kind.to_owned()).or_default() += 1;
     }
 
     /// Decides for one parsed event about a known target and updates the counters.

@@ -1,5 +1,6 @@
-//! The one door for every event: the bus, `POST /api/events`, the breaker's incidents and
-//! the session pipeline all call [`Intake::admit`].
+//! The one door for every event: the bus, `POST /api/events`, the breaker's incidents,
+//! the session pipeline and Alertmanager's webhook (`planner::alerts`) all call
+//! [`Intake::admit`].
 //!
 //! Owns: the gate (cooldown, in-flight, unknown-target rate) with its counters, the flap
 //! histories, the timeline record of accepted events (held in the outbox, written by the
@@ -20,8 +21,9 @@ use crate::events::EngineEvent;
 use crate::health::incidents::Incidents;
 use crate::outbox::HELD_EVENTS;
 use crate::pace::Pace;
+use crate::planner::alertmanager::CHANNEL;
 use crate::planner::gate::{Admission, Flaps, Gate, IntakeCounts, IntakeDecision, Target};
-use crate::planner::planning::Planning;
+use crate::planner::planning::{Planned, Planning};
 use crate::planner::{parse_message, HealthEvent, Rejected};
 use crate::store::StoreError;
 use chrono::{DateTime, Utc};
@@ -30,7 +32,7 @@ use serde::Serialize;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Plans running at once (each may wait on a model for its whole timeout).
@@ -174,6 +176,28 @@ impl Intake {
     /// The one door for every event. Decides at once; planning continues in the
     /// background.
     pub fn admit(self: &Arc<Self>, event: HealthEvent, dependents: Vec<String>) -> Accepted {
+        self.admit_then(event, dependents, None)
+    }
+
+    /// The same, for a caller that wants to know what became of the plan: the receiver
+    /// gets the outcome when the decision is `plan` (and is closed unanswered when the
+    /// engine stops first); `None` for any other decision.
+    pub fn admit_watched(
+        self: &Arc<Self>,
+        event: HealthEvent,
+    ) -> (Accepted, Option<oneshot::Receiver<Planned>>) {
+        let (tx, rx) = oneshot::channel();
+        let accepted = self.admit_then(event, Vec::new(), Some(tx));
+        let planned = accepted.decision == IntakeDecision::Plan;
+        (accepted, planned.then_some(rx))
+    }
+
+    fn admit_then(
+        self: &Arc<Self>,
+        event: HealthEvent,
+        dependents: Vec<String>,
+        done: Option<oneshot::Sender<Planned>>,
+    ) -> Accepted {
         self.activity.notify_one();
         let now = self.ctx.now();
         let key = event.svc_key();
@@ -197,7 +221,7 @@ impl Intake {
             _ => None,
         };
         if decision == IntakeDecision::Plan {
-            self.spawn_plan(event, dependents);
+            self.spawn_plan(event, dependents, done);
         }
         Accepted {
             status: "accepted",
@@ -219,9 +243,10 @@ impl Intake {
             payload: serde_json::Value::Object(event.payload.clone()),
             planned,
         };
-        // An event answered `202` over HTTP is always held (`submit_event` refuses with
-        // 503 when the queue is full, so this overshoots by at most the requests racing).
-        if event.raw_channel == "api" {
+        // An event answered `202` over HTTP is always held (`submit_event` and the
+        // Alertmanager webhook refuse with 503 when the queue is full, so this overshoots
+        // by at most the requests racing).
+        if matches!(event.raw_channel.as_str(), "api" | CHANNEL) {
             self.ctx.outbox.hold_always(at, received);
         } else if !self.ctx.outbox.hold(at, received) {
             self.gate.lock().counts.not_recorded += 1;
@@ -229,7 +254,12 @@ impl Intake {
     }
 
     /// Plans `event` once a slot is free; its key leaves the in-flight set after.
-    fn spawn_plan(self: &Arc<Self>, event: HealthEvent, dependents: Vec<String>) {
+    fn spawn_plan(
+        self: &Arc<Self>,
+        event: HealthEvent,
+        dependents: Vec<String>,
+        done: Option<oneshot::Sender<Planned>>,
+    ) {
         let intake = Arc::clone(self);
         let cancel = self.ctx.cancel_token();
         self.ctx.spawn(async move {
@@ -240,8 +270,12 @@ impl Intake {
             intake.queued.fetch_sub(1, Ordering::SeqCst);
             if permit.is_some() {
                 let key = event.svc_key();
-                intake.planning.plan(event, dependents).await;
+                let planned = intake.planning.plan(event, dependents).await;
                 intake.gate.lock().finish(&key);
+                if let Some(done) = done {
+                    // A watcher that went away no longer needs the outcome.
+                    let _ = done.send(planned);
+                }
             }
             intake.activity.notify_one();
         });
@@ -280,18 +314,7 @@ impl Intake {
     /// the timeline queue is full, the answer is `503 storage_unavailable` and nothing of
     /// the event is kept, so the sender knows to send it again.
     pub fn submit_event(self: &Arc<Self>, body: &[u8]) -> Result<Accepted, ApiError> {
-        if let Some(why) = self.ctx.store.health().error() {
-            return Err(StoreError::Unavailable(format!(
-                "the database cannot be written ({why}); the event was not accepted, send it again later"
-            ))
-            .into());
-        }
-        if self.ctx.outbox.unwritten() >= HELD_EVENTS {
-            return Err(StoreError::Unavailable(format!(
-                "{HELD_EVENTS} events are waiting to be written; the event was not accepted, send it again later"
-            ))
-            .into());
-        }
+        self.check_storage("the event")?;
         match parse_message(body, "api", self.ctx.now()) {
             Ok(event) => Ok(self.admit(event, Vec::new())),
             Err(why) => {
@@ -305,6 +328,32 @@ impl Intake {
                 })
             }
         }
+    }
+
+    /// Counts input refused elsewhere (an Alertmanager webhook or one of its alerts) with
+    /// the intake's other refusals, by the reason's short name.
+    pub fn refused(&self, kind: &str) {
+        self.gate.lock().refused(kind);
+        self.activity.notify_one();
+    }
+
+    /// `503 storage_unavailable` while an accepted event could not be kept (the database
+    /// takes no writes, or the timeline queue is full): `what` names the input in the
+    /// message, so its sender knows to send it again.
+    pub fn check_storage(&self, what: &str) -> Result<(), ApiError> {
+        if let Some(why) = self.ctx.store.health().error() {
+            return Err(StoreError::Unavailable(format!(
+                "the database cannot be written ({why}); {what} was not accepted, send it again later"
+            ))
+            .into());
+        }
+        if self.ctx.outbox.unwritten() >= HELD_EVENTS {
+            return Err(StoreError::Unavailable(format!(
+                "{HELD_EVENTS} events are waiting to be written; {what} was not accepted, send it again later"
+            ))
+            .into());
+        }
+        Ok(())
     }
 
     /// Input refused since start (invalid JSON, missing node, …).

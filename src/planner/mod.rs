@@ -11,7 +11,14 @@
 //! - [`rules`]: the deterministic `rules` planner.
 //! - [`policy`]: the hard rules in code and the executor type/risk mapping.
 //! - [`proposal`]: the proposal, its action file, the `events/` files.
+//! - [`alertmanager`]: Alertmanager's webhook payload as health events, and the pure
+//!   decisions that plan one occurrence of an alert once.
+//!
+//! And the wired parts (capabilities): [`intake`] (the one door), [`planning`] (one plan)
+//! and [`alerts`] (Alertmanager as a source).
 
+pub mod alertmanager;
+pub mod alerts;
 pub mod event;
 pub mod gate;
 pub mod intake;

@@ -17,6 +17,7 @@ use crate::events::EngineEvent;
 use crate::execute::executor::{self, Executor};
 use crate::execute::state::Status;
 use crate::outbox::Update;
+use crate::planner::alertmanager;
 use crate::planner::gate::{Flaps, Gate};
 use crate::planner::policy::{decide, Decision, Rules};
 use crate::planner::prompt::{build_messages, Topology};
@@ -30,6 +31,18 @@ use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// What became of one plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Planned {
+    /// A proposal was stored (its `action_id`).
+    Proposed(String),
+    /// The model said nothing needs doing (a cooldown was recorded).
+    Ignored,
+    /// No model answered usably, or the proposal could not be stored: no cooldown, the
+    /// next event retries.
+    Failed,
+}
 
 pub struct Planning {
     ctx: Arc<Context>,
@@ -132,10 +145,10 @@ impl Planning {
     }
 
     /// Plans one admitted event: route, decide, persist, announce.
-    pub async fn plan(&self, event: HealthEvent, dependents: Vec<String>) {
+    pub async fn plan(&self, event: HealthEvent, dependents: Vec<String>) -> Planned {
         let config = self.ctx.config();
         let Some((route, content)) = self.route(&config, &event).await else {
-            return;
+            return Planned::Failed;
         };
         let now = self.ctx.now();
         let key = event.svc_key();
@@ -144,17 +157,43 @@ impl Planning {
         let model = route.model_used.clone().unwrap_or_else(|| "unknown".into());
         if d.action == "ignore" {
             self.ignored(&event, &d, model, now).await;
-            return;
+            return Planned::Ignored;
         }
         let mut proposal = proposal_of(&event, &d, &route, &model, dependents, now);
         let auto_run = executor::auto_policy(&self.executor, &mut proposal);
         if !self.persist(&mut proposal, now).await {
-            return;
+            return Planned::Failed;
         }
         self.announce(&proposal, model).await;
-        if auto_run {
+        // An alert that resolved while a model thought about it needs nothing: the
+        // resolution (`planner::alerts`) stored it before looking for pending proposals,
+        // this looks after storing the proposal, so one of the two finds the other.
+        if let Some(detail) = self.resolved_meanwhile(&event).await {
+            if let Err(e) = self
+                .executor
+                .stale(&proposal.action_id, alertmanager::CHANNEL, &detail)
+                .await
+            {
+                tracing::debug!(error = %e, action_id = %proposal.action_id, "not made stale");
+            }
+        } else if auto_run {
             executor::auto_run(&self.executor, &proposal).await;
         }
+        Planned::Proposed(proposal.action_id)
+    }
+
+    /// For an event from Alertmanager whose alert has resolved since: the stale detail.
+    async fn resolved_meanwhile(&self, event: &HealthEvent) -> Option<String> {
+        let (fingerprint, starts_at) = alertmanager::occurrence_of(event)?;
+        let known = match self.ctx.store.alert_record(&fingerprint).await {
+            Ok(known) => known?,
+            Err(e) => {
+                tracing::warn!(error = %e, fingerprint, "cannot read what is known of an alert");
+                return None;
+            }
+        };
+        let ended = alertmanager::resolved_at(&known, starts_at)?;
+        Some(alertmanager::stale_detail(&event.event_type, ended))
     }
 
     /// Asks the chain; breaker changes of the models go to the timeline. `None` (after
@@ -316,10 +355,14 @@ impl Planning {
 }
 
 /// The event's source in words when it may not run a fix by itself: everything but
-/// Steward's own sources (its breakers, its session pipeline, the token-protected API),
-/// that is the Redis bus, unless `[bus] trusted = true`.
+/// Steward's own sources (its breakers, its session pipeline, the token-protected API and
+/// Alertmanager's webhook, which carries the same token), that is the Redis bus, unless
+/// `[bus] trusted = true`.
 fn untrusted_source(config: &Config, event: &HealthEvent) -> Option<String> {
-    let own = matches!(event.raw_channel.as_str(), "breaker" | "sessions" | "api");
+    let own = matches!(
+        event.raw_channel.as_str(),
+        "breaker" | "sessions" | "api" | alertmanager::CHANNEL
+    );
     let trusted = config.bus.as_ref().is_some_and(|b| b.trusted);
     (!own && !trusted).then(|| {
         format!(

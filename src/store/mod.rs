@@ -4,7 +4,8 @@
 //! breaker state and probe history, `events` for the timeline, `settings` for the few
 //! switches that survive a restart, `proposals` and `executions` for plans and their
 //! audit, `session_files` for the session index, `session_state` for what processors
-//! did with each file, their runs and the usage they extracted). Writes of probe results
+//! did with each file, their runs and the usage they extracted, `alerts` for what is known
+//! per Alertmanager alert). Writes of probe results
 //! are batched by the caller into one transaction per flush (`Store::write_batch`).
 //! Every write reports its outcome to `health` (`StorageHealth`): whether the disk takes
 //! writes now, read by the status. The times the store stamps by itself (a breaker state's
@@ -13,6 +14,7 @@
 //! COMMIT (SQLite may roll back by itself on a full disk) is closed, not reused.
 //! Does not own: what to store or when (the engine decides).
 
+mod alerts;
 mod events;
 mod executions;
 mod health;

@@ -43,4 +43,5 @@ export type CommandName = keyof typeof COMMANDS;
 export const HTTP_ONLY = [
   { method: 'GET', path: '/api/health' },
   { method: 'GET', path: '/api/stream' },
+  { method: 'POST', path: '/api/alertmanager' },
 ] as const;

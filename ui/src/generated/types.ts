@@ -243,6 +243,8 @@ export type Pruned = {
   events: number,
   event_dirs: number,
   cooldowns: number,
+  /** Alertmanager alerts last heard of before the cutoff (`store::alerts`). */
+  alerts: number,
 };
 
 export type Severity = "info" | "warning" | "error";
