@@ -120,17 +120,18 @@ impl Outcome {
         }
     }
 
+    /// Every outcome, in a fixed order (the order `/metrics` counts them in).
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Up,
+        Outcome::Down,
+        Outcome::Timeout,
+        Outcome::Error,
+        Outcome::RateLimited,
+        Outcome::Inconclusive,
+    ];
+
     pub fn parse(s: &str) -> Option<Outcome> {
-        [
-            Outcome::Up,
-            Outcome::Down,
-            Outcome::Timeout,
-            Outcome::Error,
-            Outcome::RateLimited,
-            Outcome::Inconclusive,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
     }
 
     /// Whether the provider answered as it should.

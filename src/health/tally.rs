@@ -72,14 +72,7 @@ impl ProbeTally {
 }
 
 /// Every outcome, in the order [`Outcomes`] counts them.
-pub const OUTCOMES: [Outcome; 6] = [
-    Outcome::Up,
-    Outcome::Down,
-    Outcome::Timeout,
-    Outcome::Error,
-    Outcome::RateLimited,
-    Outcome::Inconclusive,
-];
+pub const OUTCOMES: [Outcome; 6] = Outcome::ALL;
 
 fn slot(outcome: Outcome) -> usize {
     OUTCOMES
