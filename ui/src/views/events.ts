@@ -21,9 +21,10 @@ const FILTERS: { key: Key; label: string; value: (e: EventRecord) => string | nu
 /** The type filter's groups, in order; a type matching none is Steward's own. */
 const TYPE_GROUPS: [string, RegExp][] = [
   ['Providers', /^breaker_/],
-  ['Planner', /^(health_event|proposal_|plan_|planning_|remediation_)/],
+  ['Planner', /^(health_event|alert_|proposal_|plan_|planning_|remediation_)/],
   ['Incidents', /^(incident_|observer_)/],
   ['Bus', /^bus_/],
+  ['Notifications', /^(push_|notifications_)/],
   ['Steward', /./],
 ];
 const groupOf = (type: string) => TYPE_GROUPS.findIndex(([, re]) => re.test(type));
