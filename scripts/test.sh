@@ -4,7 +4,8 @@
 # servers), the shell's tests, the web UI in a real Chromium against `steward serve`, the
 # LLM gateway with the official openai and anthropic Python clients, and
 # the real tray app under Xvfb driven through WebDriver, and the Debian package installed
-# with dpkg and run (then removed).
+# with dpkg and run (then removed). A real Prometheus (promtool too) and Alertmanager
+# come from apt for the /metrics and Alertmanager tests.
 # Benchmarks are separate (see docs/benchmarks.md): nothing here asserts speed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
