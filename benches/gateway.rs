@@ -1,7 +1,7 @@
 //! The LLM gateway's overhead: the same requests sent straight to a fake upstream and
 //! through Steward's gateway, on loopback.
 //!
-//! `cargo bench --bench gateway`
+//! `cargo bench --bench gateway [-- streams]` (`streams`: only the concurrent-streams case)
 //!
 //! Three processes: the fake upstream (OpenAI wire, answers at once; streams of 3 chunks
 //! 1 ms apart, or held open for the concurrent-streams case), the engine with its gateway
@@ -152,7 +152,21 @@ targets = ["dead", "up"]
 }
 
 fn spawn(role: &str, env: &[(&str, String)]) -> (std::process::Child, u16) {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    // `STEWARD_BENCH_ENGINE_PREFIX="heaptrack -o /tmp/gw"` runs the engine under a
+    // profiler (its RSS is then the profiler's process, not the engine's).
+    let prefix = match role {
+        "engine" => std::env::var("STEWARD_BENCH_ENGINE_PREFIX").unwrap_or_default(),
+        _ => String::new(),
+    };
+    let mut words = prefix.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(program) => {
+            let mut c = Command::new(program);
+            c.args(words).arg(std::env::current_exe().unwrap());
+            c
+        }
+        None => Command::new(std::env::current_exe().unwrap()),
+    };
     cmd.env("STEWARD_BENCH_ROLE", role)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
@@ -160,11 +174,18 @@ fn spawn(role: &str, env: &[(&str, String)]) -> (std::process::Child, u16) {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line.trim().parse().unwrap();
+    // The first line that is a port number (a profiler may print before it).
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let port = loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "{role} exited before its port"
+        );
+        if let Ok(port) = line.trim().parse() {
+            break port;
+        }
+    };
     (child, port)
 }
 
@@ -320,17 +341,21 @@ async fn run() {
 
     println!("| measure | direct | through the gateway | added |");
     println!("| --- | --- | --- | --- |");
-    let d = fixed_rate(&client, &direct, 1000, 10).await;
-    let g = fixed_rate(&client, &gateway, 1000, 10).await;
-    percentile_rows("latency at 1,000 req/s", d, g);
+    // `-- streams`: only the concurrent-streams memory case.
+    let only_streams = std::env::args().any(|a| a == "streams");
+    if !only_streams {
+        let d = fixed_rate(&client, &direct, 1000, 10).await;
+        let g = fixed_rate(&client, &gateway, 1000, 10).await;
+        percentile_rows("latency at 1,000 req/s", d, g);
 
-    let dr = closed_loop(&client, &direct, 64, 10).await;
-    let gr = closed_loop(&client, &gateway, 64, 10).await;
-    println!("| requests/s, 64 clients | {dr:.0} | {gr:.0} | – |");
+        let dr = closed_loop(&client, &direct, 64, 10).await;
+        let gr = closed_loop(&client, &gateway, 64, 10).await;
+        println!("| requests/s, 64 clients | {dr:.0} | {gr:.0} | – |");
 
-    let d = first_chunks(&client, &direct, 2000, 8).await;
-    let g = first_chunks(&client, &gateway, 2000, 8).await;
-    percentile_rows("time to first chunk", d, g);
+        let d = first_chunks(&client, &direct, 2000, 8).await;
+        let g = first_chunks(&client, &gateway, 2000, 8).await;
+        percentile_rows("time to first chunk", d, g);
+    }
 
     // 1,000 streams open at once, each held 3 s after its first chunk.
     let before = rss_mib(eng.id());
@@ -350,23 +375,25 @@ async fn run() {
         during - before
     );
 
-    let mut d = fixed_rate(&client, &direct, 200, 5).await;
-    let mut f = fixed_rate(&client, &failover, 200, 5).await;
-    let (d50, d99, f50, f99) = (
-        pct(&mut d, 0.5),
-        pct(&mut d, 0.99),
-        pct(&mut f, 0.5),
-        pct(&mut f, 0.99),
-    );
-    println!(
-        "| first target refuses connections, p50 / p99 (200 req/s) | {} / {} | {} / {} | {} / {} |",
-        ms(d50),
-        ms(d99),
-        ms(f50),
-        ms(f99),
-        ms(f50 - d50),
-        ms(f99 - d99)
-    );
+    if !only_streams {
+        let mut d = fixed_rate(&client, &direct, 200, 5).await;
+        let mut f = fixed_rate(&client, &failover, 200, 5).await;
+        let (d50, d99, f50, f99) = (
+            pct(&mut d, 0.5),
+            pct(&mut d, 0.99),
+            pct(&mut f, 0.5),
+            pct(&mut f, 0.99),
+        );
+        println!(
+            "| first target refuses connections, p50 / p99 (200 req/s) | {} / {} | {} / {} | {} / {} |",
+            ms(d50),
+            ms(d99),
+            ms(f50),
+            ms(f99),
+            ms(f50 - d50),
+            ms(f99 - d99)
+        );
+    }
 
     drop(eng.stdin.take());
     drop(up.stdin.take());

@@ -14,6 +14,7 @@
 //! so a valid file is never rejected).
 
 pub mod edit;
+mod split;
 
 use crate::health::breaker::BreakerPolicy;
 use crate::notice::level::{NoticeKind, Urgency};
@@ -775,10 +776,13 @@ impl Config {
             field,
             message,
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| line_of(text, s.start));
-            ConfigError::Invalid(vec![issue(line, None, e.message().trim().to_owned())])
-        })?;
+        let raw: RawConfig = match split::split(text).and_then(|s| Self::raw_in_parts(text, &s)) {
+            Some(raw) => raw,
+            None => toml::from_str(text).map_err(|e| {
+                let line = e.span().map(|s| line_of(text, s.start));
+                ConfigError::Invalid(vec![issue(line, None, e.message().trim().to_owned())])
+            })?,
+        };
         let mut v = Validator {
             text,
             issues: Vec::new(),
@@ -800,6 +804,27 @@ impl Config {
         } else {
             Err(ConfigError::Invalid(v.issues))
         }
+    }
+
+    /// The document read as its rest and then one `[[providers]]` entry at a time (see
+    /// `config::split`), or `None` when any part does not read alone: the caller then
+    /// parses the whole text, which reports the error the TOML parser finds.
+    fn raw_in_parts(text: &str, split: &split::Split) -> Option<RawConfig> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Entry {
+            providers: Vec<RawProvider>,
+        }
+        let mut raw: RawConfig = toml::from_str(&split::Split::text(text, &split.rest)).ok()?;
+        if !raw.providers.is_empty() {
+            return None;
+        }
+        raw.providers.reserve_exact(split.providers.len());
+        for ranges in &split.providers {
+            let entry: Entry = toml::from_str(&split::Split::text(text, ranges)).ok()?;
+            raw.providers.extend(entry.providers);
+        }
+        Some(raw)
     }
 
     pub fn provider(&self, id: &str) -> Option<&ProviderConfig> {
@@ -2243,6 +2268,107 @@ mod tests {
         parse(text)
             .expect_err("config should be rejected")
             .to_string()
+    }
+
+    /// A file of every provider form, with sub-tables placed after other sections.
+    const FLEET: &str = r#"
+node = "ws"   # not a real key: the rest must keep its errors
+
+[probe]
+interval = "30s"
+
+[[providers]]
+id = "web"
+kind = "http"
+node = "ws"
+url = "http://127.0.0.1:8080/health?x=[[providers]]"
+expect_status = 200
+expect_json = { pointer = "/ok", equals = true }
+depends_on = ["db"]
+[providers.headers]
+Authorization = "Bearer ${WEB_TOKEN}"
+
+[[models]]
+id = "local"
+api = "openai"
+url = "http://127.0.0.1:11434/v1"
+model = "qwen2.5:7b"
+
+[[providers]]
+id = "db"
+kind = "tcp"
+node = "ws"
+address = "127.0.0.1:5432"
+# [[providers]] in a comment
+[[providers]]
+id = "job"
+kind = "command"
+node = "ws"
+command = [
+  "/usr/bin/true",
+  "[not a header]",
+]
+[executor]
+timeout = "30s"
+[providers.headers]
+X-Late = "attached to job"
+"#;
+
+    #[test]
+    fn a_file_read_one_provider_at_a_time_reads_as_the_whole_document_does() {
+        let text = FLEET.replacen(
+            "node = \"ws\"   # not a real key: the rest must keep its errors\n",
+            "",
+            1,
+        );
+        let parts = split::split(&text).expect("this file is read in parts");
+        assert_eq!(parts.providers.len(), 3);
+        let whole: RawConfig = toml::from_str(&text).unwrap();
+        let in_parts = Config::raw_in_parts(&text, &parts).expect("every part reads");
+        assert_eq!(format!("{in_parts:?}"), format!("{whole:?}"));
+        let config = parse(&text).unwrap();
+        let ids: Vec<&str> = config.providers.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["web", "db", "job"], "file order is kept");
+        let late = in_parts.providers[2]
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("X-Late"));
+        assert_eq!(
+            late.map(String::as_str),
+            Some("attached to job"),
+            "a late sub-table"
+        );
+    }
+
+    #[test]
+    fn an_error_in_a_file_read_in_parts_is_the_whole_document_s_error() {
+        // An unknown key in the rest, and one in an entry: the same message and line as
+        // parsing the whole text gives.
+        let whole_error = |text: &str| {
+            let e = toml::from_str::<RawConfig>(text).unwrap_err();
+            (
+                e.message().trim().to_owned(),
+                e.span().map(|s| line_of(text, s.start)),
+            )
+        };
+        for text in [
+            FLEET.to_owned(),
+            FLEET
+                .replacen(
+                    "node = \"ws\"   # not a real key: the rest must keep its errors\n",
+                    "",
+                    1,
+                )
+                .replacen("address = ", "adress = ", 1),
+        ] {
+            let (message, line) = whole_error(&text);
+            let e = errors(&text);
+            assert!(e.contains(&message), "{e}");
+            assert!(
+                e.contains(&format!("steward.toml:{}", line.unwrap())),
+                "{e}"
+            );
+        }
     }
 
     #[test]

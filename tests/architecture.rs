@@ -38,7 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "notice::level",
         ],
     ),
-    ("config", &["config", "config::edit"]),
+    ("config", &["config", "config::edit", "config::split"]),
     (
         "records",
         &[
