@@ -374,6 +374,14 @@ async fn run() {
         "| engine RSS, 1,000 streams open at once | – | {before:.1} MiB before, {during:.1} MiB during | {:.1} MiB |",
         during - before
     );
+    // What the burst leaves behind: idle connections the gateway's client keeps.
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    let after = rss_mib(eng.id());
+    let fds = std::fs::read_dir(format!("/proc/{}/fd", eng.id())).map_or(0, |d| d.count());
+    println!(
+        "| engine RSS 5 s after the 1,000 streams ended | – | {after:.1} MiB, {fds} open files | {:.1} MiB |",
+        after - before
+    );
 
     if !only_streams {
         let mut d = fixed_rate(&client, &direct, 200, 5).await;

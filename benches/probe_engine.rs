@@ -151,9 +151,12 @@ async fn run(n: usize) {
         ));
     }
     let config = steward::config::Config::parse(&cfg, None).unwrap();
+    drop(cfg);
+    let parse_peak = rss_mib("VmHWM:");
     let engine = steward::api::start(steward::engine::EngineOptions::new(config, dir.path()))
         .await
         .unwrap();
+    let started_rss = rss_mib("VmRSS:");
 
     // Four ticks: 0 s (cold connections), 30 s, 60 s, 90 s. CPU measured over the steady
     // 60 s from just before the second tick to just before the fourth... plus one tick.
@@ -234,6 +237,10 @@ async fn run(n: usize) {
         if all_ok > 0 { format!(", {all_ok} failed probes") } else { String::new() },
         probed as f64 / window,
         cpu / window * 100.0,
+    );
+    // Beside the table (stderr): where the peak was reached.
+    eprintln!(
+        "{n} providers: peak RSS {parse_peak:.1} MiB through the config parse, RSS {started_rss:.1} MiB once started (first tick under way)"
     );
 }
 

@@ -55,6 +55,10 @@ const ANTHROPIC_VERSION: &str = "2023-06-01";
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 /// The latest latencies kept per target for its percentiles.
 const LATENCIES: usize = 1024;
+/// Idle connections kept per upstream host, and for how long.
+const UPSTREAM_IDLE_PER_TARGET: usize = 32;
+const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The longest `Retry-After` honoured from an upstream.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
@@ -209,6 +213,10 @@ impl Gateway {
             .redirect(reqwest::redirect::Policy::none())
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(10))
+            // A burst of streams opens a connection per stream; keeping them all idle
+            // (reqwest's default: every one, 90 s) held ~20 KB each after a burst.
+            .pool_max_idle_per_host(UPSTREAM_IDLE_PER_TARGET)
+            .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
             .build()
             .expect("the HTTP client builds");
         Arc::new(Gateway {
