@@ -566,3 +566,54 @@ async fn a_half_open_breaker_lets_exactly_one_request_try_the_target() {
     let view = gw.view().await;
     assert_eq!(view["targets"]["a"]["skipped"], 2, "{view}");
 }
+
+/// Established TCP connections whose local port is `port`: a loopback server's side of
+/// the connections made to it.
+fn established_at(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp is readable");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local = f.get(1).and_then(|a| a.rsplit(':').next());
+            f.get(3) == Some(&"01")
+                && local.and_then(|p| u16::from_str_radix(p, 16).ok()) == Some(port)
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn after_a_burst_at_most_32_idle_connections_to_a_target_stay_open() {
+    let (a, b, c) = upstreams().await;
+    // 40 requests held at the upstream until all 40 are there: 40 connections at once.
+    let burst = 40;
+    let together = std::sync::Arc::new(tokio::sync::Barrier::new(burst));
+    a.script("m-a", vec![Reply::Together(together, "at once".into())]);
+    let gw = start(&a, &b, &c, None).await;
+    let answers = futures::future::join_all((0..burst).map(|_| gw.chat("a"))).await;
+    for r in answers {
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    assert_eq!(a.seen_for("m-a").len(), burst);
+    // The connections beyond 32 close; the rest stay for the next requests.
+    let started = std::time::Instant::now();
+    let mut open = established_at(a.port);
+    while open > 32 && started.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        open = established_at(a.port);
+    }
+    assert!(
+        (1..=32).contains(&open),
+        "{open} connections to the target stay open after a burst of {burst}"
+    );
+    // A request after the burst reuses one: no new connection.
+    a.script("m-a", vec![Reply::Text("again".into())]);
+    let v: Value = gw.chat("a").await.json().await.unwrap();
+    assert_eq!(text_of(&v), "again");
+    assert_eq!(
+        established_at(a.port),
+        open,
+        "an idle connection was reused"
+    );
+}

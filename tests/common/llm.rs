@@ -34,6 +34,9 @@ pub enum Reply {
     /// 200, server-sent events in the endpoint's wire format: these text deltas, then the
     /// end of the stream (`cut`: the connection drops after the deltas instead).
     Stream { deltas: Vec<String>, cut: bool },
+    /// `Text`, once as many requests as the barrier counts are waiting for it: that many
+    /// requests are surely in flight at once (one connection each).
+    Together(Arc<tokio::sync::Barrier>, String),
 }
 
 impl Reply {
@@ -182,6 +185,10 @@ async fn handle(
     };
     match reply {
         Reply::Text(text) => axum::Json(wire_answer(wire, &model, &text)).into_response(),
+        Reply::Together(barrier, text) => {
+            barrier.wait().await;
+            axum::Json(wire_answer(wire, &model, &text)).into_response()
+        }
         Reply::NoJsonMode(text) => {
             if body.get("response_format").is_some() {
                 let error = json!({"error": {
