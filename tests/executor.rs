@@ -26,10 +26,22 @@ fn script(dir: &Path, name: &str, body: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// Runs `argv`. A script just written may be "Text file busy" for a moment: another test
+/// thread's fork can hold its write descriptor until that child execs, so the start is
+/// tried again briefly then (and only then).
 async fn run(argv: &[String], opts: &RunOptions) -> RunOutcome {
-    runner::run(argv, opts, &CancellationToken::new())
-        .await
-        .expect("the command starts")
+    let mut tries = 0;
+    loop {
+        match runner::run(argv, opts, &CancellationToken::new()).await {
+            Err(RunError::Spawn { source, .. })
+                if source.kind() == std::io::ErrorKind::ExecutableFileBusy && tries < 50 =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => return other.expect("the command starts"),
+        }
+    }
 }
 
 /// Gone, or a zombie nobody reaps (PID 1 in a container may not): either way not running.
