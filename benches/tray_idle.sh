@@ -68,29 +68,38 @@ measure() { # label, how ("shown", "hide", "hidden"), extra args...
     fi
     local pids=($(family "$app"))
     local t0=0 t1=0
-    for p in "${pids[@]}"; do t0=$((t0 + $(ticks "$p"))); done
+    local -A start=()
+    for p in "${pids[@]}"; do
+        start[$p]=$(ticks "$p")
+        t0=$((t0 + start[$p]))
+    done
     sleep "$SECS"
+    local hz
+    hz=$(getconf CLK_TCK)
     pids=($(family "$app"))
     local rss=0 pss=0 detail=""
     for p in "${pids[@]}"; do
-        t1=$((t1 + $(ticks "$p")))
+        local t
+        t=$(ticks "$p")
+        t1=$((t1 + t))
         local r q name
         r=$(kib "/proc/$p/status" VmRSS)
         q=$(kib "/proc/$p/smaps_rollup" Pss)
         name=$(basename "$(readlink "/proc/$p/exe" 2>/dev/null || echo "?")")
         rss=$((rss + r))
         pss=$((pss + q))
-        detail+="$name $((r / 1024)) / $((q / 1024)) MiB; "
+        # A process started during the window counts from its start.
+        local pcpu
+        pcpu=$(awk -v d=$((t - ${start[$p]:-0})) -v hz="$hz" -v s="$SECS" 'BEGIN {printf "%.2f", d / hz / s * 100}')
+        detail+="$name $((r / 1024)) / $((q / 1024)) MiB, ${pcpu} %; "
     done
-    local hz
-    hz=$(getconf CLK_TCK)
     local cpu
     cpu=$(awk -v d=$((t1 - t0)) -v hz="$hz" -v s="$SECS" 'BEGIN {printf "%.2f", d / hz / s * 100}')
     printf '| %s | %s MiB | %s MiB | %s %% | %s |\n' "$label" $((rss / 1024)) $((pss / 1024)) "$cpu" "${detail%; }"
     kill -TERM "$app"
     wait "$app" 2>/dev/null || true
 }
-echo "| window | RSS total | PSS total | CPU (of one core, ${SECS} s) | per process (RSS / PSS) |"
+echo "| window | RSS total | PSS total | CPU (of one core, ${SECS} s) | per process (RSS / PSS, CPU) |"
 echo "| --- | --- | --- | --- | --- |"
 measure "shown" shown
 measure "hidden after Hide (window closed)" hide

@@ -336,8 +336,8 @@ impl Engine {
         if let (Some(p), Some(changes)) = (&self.pipeline, session_changes) {
             t.spawn(pipeline::run(Arc::clone(p), changes, cancel.clone()));
         }
-        if let Some(path) = watch {
-            t.spawn(watch_config(Arc::clone(self), path, cancel.clone()));
+        if let Some(watch) = watch.and_then(ConfigWatch::start) {
+            t.spawn(watch.run(Arc::clone(self), cancel.clone()));
         }
     }
 
@@ -564,57 +564,87 @@ async fn retain(ctx: Arc<Context>, cancel: CancellationToken) {
     }
 }
 
-/// Watches the config file's directory (editors replace files by rename) and reloads
-/// after changes settle.
-async fn watch_config(engine: Arc<Engine>, path: PathBuf, cancel: CancellationToken) {
-    use notify::{RecursiveMode, Watcher};
-    let (tx, mut rx) = mpsc::channel::<()>(16);
-    let name = path.file_name().map(|n| n.to_owned());
-    let handler = move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            if ev.paths.iter().any(|p| p.file_name() == name.as_deref()) {
+/// The config file's watch, set up before `Engine::start` returns so that an edit made
+/// right after start is not missed: the watcher on the file's directory (editors replace
+/// files by rename), the changes it reports, and the file as last read.
+struct ConfigWatch {
+    _watcher: notify::RecommendedWatcher,
+    changes: mpsc::Receiver<()>,
+    last: Option<Vec<u8>>,
+    path: PathBuf,
+}
+
+impl ConfigWatch {
+    /// `None`, with a warning, when the directory cannot be watched (reload by restarting).
+    fn start(path: PathBuf) -> Option<ConfigWatch> {
+        use notify::event::{AccessKind, AccessMode};
+        use notify::{EventKind, RecursiveMode, Watcher};
+        let (tx, changes) = mpsc::channel::<()>(16);
+        let name = path.file_name().map(|n| n.to_owned());
+        let handler = move |res: notify::Result<notify::Event>| {
+            let Ok(ev) = res else { return };
+            // inotify also reports opens and reads, the watcher's own among them: taken as
+            // changes, each read of the file brought on the next, three times a second for
+            // the engine's whole life. A write that ends in a close counts (it changed the
+            // file); any other access does not.
+            let changed = match ev.kind {
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+                EventKind::Access(_) => false,
+                _ => true,
+            };
+            if changed && ev.paths.iter().any(|p| p.file_name() == name.as_deref()) {
                 // Full channel: a reload is already pending, which is all we need.
                 let _ = tx.try_send(());
             }
+        };
+        let mut watcher = match notify::recommended_watcher(handler) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the config file; reload by restarting");
+                return None;
+            }
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(error = %e, dir = %dir.display(), "cannot watch the config directory");
+            return None;
         }
-    };
-    let mut watcher = match notify::recommended_watcher(handler) {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the config file; reload by restarting");
-            return;
-        }
-    };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
-        tracing::warn!(error = %e, dir = %dir.display(), "cannot watch the config directory");
-        return;
+        let last = std::fs::read(&path).ok();
+        Some(ConfigWatch {
+            _watcher: watcher,
+            changes,
+            last,
+            path,
+        })
     }
-    let mut last = std::fs::read(&path).ok();
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            got = rx.recv() => {
-                if got.is_none() { break; }
-                // Let a burst of writes settle.
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                while rx.try_recv().is_ok() {}
-                let now = std::fs::read(&path).ok();
-                if now.is_none() || now == last {
-                    continue;
-                }
-                // Written by an edit from the app, which applied it already.
-                let revision = now.as_deref().map(crate::config::edit::revision);
-                last = now;
-                if revision.is_some() && revision == *engine.edited_revision.lock() {
-                    continue;
-                }
-                // `reload_config` logs and records a refused config itself.
-                if let Err(e) = engine.reload_config().await {
-                    tracing::debug!(error = %e, "config reload refused");
+
+    /// Reloads after changes settle, until `cancel`.
+    async fn run(mut self, engine: Arc<Engine>, cancel: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                got = self.changes.recv() => {
+                    if got.is_none() { break; }
+                    // Let a burst of writes settle.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    while self.changes.try_recv().is_ok() {}
+                    let now = std::fs::read(&self.path).ok();
+                    if now.is_none() || now == self.last {
+                        continue;
+                    }
+                    // Written by an edit from the app, which applied it already.
+                    let revision = now.as_deref().map(crate::config::edit::revision);
+                    self.last = now;
+                    if revision.is_some() && revision == *engine.edited_revision.lock() {
+                        continue;
+                    }
+                    // `reload_config` logs and records a refused config itself.
+                    if let Err(e) = engine.reload_config().await {
+                        tracing::debug!(error = %e, "config reload refused");
+                    }
                 }
             }
         }

@@ -327,6 +327,69 @@ async fn create_edit_disable_and_delete_a_provider_keep_the_rest_of_the_file_and
     .await;
 }
 
+/// The config watcher reloads on changes to the file, not on reads of it: inotify reports
+/// both, the watcher's own reads among them. Taken as changes, each read brought on the
+/// next, about three a second for the engine's whole life (found by `strace` on the idle
+/// tray app). A hand edit is read and reloaded once; after that, nobody opens the file.
+#[tokio::test]
+async fn after_a_hand_edit_the_engine_leaves_its_config_file_alone() {
+    use notify::event::{AccessKind, AccessMode};
+    use notify::{EventKind, RecursiveMode, Watcher};
+
+    let f = start().await;
+    let api = f.steward.api().clone();
+    // Our own watcher on the file's directory counts every access to the file but a write.
+    let accesses = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&accesses);
+    let name = f.steward.config_path.file_name().unwrap().to_owned();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        let Ok(ev) = res else { return };
+        let read =
+            matches!(ev.kind, EventKind::Access(k) if k != AccessKind::Close(AccessMode::Write));
+        if read
+            && ev
+                .paths
+                .iter()
+                .any(|p| p.file_name() == Some(name.as_os_str()))
+        {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+    })
+    .unwrap();
+    let dir = f.steward.config_path.parent().unwrap();
+    watcher.watch(dir, RecursiveMode::NonRecursive).unwrap();
+
+    let hand = f.file().replace("timeout = \"2s\"", "timeout = \"3s\"");
+    std::fs::write(&f.steward.config_path, &hand).unwrap();
+    expect_update(
+        &api,
+        "the hand edit reloaded",
+        Duration::from_secs(15),
+        || {
+            let api = api.clone();
+            async move { api.config().probe.timeout == Duration::from_secs(3) }
+        },
+    )
+    .await;
+    assert!(
+        accesses.load(Ordering::SeqCst) > 0,
+        "our watcher saw the engine read the edited file"
+    );
+
+    // A window of many times the watcher's 300 ms settling time: with reads taken as
+    // changes, the file was opened again every 300 ms in it.
+    let before = accesses.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = accesses.load(Ordering::SeqCst);
+    assert_eq!(
+        after,
+        before,
+        "the file was accessed {} times while nothing changed",
+        after - before
+    );
+    assert_eq!(f.steward.events_of("config_reloaded").await.len(), 1);
+}
+
 #[tokio::test]
 async fn a_file_changed_on_disk_since_it_was_read_answers_409_with_the_new_revision() {
     let f = start().await;
