@@ -33,11 +33,12 @@ export XDG_RUNTIME_DIR=$RUN/runtime NO_AT_BRIDGE=1 GDK_BACKEND=x11
 start_desktop
 
 PORT=$(free_port)
-start python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$RUN" >/dev/null 2>&1
+# A healthy service: `python3 -m http.server` refused some of a tick's 50 connections.
+start python3 "$ROOT/tests/desktop/service.py" "$PORT"
 {
     printf '[probe]\ninterval = "30s"\ntimeout = "3s"\n\n'
     for i in $(seq 1 50); do
-        printf '[[providers]]\nid = "svc%d"\nkind = "http"\nurl = "http://127.0.0.1:%d/?p=%d"\nnode = "node%d"\nservice = "svc%d"\n\n' \
+        printf '[[providers]]\nid = "svc%d"\nkind = "http"\nurl = "http://127.0.0.1:%d/health?p=%d"\nnode = "node%d"\nservice = "svc%d"\n\n' \
             "$i" "$PORT" "$i" $((i % 5)) "$i"
     done
 } >"$RUN/steward.toml"
