@@ -94,6 +94,31 @@ async fn start() -> Fixture {
 }
 
 impl Fixture {
+    /// The file as a person edits it: the probe timeout 2s → 3s.
+    fn edited_by_hand(&self) -> String {
+        self.file().replace("timeout = \"2s\"", "timeout = \"3s\"")
+    }
+
+    /// Saves `hand` (from `edited_by_hand`) as editors do, into a new file renamed over the
+    /// old one, and waits until the engine runs with it.
+    async fn write_by_hand_and_wait_for_the_reload(&self, hand: &str) {
+        let path = &self.steward.config_path;
+        let saved = path.with_extension("toml.new");
+        std::fs::write(&saved, hand).unwrap();
+        std::fs::rename(&saved, path).unwrap();
+        let api = self.steward.api().clone();
+        expect_update(
+            &api,
+            "the hand edit reloaded",
+            Duration::from_secs(15),
+            || {
+                let api = api.clone();
+                async move { api.config().probe.timeout == Duration::from_secs(3) }
+            },
+        )
+        .await;
+    }
+
     fn file(&self) -> String {
         std::fs::read_to_string(&self.steward.config_path).unwrap()
     }
@@ -286,18 +311,8 @@ async fn create_edit_disable_and_delete_a_provider_keep_the_rest_of_the_file_and
 
     // Each edit was applied once: the config watcher did not apply the app's own writes
     // again. A hand edit is (and, the watcher taking changes in order, comes after them).
-    let hand = f.file().replace("timeout = \"2s\"", "timeout = \"3s\"");
-    std::fs::write(&f.steward.config_path, &hand).unwrap();
-    expect_update(
-        &api,
-        "the hand edit reloaded",
-        Duration::from_secs(15),
-        || {
-            let api = api.clone();
-            async move { api.config().probe.timeout == Duration::from_secs(3) }
-        },
-    )
-    .await;
+    f.write_by_hand_and_wait_for_the_reload(&f.edited_by_hand())
+        .await;
     let reloads = f.steward.events_of("config_reloaded").await;
     assert_eq!(
         reloads.len(),
@@ -333,19 +348,20 @@ async fn create_edit_disable_and_delete_a_provider_keep_the_rest_of_the_file_and
 /// tray app). A hand edit is read and reloaded once; after that, nobody opens the file.
 #[tokio::test]
 async fn after_a_hand_edit_the_engine_leaves_its_config_file_alone() {
-    use notify::event::{AccessKind, AccessMode};
+    use notify::event::AccessKind;
     use notify::{EventKind, RecursiveMode, Watcher};
 
     let f = start().await;
-    let api = f.steward.api().clone();
-    // Our own watcher on the file's directory counts every access to the file but a write.
-    let accesses = Arc::new(AtomicUsize::new(0));
-    let counted = Arc::clone(&accesses);
+    // Read before our watcher counts.
+    let hand = f.edited_by_hand();
+    // Our own watcher on the file's directory counts the opens of the file. The edit is
+    // saved under another name and renamed over it, so every open is the engine's.
+    let reads = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&reads);
     let name = f.steward.config_path.file_name().unwrap().to_owned();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(ev) = res else { return };
-        let read =
-            matches!(ev.kind, EventKind::Access(k) if k != AccessKind::Close(AccessMode::Write));
+        let read = matches!(ev.kind, EventKind::Access(AccessKind::Open(_)));
         if read
             && ev
                 .paths
@@ -359,32 +375,21 @@ async fn after_a_hand_edit_the_engine_leaves_its_config_file_alone() {
     let dir = f.steward.config_path.parent().unwrap();
     watcher.watch(dir, RecursiveMode::NonRecursive).unwrap();
 
-    let hand = f.file().replace("timeout = \"2s\"", "timeout = \"3s\"");
-    std::fs::write(&f.steward.config_path, &hand).unwrap();
-    expect_update(
-        &api,
-        "the hand edit reloaded",
-        Duration::from_secs(15),
-        || {
-            let api = api.clone();
-            async move { api.config().probe.timeout == Duration::from_secs(3) }
-        },
-    )
-    .await;
+    f.write_by_hand_and_wait_for_the_reload(&hand).await;
     assert!(
-        accesses.load(Ordering::SeqCst) > 0,
-        "our watcher saw the engine read the edited file"
+        reads.load(Ordering::SeqCst) > 0,
+        "our watcher saw the engine open the edited file"
     );
 
     // A window of many times the watcher's 300 ms settling time: with reads taken as
     // changes, the file was opened again every 300 ms in it.
-    let before = accesses.load(Ordering::SeqCst);
+    let before = reads.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = accesses.load(Ordering::SeqCst);
+    let after = reads.load(Ordering::SeqCst);
     assert_eq!(
         after,
         before,
-        "the file was accessed {} times while nothing changed",
+        "the file was opened {} times while nothing changed",
         after - before
     );
     assert_eq!(f.steward.events_of("config_reloaded").await.len(), 1);
@@ -395,7 +400,7 @@ async fn a_file_changed_on_disk_since_it_was_read_answers_409_with_the_new_revis
     let f = start().await;
     let rev = f.revision().await;
     // Someone edits the file by hand meanwhile.
-    let by_hand = f.file().replace("timeout = \"2s\"", "timeout = \"3s\"");
+    let by_hand = f.edited_by_hand();
     std::fs::write(&f.steward.config_path, &by_hand).unwrap();
     let (status, body) = f
         .send(
