@@ -196,6 +196,15 @@ impl Matrix {
         p
     }
 
+    /// Waits until step number `steps` is written everywhere: the audit and the proposal
+    /// first (one transaction), the action file after them.
+    async fn settled(&self, what: &str, steps: usize, status: &str) {
+        eventually(what, SOON, || async {
+            self.steps().await.len() == steps && self.action_file()["status"] == status
+        })
+        .await;
+    }
+
     async fn steps(&self) -> Vec<String> {
         let audit = self
             .steward
@@ -363,10 +372,8 @@ async fn a_command_still_running_after_a_crash_is_reported_watched_and_verified(
     approving_again_is_refused(&m).await;
     // The command ends by itself: Steward sees it, marks it, re-probes the target.
     m.release_command();
-    eventually("the end is seen and verified", SOON, || async {
-        m.steps().await.len() == 5
-    })
-    .await;
+    m.settled("the end is seen and verified", 5, "interrupted")
+        .await;
     let p = m.agree_on("interrupted").await;
     let detail = p["status_detail"].as_str().unwrap();
     assert!(detail.contains("ran on as pgid"), "{detail}");
@@ -396,7 +403,7 @@ async fn a_command_that_finished_while_steward_was_down_is_interrupted_and_verif
     })
     .await;
     m.restart().await;
-    eventually("verified", SOON, || async { m.steps().await.len() == 4 }).await;
+    m.settled("verified", 4, "interrupted").await;
     let p = m.agree_on("interrupted").await;
     let detail = p["status_detail"].as_str().unwrap();
     assert!(
@@ -413,10 +420,8 @@ async fn crash_after_the_run_finished_verifies_at_the_restart_without_running_ag
     let mut m = crash_at("after_succeeded", true).await;
     assert_eq!(m.runs(), 1);
     m.restart().await;
-    eventually("verified after the restart", SOON, || async {
-        m.steps().await.len() == 4
-    })
-    .await;
+    m.settled("verified after the restart", 4, "unresolved")
+        .await;
     m.agree_on("unresolved").await;
     assert_eq!(m.steps().await, ["approve", "start", "run", "verify"]);
     approving_again_is_refused(&m).await;
