@@ -65,7 +65,9 @@ measure() { # label, how ("shown", "hide", "hidden"), extra args...
     sleep 15 # start-up, first tick, page load
     if [[ $how == hide ]]; then
         wmctrl -c Steward
-        sleep 5
+        # The web process ends at once; 5 s later (src-tauri/src/trim.rs) the network
+        # process, and the pages the window's code used are given back.
+        sleep 12
     fi
     local pids=($(family "$app"))
     local t0=0 t1=0

@@ -18,6 +18,8 @@
 //!   tray refresh.
 //! - `tray`: the tray icon (one per overall state) and its menu.
 //! - `locale`: a valid web view language under a POSIX locale (a WebKitGTK quirk).
+//! - `trim`: once the window is gone, WebKit's network process ended and the pages of
+//!   the code the window ran given back to the kernel.
 //!
 //! # Command line
 //! `steward-desktop [--config PATH] [--demo] [--hidden]`
@@ -38,6 +40,7 @@ mod bridge;
 mod config_file;
 mod locale;
 mod tray;
+mod trim;
 pub mod window;
 
 use std::path::PathBuf;
@@ -313,6 +316,12 @@ pub fn run() -> ExitCode {
         RunEvent::ExitRequested {
             code: None, api, ..
         } => api.prevent_exit(),
+        // Hidden (Hide or closed): what the window left behind is given back a moment later.
+        RunEvent::WindowEvent {
+            label,
+            event: tauri::WindowEvent::Destroyed,
+            ..
+        } if label == window::MAIN_WINDOW => trim::after_hide(app),
         // Any other way out (the OS ending the session, a plugin calling exit) still
         // stops the engine; after `quit` this finds nothing left to do.
         // Bounded: this runs on the main thread, which a task being stopped might wait on.

@@ -137,6 +137,35 @@ def web_processes(app_pid):
     return [p for p in descendants(app_pid) if exe_name(p) == "WebKitWebProcess"]
 
 
+def network_processes(app_pid):
+    """The app's WebKit network processes (they serve web views: the app ends them once
+    the window has been gone a few seconds)."""
+    return [p for p in descendants(app_pid) if exe_name(p) == "WebKitNetworkProcess"]
+
+
+def ok_badge_pixels():
+    """Pixels of the OK badge's background (--ok-bg, #e6f4ec) in a capture of the Steward
+    window: the dashboard painted rows of healthy providers. 0 without a window."""
+    wid = window_visible()
+    if not wid:
+        return 0
+    out = subprocess.run(["import", "-window", wid[0], "-depth", "8", "rgb:-"],
+                         capture_output=True, timeout=30)
+    rgb = out.stdout
+    return sum(1 for i in range(0, len(rgb) - 2, 3) if rgb[i:i + 3] == b"\xe6\xf4\xec")
+
+
+def rss_mib(pid):
+    """VmRSS of `pid` in MiB (0 when gone)."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
+
+
 def apps_running(app_bin):
     """PIDs of every running `app_bin` (any instance)."""
     out = []

@@ -25,7 +25,9 @@ import pwd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from desktop_lib import (Failed, apps_running, autostart_checked, check,  # noqa: E402
-                         find_tray, log, wait_for, web_processes, window_visible)
+                         find_tray, log, network_processes, ok_badge_pixels, rss_mib, wait_for,
+                         web_processes,
+                         window_visible)
 
 # Who the app runs as: the audit names the surface and this login ("local:root").
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -40,6 +42,7 @@ SHOTS = ENV["SHOTS"]
 SERVICE_PY = ENV["SERVICE_PY"]
 APP_BIN = ENV["APP_BIN"]
 APP_CONFIG = ENV["APP_CONFIG"]
+APP_LOG = ENV["APP_LOG"]
 OPENED_LOG = ENV["OPENED_LOG"]
 AUTOSTART_FILE = os.path.join(ENV["XDG_CONFIG_HOME"], "autostart", "steward-desktop.desktop")
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
@@ -248,6 +251,46 @@ def reopened(wd, what, started):
     return took
 
 
+def without_webdriver():
+    """10. As a user starts it (no WebDriver): once the window has been closed a few
+    seconds, WebKit's network process is ended too (under WebDriver the app keeps it:
+    WebKit ends the automation session with it); launching Steward again brings the window
+    back, WebKit starts a new network process and the dashboard paints live data (the OK
+    badge's colour in a capture of the window)."""
+    out = open(APP_LOG, "ab")
+    app = subprocess.Popen([APP_BIN, "--config", APP_CONFIG], stdout=out, stderr=out)
+    try:
+        wait_for("started without WebDriver, the window shows", window_visible, 30)
+        wait_for("its dashboard paints healthy rows", lambda: ok_badge_pixels() > 300, 20)
+        wait_for("its web view runs, with a network process",
+                 lambda: web_processes(app.pid) and network_processes(app.pid), 10)
+        shown = rss_mib(app.pid)
+        subprocess.run(["wmctrl", "-c", "Steward"], check=True)
+        wait_for("closed, no web process", lambda: not web_processes(app.pid), 10)
+        t = time.monotonic()
+        wait_for("then WebKit's network process is ended too",
+                 lambda: not network_processes(app.pid), 15)
+        log(f"network process ended {time.monotonic() - t:.1f}s after the web process")
+        time.sleep(2)
+        log(f"app RSS: {shown} MiB shown, {rss_mib(app.pid)} MiB once hidden and trimmed")
+        t = time.monotonic()
+        second = subprocess.run([APP_BIN, "--config", APP_CONFIG], capture_output=True,
+                                text=True, timeout=60)
+        check(second.returncode == 0, f"the second launch exits 0 ({second.stderr[-300:]!r})")
+        wait_for("the second launch brought the window back", window_visible, 10)
+        wait_for("WebKit started a new network process", lambda: network_processes(app.pid), 10)
+        wait_for("the dashboard paints healthy rows again", lambda: ok_badge_pixels() > 300, 10)
+        log(f"second launch after the network process ended: dashboard painted within "
+            f"{(time.monotonic() - t) * 1000:.0f} ms")
+        screenshot("desktop-reopened.png")
+        app.terminate()
+        check(app.wait(20) == 0, "SIGTERM quits the app cleanly")
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+
+
 def main():
     service = Service(SERVICE_PORT)
     wd = WebDriver(WD_PORT)
@@ -338,6 +381,13 @@ def main():
         wait_for("closing the window hides it", lambda: not window_visible(), 10)
         wait_for("hidden, no WebKitWebProcess of the app remains",
                  lambda: not web_processes(app_pid), 10)
+        # A few seconds later the app gives back the pages of the code the window ran
+        # (WebKit's network process stays under WebDriver: see step 10).
+        line = wait_for("hidden, the app gives back what the window left",
+                        lambda: next((l for l in open(APP_LOG, errors="replace")
+                                      if "given back" in l), None), 15)
+        log("app: " + re.sub(r"\x1b\[[0-9;]*m", "", line).strip())
+        check(network_processes(app_pid), "under WebDriver, WebKit's network process is kept")
         check(os.path.exists(f"/proc/{app_pid}"), "the app keeps running in the tray")
         wait_for("the engine still probes while hidden (the tray's status line is healthy)",
                  lambda: any(l.startswith("Steward: healthy") for l in tray.layout()), 10)
@@ -555,6 +605,7 @@ def main():
         wait_for("Quit ends the app", lambda: not os.path.exists(f"/proc/{app_pid}")
                  or open(f"/proc/{app_pid}/stat").read().split()[2] == "Z", 15)
         wd.session = None  # the browser is gone; nothing to delete
+        without_webdriver()
         return 0
     finally:
         try:

@@ -171,7 +171,7 @@ say "tauri-driver on $WD_PORT (native $NATIVE_PORT)"
 # ---- 6. drive ---------------------------------------------------------------------------
 set +e
 WD_PORT=$WD_PORT SERVICE_PORT=$SERVICE_PORT APP_WRAPPER=$RUN/app.sh APP_PID_FILE=$RUN/app.pid \
-    APP_BIN=$APP_BIN APP_CONFIG=$RUN/steward.toml OPENED_LOG=$RUN/opened.log \
+    APP_BIN=$APP_BIN APP_CONFIG=$RUN/steward.toml APP_LOG=$RUN/app.log OPENED_LOG=$RUN/opened.log \
     NOTIFY_LOG=$RUN/notify.log SHOTS=$ROOT/target/desktop-screenshots SERVICE_PY=$HERE/service.py \
     python3 "$HERE/drive.py"
 RESULT=$?
