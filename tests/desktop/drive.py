@@ -279,7 +279,8 @@ def without_webdriver():
         check(second.returncode == 0, f"the second launch exits 0 ({second.stderr[-300:]!r})")
         wait_for("the second launch brought the window back", window_visible, 10)
         wait_for("WebKit started a new network process", lambda: network_processes(app.pid), 10)
-        wait_for("the dashboard paints healthy rows again", lambda: ok_badge_pixels() > 300, 10)
+        wait_for("the dashboard paints healthy rows again", lambda: ok_badge_pixels() > 300, 10,
+                 every=0.02)
         log(f"second launch after the network process ended: dashboard painted within "
             f"{(time.monotonic() - t) * 1000:.0f} ms")
         screenshot("desktop-reopened.png")
