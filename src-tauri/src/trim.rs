@@ -24,7 +24,7 @@ use crate::window::MAIN_WINDOW;
 
 /// How long the window stays gone before its leftovers are given back: a window closed
 /// and opened again at once keeps its network process.
-pub const SETTLE: Duration = Duration::from_secs(5);
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// WebKit's network process, by executable name (a `comm` is cut to 15 characters).
 const NETWORK_PROCESS: &str = "WebKitNetworkProcess";

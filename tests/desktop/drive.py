@@ -25,9 +25,8 @@ import pwd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from desktop_lib import (Failed, apps_running, autostart_checked, check,  # noqa: E402
-                         find_tray, log, network_processes, ok_badge_pixels, rss_mib, wait_for,
-                         web_processes,
-                         window_visible)
+                         find_tray, log, network_processes, ok_badge_pixels, rss_mib,
+                         wait_for, web_processes, window_visible)
 
 # Who the app runs as: the audit names the surface and this login ("local:root").
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -257,8 +256,8 @@ def without_webdriver():
     WebKit ends the automation session with it); launching Steward again brings the window
     back, WebKit starts a new network process and the dashboard paints live data (the OK
     badge's colour in a capture of the window)."""
-    out = open(APP_LOG, "ab")
-    app = subprocess.Popen([APP_BIN, "--config", APP_CONFIG], stdout=out, stderr=out)
+    with open(APP_LOG, "ab") as out:  # the child keeps its own copy of the descriptor
+        app = subprocess.Popen([APP_BIN, "--config", APP_CONFIG], stdout=out, stderr=out)
     try:
         wait_for("started without WebDriver, the window shows", window_visible, 30)
         wait_for("its dashboard paints healthy rows", lambda: ok_badge_pixels() > 300, 20)
