@@ -25,6 +25,7 @@
 //! logged. Redirects are not followed.
 
 pub mod translate;
+pub mod upstream;
 
 use crate::config::{Config, ModelConfig};
 use crate::context::Context;
@@ -55,9 +56,10 @@ const ANTHROPIC_VERSION: &str = "2023-06-01";
 const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 /// The latest latencies kept per target for its percentiles.
 const LATENCIES: usize = 1024;
-/// Idle connections kept per upstream host, and for how long.
-const UPSTREAM_IDLE_PER_TARGET: usize = 32;
-const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a stopping engine lets open requests and streams finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long a client has to send a request's head.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The longest `Retry-After` honoured from an upstream.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
@@ -202,27 +204,16 @@ enum Forwarded {
 pub struct Gateway {
     ctx: Arc<Context>,
     breakers: Arc<Breakers>,
-    client: reqwest::Client,
+    upstream: upstream::Upstream,
     stats: Mutex<Stats>,
 }
 
 impl Gateway {
     pub fn new(ctx: Arc<Context>, breakers: Arc<Breakers>) -> Arc<Gateway> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("steward-gateway/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10))
-            // A burst of streams opens a connection per stream; keeping them all idle
-            // (reqwest's default: every one, 90 s) held ~20 KB each after a burst.
-            .pool_max_idle_per_host(UPSTREAM_IDLE_PER_TARGET)
-            .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
-            .build()
-            .expect("the HTTP client builds");
         Arc::new(Gateway {
             ctx,
             breakers,
-            client,
+            upstream: upstream::Upstream::default(),
             stats: Mutex::new(Stats::default()),
         })
     }
@@ -550,47 +541,39 @@ impl Gateway {
             .as_deref()
             .and_then(|v| std::env::var(v).ok())
             .filter(|k| !k.is_empty());
-        let mut req = match wire {
-            Wire::OpenAi => {
-                let mut r = self.client.post(format!("{base}/chat/completions"));
-                if let Some(k) = &key {
-                    r = r.bearer_auth(k);
-                }
-                r
-            }
-            Wire::Anthropic => {
-                let url = if base.ends_with("/v1") {
+        let anthropic_headers = [("anthropic-version", anthropic_version)];
+        let call = match wire {
+            Wire::OpenAi => upstream::Call {
+                url: format!("{base}/chat/completions"),
+                key: key.map(|k| (header::AUTHORIZATION, format!("Bearer {k}"))),
+                headers: &[],
+                body: serde_json::to_vec(&body).unwrap_or_default(),
+                stream,
+            },
+            Wire::Anthropic => upstream::Call {
+                url: if base.ends_with("/v1") {
                     format!("{base}/messages")
                 } else {
                     format!("{base}/v1/messages")
-                };
-                let mut r = self
-                    .client
-                    .post(url)
-                    .header("anthropic-version", anthropic_version);
-                if let Some(k) = &key {
-                    r = r.header("x-api-key", k);
-                }
-                r
-            }
+                },
+                key: key.map(|k| (header::HeaderName::from_static("x-api-key"), k)),
+                headers: &anthropic_headers,
+                body: serde_json::to_vec(&body).unwrap_or_default(),
+                stream,
+            },
         };
-        req = req.json(&body);
         let timeout = model.timeout;
         let started = Instant::now();
-        let redact = |s: String| match &key {
-            Some(k) => s.replace(k.as_str(), "[redacted]"),
-            None => s,
-        };
-        let response = match tokio::time::timeout(timeout, req.send()).await {
+        let response = match tokio::time::timeout(timeout, self.upstream.send(call)).await {
             Err(_) => return failed(format!("no answer within {}", secs(timeout))),
-            Ok(Err(e)) => return failed(redact(describe(&e))),
+            Ok(Err(e)) => return failed(e),
             Ok(Ok(r)) => r,
         };
-        let status = response.status();
+        let status = response.status;
         if status.as_u16() == 429 || status.is_server_error() {
             let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
+                .headers
+                .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER));
@@ -600,17 +583,18 @@ impl Gateway {
             };
         }
         let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
+            .headers
+            .get(header::CONTENT_TYPE)
             .cloned()
             .unwrap_or_else(|| HeaderValue::from_static("application/json"));
-        let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let code = status;
         let ok = status.is_success();
         if !ok || !stream {
             // Read whole, within what is left of the timeout: a failure here is still
             // before the client's first byte.
             let left = timeout.saturating_sub(started.elapsed());
-            let read = tokio::time::timeout(left, read_bounded(response, MAX_ANSWER_BYTES)).await;
+            let read =
+                tokio::time::timeout(left, response.body.read_bounded(MAX_ANSWER_BYTES)).await;
             let bytes = match read {
                 Err(_) => return failed(format!("no whole answer within {}", secs(timeout))),
                 Ok(Err(e)) => return failed(e),
@@ -640,12 +624,12 @@ impl Gateway {
             return Forwarded::Answer((code, Json(answer)).into_response(), true);
         }
         // Streaming: the first chunk decides; after it, the client has bytes.
-        let mut response = response;
+        let mut response = response.body;
         let left = timeout.saturating_sub(started.elapsed());
         let first = match tokio::time::timeout(left, response.chunk()).await {
             Err(_) => return failed(format!("no first chunk within {}", secs(timeout))),
             Ok(Ok(None)) => return failed("the stream ended before its first chunk".into()),
-            Ok(Err(e)) => return failed(redact(describe(&e))),
+            Ok(Err(e)) => return failed(e),
             Ok(Ok(Some(b))) => b,
         };
         let rest = futures::stream::unfold(Some(response), |r| async move {
@@ -653,7 +637,7 @@ impl Gateway {
             match r.chunk().await {
                 Ok(Some(b)) => Some((Ok::<Bytes, std::io::Error>(b), Some(r))),
                 Ok(None) => None,
-                Err(e) => Some((Err(std::io::Error::other(describe(&e))), None)),
+                Err(e) => Some((Err(std::io::Error::other(e)), None)),
             }
         })
         .boxed();
@@ -723,37 +707,6 @@ fn secs(d: Duration) -> String {
     format!("{} s", d.as_secs_f64())
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_connect() {
-        "connect: the target refused or is unreachable".into()
-    } else if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_body() || e.is_decode() {
-        "reading the answer failed".into()
-    } else {
-        "the request failed".into()
-    }
-}
-
-async fn read_bounded(mut response: reqwest::Response, max: usize) -> Result<Bytes, String> {
-    let mut out = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(c)) => {
-                if out.len() + c.len() > max {
-                    return Err(format!(
-                        "the answer is larger than {} MiB",
-                        max / 1024 / 1024
-                    ));
-                }
-                out.extend_from_slice(&c);
-            }
-            Ok(None) => return Ok(Bytes::from(out)),
-            Err(e) => return Err(describe(&e)),
-        }
-    }
-}
-
 /// Compares keys in time that does not depend on where they differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -811,9 +764,54 @@ pub async fn serve(
         .map_or(crate::config::DEFAULT_GATEWAY_MAX_BODY, |g| g.max_body);
     let app = gateway.router(max_body);
     tracing::info!(addr = %listener.local_addr()?, "LLM gateway listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(cancel.cancelled_owned())
+    // hyper's HTTP/1 server, not `axum::serve`: its HTTP/1-or-2 detection kept a second
+    // read buffer per connection, 8 KiB for each open stream (docs/benchmarks.md). Clients
+    // of an OpenAI or Anthropic endpoint speak HTTP/1.1.
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            () = cancel.cancelled() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, most likely: wait rather than spin.
+                tracing::warn!(error = %e, "the LLM gateway cannot accept a connection");
+                tokio::select! {
+                    () = cancel.cancelled() => break,
+                    () = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection =
+            graceful.watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        connections.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "a gateway connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // Open requests finish; streams get `SHUTDOWN_GRACE`, then their connections close.
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::info!(
+            open = connections.len(),
+            "LLM gateway: closing the streams still open"
+        );
+    }
+    connections.shutdown().await;
+    Ok(())
 }
 
 impl Wire {

@@ -71,6 +71,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "components",
         &[
             "health::monitor",
+            "gateway::upstream",
             "health::probe",
             "health::prober",
             "planner::router",

@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 
 const KEY_ENV: &str = "STEWARD_TEST_GATEWAY_KEY";
 const KEY: &str = "gw-key-for-tests-0123";
+/// The targets' own keys (`[[models]] api_key_env`), which only the targets see.
+const TARGET_A_KEY: &str = "sk-target-a-4567";
+const TARGET_C_KEY: &str = "sk-ant-target-c-89";
 
 /// Three fake upstreams: `a` and `b` for OpenAI-wire models, `c` for an Anthropic-wire one.
 async fn upstreams() -> (FakeLlm, FakeLlm, FakeLlm) {
@@ -54,6 +57,8 @@ async fn start_with(
     clock: Option<&common::ManualClock>,
 ) -> Gw {
     std::env::set_var(KEY_ENV, KEY);
+    std::env::set_var("STEWARD_TEST_TARGET_A_KEY", TARGET_A_KEY);
+    std::env::set_var("STEWARD_TEST_TARGET_C_KEY", TARGET_C_KEY);
     let port = free_port().await;
     let a_url = a_url.unwrap_or_else(|| a.url("/v1"));
     let config = format!(
@@ -90,6 +95,7 @@ url = "{a_url}"
 model = "m-a"
 provider = "prov-a"
 timeout = "2s"
+api_key_env = "STEWARD_TEST_TARGET_A_KEY"
 
 [[models]]
 id = "b"
@@ -105,6 +111,7 @@ api = "anthropic"
 url = "{c}"
 model = "m-c"
 timeout = "2s"
+api_key_env = "STEWARD_TEST_TARGET_C_KEY"
 
 [planner]
 chain = ["rules"]
@@ -394,6 +401,86 @@ async fn a_stream_passes_through_and_a_cut_one_ends_with_an_error_event_not_a_re
     assert!(text.contains("\"par\""), "{text}");
     assert!(text.contains("the upstream stream was cut"), "{text}");
     assert!(b.seen().is_empty(), "bytes went out: no retry elsewhere");
+}
+
+/// A stream's events larger than the gateway's read buffer for streams (1 KiB) arrive
+/// whole, passed through or translated; each target gets its own key, marked the way its
+/// wire format says, and never the client's.
+#[tokio::test]
+async fn large_stream_events_arrive_whole_and_each_target_gets_its_own_key() {
+    let (a, b, c) = upstreams().await;
+    let deltas: Vec<String> = (0..4)
+        .map(|i| format!("{i}{}", "é-".repeat(1500)))
+        .collect();
+    let whole: String = deltas.concat();
+    let stream = Reply::Stream {
+        deltas: deltas.clone(),
+        cut: false,
+    };
+    a.script("m-a", vec![stream.clone()]);
+    c.script("m-c", vec![stream]);
+    let gw = start(&a, &b, &c, None).await;
+    for model in ["chat", "claude"] {
+        let body = json!({"model": model, "stream": true,
+                          "messages": [{"role": "user", "content": "hi"}]});
+        let r = gw.post("/v1/chat/completions", body).await;
+        assert_eq!(r.status(), StatusCode::OK, "{model}");
+        let text = r.text().await.unwrap();
+        let got: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .filter_map(|v| {
+                v["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        assert_eq!(got, whole, "{model}: the deltas, in order, whole");
+        assert!(text.trim_end().ends_with("data: [DONE]"), "{model}");
+    }
+    let to_a = &a.seen()[0];
+    assert_eq!(
+        to_a.header("authorization"),
+        Some(format!("Bearer {TARGET_A_KEY}").as_str())
+    );
+    assert_eq!(to_a.header("x-api-key"), None);
+    let to_c = &c.seen()[0];
+    assert_eq!(to_c.header("x-api-key"), Some(TARGET_C_KEY));
+    assert_eq!(to_c.header("authorization"), None);
+    assert_eq!(to_c.header("anthropic-version"), Some("2023-06-01"));
+    for seen in [to_a, to_c] {
+        assert!(!seen.headers.values().any(|v| v.contains(KEY)));
+        assert!(seen
+            .header("user-agent")
+            .is_some_and(|ua| ua.starts_with("steward-gateway/")));
+    }
+}
+
+/// A stopping engine does not wait for a stream that never ends: open streams get a grace
+/// period, then their connections close, and the engine stops.
+#[tokio::test]
+async fn stopping_the_engine_closes_a_stream_that_never_ends() {
+    let (a, b, c) = upstreams().await;
+    a.script("m-a", vec![Reply::StreamThenHang("Hel".into())]);
+    let gw = start(&a, &b, &c, None).await;
+    let body = json!({"model": "chat", "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let mut r = gw.post("/v1/chat/completions", body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let first = r.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("\"Hel\""));
+    let Gw {
+        steward, _dir: dir, ..
+    } = gw;
+    let stop = tokio::time::timeout(std::time::Duration::from_secs(60), steward.stop()).await;
+    assert!(stop.is_ok(), "the engine stopped with a stream open");
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Ok(Some(_)) = r.chunk().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the client's stream ended");
+    drop(dir);
 }
 
 #[tokio::test]

@@ -34,6 +34,8 @@ pub enum Reply {
     /// 200, server-sent events in the endpoint's wire format: these text deltas, then the
     /// end of the stream (`cut`: the connection drops after the deltas instead).
     Stream { deltas: Vec<String>, cut: bool },
+    /// 200, server-sent events: this one delta, then nothing more, the connection held open.
+    StreamThenHang(String),
     /// `Text`, once as many requests as the barrier counts are waiting for it: that many
     /// requests are surely in flight at once (one connection each).
     Together(Arc<tokio::sync::Barrier>, String),
@@ -229,6 +231,16 @@ async fn handle(
             }
         }
         Reply::Garbage => (StatusCode::OK, "<html>gateway says hi</html>").into_response(),
+        Reply::StreamThenHang(delta) => {
+            let first =
+                Ok::<Bytes, std::io::Error>(Bytes::from(stream_event(wire, &model, &delta)));
+            let body =
+                futures::stream::once(async move { first }).chain(futures::stream::pending());
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(Body::from_stream(body))
+                .unwrap()
+        }
         Reply::Stream { deltas, cut } => {
             let mut events: Vec<Result<Bytes, std::io::Error>> = deltas
                 .iter()
