@@ -789,6 +789,7 @@ pub async fn serve(
                 }
             }
         };
+        // Nagle off for the stream's small events; a socket that refuses still serves.
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         let connection =
