@@ -20,6 +20,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Idle connections kept per upstream host, and for how long.
@@ -32,10 +33,12 @@ const STREAM_READ_BUFFER: usize = 1024;
 
 type Pool = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// The clients of the gateway's targets.
+/// The clients of the gateway's targets, each made at its first request (an engine
+/// without a `[gateway]` never makes them).
+#[derive(Default)]
 pub struct Upstream {
-    whole: Pool,
-    streams: Pool,
+    whole: OnceLock<Pool>,
+    streams: OnceLock<Pool>,
 }
 
 /// Who the target is and what to send it.
@@ -58,15 +61,6 @@ pub struct Answer {
 /// An answer's body. A stream keeps only this, not the answer's headers.
 pub struct Chunks(Incoming);
 
-impl Default for Upstream {
-    fn default() -> Upstream {
-        Upstream {
-            whole: pool(None),
-            streams: pool(Some(STREAM_READ_BUFFER)),
-        }
-    }
-}
-
 impl Upstream {
     /// Sends `call`; the error says what failed in words fit for a log and the client.
     pub async fn send(&self, call: Call<'_>) -> Result<Answer, String> {
@@ -86,12 +80,12 @@ impl Upstream {
         let request = request
             .body(Full::new(Bytes::from(call.body)))
             .map_err(|_| "the target's url is not a valid http(s) URL".to_owned())?;
-        let pool = if call.stream {
-            &self.streams
+        let client = if call.stream {
+            self.streams.get_or_init(|| pool(Some(STREAM_READ_BUFFER)))
         } else {
-            &self.whole
+            self.whole.get_or_init(|| pool(None))
         };
-        let response = pool.request(request).await.map_err(|e| {
+        let response = client.request(request).await.map_err(|e| {
             if e.is_connect() {
                 "connect: the target refused or is unreachable".to_owned()
             } else {
