@@ -542,12 +542,13 @@ impl Gateway {
             .and_then(|v| std::env::var(v).ok())
             .filter(|k| !k.is_empty());
         let anthropic_headers = [("anthropic-version", anthropic_version)];
+        let body = serde_json::to_vec(&body).unwrap_or_default();
         let call = match wire {
             Wire::OpenAi => upstream::Call {
                 url: format!("{base}/chat/completions"),
                 key: key.map(|k| (header::AUTHORIZATION, format!("Bearer {k}"))),
                 headers: &[],
-                body: serde_json::to_vec(&body).unwrap_or_default(),
+                body,
                 stream,
             },
             Wire::Anthropic => upstream::Call {
@@ -558,7 +559,7 @@ impl Gateway {
                 },
                 key: key.map(|k| (header::HeaderName::from_static("x-api-key"), k)),
                 headers: &anthropic_headers,
-                body: serde_json::to_vec(&body).unwrap_or_default(),
+                body,
                 stream,
             },
         };
@@ -587,7 +588,6 @@ impl Gateway {
             .get(header::CONTENT_TYPE)
             .cloned()
             .unwrap_or_else(|| HeaderValue::from_static("application/json"));
-        let code = status;
         let ok = status.is_success();
         if !ok || !stream {
             // Read whole, within what is left of the timeout: a failure here is still
@@ -601,7 +601,7 @@ impl Gateway {
                 Ok(Ok(b)) => b,
             };
             if client == wire {
-                let mut r = (code, bytes).into_response();
+                let mut r = (status, bytes).into_response();
                 r.headers_mut().insert(header::CONTENT_TYPE, content_type);
                 return Forwarded::Answer(r, ok);
             }
@@ -616,12 +616,12 @@ impl Gateway {
                     .as_str()
                     .unwrap_or("the target refused the request");
                 return Forwarded::Answer(
-                    client.error(code, "invalid_request_error", message),
+                    client.error(status, "invalid_request_error", message),
                     false,
                 );
             }
             let answer = translate::answer(wire.format(), client.format(), &value);
-            return Forwarded::Answer((code, Json(answer)).into_response(), true);
+            return Forwarded::Answer((status, Json(answer)).into_response(), true);
         }
         // Streaming: the first chunk decides; after it, the client has bytes.
         let mut response = response.body;
@@ -683,7 +683,7 @@ impl Gateway {
             },
         ));
         let mut r = Response::new(Body::from_stream(body));
-        *r.status_mut() = code;
+        *r.status_mut() = status;
         let content_type = if client == wire {
             content_type
         } else {
