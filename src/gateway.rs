@@ -11,7 +11,8 @@
 //! for the answer or, streaming, for its first chunk, 429 and 5xx); passing 4xx answers
 //! back untouched (not held against the breaker); marking the breaker with every outcome
 //! (real traffic trips it before the next probe would); ending a stream cut after its
-//! first bytes with the wire format's error event (never retried); `503` in the client's
+//! first bytes with the wire format's error event (never retried), and one that stalls
+//! (no chunk within the target's `timeout`) the same way; `503` in the client's
 //! wire format, with what was tried and `Retry-After`, when no target answered; and the
 //! counters of `GET /api/gateway`.
 //! Does not own: the breakers' rules (`health::breaker`), the models' definitions
@@ -21,7 +22,7 @@
 //! event with the reason "from gateway traffic: …". The Gateway view in the UI reads
 //! [`GatewayView`].
 //! Request and response bodies are never stored; they are logged only with
-//! `log_bodies = true`. Upstream keys are read from the environment at call time and never
+//! `log_bodies = true` (the request, and a whole answer; not a stream's events). Upstream keys are read from the environment at call time and never
 //! logged. Redirects are not followed.
 
 pub mod translate;
@@ -396,6 +397,7 @@ impl Gateway {
                     &request,
                     stream,
                     &client_version,
+                    gateway.is_some_and(|g| g.log_bodies),
                 )
                 .await;
             let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -523,7 +525,8 @@ impl Gateway {
     }
 
     /// One try of one target: `wires` is (the client's, the target's); the request and
-    /// its answer are translated when they differ.
+    /// its answer are translated when they differ. `log_bodies`: a whole answer is logged
+    /// as it goes back to the client.
     async fn forward(
         &self,
         model: &ModelConfig,
@@ -531,6 +534,7 @@ impl Gateway {
         request: &Value,
         stream: bool,
         anthropic_version: &str,
+        log_bodies: bool,
     ) -> Forwarded {
         let (client, wire) = wires;
         let body = translate::request(client.format(), wire.format(), request, &model.model);
@@ -601,6 +605,10 @@ impl Gateway {
                 Ok(Ok(b)) => b,
             };
             if client == wire {
+                if log_bodies {
+                    let body = String::from_utf8_lossy(&bytes);
+                    tracing::info!(target = %model.id, status = status.as_u16(), %body, "gateway answer");
+                }
                 let mut r = (status, bytes).into_response();
                 r.headers_mut().insert(header::CONTENT_TYPE, content_type);
                 return Forwarded::Answer(r, ok);
@@ -621,6 +629,9 @@ impl Gateway {
                 );
             }
             let answer = translate::answer(wire.format(), client.format(), &value);
+            if log_bodies {
+                tracing::info!(target = %model.id, status = status.as_u16(), body = %answer, "gateway answer");
+            }
             return Forwarded::Answer((status, Json(answer)).into_response(), true);
         }
         // Streaming: the first chunk decides; after it, the client has bytes.
@@ -648,14 +659,23 @@ impl Gateway {
             Some(t) => Bytes::from(t.feed(&first)),
             None => first,
         };
-        // A cut after the first bytes: the client's error event, then the end.
+        // A cut after the first bytes, or no chunk within the target's timeout (a stalled
+        // upstream): the client's error event, then the end.
         let body = futures::stream::once(async move { Ok(first) }).chain(futures::stream::unfold(
             (rest, translator, false),
             move |(mut rest, mut translator, done)| async move {
                 if done {
                     return None;
                 }
-                match rest.next().await {
+                let Ok(next) = tokio::time::timeout(timeout, rest.next()).await else {
+                    let error = format!(
+                        "the upstream stream stalled: no chunk for {}",
+                        secs(timeout)
+                    );
+                    tracing::warn!("gateway stream ended: {error}");
+                    return Some((Ok(client.stream_error(&error)), (rest, translator, true)));
+                };
+                match next {
                     None => {
                         let tail = translator.as_mut().map(|t| t.finish()).unwrap_or_default();
                         (!tail.is_empty()).then(|| {

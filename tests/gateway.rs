@@ -1,4 +1,4 @@
-//! The LLM gateway (issue 15, first part): apps on this workstation ask Steward, Steward
+//! The LLM gateway (issue 15): apps on this workstation ask Steward, Steward
 //! asks the first healthy target, fails over before the app sees a byte, and what the
 //! traffic shows lands on the breakers the probe loop and the planner share.
 //!
@@ -403,6 +403,60 @@ async fn a_stream_passes_through_and_a_cut_one_ends_with_an_error_event_not_a_re
     assert!(b.seen().is_empty(), "bytes went out: no retry elsewhere");
 }
 
+/// Streaming, the first chunk decides: a target that sends its answer's head and then no
+/// event within its `timeout` (2 s) is failed over before the client sees a byte. A stream
+/// that stalls after its first bytes ends with the wire format's error event once no chunk
+/// came for that long, and is not tried elsewhere.
+#[tokio::test]
+async fn a_stream_without_a_first_chunk_in_time_fails_over_and_one_that_stalls_later_ends() {
+    let (a, b, c) = upstreams().await;
+    a.script(
+        "m-a",
+        vec![
+            Reply::StreamHeadThenHang,
+            Reply::StreamThenHang("Hel".into()),
+        ],
+    );
+    b.script(
+        "m-b",
+        vec![Reply::Stream {
+            deltas: vec!["from b".into()],
+            cut: false,
+        }],
+    );
+    let gw = start(&a, &b, &c, None).await;
+    let body = json!({"model": "chat", "stream": true,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let r = gw.post("/v1/chat/completions", body.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("\"from b\""), "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    assert!(
+        !text.contains("error"),
+        "nothing of a reached the client: {text}"
+    );
+    let failovers = gw.steward.events_of("gateway_failover").await;
+    assert_eq!(failovers.len(), 1, "{failovers:?}");
+    assert_eq!(failovers[0]["data"]["error"], "no first chunk within 2 s");
+    assert_eq!(gw.view().await["targets"]["a"]["failed"], 1);
+
+    // Now a sends "Hel" and then nothing: the client gets "Hel", then the error event.
+    let text = gw
+        .post("/v1/chat/completions", body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("\"Hel\""), "{text}");
+    assert!(
+        text.contains("the upstream stream stalled: no chunk for 2 s"),
+        "{text}"
+    );
+    assert_eq!(b.seen().len(), 1, "bytes went out: no retry elsewhere");
+    assert_eq!(a.seen().len(), 2);
+}
+
 /// A stream's events larger than the gateway's read buffer for streams (1 KiB) arrive
 /// whole, passed through or translated; each target gets its own key, marked the way its
 /// wire format says, and never the client's.
@@ -462,7 +516,8 @@ async fn large_stream_events_arrive_whole_and_each_target_gets_its_own_key() {
 #[tokio::test]
 async fn stopping_the_engine_closes_a_stream_that_never_ends() {
     let (a, b, c) = upstreams().await;
-    a.script("m-a", vec![Reply::StreamThenHang("Hel".into())]);
+    // A delta every 200 ms, for ever: never stalled, never done.
+    a.script("m-a", vec![Reply::Trickle("Hel".into())]);
     let gw = start(&a, &b, &c, None).await;
     let body = json!({"model": "chat", "stream": true,
                       "messages": [{"role": "user", "content": "hi"}]});
@@ -703,4 +758,146 @@ async fn after_a_burst_at_most_32_idle_connections_to_a_target_stay_open() {
         open,
         "an idle connection was reused"
     );
+}
+
+/// The gateway config of the keys-and-bodies test: one route to `a`, the default key and
+/// two named ones (`editor`, `agent`), `log_bodies` when asked.
+fn keyed_config(a: &FakeLlm, port: u16, log_bodies: bool) -> String {
+    format!(
+        r#"
+[probe]
+interval = "1h"
+
+[[models]]
+id = "a"
+api = "openai"
+url = "{a_url}"
+model = "m-a"
+timeout = "2s"
+api_key_env = "STEWARD_TEST_TARGET_A_KEY"
+
+[planner]
+chain = ["rules"]
+
+[gateway]
+listen = "127.0.0.1:{port}"
+api_key_env = "{KEY_ENV}"
+log_bodies = {log_bodies}
+
+[[gateway.keys]]
+name = "editor"
+env = "STEWARD_TEST_EDITOR_KEY"
+
+[[gateway.keys]]
+name = "agent"
+env = "STEWARD_TEST_AGENT_KEY"
+
+[[gateway.routes]]
+model = "chat"
+targets = ["a"]
+"#,
+        a_url = a.url("/v1"),
+    )
+}
+
+/// Every file under `dir`, as bytes (the database, its WAL, anything else written there).
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path, bytes));
+        }
+    }
+    out
+}
+
+/// Keys are named after the app they are given to, and `GET /api/gateway` counts requests
+/// per app. Bodies and keys never reach the logs (even at debug level) nor the data dir;
+/// with `log_bodies = true` the request and the whole answer are logged, the keys still
+/// are not. The real `steward serve` binary, its stdout and stderr read whole.
+#[tokio::test]
+async fn named_keys_count_per_app_and_bodies_are_logged_only_when_asked() {
+    const EDITOR: &str = "gw-editor-key-6a1b";
+    const AGENT: &str = "gw-agent-key-3c9d";
+    const PROMPT: &str = "prompt-marker-5e1f";
+    const ANSWER: &str = "answer-marker-9c2d";
+    let a = FakeLlm::start().await;
+    a.script("m-a", vec![Reply::Text(ANSWER.into())]);
+    let port = free_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = write_config(dir.path(), &keyed_config(&a, port, false));
+    let command = common::ServeCommand::new(&config, &data)
+        .env("STEWARD_LOG", "debug")
+        .env(KEY_ENV, KEY)
+        .env("STEWARD_TEST_EDITOR_KEY", EDITOR)
+        .env("STEWARD_TEST_AGENT_KEY", AGENT)
+        .env("STEWARD_TEST_TARGET_A_KEY", TARGET_A_KEY);
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
+    let body = json!({"model": "chat", "messages": [{"role": "user", "content": PROMPT}]});
+    let ask = |key: &'static str, header: &'static str| {
+        let request = client.post(&url).json(&body);
+        let request = if header == "x-api-key" {
+            request.header("x-api-key", key)
+        } else {
+            request.bearer_auth(key)
+        };
+        async move {
+            let r = request.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(text_of(&v), ANSWER);
+        }
+    };
+
+    let serve = command.start().await;
+    ask(EDITOR, "bearer").await;
+    ask(EDITOR, "x-api-key").await;
+    ask(AGENT, "bearer").await;
+    ask(KEY, "bearer").await;
+    let view = serve.get("/api/gateway").await;
+    assert_eq!(
+        view["apps"],
+        json!({"default": 1, "editor": 2, "agent": 1}),
+        "{view}"
+    );
+    let (stdout, stderr) = serve.stop().await;
+    let printed = format!("{stdout}{stderr}");
+    assert!(printed.contains("DEBUG"), "the run logged at debug level");
+    for secret in [PROMPT, ANSWER, KEY, EDITOR, AGENT, TARGET_A_KEY] {
+        assert!(
+            !printed.contains(secret),
+            "{secret} in the logs:\n{printed}"
+        );
+        for (path, bytes) in files_under(&data) {
+            let found = bytes.windows(secret.len()).any(|w| w == secret.as_bytes());
+            assert!(!found, "{secret} in {}", path.display());
+        }
+    }
+    assert_eq!(a.seen().len(), 4);
+
+    // log_bodies = true: the request and the answer are in the log; the keys are not.
+    write_config(dir.path(), &keyed_config(&a, port, true));
+    let serve = command.start().await;
+    ask(EDITOR, "bearer").await;
+    let (stdout, stderr) = serve.stop().await;
+    let printed = format!("{stdout}{stderr}");
+    assert!(
+        printed.contains(PROMPT),
+        "the request is logged:\n{printed}"
+    );
+    assert!(printed.contains(ANSWER), "the answer is logged:\n{printed}");
+    for secret in [KEY, EDITOR, AGENT, TARGET_A_KEY] {
+        assert!(!printed.contains(secret), "{secret} in the logs");
+    }
+    for (path, bytes) in files_under(&data) {
+        for marker in [PROMPT, ANSWER] {
+            let found = bytes.windows(marker.len()).any(|w| w == marker.as_bytes());
+            assert!(!found, "{marker} stored in {}", path.display());
+        }
+    }
 }

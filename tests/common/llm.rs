@@ -36,6 +36,11 @@ pub enum Reply {
     Stream { deltas: Vec<String>, cut: bool },
     /// 200, server-sent events: this one delta, then nothing more, the connection held open.
     StreamThenHang(String),
+    /// 200 with the head of a stream of server-sent events, then no event at all, the
+    /// connection held open.
+    StreamHeadThenHang,
+    /// 200, server-sent events: this delta every 200 ms, never ending.
+    Trickle(String),
     /// `Text`, once as many requests as the barrier counts are waiting for it: that many
     /// requests are surely in flight at once (one connection each).
     Together(Arc<tokio::sync::Barrier>, String),
@@ -236,6 +241,23 @@ async fn handle(
                 Ok::<Bytes, std::io::Error>(Bytes::from(stream_event(wire, &model, &delta)));
             let body =
                 futures::stream::once(async move { first }).chain(futures::stream::pending());
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(Body::from_stream(body))
+                .unwrap()
+        }
+        Reply::StreamHeadThenHang => Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(Body::from_stream(futures::stream::pending::<
+                Result<Bytes, std::io::Error>,
+            >()))
+            .unwrap(),
+        Reply::Trickle(delta) => {
+            let event = Bytes::from(stream_event(wire, &model, &delta));
+            let body = futures::stream::repeat(event).then(|e| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                Ok::<Bytes, std::io::Error>(e)
+            });
             Response::builder()
                 .header("content-type", "text/event-stream")
                 .body(Body::from_stream(body))
