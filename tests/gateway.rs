@@ -639,6 +639,49 @@ async fn an_openai_client_fails_over_to_an_anthropic_target_streaming_or_not() {
     );
 }
 
+/// Tools, tool calls and images pass through untouched to a target of the client's wire
+/// format; when that target fails, the route's next target of the other format is
+/// skipped (it would need translation), and the 503 says why.
+#[tokio::test]
+async fn tools_and_images_pass_through_to_a_target_of_the_same_wire_format() {
+    let (a, b, c) = upstreams().await;
+    a.script(
+        "m-a",
+        vec![Reply::Text("used the tool".into()), Reply::status(500)],
+    );
+    let gw = start(&a, &b, &c, None).await;
+    let tools = json!([{"type": "function", "function": {"name": "lookup",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]);
+    let messages = json!([
+        {"role": "user", "content": [
+            {"type": "text", "text": "what is this?"},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "lookup", "arguments": "{\"q\":\"x\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "a cat"}
+    ]);
+    let body = json!({"model": "mixed", "tools": tools, "tool_choice": "auto",
+                      "messages": messages});
+    let r = gw.post("/v1/chat/completions", body.clone()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(text_of(&r.json().await.unwrap()), "used the tool");
+    let seen = &a.seen()[0];
+    assert_eq!(seen.body["tools"], tools);
+    assert_eq!(seen.body["tool_choice"], "auto");
+    assert_eq!(seen.body["messages"], messages);
+
+    // a fails now: c (Anthropic wire) would need translation, so it is skipped.
+    let r = gw.post("/v1/chat/completions", body).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let v: Value = r.json().await.unwrap();
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("a: HTTP 500") && message.contains("c: skipped"),
+        "{message}"
+    );
+    assert!(c.seen().is_empty());
+}
+
 #[tokio::test]
 async fn only_a_gateway_key_opens_it_and_bodies_are_bounded() {
     let (a, b, c) = upstreams().await;
