@@ -8,7 +8,8 @@
 //! `GET /v1/models`; routing a request through its route's targets in order, skipping a
 //! target whose provider's breaker is open (a half-open breaker's one trial is claimed by
 //! at most one request); failover before the client sees a byte (connect error, timeout
-//! for the answer or, streaming, for its first chunk, 429 and 5xx); passing 4xx answers
+//! for the answer or, streaming, for its first chunk, 429, 5xx, and a redirect, which is
+//! never followed); passing 4xx answers
 //! back untouched (not held against the breaker); marking the breaker with every outcome
 //! (real traffic trips it before the next probe would); ending a stream cut after its
 //! first bytes with the wire format's error event (never retried), and one that stalls
@@ -586,6 +587,14 @@ impl Gateway {
                 error: format!("HTTP {}", status.as_u16()),
                 retry_after,
             };
+        }
+        if status.is_redirection() {
+            // Not followed (the config says where the model is), and not the client's to
+            // follow either: this target is not usable as configured.
+            return failed(format!(
+                "HTTP {} (a redirect, not followed)",
+                status.as_u16()
+            ));
         }
         let content_type = response
             .headers

@@ -307,6 +307,39 @@ async fn a_500_and_a_429_with_retry_after_fail_over_and_count_against_the_breake
     assert_eq!(a.seen().len(), 2, "no third call to a");
 }
 
+/// A target that answers with a redirect is not followed there: the try fails (and counts
+/// against its breaker, with the reason), and the route's next target answers.
+#[tokio::test]
+async fn a_redirect_is_not_followed_but_failed_over() {
+    let (a, b, c) = upstreams().await;
+    b.script("m-b", vec![Reply::Text("from b".into())]);
+    a.script(
+        "m-a",
+        vec![Reply::Status(
+            307,
+            String::new(),
+            vec![("location".into(), b.url("/v1/chat/completions"))],
+        )],
+    );
+    let gw = start(&a, &b, &c, None).await;
+    let v: Value = gw.chat("chat").await.json().await.unwrap();
+    assert_eq!(text_of(&v), "from b");
+    assert_eq!(a.seen().len(), 1);
+    assert_eq!(
+        b.seen().len(),
+        1,
+        "b was asked once: by the failover, not the redirect"
+    );
+    let view = gw.view().await;
+    assert_eq!(view["targets"]["a"]["failed"], 1, "{view}");
+    assert_eq!(view["targets"]["a"]["ok"], 0, "{view}");
+    let failovers = gw.steward.events_of("gateway_failover").await;
+    assert_eq!(
+        failovers[0]["data"]["error"],
+        "HTTP 307 (a redirect, not followed)"
+    );
+}
+
 #[tokio::test]
 async fn a_client_error_goes_back_to_the_client_and_leaves_the_breaker_alone() {
     let (a, b, c) = upstreams().await;
