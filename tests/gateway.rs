@@ -161,6 +161,11 @@ impl Gw {
             .unwrap()
     }
 
+    /// `post`, and the answer's whole text (a stream read to its end).
+    async fn post_text(&self, path: &str, body: Value) -> String {
+        self.post(path, body).await.text().await.unwrap()
+    }
+
     async fn chat(&self, model: &str) -> reqwest::Response {
         self.post(
             "/v1/chat/completions",
@@ -425,12 +430,7 @@ async fn a_stream_passes_through_and_a_cut_one_ends_with_an_error_event_not_a_re
     );
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
 
-    let text = gw
-        .post("/v1/chat/completions", body)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = gw.post_text("/v1/chat/completions", body).await;
     assert!(text.contains("\"par\""), "{text}");
     assert!(text.contains("the upstream stream was cut"), "{text}");
     assert!(b.seen().is_empty(), "bytes went out: no retry elsewhere");
@@ -475,12 +475,7 @@ async fn a_stream_without_a_first_chunk_in_time_fails_over_and_one_that_stalls_l
     assert_eq!(gw.view().await["targets"]["a"]["failed"], 1);
 
     // Now a sends "Hel" and then nothing: the client gets "Hel", then the error event.
-    let text = gw
-        .post("/v1/chat/completions", body)
-        .await
-        .text()
-        .await
-        .unwrap();
+    let text = gw.post_text("/v1/chat/completions", body).await;
     assert!(text.contains("\"Hel\""), "{text}");
     assert!(
         text.contains("the upstream stream stalled: no chunk for 2 s"),
