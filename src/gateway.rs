@@ -9,13 +9,12 @@
 //! target whose provider's breaker is open (a half-open breaker's one trial is claimed by
 //! at most one request); failover before the client sees a byte (connect error, timeout
 //! for the answer or, streaming, for its first chunk, 429, 5xx, and a redirect, which is
-//! never followed); passing 4xx answers
-//! back untouched (not held against the breaker); marking the breaker with every outcome
-//! (real traffic trips it before the next probe would); ending a stream cut after its
-//! first bytes with the wire format's error event (never retried), and one that stalls
-//! (no chunk within the target's `timeout`) the same way; `503` in the client's
-//! wire format, with what was tried and `Retry-After`, when no target answered; and the
-//! counters of `GET /api/gateway`.
+//! never followed); passing 4xx answers back untouched (not held against the breaker);
+//! marking the breaker with every outcome (real traffic trips it before the next probe
+//! would); ending a stream cut after its first bytes with the wire format's error event
+//! (never retried), and one that stalls (no chunk within the target's `timeout`) the same
+//! way; `503` in the client's wire format, with what was tried and `Retry-After`, when no
+//! target answered; and the counters of `GET /api/gateway`.
 //! Does not own: the breakers' rules (`health::breaker`), the models' definitions
 //! (`config`), translating between the wire formats (`gateway::translate`: text chat both
 //! ways; a request with tools or images skips a target of the other format). A failover
@@ -23,8 +22,8 @@
 //! event with the reason "from gateway traffic: …". The Gateway view in the UI reads
 //! [`GatewayView`].
 //! Request and response bodies are never stored; they are logged only with
-//! `log_bodies = true` (the request, and a whole answer; not a stream's events). Upstream keys are read from the environment at call time and never
-//! logged. Redirects are not followed.
+//! `log_bodies = true` (the request, and a whole answer; not a stream's events). Upstream
+//! keys are read from the environment at call time and never logged.
 
 pub mod translate;
 pub mod upstream;
@@ -615,8 +614,7 @@ impl Gateway {
             };
             if client == wire {
                 if log_bodies {
-                    let body = String::from_utf8_lossy(&bytes);
-                    tracing::info!(target = %model.id, status = status.as_u16(), %body, "gateway answer");
+                    log_answer(model, status, String::from_utf8_lossy(&bytes));
                 }
                 let mut r = (status, bytes).into_response();
                 r.headers_mut().insert(header::CONTENT_TYPE, content_type);
@@ -639,7 +637,7 @@ impl Gateway {
             }
             let answer = translate::answer(wire.format(), client.format(), &value);
             if log_bodies {
-                tracing::info!(target = %model.id, status = status.as_u16(), body = %answer, "gateway answer");
+                log_answer(model, status, &answer);
             }
             return Forwarded::Answer((status, Json(answer)).into_response(), true);
         }
@@ -723,6 +721,11 @@ impl Gateway {
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         Forwarded::Answer(r, true)
     }
+}
+
+/// A whole answer as it goes back to the client (`log_bodies = true` only).
+fn log_answer(model: &ModelConfig, status: StatusCode, body: impl std::fmt::Display) {
+    tracing::info!(target = %model.id, status = status.as_u16(), %body, "gateway answer");
 }
 
 fn failed(error: String) -> Forwarded {
