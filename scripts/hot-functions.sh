@@ -5,8 +5,9 @@
 # and so have different symbol names: the probe_engine bench's engine, and `steward serve`
 # (release), each probing 1,000 loopback endpoints every 30 s for about 70 s.
 #
-# Usage: scripts/hot-functions.sh     (~10 minutes on 2 cores; run it when the engine's
-# code changes much; a stale list costs memory, never a failed build)
+# Usage: scripts/hot-functions.sh     (5-10 minutes on 2 cores; run it when the engine's
+# code changes much, and after any change to its dependencies, which renames every
+# function of the crate; a stale list costs memory, never a failed build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh

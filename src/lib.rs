@@ -28,7 +28,7 @@
 //!    of the pushed updates).
 //! 6. **components**: the self-contained parts that do I/O but know nothing of the engine:
 //!    `health::{monitor, probe, prober}`, `planner::router`, `execute::runner`,
-//!    `sessions::{index, processor, scheduler, watcher}`, [`bus`].
+//!    `sessions::{index, processor, scheduler, watcher}`, [`bus`], [`heap`].
 //! 7. **store and config**: [`store`], [`config`].
 //! 8. **vocabulary**: pure types and decisions: [`events`], [`clock`], [`pace`], [`error`],
 //!    [`secret`], [`status`], [`notice`] (with `push::wire`), `health::{breaker, incidents, view}`,
@@ -53,6 +53,7 @@ pub mod execute;
 pub mod feed;
 pub mod gateway;
 pub mod health;
+pub mod heap;
 pub mod http;
 pub mod metrics;
 pub mod notice;

@@ -70,6 +70,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "components",
         &[
+            "heap",
             "health::monitor",
             "gateway::upstream",
             "health::probe",
