@@ -54,7 +54,8 @@ impl Trim {
             return true;
         }
         if now - since >= self.every {
-            self.since = Some(now);
+            // The next period starts with the next work: no work, no more trims.
+            self.since = None;
             return true;
         }
         false
@@ -77,8 +78,8 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_loop_gives_back_once_when_it_goes_quiet_after_work() {
+    #[test]
+    fn a_loop_gives_back_once_when_it_goes_quiet_after_work() {
         let mut trim = Trim::new(Duration::from_secs(60));
         let t0 = Instant::now();
         assert!(
@@ -105,13 +106,18 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_loop_that_never_goes_quiet_gives_back_every_period() {
+    #[test]
+    fn a_loop_that_never_goes_quiet_gives_back_every_period() {
         let mut trim = Trim::new(Duration::from_secs(60));
         let t0 = Instant::now();
         assert!(!trim.after(true, false, t0), "the first busy round");
         assert!(!trim.after(true, false, t0 + Duration::from_secs(59)));
         assert!(trim.after(true, false, t0 + Duration::from_secs(60)));
         assert!(!trim.after(true, false, t0 + Duration::from_secs(61)));
+        assert!(trim.after(false, false, t0 + Duration::from_secs(121)));
+        assert!(
+            !trim.after(false, false, t0 + Duration::from_secs(300)),
+            "not quiet (an incident open) but no work since: nothing more to give back"
+        );
     }
 }
