@@ -17,9 +17,13 @@
 //! - `bridge`: engine updates → UI events (`steward://update`), native notifications,
 //!   tray refresh.
 //! - `tray`: the tray icon (one per overall state) and its menu.
+//! - `gl`: no EGL driver (Mesa, LLVM) in the app process; the web view's frames come in
+//!   shared memory.
+//! - `js`: the web view's JavaScript JIT only for a fleet of 1,000 providers or more.
 //! - `locale`: a valid web view language under a POSIX locale (a WebKitGTK quirk).
 //! - `trim`: once the window is gone, WebKit's network process ended and the pages of
-//!   the code the window ran given back to the kernel.
+//!   the code the window ran given back to the kernel; the code that ran only to start
+//!   or to open the window, likewise once that has settled.
 //!
 //! # Command line
 //! `steward-desktop [--config PATH] [--demo] [--hidden]`
@@ -38,6 +42,8 @@ pub mod commands;
 mod autostart;
 mod bridge;
 mod config_file;
+mod gl;
+mod js;
 mod locale;
 mod tray;
 mod trim;
@@ -230,7 +236,13 @@ async fn quit_on_signal(app: AppHandle, cancel: CancellationToken) {
 
 /// Runs the desktop app until Quit. Returns only when startup fails.
 pub fn run() -> ExitCode {
+    // First, while this is the only thread: it changes the environment for a moment.
+    let gl = gl::keep_out();
     steward::init_logging("steward=info,steward_desktop=info,warn");
+    match gl {
+        gl::Outcome::KeptOut => tracing::debug!("no EGL driver in the app process"),
+        gl::Outcome::LeftToWebKit(why) => tracing::info!("EGL left to WebKit: {why}"),
+    }
 
     let demo_env = std::env::var("STEWARD_DEMO").is_ok_and(|v| v == "1" || v == "true");
     let opts = match Options::parse(std::env::args().skip(1), demo_env) {
@@ -248,6 +260,10 @@ pub fn run() -> ExitCode {
             return e.exit_code();
         }
     };
+    // Still the only thread: this sets the environment of the web processes to come.
+    let fleet = loaded.as_ref().map_or(0, |(_, c)| c.providers.len());
+    let jit = js::configure(fleet);
+    tracing::debug!(providers = fleet, ?jit, "the web view's JavaScript JIT");
     // Why the setup failed, when it was the engine (its exit code is not 1 for all).
     let failed: Arc<Mutex<Option<StartError>>> = Arc::default();
     let failed_in_setup = Arc::clone(&failed);
@@ -276,7 +292,9 @@ pub fn run() -> ExitCode {
             app.manage(api.clone());
             app.manage(Shell::new(engine, demo));
             let handle = app.handle();
-            if !hidden {
+            if hidden {
+                trim::after_start(handle);
+            } else {
                 window::open(handle, None);
             }
 

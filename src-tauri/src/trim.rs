@@ -1,4 +1,4 @@
-//! What a hidden window leaves behind, given back.
+//! What a hidden window leaves behind, and what only start-up ran, given back.
 //!
 //! Owns: once the window has been gone for [`SETTLE`], ending WebKit's network process
 //! (it serves web views only, there are none, and WebKit starts a new one for the next
@@ -12,6 +12,12 @@
 //! when it was left alone, see docs/benchmarks.md). Under WebDriver
 //! (`TAURI_WEBVIEW_AUTOMATION=true`, set by tauri-driver) the network process is kept:
 //! WebKit ends the automation session with it.
+//!
+//! Also once start-up has settled: [`SETTLE_START`] after the app started hidden and after
+//! each window was made, the same page-out (no process is ended), which gives back the
+//! code that ran only to start (the engine's config and database set-up, the tray,
+//! WebKit's and the page's loading): 7-8 MiB of the app process with the window shown,
+//! measured at the end of the idle bench (docs/benchmarks.md).
 //! Linux only; elsewhere this does nothing.
 //! Does not own: destroying the window (`window`), the engine's memory.
 
@@ -25,6 +31,10 @@ use crate::window::MAIN_WINDOW;
 /// How long the window stays gone before its leftovers are given back: a window closed
 /// and opened again at once keeps its network process.
 const SETTLE: Duration = Duration::from_secs(5);
+
+/// How long after a start or an Open the code that ran only to get there is given back:
+/// the page has loaded and painted by then, and the engine has run its first tick.
+const SETTLE_START: Duration = Duration::from_secs(10);
 
 /// WebKit's network process, by executable name (a `comm` is cut to 15 characters).
 const NETWORK_PROCESS: &str = "WebKitNetworkProcess";
@@ -77,6 +87,47 @@ pub fn after_hide(app: &AppHandle) {
                 rss_before_mib = before / 1024,
                 rss_after_mib = after / 1024,
                 "window gone: WebKit's leftovers given back"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read this process's mappings"),
+            Err(e) => tracing::warn!(error = %e, "the page-out task failed"),
+        }
+    }));
+}
+
+/// Called when the app started without a window: after [`SETTLE_START`], pages out.
+pub fn after_start(app: &AppHandle) {
+    settle(app, "start-up", |_| true);
+}
+
+/// Called when the main window was made: after [`SETTLE_START`], if the window is still
+/// there (a Hide meanwhile has its own page-out), pages out.
+pub fn after_open(app: &AppHandle) {
+    settle(app, "window opened", |app| {
+        app.get_webview_window(MAIN_WINDOW).is_some()
+    });
+}
+
+/// After [`SETTLE_START`], pages out if `still` holds then. Stops with the shell's tasks.
+fn settle(app: &AppHandle, what: &'static str, still: fn(&AppHandle) -> bool) {
+    let Some(shell) = app.try_state::<crate::Shell>() else {
+        return;
+    };
+    let (stop, app) = (shell.tasks.clone(), app.clone());
+    tauri::async_runtime::spawn(shell.tracker.track_future(async move {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(SETTLE_START) => {}
+        }
+        if !still(&app) {
+            return;
+        }
+        let before = rss_kib();
+        match tokio::task::spawn_blocking(page_out).await {
+            Ok(Ok(n)) => tracing::info!(
+                mappings = n,
+                rss_before_mib = before / 1024,
+                rss_after_mib = rss_kib() / 1024,
+                "{what} settled: the code that ran only for it given back"
             ),
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot read this process's mappings"),
             Err(e) => tracing::warn!(error = %e, "the page-out task failed"),

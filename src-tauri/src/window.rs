@@ -31,7 +31,10 @@ pub fn open(app: &AppHandle, route: Option<&str>) {
         return;
     }
     match create(app, route) {
-        Ok(_) => tracing::info!("window opened"),
+        Ok(_) => {
+            tracing::info!("window opened");
+            crate::trim::after_open(app);
+        }
         Err(e) => tracing::error!(error = %e, "cannot open the window"),
     }
 }

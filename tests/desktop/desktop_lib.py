@@ -143,6 +143,30 @@ def network_processes(app_pid):
     return [p for p in descendants(app_pid) if exe_name(p) == "WebKitNetworkProcess"]
 
 
+def mapped_files(pid):
+    """The files `pid` maps (shared libraries and the like), by path."""
+    try:
+        return {line.split(None, 5)[5].strip() for line in open(f"/proc/{pid}/maps")
+                if len(line.split(None, 5)) == 6}
+    except OSError:
+        return set()
+
+
+def gl_driver(files):
+    """The EGL/GL driver files among `files`: Mesa's EGL, its DRI drivers, LLVM."""
+    return sorted(f for f in files
+                  if re.search(r"libEGL_mesa|_dri\.so|libgallium|libLLVM", os.path.basename(f)))
+
+
+def environment(pid):
+    """The environment `pid` was started with."""
+    try:
+        raw = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    except OSError:
+        return {}
+    return dict(e.decode(errors="replace").split("=", 1) for e in raw if b"=" in e)
+
+
 def ok_badge_pixels():
     """Pixels of the OK badge's background (--ok-bg, #e6f4ec) in a capture of the Steward
     window: the dashboard painted rows of healthy providers. 0 without a window."""

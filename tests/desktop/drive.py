@@ -25,8 +25,9 @@ import pwd
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from desktop_lib import (Failed, apps_running, autostart_checked, check,  # noqa: E402
-                         find_tray, log, network_processes, ok_badge_pixels, rss_mib,
-                         wait_for, web_processes, window_visible)
+                         environment, find_tray, gl_driver, log, mapped_files,
+                         network_processes, ok_badge_pixels, rss_mib, wait_for,
+                         web_processes, window_visible)
 
 # Who the app runs as: the audit names the surface and this login ("local:root").
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -377,6 +378,21 @@ def main():
         app_pid = int(open(APP_PID_FILE).read().strip())
         check(web_processes(app_pid), f"while shown, the app has a WebKit web process "
                                       f"({web_processes(app_pid)})")
+        # 4a. Light while shown: no GL driver in the app process (the page's frames come in
+        #     shared memory); the web process, which needs one, has its driver; with this
+        #     small fleet the page's JavaScript is interpreted (no JIT); and once start-up
+        #     settled, the app gave back the code that ran only for it.
+        web_pid = web_processes(app_pid)[0]
+        check(not gl_driver(mapped_files(app_pid)),
+              f"the app process maps no GL driver ({gl_driver(mapped_files(app_pid))})")
+        check(gl_driver(mapped_files(web_pid)),
+              "the web process has its EGL driver (the app restored the environment)")
+        check(environment(web_pid).get("JSC_useJIT") == "0",
+              "the web process runs JavaScript without JIT (a fleet under 1,000 providers)")
+        line = wait_for("the app gave back the code that ran only to open the window",
+                        lambda: next((l for l in open(APP_LOG, errors="replace")
+                                      if "window opened settled" in l), None), 15)
+        log("app: " + re.sub(r"\x1b\[[0-9;]*m", "", line).strip())
         subprocess.run(["wmctrl", "-c", "Steward"], check=True)
         wait_for("closing the window hides it", lambda: not window_visible(), 10)
         wait_for("hidden, no WebKitWebProcess of the app remains",
@@ -385,7 +401,7 @@ def main():
         # (WebKit's network process stays under WebDriver: see step 10).
         line = wait_for("hidden, the app gives back what the window left",
                         lambda: next((l for l in open(APP_LOG, errors="replace")
-                                      if "given back" in l), None), 15)
+                                      if "window gone" in l), None), 15)
         log("app: " + re.sub(r"\x1b\[[0-9;]*m", "", line).strip())
         check(network_processes(app_pid), "under WebDriver, WebKit's network process is kept")
         check(os.path.exists(f"/proc/{app_pid}"), "the app keeps running in the tray")
