@@ -8,7 +8,9 @@
 //! of providers the JIT pays off (10,000: 1.4-1.8 % of a core against 2.5-2.7 % over
 //! 40 s that hold a probe tick). So the JIT is off for fleets below [`JIT_FROM`]
 //! providers, decided once at start from the config; a fleet that grows past it gets the
-//! JIT at the next start. A `JSC_useJIT` already in the environment wins.
+//! JIT at the next start. A `JSC_useJIT` already in the environment wins. Command probes
+//! inherit the variable too (the executor's actions do not: it clears their environment);
+//! it changes only programs that embed JavaScriptCore.
 //! Does not own: the page itself (`ui/`), the web view's other settings (`window`).
 
 /// JavaScriptCore's switch for all of its JIT tiers.
