@@ -26,22 +26,13 @@ trap cleanup EXIT
 (cd "$ROOT" && cargo build --release --workspace --bins >&2)
 APP=$ROOT/target/release/steward-desktop
 
-mkdir -p "$RUN"/{config,data,cache,runtime}
-chmod 700 "$RUN/runtime"
-export XDG_CONFIG_HOME=$RUN/config XDG_DATA_HOME=$RUN/data XDG_CACHE_HOME=$RUN/cache
-export XDG_RUNTIME_DIR=$RUN/runtime NO_AT_BRIDGE=1 GDK_BACKEND=x11
+app_dirs
 start_desktop
 
 PORT=$(free_port)
 # A healthy service: `python3 -m http.server` refused some of a tick's 50 connections.
 start python3 "$ROOT/tests/desktop/service.py" "$PORT"
-{
-    printf '[probe]\ninterval = "30s"\ntimeout = "3s"\n\n'
-    for i in $(seq 1 50); do
-        printf '[[providers]]\nid = "svc%d"\nkind = "http"\nurl = "http://127.0.0.1:%d/health?p=%d"\nnode = "node%d"\nservice = "svc%d"\n\n' \
-            "$i" "$PORT" "$i" $((i % 5)) "$i"
-    done
-} >"$RUN/steward.toml"
+healthy_fleet "$PORT" 50 >"$RUN/steward.toml"
 
 ticks() { # utime+stime of a pid, in clock ticks
     awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0

@@ -65,19 +65,11 @@ log "the tray app, window shown, 50 providers, under callgrind from 45 s to 145 
   say() { log "$*"; }
   trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
   . tests/desktop/session.sh
-  mkdir -p "$RUN"/{config,data,cache,runtime}
-  chmod 700 "$RUN/runtime"
-  export XDG_CONFIG_HOME=$RUN/config XDG_DATA_HOME=$RUN/data XDG_CACHE_HOME=$RUN/cache
-  export XDG_RUNTIME_DIR=$RUN/runtime NO_AT_BRIDGE=1 GDK_BACKEND=x11
+  app_dirs
   start_desktop
   port=$(free_port)
   start python3 tests/desktop/service.py "$port"
-  { printf '[probe]\ninterval = "30s"\ntimeout = "3s"\n\n'
-    for i in $(seq 1 50); do
-      printf '[[providers]]\nid = "svc%d"\nkind = "http"\nurl = "http://127.0.0.1:%d/health?p=%d"\nnode = "node%d"\nservice = "svc%d"\n\n' \
-        "$i" "$port" "$i" $((i % 5)) "$i"
-    done
-  } >"$RUN/steward.toml"
+  healthy_fleet "$port" 50 >"$RUN/steward.toml"
   STEWARD_DATA_DIR="$RUN/app-data" valgrind --tool=callgrind --demangle=no --dump-instr=no \
     --instr-atstart=no --callgrind-out-file="$work/desktop.cg" \
     target/release/steward-desktop --config "$RUN/steward.toml" >"$work/desktop.log" 2>&1 &

@@ -25,6 +25,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use tauri::{AppHandle, Manager};
+use tokio_util::sync::CancellationToken;
 
 use crate::window::MAIN_WINDOW;
 
@@ -42,15 +43,7 @@ const NETWORK_PROCESS: &str = "WebKitNetworkProcess";
 /// Called when the main window was destroyed: after [`SETTLE`], if there is still no
 /// window, ends the network process and pages out. Stops with the shell's other tasks.
 pub fn after_hide(app: &AppHandle) {
-    let Some(shell) = app.try_state::<crate::Shell>() else {
-        return;
-    };
-    let (stop, app) = (shell.tasks.clone(), app.clone());
-    tauri::async_runtime::spawn(shell.tracker.track_future(async move {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(SETTLE) => {}
-        }
+    later(app, SETTLE, |app, stop| async move {
         // On the main thread, where windows are made: none can appear during the check.
         let (tx, rx) = tokio::sync::oneshot::channel();
         let handle = app.clone();
@@ -77,21 +70,8 @@ pub fn after_hide(app: &AppHandle) {
         if app.get_webview_window(MAIN_WINDOW).is_some() {
             return;
         }
-        let before = rss_kib();
-        let paged = tokio::task::spawn_blocking(page_out).await;
-        let after = rss_kib();
-        match paged {
-            Ok(Ok(n)) => tracing::info!(
-                network_processes_ended = ended,
-                mappings = n,
-                rss_before_mib = before / 1024,
-                rss_after_mib = after / 1024,
-                "window gone: WebKit's leftovers given back"
-            ),
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read this process's mappings"),
-            Err(e) => tracing::warn!(error = %e, "the page-out task failed"),
-        }
-    }));
+        give_back("window gone: WebKit's leftovers given back".into(), ended).await;
+    });
 }
 
 /// Called when the app started without a window: after [`SETTLE_START`], pages out.
@@ -107,32 +87,53 @@ pub fn after_open(app: &AppHandle) {
     });
 }
 
-/// After [`SETTLE_START`], pages out if `still` holds then. Stops with the shell's tasks.
+/// After [`SETTLE_START`], pages out if `still` holds then.
 fn settle(app: &AppHandle, what: &'static str, still: fn(&AppHandle) -> bool) {
+    later(app, SETTLE_START, move |app, _| async move {
+        if still(&app) {
+            give_back(
+                format!("{what} settled: the code that ran only for it given back"),
+                0,
+            )
+            .await;
+        }
+    });
+}
+
+/// Runs `work` after `delay` as one of the shell's tasks; not at all if the app stops
+/// first (`work` gets the stop token for its own waits).
+fn later<F, W>(app: &AppHandle, delay: Duration, work: W)
+where
+    W: FnOnce(AppHandle, CancellationToken) -> F + Send + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let Some(shell) = app.try_state::<crate::Shell>() else {
         return;
     };
     let (stop, app) = (shell.tasks.clone(), app.clone());
     tauri::async_runtime::spawn(shell.tracker.track_future(async move {
         tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(SETTLE_START) => {}
-        }
-        if !still(&app) {
-            return;
-        }
-        let before = rss_kib();
-        match tokio::task::spawn_blocking(page_out).await {
-            Ok(Ok(n)) => tracing::info!(
-                mappings = n,
-                rss_before_mib = before / 1024,
-                rss_after_mib = rss_kib() / 1024,
-                "{what} settled: the code that ran only for it given back"
-            ),
-            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read this process's mappings"),
-            Err(e) => tracing::warn!(error = %e, "the page-out task failed"),
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep(delay) => work(app, stop).await,
         }
     }));
+}
+
+/// [`page_out`] off the async threads; logs `what` with the network processes ended
+/// before it, the mappings advised and this process's RSS before and after.
+async fn give_back(what: String, network_processes_ended: usize) {
+    let before = rss_kib();
+    match tokio::task::spawn_blocking(page_out).await {
+        Ok(Ok(mappings)) => tracing::info!(
+            network_processes_ended,
+            mappings,
+            rss_before_mib = before / 1024,
+            rss_after_mib = rss_kib() / 1024,
+            "{what}"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot read this process's mappings"),
+        Err(e) => tracing::warn!(error = %e, "the page-out task failed"),
+    }
 }
 
 /// Driven by WebDriver: the web context allows automation (what tauri's runtime checks).

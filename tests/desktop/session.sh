@@ -75,3 +75,23 @@ wait_until 20 "the tray host (org.kde.StatusNotifierWatcher)" \
         --method org.freedesktop.DBus.NameHasOwner org.kde.StatusNotifierWatcher | grep -q true"
 say "desktop up: openbox, dunst, xfce4-panel (systray)"
 }
+
+# app_dirs: the app's own config, data, cache and runtime dirs under $RUN (exported as the
+# XDG dirs), and the settings it runs with on this desktop (X11, no accessibility bus).
+app_dirs() {
+    mkdir -p "$RUN"/{config,data,cache,runtime}
+    chmod 700 "$RUN/runtime"
+    export XDG_CONFIG_HOME=$RUN/config XDG_DATA_HOME=$RUN/data XDG_CACHE_HOME=$RUN/cache
+    export XDG_RUNTIME_DIR=$RUN/runtime NO_AT_BRIDGE=1 GDK_BACKEND=x11
+}
+
+# healthy_fleet PORT N: a config (on stdout) of N HTTP providers on 5 nodes, probed every
+# 30 s, all served by tests/desktop/service.py on PORT.
+healthy_fleet() {
+    local port=$1 n=$2 i
+    printf '[probe]\ninterval = "30s"\ntimeout = "3s"\n\n'
+    for i in $(seq 1 "$n"); do
+        printf '[[providers]]\nid = "svc%d"\nkind = "http"\nurl = "http://127.0.0.1:%d/health?p=%d"\nnode = "node%d"\nservice = "svc%d"\n\n' \
+            "$i" "$port" "$i" $((i % 5)) "$i"
+    done
+}
