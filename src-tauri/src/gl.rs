@@ -5,7 +5,7 @@
 //! GL textures. Steward's web view renders without GPU acceleration (`window`), and when
 //! the app process has no EGL display WebKit hands the frames over in shared memory and
 //! GTK paints them, which is all a dashboard needs. With Mesa, that EGL display loaded
-//! the Gallium driver and LLVM into this process for the rest of its life: 62 MiB RSS
+//! the Gallium driver and LLVM into this process for the rest of its life: 55 MiB RSS
 //! (44 of them LLVM) once a window had been shown (docs/benchmarks.md, idle tray app).
 //!
 //! How: libglvnd reads its list of EGL drivers once per process, at the first EGL call.
