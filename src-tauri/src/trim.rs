@@ -16,8 +16,9 @@
 //! Also once start-up has settled: [`SETTLE_START`] after the app started hidden and after
 //! each window was made, the same page-out (no process is ended), which gives back the
 //! code that ran only to start (the engine's config and database set-up, the tray,
-//! WebKit's and the page's loading): 7-8 MiB of the app process with the window shown,
-//! measured at the end of the idle bench (docs/benchmarks.md).
+//! WebKit's and the page's loading). With the window shown the app went 117 → 97 MiB at
+//! that moment, and was still 4–15 MiB under its 118 MiB at the end of the idle bench
+//! (docs/benchmarks.md); started hidden, 77 → 42–44 MiB.
 //! Linux only; elsewhere this does nothing.
 //! Does not own: destroying the window (`window`), the engine's memory.
 
@@ -74,9 +75,12 @@ pub fn after_hide(app: &AppHandle) {
     });
 }
 
-/// Called when the app started without a window: after [`SETTLE_START`], pages out.
+/// Called when the app started without a window: after [`SETTLE_START`], if there is
+/// still none (an Open meanwhile has its own page-out), pages out.
 pub fn after_start(app: &AppHandle) {
-    settle(app, "start-up", |_| true);
+    settle(app, "start-up", |app| {
+        app.get_webview_window(MAIN_WINDOW).is_none()
+    });
 }
 
 /// Called when the main window was made: after [`SETTLE_START`], if the window is still

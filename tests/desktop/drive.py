@@ -383,8 +383,11 @@ def main():
         #     small fleet the page's JavaScript is interpreted (no JIT); and once start-up
         #     settled, the app gave back the code that ran only for it.
         web_pid = web_processes(app_pid)[0]
-        check(not gl_driver(mapped_files(app_pid)),
-              f"the app process maps no GL driver ({gl_driver(mapped_files(app_pid))})")
+        app_files = mapped_files(app_pid)
+        check(any("libwebkit2gtk" in f for f in app_files),
+              f"the app process's mappings are read ({len(app_files)} files)")
+        check(not gl_driver(app_files),
+              f"the app process maps no GL driver ({gl_driver(app_files)})")
         check(gl_driver(mapped_files(web_pid)),
               "the web process has its EGL driver (the app restored the environment)")
         check(environment(web_pid).get("JSC_useJIT") == "0",

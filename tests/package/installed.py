@@ -3,7 +3,9 @@
 
 Starts /usr/bin/steward-desktop --hidden (a login start): the tray registers, the engine
 runs (the tray's status line counts the configured provider, healthy) with no window and
-no WebKit web process; Open brings the window up; Quit ends it cleanly.
+no WebKit web process, and gives back the code that ran only to start once start-up has
+settled; Open brings the window up, with no GL driver in the app process; Quit ends it
+cleanly.
 Environment (set by run.sh): APP_CONFIG, APP_LOG, SERVICE_PORT.
 """
 import os
@@ -11,8 +13,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../desktop"))
-from desktop_lib import (Failed, check, find_tray, log, wait_for,  # noqa: E402
-                         web_processes, window_visible)
+from desktop_lib import (Failed, check, find_tray, gl_driver, log,  # noqa: E402
+                         mapped_files, wait_for, web_processes, window_visible)
 
 APP = "/usr/bin/steward-desktop"
 
@@ -28,9 +30,15 @@ def main():
         check(app.poll() is None, "the app runs")
         check(not window_visible(), "started hidden: no window")
         check(not web_processes(app.pid), "started hidden: no WebKit web process")
+        wait_for("started hidden, the app gives back the code that ran only to start",
+                 lambda: any("start-up settled" in line
+                             for line in open(os.environ["APP_LOG"], errors="replace")), 20)
         tray.click("Open Steward")
         wait_for("Open shows the window", window_visible, 20)
         wait_for("the window's web view runs", lambda: web_processes(app.pid), 10)
+        files = mapped_files(app.pid)
+        check(any("libwebkit2gtk" in f for f in files) and not gl_driver(files),
+              f"the installed app maps WebKit but no GL driver ({gl_driver(files)})")
         tray.click("Quit")
         code = app.wait(timeout=20)
         check(code == 0, f"Quit exits 0 (exit {code})")
